@@ -1,0 +1,435 @@
+"""The Parley wire protocol, version 1, without any I/O.
+
+This module owns the bytes: it turns a stream of bytes into typed frames and typed frames into
+bytes, and nothing else. There are no sockets and no asyncio here, in the manner of h11: the
+server and the client engine feed it what they read (``LineDecoder.feed``), decode each line
+(``decode_client_frame`` / ``decode_server_frame``) and write what ``encode`` returns. A peer's bad
+input becomes a ``RemoteProtocolError`` that carries the error code the wire sends back; a frame
+we built wrongly is a bug and raises ``LocalProtocolError``.
+
+The frames are msgspec ``Struct`` classes tagged by their ``"type"`` field: one class per frame
+type, ``ClientFrame`` for any frame a client may send and ``ServerFrame`` for any frame a server
+may send. ``docs/protocol.md`` is the prose description of the same contract.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal, Union
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+PROTO_VERSION: Final = 1
+DEFAULT_PORT: Final = 65433
+DEFAULT_MAX_LINE: Final = 16384
+DEFAULT_ROOM: Final = "#general"
+HISTORY_LIMIT_MAX: Final = 200
+
+NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
+ROOM_RE: Final = re.compile(r"#[A-Za-z0-9_-]{1,32}")
+
+# A ``ref`` is any JSON scalar the client chose; absent and ``null`` are different things.
+Ref = Union[str, int, float, bool, None]
+
+ErrorCode = Literal[
+    "bad_json",
+    "bad_utf8",
+    "bad_frame",
+    "unknown_type",
+    "frame_too_large",
+    "not_registered",
+    "already_registered",
+    "bad_proto",
+    "nick_taken",
+    "bad_nick",
+    "bad_room",
+    "no_such_room",
+    "not_in_room",
+    "no_such_nick",
+    "rate_limited",
+    "too_many_connections",
+    "slow_consumer",
+    "register_timeout",
+    "ping_timeout",
+    "server_shutdown",
+]
+
+
+class LocalProtocolError(Exception):
+    """We tried to send something the protocol forbids: a bug on our side."""
+
+
+class RemoteProtocolError(Exception):
+    """The peer sent something we refuse; ``code`` is what the wire answers with."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: Ref | UnsetType = UNSET) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.ref = ref
+
+
+# --- client -> server -----------------------------------------------------------------------
+
+
+class _ClientBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    ref: Ref | UnsetType = UNSET
+
+
+class Hello(_ClientBase, tag="hello"):
+    nick: str
+    proto: int
+
+
+class Join(_ClientBase, tag="join"):
+    room: str
+
+
+class Part(_ClientBase, tag="part"):
+    room: str
+
+
+class Say(_ClientBase, tag="say"):
+    text: str
+    room: str | None = None
+    to: str | None = None
+    nonce: str | None = None
+    action: bool = False
+
+
+class Nick(_ClientBase, tag="nick"):
+    nick: str
+
+
+class SetTopic(_ClientBase, tag="topic"):
+    room: str
+    topic: str
+
+
+class Who(_ClientBase, tag="who"):
+    room: str
+
+
+class ListRooms(_ClientBase, tag="rooms"):
+    pass
+
+
+class GetHistory(_ClientBase, tag="history"):
+    room: str
+    before: int | None = None
+    after: int | None = None
+    limit: int = 50
+
+
+class Away(_ClientBase, tag="away"):
+    text: str | None = None
+
+
+class Ping(_ClientBase, tag="ping"):
+    id: str | int | None = None
+
+
+class Pong(_ClientBase, tag="pong"):
+    """A client's answer to the server's keepalive ``ping``."""
+
+    id: str | int | None = None
+
+
+class Quit(_ClientBase, tag="quit"):
+    text: str | None = None
+
+
+ClientFrame = Union[
+    Hello, Join, Part, Say, Nick, SetTopic, Who, ListRooms, GetHistory, Away, Ping, Pong, Quit
+]
+CLIENT_TYPES: Final = frozenset(
+    t.__struct_config__.tag  # type: ignore[attr-defined]
+    for t in ClientFrame.__args__  # type: ignore[attr-defined]
+)
+
+
+# --- server -> client -----------------------------------------------------------------------
+
+
+class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    ref: Ref | UnsetType = UNSET
+
+
+class Welcome(_ServerBase, tag="welcome"):
+    nick: str
+    server: str
+    proto: int = PROTO_VERSION
+
+
+class Message(_ServerBase, tag="message"):
+    """A chat line. ``room`` for a room message, ``to`` for a direct one; never both."""
+
+    id: int
+    ts: int
+    sender: str = msgspec.field(name="from")
+    text: str
+    room: str | None = None
+    to: str | None = None
+    action: bool = False
+    nonce: str | None = None
+
+
+class Joined(_ServerBase, tag="joined"):
+    room: str
+    topic: str
+    members: list[str]
+
+
+class Parted(_ServerBase, tag="parted"):
+    room: str
+
+
+class HistoryPage(_ServerBase, tag="history"):
+    room: str
+    messages: list[Message]
+    more: bool
+
+
+PresenceEvent = Literal["join", "part", "quit", "nick", "away", "back"]
+
+
+class Presence(_ServerBase, tag="presence"):
+    room: str
+    nick: str
+    event: PresenceEvent
+    old: str | None = None
+    text: str | None = None
+
+
+class Topic(_ServerBase, tag="topic"):
+    room: str
+    topic: str
+    by: str
+
+
+class Member(msgspec.Struct, omit_defaults=True):
+    nick: str
+    away: bool = False
+
+
+class Members(_ServerBase, tag="members"):
+    room: str
+    members: list[Member]
+
+
+class RoomInfo(msgspec.Struct):
+    room: str
+    topic: str
+    members: int
+
+
+class RoomList(_ServerBase, tag="room_list"):
+    rooms: list[RoomInfo]
+
+
+class Renamed(_ServerBase, tag="renamed"):
+    """The reply to ``nick``: the sender's own name changed."""
+
+    nick: str
+    old: str
+
+
+class AwaySet(_ServerBase, tag="away_set"):
+    """The reply to ``away``: ``text`` is null when the sender is back."""
+
+    text: str | None = None
+
+
+class ServerPong(_ServerBase, tag="pong"):
+    id: str | int | None = None
+
+
+class ServerPing(_ServerBase, tag="ping"):
+    """The server's keepalive; a client answers with ``pong`` carrying the same ``id``."""
+
+    id: str | int | None = None
+
+
+class Error(_ServerBase, tag="error"):
+    code: str
+    message: str
+    retry_after_ms: int | None = None
+
+
+class Bye(_ServerBase, tag="bye"):
+    reason: str
+    message: str = ""
+
+
+ServerFrame = Union[
+    Welcome,
+    Message,
+    Joined,
+    Parted,
+    HistoryPage,
+    Presence,
+    Topic,
+    Members,
+    RoomList,
+    Renamed,
+    AwaySet,
+    ServerPong,
+    ServerPing,
+    Error,
+    Bye,
+]
+
+
+# --- framing --------------------------------------------------------------------------------
+
+
+class LineDecoder:
+    """Splits a byte stream into lines, whatever the read boundaries.
+
+    Lines end with ``\\n``; a ``\\r`` before it is dropped and empty lines are skipped. Nothing
+    is decoded as text here, so a multibyte character cut by a read boundary is simply joined up
+    with the next read. A line longer than ``max_line`` bytes cannot be resynchronised the way the
+    sender would expect: ``feed`` returns the lines before it, sets ``too_large``, and takes
+    nothing more; the caller answers ``frame_too_large`` and closes.
+    """
+
+    __slots__ = ("_buffer", "_max_line", "_scanned", "too_large")
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._buffer = bytearray()
+        self._max_line = max_line
+        self._scanned = 0
+        self.too_large = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Take the bytes just read and return every line they complete, oldest first."""
+        if self.too_large:
+            return []
+        buffer = self._buffer
+        buffer += data
+        lines: list[bytes] = []
+        start = 0
+        find = buffer.find
+        end = find(b"\n", self._scanned)
+        limit = self._max_line
+        while end != -1:
+            line_end = end
+            if line_end > start and buffer[line_end - 1] == 0x0D:
+                line_end -= 1
+            if line_end - start > limit:
+                self._overflow()
+                return lines
+            if line_end > start:
+                lines.append(bytes(buffer[start:line_end]))
+            start = end + 1
+            end = find(b"\n", start)
+        if start:
+            del buffer[:start]
+        # One byte of slack: the line may still end in "\r\n".
+        if len(buffer) > limit + 1:
+            self._overflow()
+        self._scanned = len(buffer)
+        return lines
+
+    def _overflow(self) -> None:
+        self.too_large = True
+        self._buffer = bytearray()
+        self._scanned = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet end in a newline."""
+        return len(self._buffer)
+
+    @property
+    def error(self) -> RemoteProtocolError:
+        """The error that answers an over-long line."""
+        return RemoteProtocolError(
+            "frame_too_large", f"a line is longer than {self._max_line} bytes"
+        )
+
+
+# --- decoding and encoding ------------------------------------------------------------------
+
+_client_decoder: Final = msgspec.json.Decoder(ClientFrame)
+_server_decoder: Final = msgspec.json.Decoder(ServerFrame)
+_any_decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
+
+
+def decode_client_frame(line: bytes) -> ClientFrame:
+    """Decode one line from a client, or raise ``RemoteProtocolError`` saying what is wrong."""
+    try:
+        return _client_decoder.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _classify(line, exc, CLIENT_TYPES) from None
+
+
+def decode_server_frame(line: bytes) -> ServerFrame:
+    """Decode one line from a server, or raise ``RemoteProtocolError``."""
+    try:
+        return _server_decoder.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _classify(line, exc, _SERVER_TYPES) from None
+
+
+def _classify(line: bytes, exc: Exception, known: frozenset[str]) -> RemoteProtocolError:
+    """Work out which error code a refused line deserves (the slow path, taken only on error)."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return RemoteProtocolError("bad_utf8", f"not valid UTF-8 at byte {err.start}")
+    try:
+        raw = _any_decoder.decode(line)
+    except msgspec.DecodeError as err:
+        return RemoteProtocolError("bad_json", f"not valid JSON: {err}")
+    if not isinstance(raw, dict):
+        return RemoteProtocolError("bad_frame", "a frame must be a JSON object")
+    ref = raw.get("ref", UNSET)
+    if not isinstance(ref, (str, int, float, bool, type(None), UnsetType)):
+        ref = UNSET
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        return RemoteProtocolError("bad_frame", 'a frame needs a string "type"', ref)
+    if kind not in known:
+        return RemoteProtocolError("unknown_type", f"unknown frame type {kind!r}", ref)
+    detail = str(exc).replace("`$.", "`")
+    return RemoteProtocolError("bad_frame", f"bad {kind} frame: {detail}", ref)
+
+
+_SERVER_TYPES: Final = frozenset(
+    t.__struct_config__.tag  # type: ignore[attr-defined]
+    for t in ServerFrame.__args__  # type: ignore[attr-defined]
+)
+
+
+def encode(frame: ClientFrame | ServerFrame) -> bytes:
+    """One frame as one line of bytes, newline included."""
+    try:
+        return _encoder.encode(frame) + b"\n"
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise LocalProtocolError(f"cannot encode {frame!r}: {exc}") from exc
+
+
+def error_frame(err: RemoteProtocolError) -> Error:
+    """The ``error`` frame that answers a refused input."""
+    return Error(code=err.code, message=err.message, ref=err.ref)
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def is_valid_nick(nick: str) -> bool:
+    """1-24 letters, digits, ``_`` or ``-``, starting with a letter."""
+    return NICK_RE.fullmatch(nick) is not None
+
+
+def is_valid_room(room: str) -> bool:
+    """``#`` then 1-32 letters, digits, ``_`` or ``-``."""
+    return ROOM_RE.fullmatch(room) is not None
+
+
+def fold(name: str) -> str:
+    """The case-insensitive key of a nick or a room."""
+    return name.lower()

@@ -1,0 +1,33 @@
+"""The server's settings, in one frozen dataclass shared by the CLI, the tests and the benchmark.
+
+Every field has the default a person running ``parley serve`` gets; the CLI (``app/cli.py``)
+fills them from flags and ``PARLEY_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.protocol import DEFAULT_MAX_LINE, DEFAULT_PORT
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What ``parley serve`` is started with."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    db: str = ":memory:"
+    max_line: int = DEFAULT_MAX_LINE
+    max_conns_per_ip: int = 16
+    # Like IRC servers' flood control: a burst for pastes and joins, then a steady trickle.
+    msg_rate: float = 2.0
+    msg_burst: int = 20
+    sendq: int = 1 << 20
+    server_name: str = "parley"
+    register_timeout: float = 10.0
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+    shutdown_timeout: float = 5.0
+    # Messages per room kept in memory so that a join answers without reading the disk.
+    recent: int = 50

@@ -1,0 +1,115 @@
+"""The server's lifecycle: start, serve, shut down gracefully, as uvicorn's ``server.py`` does.
+
+``Server`` binds the listening socket and wires the hub to its store and backplane; tests and the
+benchmark use it directly. ``start`` reads the store and begins accepting, ``stop`` stops
+accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
+waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
+``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
+graceful stop (a second signal exits at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+from app.server.backplane import Backplane, LocalBackplane
+from app.server.config import ServerConfig
+from app.server.hub import Hub
+from app.store import History, SQLiteHistory
+
+log = logging.getLogger("parley.server")
+
+
+class Server:
+    """A Parley server on one listening socket."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: History | None = None,
+        backplane: Backplane | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store if store is not None else SQLiteHistory(config.db)
+        self.hub = Hub(config, self.store, backplane if backplane is not None else LocalBackplane())
+        self._listener: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Open the store and start accepting connections."""
+        self.hub.load()
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            self.hub.new_session, self.config.host, self.config.port, backlog=4096
+        )
+        self.port = self._listener.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(self._sweep(), name="parley-sweeper")
+        log.info("listening on %s:%d", self.config.host, self.port)
+
+    async def stop(self) -> None:
+        """Say goodbye to everyone, flush the store, and close."""
+        if self._listener is None:
+            return
+        listener, self._listener = self._listener, None
+        listener.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self.hub.say_goodbye()
+        await self.store.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.shutdown_timeout
+        while self.hub.live and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for session in list(self.hub.live.values()):
+            if session.transport is not None:
+                session.transport.abort()
+        await asyncio.sleep(0)
+        log.info("stopped")
+
+    async def _sweep(self) -> None:
+        config = self.config
+        period = min(1.0, config.register_timeout / 4, config.ping_interval / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.hub.sweep()
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run a server until SIGINT or SIGTERM, then stop it gracefully."""
+    server = Server(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal() -> None:
+        if stopping.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("shutting down")
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await stopping.wait()
+    finally:
+        await server.stop()
+
+
+def run(config: ServerConfig) -> int:
+    """The ``parley serve`` entry point; returns the exit status."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        log.info("using uvloop")
+        uvloop.run(serve(config))
+    return 0

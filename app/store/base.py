@@ -1,0 +1,95 @@
+"""The store interface: what the server asks of a history backend.
+
+The hub never touches a database. It hands messages to a ``History`` to be made durable and is
+called back, on its own event loop and in submission order, once they are; reads are answered the
+same way. Every operation is ordered after the ones submitted before it, which is what lets the
+hub use ``barrier`` to send a reply only after the effects of a client's earlier frames went out.
+SQLite (``app/store/sqlite.py``) is the embedded default; a Redis or PostgreSQL backend is another
+class with the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A room message as history keeps it."""
+
+    id: int
+    ts: int
+    room: str
+    sender: str
+    text: str
+    action: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoom:
+    """A room's durable state: its display name and topic."""
+
+    room: str
+    topic: str
+    topic_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Messages of one room, oldest first; ``more`` says older (or newer) ones exist."""
+
+    messages: list[StoredMessage]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the hub needs at start-up: the last id, the rooms and each room's newest messages."""
+
+    last_id: int
+    rooms: list[StoredRoom]
+    recent: dict[str, list[StoredMessage]]
+
+
+class History(Protocol):
+    """Durable history, driven from one event loop; callbacks run on that loop, in order."""
+
+    def open(self, recent: int) -> Snapshot:
+        """Open the store and read what the hub starts from (blocking: call before serving)."""
+        ...
+
+    def append(
+        self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
+    ) -> None:
+        """Make ``messages`` durable, then call ``done`` with them."""
+        ...
+
+    def save_room(self, room: StoredRoom) -> None:
+        """Record a room's topic (ordered like everything else, no callback)."""
+        ...
+
+    def page(
+        self,
+        room: str,
+        before: int | None,
+        after: int | None,
+        limit: int,
+        done: Callable[[Page], None],
+    ) -> None:
+        """Read one page of ``room`` older than ``before`` or newer than ``after``."""
+        ...
+
+    def barrier(self, done: Callable[[], None]) -> None:
+        """Call ``done`` once everything submitted before it has completed."""
+        ...
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing submitted is still in flight."""
+        ...
+
+    async def close(self) -> None:
+        """Finish everything submitted, then close."""
+        ...

@@ -1,0 +1,222 @@
+"""SQLite history: the embedded default store, written by one thread with group commit.
+
+The event loop never waits on the disk. Every operation becomes a job on a queue; one writer
+thread takes all the jobs that are waiting, runs them in a single transaction, commits, and posts
+their completions back to the loop as one callback, in submission order. Under load this commits
+many messages per transaction; when idle a message is committed alone and at once. The database
+is in WAL mode with ``synchronous=NORMAL``: a commit survives the server process being killed at
+any moment (what is promised), though not necessarily a power cut of the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from app.store.base import Page, Snapshot, StoredMessage, StoredRoom
+
+log = logging.getLogger("parley.store")
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    room TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    action INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY,
+    topic TEXT NOT NULL DEFAULT '',
+    topic_by TEXT NOT NULL DEFAULT ''
+);
+"""
+_SELECT: Final = "SELECT id, ts, room, sender, text, action FROM messages"
+
+# A job runs on the writer thread and returns the completion to run on the loop.
+_Job = Callable[[sqlite3.Connection], Callable[[], None]]
+_CLOSE: Final = object()
+
+
+def _row(row: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+
+def _nothing() -> None:
+    return None
+
+
+class SQLiteHistory:
+    """``History`` on one SQLite file (or ``:memory:``), with a writer thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._closed: asyncio.Future[None] | None = None
+
+    # --- start-up, on the loop's thread, before serving ---
+
+    def open(self, recent: int) -> Snapshot:
+        self._loop = asyncio.get_running_loop()
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        rooms = {
+            row[0]: StoredRoom(row[0], row[1], row[2])
+            for row in conn.execute("SELECT room, topic, topic_by FROM rooms")
+        }
+        for (name,) in conn.execute("SELECT DISTINCT room FROM messages").fetchall():
+            rooms.setdefault(name, StoredRoom(name, "", ""))
+        newest = {
+            name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0
+        }
+        self._thread = threading.Thread(target=self._run, name="parley-store", daemon=True)
+        self._thread.start()
+        log.info("history in %s: %d rooms, last message id %d", self._path, len(rooms), last_id)
+        return Snapshot(last_id, list(rooms.values()), newest)
+
+    # --- operations, called on the loop ---
+
+    def append(
+        self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
+    ) -> None:
+        rows = [(m.id, m.room, m.ts, m.sender, m.text, int(m.action)) for m in messages]
+
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+            return lambda: done(messages)
+
+        self._submit(job)
+
+    def save_room(self, room: StoredRoom) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            conn.execute(
+                "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT (room) DO UPDATE"
+                " SET topic = excluded.topic, topic_by = excluded.topic_by",
+                (room.room, room.topic, room.topic_by),
+            )
+            return _nothing
+
+        self._submit(job)
+
+    def page(
+        self,
+        room: str,
+        before: int | None,
+        after: int | None,
+        limit: int,
+        done: Callable[[Page], None],
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            if after is not None:
+                rows = conn.execute(
+                    f"{_SELECT} WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+                    (room, after, limit + 1),
+                ).fetchall()
+                result = Page([_row(r) for r in rows[:limit]], len(rows) > limit)
+            else:
+                messages, more = self._latest(conn, room, before, limit)
+                result = Page(messages, more)
+            return lambda: done(result)
+
+        self._submit(job)
+
+    def barrier(self, done: Callable[[], None]) -> None:
+        if self._in_flight == 0:
+            done()
+        else:
+            self._submit(lambda conn: done)
+
+    @property
+    def idle(self) -> bool:
+        return self._in_flight == 0
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._closed = loop.create_future()
+        self._queue.put(_CLOSE)
+        await self._closed
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        log.info("history closed")
+
+    # --- internals ---
+
+    @staticmethod
+    def _latest(
+        conn: sqlite3.Connection, room: str, before: int | None, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        if before is None:
+            rows = conn.execute(
+                f"{_SELECT} WHERE room = ? ORDER BY id DESC LIMIT ?", (room, limit + 1)
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"{_SELECT} WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (room, before, limit + 1),
+            ).fetchall()
+        return [_row(r) for r in reversed(rows[:limit])], len(rows) > limit
+
+    def _submit(self, job: _Job) -> None:
+        self._in_flight += 1
+        self._queue.put(job)
+
+    def _run(self) -> None:
+        """The writer thread: drain waiting jobs, run them in one transaction, hand back."""
+        conn = self._conn
+        assert conn is not None and self._loop is not None
+        closing = False
+        while not closing:
+            jobs = [self._queue.get()]
+            while True:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            completions: list[Callable[[], None]] = []
+            try:
+                conn.execute("BEGIN")
+                for job in jobs:
+                    if job is _CLOSE:
+                        closing = True
+                    else:
+                        completions.append(job(conn))  # type: ignore[operator]
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                # Nothing of this batch was committed, so nothing of it may be delivered.
+                log.exception("history write failed; %d operations dropped", len(jobs))
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                closing = _CLOSE in jobs
+                completions = [_nothing for job in jobs if job is not _CLOSE]
+            self._loop.call_soon_threadsafe(self._complete, completions)
+        conn.close()
+        self._loop.call_soon_threadsafe(self._finish_close)
+
+    def _complete(self, completions: list[Callable[[], None]]) -> None:
+        for completion in completions:
+            self._in_flight -= 1
+            try:
+                completion()
+            except Exception:
+                log.exception("history completion failed")
+
+    def _finish_close(self) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)

@@ -15,10 +15,11 @@ may send. ``docs/protocol.md`` is the prose description of the same contract.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, Union
+from typing import Final, Literal, cast
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET as UNSET
+from msgspec import UnsetType as UnsetType
 
 PROTO_VERSION: Final = 1
 DEFAULT_PORT: Final = 65433
@@ -30,7 +31,7 @@ NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
 ROOM_RE: Final = re.compile(r"#[A-Za-z0-9_-]{1,32}")
 
 # A ``ref`` is any JSON scalar the client chose; absent and ``null`` are different things.
-Ref = Union[str, int, float, bool, None]
+Ref = str | int | float | bool | None
 
 ErrorCode = Literal[
     "bad_json",
@@ -140,13 +141,22 @@ class Quit(_ClientBase, tag="quit"):
     text: str | None = None
 
 
-ClientFrame = Union[
-    Hello, Join, Part, Say, Nick, SetTopic, Who, ListRooms, GetHistory, Away, Ping, Pong, Quit
-]
-CLIENT_TYPES: Final = frozenset(
-    t.__struct_config__.tag  # type: ignore[attr-defined]
-    for t in ClientFrame.__args__  # type: ignore[attr-defined]
+ClientFrame = (
+    Hello
+    | Join
+    | Part
+    | Say
+    | Nick
+    | SetTopic
+    | Who
+    | ListRooms
+    | GetHistory
+    | Away
+    | Ping
+    | Pong
+    | Quit
 )
+CLIENT_TYPES: Final = frozenset(t.__struct_config__.tag for t in ClientFrame.__args__)
 
 
 # --- server -> client -----------------------------------------------------------------------
@@ -262,23 +272,23 @@ class Bye(_ServerBase, tag="bye"):
     message: str = ""
 
 
-ServerFrame = Union[
-    Welcome,
-    Message,
-    Joined,
-    Parted,
-    HistoryPage,
-    Presence,
-    Topic,
-    Members,
-    RoomList,
-    Renamed,
-    AwaySet,
-    ServerPong,
-    ServerPing,
-    Error,
-    Bye,
-]
+ServerFrame = (
+    Welcome
+    | Message
+    | Joined
+    | Parted
+    | HistoryPage
+    | Presence
+    | Topic
+    | Members
+    | RoomList
+    | Renamed
+    | AwaySet
+    | ServerPong
+    | ServerPing
+    | Error
+    | Bye
+)
 
 
 # --- framing --------------------------------------------------------------------------------
@@ -361,7 +371,7 @@ _encoder: Final = msgspec.json.Encoder()
 def decode_client_frame(line: bytes) -> ClientFrame:
     """Decode one line from a client, or raise ``RemoteProtocolError`` saying what is wrong."""
     try:
-        return _client_decoder.decode(line)
+        return cast(ClientFrame, _client_decoder.decode(line))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _classify(line, exc, CLIENT_TYPES) from None
 
@@ -369,7 +379,7 @@ def decode_client_frame(line: bytes) -> ClientFrame:
 def decode_server_frame(line: bytes) -> ServerFrame:
     """Decode one line from a server, or raise ``RemoteProtocolError``."""
     try:
-        return _server_decoder.decode(line)
+        return cast(ServerFrame, _server_decoder.decode(line))
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _classify(line, exc, _SERVER_TYPES) from None
 
@@ -398,10 +408,7 @@ def _classify(line: bytes, exc: Exception, known: frozenset[str]) -> RemoteProto
     return RemoteProtocolError("bad_frame", f"bad {kind} frame: {detail}", ref)
 
 
-_SERVER_TYPES: Final = frozenset(
-    t.__struct_config__.tag  # type: ignore[attr-defined]
-    for t in ServerFrame.__args__  # type: ignore[attr-defined]
-)
+_SERVER_TYPES: Final = frozenset(t.__struct_config__.tag for t in ServerFrame.__args__)
 
 
 def encode(frame: ClientFrame | ServerFrame) -> bytes:

@@ -120,7 +120,9 @@ class Hub:
     def connect(self, session: Session) -> None:
         cap = self.config.max_conns_per_ip
         if cap and self.per_ip[session.ip] >= cap:
-            session.drop("too_many_connections", f"at most {cap} connections per address", error=True)
+            session.drop(
+                "too_many_connections", f"at most {cap} connections per address", error=True
+            )
             return
         self.per_ip[session.ip] += 1
         self.sessions[session.id] = session
@@ -197,10 +199,8 @@ class Hub:
             self._refuse(s, f, "bad_frame", f"text must be 1 to {MAX_TEXT} characters")
         elif f.to is not None:
             self._direct(s, f, f.to)
-        elif (room := self._member_of(s, f, f.room)) is not None:
-            message = StoredMessage(
-                self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action
-            )
+        elif f.room is not None and (room := self._member_of(s, f, f.room)) is not None:
+            message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
             self._said[message.id] = _Said(message, s, f.nonce, f.ref)
             self.store.append((message,), self._on_committed)
 
@@ -235,9 +235,7 @@ class Hub:
         self.nicks[s.key] = s
         s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
         for name in sorted(s.rooms):
-            self._broadcast(
-                name, p.Presence(room=name, nick=s.nick, old=old, event="nick"), skip=s
-            )
+            self._broadcast(name, p.Presence(room=name, nick=s.nick, old=old, event="nick"), skip=s)
 
     def _topic(self, s: Session, f: p.SetTopic) -> None:
         room = self._member_of(s, f, f.room)
@@ -296,7 +294,7 @@ class Hub:
             return
         s.away = f.text or None
         s.send(p.AwaySet(text=s.away, ref=f.ref))
-        event = "away" if s.away is not None else "back"
+        event: p.PresenceEvent = "away" if s.away is not None else "back"
         for name in sorted(s.rooms):
             self._broadcast(
                 name, p.Presence(room=name, nick=s.nick, event=event, text=s.away), skip=s
@@ -401,11 +399,9 @@ class Hub:
     def _own_copy(sender: Session, saids: list[_Said], frames: list[bytes]) -> bytes:
         """The batch as ``sender`` sees it: its own messages carry its nonce and ref."""
         parts = []
-        for said, frame in zip(saids, frames):
+        for said, frame in zip(saids, frames, strict=True):
             if said.sender is sender:
-                own = msgspec.structs.replace(
-                    to_wire(said.message), nonce=said.nonce, ref=said.ref
-                )
+                own = msgspec.structs.replace(to_wire(said.message), nonce=said.nonce, ref=said.ref)
                 frame = p.encode(own)
             parts.append(frame)
         return b"".join(parts)
@@ -447,4 +443,3 @@ class Hub:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-

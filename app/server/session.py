@@ -31,23 +31,23 @@ class Session(asyncio.Protocol):
     """The server side of one connection."""
 
     __slots__ = (
+        "_cork",
+        "_decoder",
+        "_refilled",
+        "_tokens",
+        "away",
+        "closing",
+        "connected_at",
         "hub",
         "id",
-        "peer",
         "ip",
-        "nick",
         "key",
-        "away",
-        "rooms",
-        "connected_at",
         "last_seen",
+        "nick",
+        "peer",
         "ping_sent",
+        "rooms",
         "transport",
-        "closing",
-        "_decoder",
-        "_tokens",
-        "_refilled",
-        "_cork",
     )
 
     def __init__(self, hub: Hub, session_id: int) -> None:

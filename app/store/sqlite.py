@@ -81,9 +81,7 @@ class SQLiteHistory:
         }
         for (name,) in conn.execute("SELECT DISTINCT room FROM messages").fetchall():
             rooms.setdefault(name, StoredRoom(name, "", ""))
-        newest = {
-            name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0
-        }
+        newest = {name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0}
         self._thread = threading.Thread(target=self._run, name="parley-store", daemon=True)
         self._thread.start()
         log.info("history in %s: %d rooms, last message id %d", self._path, len(rooms), last_id)

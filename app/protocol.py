@@ -169,7 +169,7 @@ class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
 class Welcome(_ServerBase, tag="welcome"):
     nick: str
     server: str
-    proto: int = PROTO_VERSION
+    proto: int
 
 
 class Message(_ServerBase, tag="message"):

@@ -159,7 +159,11 @@ class Hub:
         elif self._check_nick(s, f, f.nick):
             s.nick, s.key = f.nick, p.fold(f.nick)
             self.nicks[s.key] = s
-            s.send(p.Welcome(nick=s.nick, server=self.config.server_name, ref=f.ref))
+            s.send(
+                p.Welcome(
+                    nick=s.nick, server=self.config.server_name, proto=p.PROTO_VERSION, ref=f.ref
+                )
+            )
             log.info("register %s as %s", s.peer, s.nick)
 
     def _join(self, s: Session, f: p.Join) -> None:
@@ -438,7 +442,7 @@ class Hub:
     def say_goodbye(self) -> None:
         """Tell every client the server is shutting down and close their connections."""
         for s in list(self.sessions.values()):
-            s.drop("server_shutdown", "the server is shutting down")
+            s.drop("server_shutdown", "the server is shutting down", error=True)
 
 
 def _now_ms() -> int:

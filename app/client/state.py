@@ -145,6 +145,7 @@ class StateSnapshot:
     connection: ConnectionStatus
     conversations: tuple[ConversationView, ...]
     active: str | None
+    away: str | None = None  # our own away text; None when we are here
 
     def conversation(self, key: str) -> ConversationView | None:
         wanted = fold(key)
@@ -336,6 +337,7 @@ class ChatState:
         self.connection = ConnectionStatus(ConnectionState.CONNECTING, server)
         self.conversations: dict[str, Conversation] = {}
         self.active: str | None = None
+        self.away: str | None = None
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations.values())
@@ -368,7 +370,7 @@ class ChatState:
     def rename(self, old: str, new: str) -> Conversation | None:
         """Re-key a direct conversation when its peer changes nick, keeping sidebar order."""
         conversation = self.conversations.get(fold(old))
-        if conversation is None or fold(new) in self.conversations and fold(new) != fold(old):
+        if conversation is None or (fold(new) in self.conversations and fold(new) != fold(old)):
             return None
         items = [
             (fold(new), conversation) if key == fold(old) else (key, value)
@@ -405,6 +407,7 @@ class ChatState:
             connection=self.connection,
             conversations=tuple(c.view() for c in self.conversations.values()),
             active=self.active,
+            away=self.away,
         )
 
 

@@ -1,0 +1,518 @@
+"""The client engine: one connection's life, reconnects, and what the user's commands do.
+
+This module owns ``Engine``, the object every frontend drives. It connects, says ``hello``, joins
+``#general`` and the rooms remembered from last time, and keeps the connection state (connecting,
+connected, reconnecting with jittered exponential backoff, closed). After a reconnect it rejoins
+its rooms and the ``Receiver`` fetches what was missed. It carries out the parsed commands of
+``commands.py``, refusing locally what cannot work (no server call for a bad argument, a ``/topic``
+in a direct conversation, anything that needs the server while disconnected). Everything runs on
+one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``, ``quit``) must be
+called on it, and the frontend is called back on it (see ``frontends/base.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from app.client.commands import (
+    ChangeNick,
+    ChangeTopic,
+    ClearScrollback,
+    Command,
+    CommandError,
+    Completion,
+    JoinRoom,
+    LeaveRoom,
+    ListMembers,
+    ListRooms,
+    QuitChat,
+    SayText,
+    SendAction,
+    SendDirect,
+    SetAway,
+    SetBack,
+    ShowHelp,
+    complete,
+    help_lines,
+    parse,
+)
+from app.client.config import DEFAULT_HOST, ConfigStore, server_key
+from app.client.link import Link, LinkDead, Timings, backoff_delay
+from app.client.receive import Notifier, Receiver, Request, describe_error, local_line
+from app.client.state import (
+    DEFAULT_SCROLLBACK,
+    ChatState,
+    ConnectionState,
+    ConnectionStatus,
+    Conversation,
+    ConversationKind,
+    Line,
+    LineKind,
+    StateSnapshot,
+    failed,
+    next_seq,
+    now_ms,
+)
+from app.protocol import (
+    DEFAULT_PORT,
+    DEFAULT_ROOM,
+    PROTO_VERSION,
+    Away,
+    ClientFrame,
+    Error,
+    GetHistory,
+    Hello,
+    Join,
+    Nick,
+    Part,
+    Quit,
+    Say,
+    SetTopic,
+    Welcome,
+    Who,
+    fold,
+)
+from app.protocol import (
+    ListRooms as ListRoomsFrame,
+)
+
+if TYPE_CHECKING:
+    # Typing only: the engine must not import the frontend layer at run time.
+    from frontends.base import Frontend
+
+log = logging.getLogger("parley.client")
+
+T = TypeVar("T")
+
+OLDER_PAGE = 50
+# Errors on ``hello`` that no retry can fix: give up and let the user choose again.
+_FATAL_ON_HELLO = frozenset({"bad_nick", "bad_proto"})
+
+
+class Engine:
+    """A chat client with no user interface: drive it with requests, watch it through a frontend.
+
+    ``start()`` (or ``await run()``) connects and keeps reconnecting until ``quit()``; the state
+    ends ``closed`` then, or when the very first ``hello`` is refused (``closed_reason`` says why).
+    """
+
+    def __init__(
+        self,
+        frontend: Frontend,
+        *,
+        nick: str,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        rooms: Iterable[str] = (),
+        store: ConfigStore | None = None,
+        timings: Timings | None = None,
+        scrollback: int = DEFAULT_SCROLLBACK,
+        catchup_pages: int = 10,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = ChatState(nick, server_key(host, port), scrollback)
+        self.closed_reason = ""
+        self._timings = timings or Timings()
+        self._store = store
+        self._rng = rng or random.Random()
+        self._notify = Notifier(frontend, self.state)
+        self._receiver = Receiver(
+            self.state, self._notify, self._send, self._remember, catchup_pages
+        )
+        wanted = [DEFAULT_ROOM, *rooms]
+        if store is not None:
+            wanted += store.load().rooms_for(self.state.server)
+        self._first_rooms = list({fold(room): room for room in wanted}.values())
+        self._link: Link | None = None
+        self._connected = False
+        self._registered_once = False
+        self._quitting = False
+        self._wake = asyncio.Event()
+        self._refs = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the engine in a task on the current loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="parley-engine")
+        return self._task
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with backoff until ``quit()`` or a fatal refusal."""
+        attempt = 0
+        reason = ""
+        try:
+            while not self._quitting:
+                if attempt == 0:
+                    self._set_status(ConnectionState.CONNECTING)
+                else:
+                    self._set_status(ConnectionState.RECONNECTING, attempt, detail=reason)
+                registered, reason, fatal = await self._session()
+                if fatal or self._quitting:
+                    break
+                attempt = 1 if registered else attempt + 1
+                delay = backoff_delay(attempt, self._timings, self._rng)
+                log.info("connection lost (%s); retrying in %.1f s", reason, delay)
+                retry_at = time.monotonic() + delay
+                self._set_status(ConnectionState.RECONNECTING, attempt, retry_at, reason)
+                await self._until_quit(asyncio.sleep(delay))
+        finally:
+            self.closed_reason = self.closed_reason or reason
+            self._set_status(ConnectionState.CLOSED, detail=self.closed_reason)
+
+    async def close(self, text: str | None = None) -> None:
+        """Quit and wait until the engine has stopped."""
+        self.quit(text)
+        if self._task is not None:
+            await self._task
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self.state.connection
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def snapshot(self) -> StateSnapshot:
+        return self.state.snapshot()
+
+    def lines(self, conversation: str) -> tuple[Line, ...]:
+        found = self.state.get(conversation)
+        return tuple(found.lines) if found is not None else ()
+
+    def complete(self, text: str, cursor: int | None = None) -> Completion:
+        """Completion candidates for the word before ``cursor`` in the input line."""
+        return complete(self.state.snapshot(), text, cursor)
+
+    def _set_status(
+        self,
+        state: ConnectionState,
+        attempt: int = 0,
+        retry_at: float | None = None,
+        detail: str = "",
+    ) -> None:
+        status = ConnectionStatus(state, self.state.server, attempt, retry_at, detail)
+        self.state.connection = status
+        self._notify.connection(status)
+
+    async def _until_quit(self, awaitable: Awaitable[T]) -> T | None:
+        """Await ``awaitable`` unless ``quit()`` comes first (then it is cancelled: None)."""
+        work = asyncio.ensure_future(awaitable)
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        return None
+
+    async def _session(self) -> tuple[bool, str, bool]:
+        """One connection from open to close: (registered, why it ended, fatal)."""
+        try:
+            link = await self._until_quit(Link.open(self.host, self.port, self._timings))
+        except (OSError, asyncio.TimeoutError) as exc:
+            return False, f"cannot connect to {self.state.server}: {exc or 'timed out'}", False
+        if link is None:
+            return False, "quit", True
+        self._link = link
+        self._receiver.bye = None
+        registered = False
+        try:
+            frames = link.frames()
+            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION))
+            async for frame in frames:
+                if registered:
+                    self._receiver.handle(frame)
+                elif isinstance(frame, Welcome):
+                    registered = True
+                    self._on_registered(frame)
+                elif isinstance(frame, Error):
+                    refusal = self._refused(frame)
+                    if refusal is not None:
+                        return False, *refusal
+            return registered, self._goodbye(), False
+        except LinkDead as exc:
+            return registered, str(exc), False
+        except OSError as exc:
+            return registered, f"connection lost: {exc}", False
+        finally:
+            self._on_disconnected()
+            link.abort()
+            await link.wait_closed()
+
+    def _refused(self, error: Error) -> tuple[str, bool] | None:
+        """Why ``hello`` failed and whether retrying is pointless; None if not about ``hello``."""
+        text = describe_error(error)
+        first = not self._registered_once
+        if error.code in _FATAL_ON_HELLO or (error.code == "nick_taken" and first):
+            self.closed_reason = text
+            self._notify.error(text, None)
+            return text, True
+        if error.code == "nick_taken":
+            # After a drop our old connection may linger on the server until it times out.
+            return f"{text} (waiting for the server to forget our old connection)", False
+        if error.code in ("too_many_connections", "server_shutdown"):
+            return text, False
+        return None
+
+    def _goodbye(self) -> str:
+        bye = self._receiver.bye
+        if bye is None:
+            return "the server closed the connection"
+        return f"the server said goodbye ({bye.reason}{': ' + bye.message if bye.message else ''})"
+
+    def _on_registered(self, welcome: Welcome) -> None:
+        self.state.nick = welcome.nick
+        self._connected = True
+        if self._registered_once:
+            rooms = []
+            for conversation in self.state:
+                if conversation.kind is ConversationKind.ROOM and conversation.joined:
+                    rooms.append(conversation.name)
+                    if conversation.last_id is not None:
+                        self._receiver.resume_after[conversation.key] = conversation.last_id
+        else:
+            rooms = self._first_rooms
+        self._registered_once = True
+        self._set_status(ConnectionState.CONNECTED)
+        for room in rooms:
+            self._send(Join(room=room), Request("join", fold(room), show=False))
+        if self.state.away is not None:
+            self._send(Away(text=self.state.away), Request("away", None))
+
+    def _on_disconnected(self) -> None:
+        self._connected = False
+        self._link = None
+        receiver = self._receiver
+        # An interrupted catch-up resumes from where it stood, not from the newest line.
+        for request in receiver.requests.values():
+            conversation = self.state.get(request.conversation or "")
+            if request.kind == "catchup" and conversation is not None:
+                conversation.last_id = request.cursor
+        receiver.requests.clear()
+        receiver.resume_after.clear()
+        receiver.loading_older.clear()
+        for conversation in self.state:
+            if conversation.kind is ConversationKind.DIRECT:
+                # Direct messages are never replayed, so a pending one cannot be confirmed.
+                for line in list(conversation.pending.values()):
+                    updated = failed(line)
+                    conversation.replace(updated)
+                    self._notify.line_updated(conversation, updated)
+
+    def _send(self, frame: ClientFrame, request: Request | None = None) -> bool:
+        link = self._link
+        if link is None or not self._connected:
+            return False
+        if request is not None:
+            self._refs += 1
+            frame.ref = self._refs
+            self._receiver.requests[self._refs] = request
+        return link.send(frame)
+
+    def _remember(self) -> None:
+        if self._store is not None and self._registered_once:
+            self._store.remember(
+                host=self.host,
+                port=self.port,
+                nick=self.state.nick,
+                rooms=self.state.joined_rooms(),
+            )
+
+    # --- requests from the frontend -----------------------------------------------------
+
+    def submit(self, text: str) -> None:
+        """A typed line: a command, or text for the active conversation."""
+        try:
+            command = parse(text)
+        except CommandError as exc:
+            self._refuse(str(exc))
+            return
+        if command is not None:
+            self._execute(command)
+
+    def switch_to(self, conversation: str) -> None:
+        """Make a conversation active, mark it read and redraw it."""
+        found = self.state.activate(conversation)
+        if found is None:
+            log.debug("switch_to unknown conversation %r", conversation)
+            return
+        self._notify.reset(found)
+        self._notify.changed()
+
+    def load_older(self, conversation: str | None = None) -> None:
+        """Ask for the page of history before the oldest line held; quiet if there is none."""
+        found = self.state.get(conversation) if conversation else self.state.active_conversation
+        if (
+            found is None
+            or found.kind is not ConversationKind.ROOM
+            or not found.joined
+            or not found.has_older
+            or found.key in self._receiver.loading_older
+        ):
+            return
+        oldest = found.oldest_id
+        frame = GetHistory(room=found.name, before=oldest, limit=OLDER_PAGE)
+        if self._send(frame, Request("older", found.key)):
+            self._receiver.loading_older.add(found.key)
+
+    def quit(self, text: str | None = None) -> None:
+        """Say goodbye and stop for good; safe to call twice."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.closed_reason = self.closed_reason or "quit"
+        self._wake.set()
+        link = self._link
+        if link is None:
+            return
+        if self._connected and self._send(Quit(text=text)):
+            # The server answers with bye and closes; do not wait for it forever.
+            asyncio.get_running_loop().call_later(self._timings.quit_timeout, link.abort)
+        else:
+            link.abort()
+
+    # --- commands -----------------------------------------------------------------------
+
+    def _refuse(self, text: str) -> None:
+        """A local error line in the active conversation; nothing goes to the server."""
+        self._receiver.show_error(text)
+
+    def _notice(self, text: str, conversation: Conversation | None = None) -> None:
+        target = conversation or self.state.active_conversation
+        if target is not None:
+            self._receiver.append(target, local_line(LineKind.NOTICE, text))
+
+    def _online(self) -> bool:
+        if self._connected:
+            return True
+        retry = self.state.connection.retry_in()
+        when = f"; retrying in {retry:.0f} s" if retry is not None else ""
+        self._refuse(f"Not connected to the server{when}. Nothing was sent.")
+        return False
+
+    def _execute(self, command: Command) -> None:
+        active = self.state.active_conversation
+        if isinstance(command, (SayText, SendAction)):
+            if active is None:
+                self._refuse("There is no conversation to talk in; /join a room first.")
+            else:
+                self._say(active, command.text, action=isinstance(command, SendAction))
+        elif isinstance(command, JoinRoom):
+            self._join(command.room)
+        elif isinstance(command, LeaveRoom):
+            self._leave(command.room)
+        elif isinstance(command, SendDirect):
+            if self._online():
+                direct = self.state.ensure(command.nick, ConversationKind.DIRECT)
+                direct.joined = True
+                self.switch_to(direct.key)
+                self._say(direct, command.text, action=False)
+        elif isinstance(command, ChangeNick):
+            if self._online():
+                self._send(Nick(nick=command.nick), Request("nick", self.state.active))
+        elif isinstance(command, ChangeTopic):
+            self._topic(active, command.topic)
+        elif isinstance(command, ListMembers):
+            self._who(active, command.room)
+        elif isinstance(command, ListRooms):
+            if self._online():
+                self._send(ListRoomsFrame(), Request("rooms", self.state.active))
+        elif isinstance(command, (SetAway, SetBack)):
+            text = command.text if isinstance(command, SetAway) else None
+            if self._online():
+                self._send(Away(text=text), Request("away", self.state.active))
+        elif isinstance(command, QuitChat):
+            self.quit(command.text)
+        elif isinstance(command, ShowHelp):
+            for line in help_lines(command.command):
+                self._notice(line)
+        elif isinstance(command, ClearScrollback) and active is not None:
+            active.clear()
+            self._notify.reset(active)
+
+    def _say(self, conversation: Conversation, text: str, *, action: bool) -> None:
+        if conversation.kind is ConversationKind.ROOM and not conversation.joined:
+            self._refuse(f"You are not in {conversation.name}; /join it first.")
+            return
+        if not self._online():
+            return
+        nonce = secrets.token_hex(8)
+        line = Line(
+            seq=next_seq(),
+            kind=LineKind.ACTION if action else LineKind.MESSAGE,
+            text=text,
+            ts=now_ms(),
+            sender=self.state.nick,
+            nonce=nonce,
+            own=True,
+            pending=True,
+        )
+        self._receiver.append(conversation, line)
+        if conversation.kind is ConversationKind.ROOM:
+            frame = Say(room=conversation.name, text=text, nonce=nonce, action=action)
+        else:
+            frame = Say(to=conversation.name, text=text, nonce=nonce, action=action)
+        self._send(frame, Request("say", conversation.key, nonce=nonce))
+
+    def _join(self, room: str) -> None:
+        existing = self.state.get(room)
+        if existing is not None and existing.joined:
+            self.switch_to(existing.key)
+        elif self._online():
+            self._send(Join(room=room), Request("join", fold(room), show=True))
+
+    def _leave(self, room: str | None) -> None:
+        target = self.state.get(room) if room else self.state.active_conversation
+        if target is None:
+            self._refuse(f"You are not in {room}." if room else "There is nothing to leave.")
+        elif target.kind is ConversationKind.DIRECT:
+            self._close_direct(target)
+        elif self._online():
+            self._send(Part(room=target.name), Request("part", self.state.active))
+
+    def _close_direct(self, conversation: Conversation) -> None:
+        """Direct conversations exist only here, so closing one needs no server."""
+        was_active = self.state.active == conversation.key
+        self.state.remove(conversation.key)
+        after = self.state.active_conversation
+        if was_active and after is not None:
+            self._notify.reset(after)
+        self._notify.changed()
+
+    def _topic(self, active: Conversation | None, topic: str | None) -> None:
+        if active is None or active.kind is not ConversationKind.ROOM:
+            self._refuse("/topic works in a room.")
+        elif topic is None:
+            shown = (
+                f"Topic of {active.name}: {active.topic}"
+                if active.topic
+                else (f"{active.name} has no topic; /topic text sets one.")
+            )
+            self._notice(shown, active)
+        elif self._online():
+            frame = SetTopic(room=active.name, topic=topic)
+            self._send(frame, Request("topic", active.key))
+
+    def _who(self, active: Conversation | None, room: str | None) -> None:
+        if room is None:
+            if active is None or active.kind is not ConversationKind.ROOM:
+                self._refuse("/who needs a room: /who #room")
+                return
+            room = active.name
+        if self._online():
+            self._send(Who(room=room), Request("who", self.state.active, show=True))

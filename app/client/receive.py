@@ -1,0 +1,552 @@
+"""Applying the server's frames to the client-side state, and telling the frontend.
+
+This module owns the meaning of every frame a registered client receives: messages (and the echo
+that confirms a pending one by nonce), history pages (on join, older pages, and the catch-up after
+a reconnect that fetches ``history after`` the last id seen, marking a gap when more was missed
+than it fetched), presence, topics, member lists, renames, away replies and errors, which become
+readable lines. Each outgoing frame that expects a reply is recorded as a ``Request`` under the
+``ref`` it carries, so a reply or an error lands in the conversation that caused it. ``Notifier``
+is the one door to the frontend: it coalesces state snapshots to one per loop iteration and keeps
+a misbehaving frontend from breaking the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from app.client.state import (
+    ChatState,
+    ConnectionStatus,
+    Conversation,
+    ConversationKind,
+    Line,
+    LineKind,
+    MemberView,
+    PresenceChange,
+    confirmed,
+    failed,
+    mentions,
+    next_seq,
+    now_ms,
+)
+from app.protocol import (
+    HISTORY_LIMIT_MAX,
+    AwaySet,
+    Bye,
+    ClientFrame,
+    Error,
+    GetHistory,
+    HistoryPage,
+    Joined,
+    Members,
+    Message,
+    Parted,
+    Presence,
+    Renamed,
+    RoomList,
+    ServerFrame,
+    Topic,
+    Who,
+    fold,
+)
+
+if TYPE_CHECKING:
+    # Typing only: the Frontend protocol lives one layer up, in frontends/base.py, and the
+    # engine must not import that layer at run time.
+    from frontends.base import Frontend
+
+log = logging.getLogger("parley.client")
+
+
+@dataclass
+class Request:
+    """What we asked the server, remembered under the frame's ``ref`` until it is answered."""
+
+    kind: str  # say, join, part, who, rooms, older, catchup, nick, away, topic
+    conversation: str | None
+    nonce: str | None = None
+    show: bool = True  # join: switch to the room; who: print the member list
+    cursor: int = 0  # catchup: fetch after this id ...
+    head: int = 0  # ... up to the first message the rejoin's history page showed
+    pages: int = 0
+
+
+Send = Callable[[ClientFrame, "Request | None"], bool]
+
+
+_ERROR_TEXT: Final = {
+    "bad_json": "The server could not read what we sent",
+    "bad_utf8": "The server could not read what we sent",
+    "bad_frame": "The server refused a malformed request",
+    "unknown_type": "The server does not know that request",
+    "frame_too_large": "That was too long for the server",
+    "not_registered": "Not signed in yet",
+    "already_registered": "Already signed in",
+    "bad_proto": "This server speaks another protocol version",
+    "nick_taken": "That nick is already taken",
+    "bad_nick": "That nick is not allowed",
+    "bad_room": "That room name is not allowed",
+    "no_such_room": "There is no such room",
+    "not_in_room": "You are not in that room",
+    "no_such_nick": "Nobody by that nick is online",
+    "too_many_connections": "Too many connections from your address",
+    "slow_consumer": "The server dropped us for reading too slowly",
+    "register_timeout": "The server timed out waiting for us to sign in",
+    "ping_timeout": "The server stopped hearing from us",
+    "server_shutdown": "The server is shutting down",
+}
+
+
+def describe_error(error: Error) -> str:
+    """A server error as a line a person can act on."""
+    if error.code == "rate_limited":
+        wait = (error.retry_after_ms or 1000) / 1000
+        return f"You are sending too fast; try again in {wait:.1f} s."
+    label = _ERROR_TEXT.get(error.code, f"Server error {error.code}")
+    return f"{label}: {error.message}" if error.message else f"{label}."
+
+
+class Notifier:
+    """Calls the frontend; state snapshots are coalesced to one per loop iteration."""
+
+    def __init__(self, frontend: Frontend, state: ChatState) -> None:
+        self._frontend = frontend
+        self._state = state
+        self._scheduled = False
+
+    def _call(self, method: Callable[..., None], *args: object) -> None:
+        try:
+            method(*args)
+        except Exception:
+            # A UI bug must not take the connection down with it; it is still logged loudly.
+            log.exception("frontend %s failed", getattr(method, "__name__", method))
+
+    def changed(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._call(self._frontend.state_changed, self._state.snapshot())
+
+    def line_added(self, conversation: Conversation, line: Line) -> None:
+        self._call(self._frontend.line_added, conversation.key, line)
+
+    def line_updated(self, conversation: Conversation, line: Line) -> None:
+        self._call(self._frontend.line_updated, conversation.key, line)
+
+    def reset(self, conversation: Conversation) -> None:
+        self._call(self._frontend.scrollback_reset, conversation.key, tuple(conversation.lines))
+
+    def presence(self, change: PresenceChange) -> None:
+        self._call(self._frontend.presence, change)
+
+    def topic(self, conversation: Conversation, topic: str, by: str) -> None:
+        self._call(self._frontend.topic_changed, conversation.key, topic, by)
+
+    def connection(self, status: ConnectionStatus) -> None:
+        self._call(self._frontend.connection_changed, status)
+        self.changed()
+
+    def error(self, text: str, conversation: str | None) -> None:
+        self._call(self._frontend.error, text, conversation)
+
+
+def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:
+    return Line(seq=next_seq(), kind=kind, text=text, ts=now_ms(), sender=sender)
+
+
+def message_line(message: Message, me: str) -> Line:
+    own = fold(message.sender) == fold(me)
+    return Line(
+        seq=next_seq(),
+        kind=LineKind.ACTION if message.action else LineKind.MESSAGE,
+        text=message.text,
+        ts=message.ts,
+        sender=message.sender,
+        id=message.id,
+        nonce=message.nonce if own else None,
+        own=own,
+        mention=not own and mentions(message.text, me),
+    )
+
+
+class Receiver:
+    """Turns each server frame into state changes and frontend calls."""
+
+    def __init__(
+        self,
+        state: ChatState,
+        notify: Notifier,
+        send: Send,
+        remember: Callable[[], None],
+        catchup_pages: int,
+    ) -> None:
+        self.state = state
+        self.notify = notify
+        self.requests: dict[int, Request] = {}
+        self._send = send
+        self._remember = remember
+        self._catchup_pages = catchup_pages
+        # Rooms being rejoined after a reconnect -> the last message id we had seen there.
+        self.resume_after: dict[str, int] = {}
+        self.loading_older: set[str] = set()
+        self.bye: Bye | None = None
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _request(self, ref: object, *, keep: bool = False) -> Request | None:
+        if not isinstance(ref, int) or isinstance(ref, bool):
+            return None
+        return self.requests.get(ref) if keep else self.requests.pop(ref, None)
+
+    def append(self, conversation: Conversation, line: Line) -> None:
+        conversation.append(line, active=self.state.active == conversation.key)
+        self.notify.line_added(conversation, line)
+        if line.is_chat:
+            self.notify.changed()
+
+    def show(self, kind: LineKind, text: str, conversation: str | None = None) -> None:
+        """A local line in ``conversation`` (default: the active one), if there is one."""
+        target = self.state.get(conversation) if conversation else self.state.active_conversation
+        if target is not None:
+            self.append(target, local_line(kind, text))
+
+    def show_error(self, text: str, conversation: str | None = None) -> None:
+        target = self.state.get(conversation) if conversation else self.state.active_conversation
+        if target is not None:
+            self.append(target, local_line(LineKind.ERROR, text))
+        self.notify.error(text, target.key if target is not None else None)
+
+    def _rooms(self) -> list[Conversation]:
+        return [c for c in self.state if c.kind is ConversationKind.ROOM and c.joined]
+
+    # --- dispatch -----------------------------------------------------------------------
+
+    def handle(self, frame: ServerFrame) -> None:
+        if isinstance(frame, Message):
+            self._message(frame)
+        elif isinstance(frame, HistoryPage):
+            self._history(frame)
+        elif isinstance(frame, Presence):
+            self._presence(frame)
+        elif isinstance(frame, Joined):
+            self._joined(frame)
+        elif isinstance(frame, Parted):
+            self._parted(frame)
+        elif isinstance(frame, Topic):
+            self._topic(frame)
+        elif isinstance(frame, Members):
+            self._members(frame)
+        elif isinstance(frame, RoomList):
+            self._room_list(frame)
+        elif isinstance(frame, Renamed):
+            self._renamed(frame)
+        elif isinstance(frame, AwaySet):
+            self._away_set(frame)
+        elif isinstance(frame, Error):
+            self._error(frame)
+        elif isinstance(frame, Bye):
+            self.bye = frame
+        else:
+            log.debug("ignoring %s", type(frame).__name__)
+
+    def _message(self, message: Message) -> None:
+        me = self.state.nick
+        own = fold(message.sender) == fold(me)
+        if message.room is not None:
+            conversation = self.state.get(message.room)
+            if conversation is None or not conversation.joined:
+                log.debug("message for %s, which we are not in", message.room)
+                return
+        else:
+            peer = message.to if own and message.to else message.sender
+            conversation = self.state.ensure(peer, ConversationKind.DIRECT)
+            conversation.joined = True
+            self.notify.changed()
+        if own:
+            self._request(message.ref)
+            pending = conversation.pending.get(message.nonce) if message.nonce else None
+            if pending is not None:
+                self._confirm(conversation, pending, message)
+                return
+        self.append(conversation, message_line(message, me))
+
+    def _confirm(self, conversation: Conversation, pending: Line, message: Message) -> None:
+        line = confirmed(pending, message_id=message.id, ts=message.ts)
+        conversation.replace(line)
+        self.notify.line_updated(conversation, line)
+
+    def _pending_match(self, conversation: Conversation, message: Message) -> Line | None:
+        """Our pending line that a history message turns out to be (its echo was lost)."""
+        if fold(message.sender) != fold(self.state.nick):
+            return None
+        if message.nonce and message.nonce in conversation.pending:
+            return conversation.pending[message.nonce]
+        for line in conversation.pending.values():
+            if line.text == message.text and (line.kind is LineKind.ACTION) == message.action:
+                return line
+        return None
+
+    # --- history ------------------------------------------------------------------------
+
+    def _history(self, page: HistoryPage) -> None:
+        request = self._request(page.ref)
+        conversation = self.state.get(page.room)
+        if conversation is None:
+            return
+        kind = request.kind if request is not None else "join"
+        if kind == "older":
+            self._older(conversation, page)
+        elif kind == "catchup" and request is not None:
+            self._catchup(conversation, page, request)
+        elif conversation.key in self.resume_after:
+            self._rejoin_page(conversation, page)
+        else:
+            self._join_page(conversation, page)
+
+    def _join_page(self, conversation: Conversation, page: HistoryPage) -> None:
+        for message in page.messages:
+            if conversation.last_id is not None and message.id <= conversation.last_id:
+                continue
+            line = message_line(message, self.state.nick)
+            # Old history is context, not news: it does not count as unread.
+            conversation.append(line, active=True)
+            self.notify.line_added(conversation, line)
+        conversation.has_older = page.more
+        self.notify.changed()
+
+    def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
+        last_id = self.resume_after[conversation.key]
+        for message in page.messages:
+            if message.id <= last_id:
+                continue
+            pending = self._pending_match(conversation, message)
+            if pending is not None:
+                self._confirm(conversation, pending, message)
+            else:
+                self.append(conversation, message_line(message, self.state.nick))
+        messages = page.messages
+        if not messages or messages[0].id <= last_id + 1 or not page.more:
+            self._finish_catchup(conversation, reset=False)
+            return
+        # The page starts after our last id and there is more before it: fetch the hole.
+        request = Request("catchup", conversation.key, cursor=last_id, head=messages[0].id)
+        self._fetch_after(conversation, request)
+
+    def _fetch_after(self, conversation: Conversation, request: Request) -> None:
+        request.pages += 1
+        frame = GetHistory(room=conversation.name, after=request.cursor, limit=HISTORY_LIMIT_MAX)
+        self._send(frame, request)
+
+    def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
+        lines: list[Line] = []
+        for message in page.messages:
+            if not request.cursor < message.id < request.head:
+                continue
+            pending = self._pending_match(conversation, message)
+            if pending is not None:
+                self._confirm(conversation, pending, message)
+                continue
+            line = message_line(message, self.state.nick)
+            lines.append(line)
+            if not line.own and self.state.active != conversation.key:
+                conversation.unread += 1
+                conversation.mention = conversation.mention or line.mention
+        conversation.insert_before_id(lines, request.head)
+        newest = max((m.id for m in page.messages), default=request.cursor)
+        reached = newest >= request.head or not page.more or not page.messages
+        if reached:
+            self._finish_catchup(conversation, reset=True)
+        elif request.pages >= self._catchup_pages:
+            gap = local_line(
+                LineKind.GAP, "More was missed while disconnected than was fetched here."
+            )
+            conversation.insert_before_id([gap], request.head)
+            self._finish_catchup(conversation, reset=True)
+        else:
+            request.cursor = newest
+            self._fetch_after(conversation, request)
+
+    def _finish_catchup(self, conversation: Conversation, *, reset: bool) -> None:
+        self.resume_after.pop(conversation.key, None)
+        # What is still pending was never stored by the server: say so rather than pretend.
+        for line in list(conversation.pending.values()):
+            updated = failed(line)
+            conversation.replace(updated)
+            self.notify.line_updated(conversation, updated)
+        if reset:
+            self.notify.reset(conversation)
+        self.notify.changed()
+
+    def _older(self, conversation: Conversation, page: HistoryPage) -> None:
+        self.loading_older.discard(conversation.key)
+        oldest = conversation.oldest_id
+        older = [
+            message_line(message, self.state.nick)
+            for message in page.messages
+            if oldest is None or message.id < oldest
+        ]
+        fitted = conversation.prepend(older)
+        conversation.has_older = page.more or fitted < len(older)
+        self.notify.reset(conversation)
+        self.notify.changed()
+
+    # --- rooms, members, presence -------------------------------------------------------
+
+    def _joined(self, joined: Joined) -> None:
+        request = self._request(joined.ref, keep=True)
+        conversation = self.state.ensure(joined.room, ConversationKind.ROOM)
+        conversation.name = joined.room
+        conversation.joined = True
+        conversation.topic = joined.topic
+        conversation.set_members(joined.members)
+        rejoin = conversation.key in self.resume_after
+        if not rejoin:
+            self.append(conversation, local_line(LineKind.JOIN, f"You joined {joined.room}"))
+        # ``joined`` lists nicks only; ``who`` adds who is away.
+        self._send(Who(room=joined.room), Request("who", conversation.key, show=False))
+        if (request is not None and request.show) or self.state.active is None:
+            self.state.activate(conversation.key)
+            self.notify.reset(conversation)
+        self._remember()
+        self.notify.changed()
+
+    def _parted(self, parted: Parted) -> None:
+        self._request(parted.ref)
+        conversation = self.state.get(parted.room)
+        if conversation is None:
+            return
+        was_active = self.state.active == conversation.key
+        self.state.remove(conversation.key)
+        self.resume_after.pop(conversation.key, None)
+        active = self.state.active_conversation
+        if was_active and active is not None:
+            self.notify.reset(active)
+        self._remember()
+        self.notify.changed()
+
+    def _members(self, members: Members) -> None:
+        request = self._request(members.ref)
+        conversation = self.state.get(members.room)
+        if conversation is not None and conversation.joined:
+            conversation.members = {
+                fold(m.nick): MemberView(m.nick, m.away) for m in members.members
+            }
+            self.notify.changed()
+        if request is not None and request.show:
+            names = ", ".join(
+                f"{m.nick} (away)" if m.away else m.nick
+                for m in sorted(members.members, key=lambda m: fold(m.nick))
+            )
+            count = len(members.members)
+            self.show(LineKind.NOTICE, f"{members.room} ({count}): {names}", request.conversation)
+
+    def _room_list(self, room_list: RoomList) -> None:
+        request = self._request(room_list.ref)
+        where = request.conversation if request is not None else None
+        if not room_list.rooms:
+            self.show(LineKind.NOTICE, "No rooms on the server yet.", where)
+            return
+        self.show(LineKind.NOTICE, f"Rooms on {self.state.server}:", where)
+        for info in sorted(room_list.rooms, key=lambda r: fold(r.room)):
+            topic = f" - {info.topic}" if info.topic else ""
+            self.show(LineKind.NOTICE, f"  {info.room} ({info.members}){topic}", where)
+
+    def _presence(self, presence: Presence) -> None:
+        conversation = self.state.get(presence.room)
+        if conversation is None or not conversation.joined:
+            return
+        nick, event = presence.nick, presence.event
+        if event == "join":
+            conversation.add_member(nick)
+            self.append(conversation, local_line(LineKind.JOIN, f"{nick} joined", nick))
+        elif event in ("part", "quit"):
+            conversation.remove_member(nick)
+            reason = f" ({presence.text})" if presence.text else ""
+            kind, verb = (LineKind.PART, "left") if event == "part" else (LineKind.QUIT, "quit")
+            self.append(conversation, local_line(kind, f"{nick} {verb}{reason}", nick))
+        elif event == "nick" and presence.old is not None:
+            conversation.rename_member(presence.old, nick)
+            text = f"{presence.old} is now known as {nick}"
+            self.append(conversation, local_line(LineKind.NICK, text, nick))
+            direct = self.state.get(presence.old)
+            if (
+                direct is not None
+                and direct.kind is ConversationKind.DIRECT
+                and self.state.rename(presence.old, nick) is not None
+            ):
+                self.append(direct, local_line(LineKind.NICK, text, nick))
+        elif event in ("away", "back"):
+            conversation.set_away(nick, event == "away")
+        change = PresenceChange(conversation.key, nick, event, presence.old, presence.text)
+        self.notify.presence(change)
+        self.notify.changed()
+
+    def _topic(self, topic: Topic) -> None:
+        self._request(topic.ref)
+        conversation = self.state.get(topic.room)
+        if conversation is None:
+            return
+        conversation.topic = topic.topic
+        text = (
+            f"{topic.by} set the topic: {topic.topic}"
+            if topic.topic
+            else (f"{topic.by} cleared the topic")
+        )
+        self.append(conversation, local_line(LineKind.TOPIC, text, topic.by))
+        self.notify.topic(conversation, topic.topic, topic.by)
+        self.notify.changed()
+
+    # --- our own nick and away ----------------------------------------------------------
+
+    def _renamed(self, renamed: Renamed) -> None:
+        self._request(renamed.ref)
+        self.state.nick = renamed.nick
+        for conversation in self._rooms():
+            conversation.rename_member(renamed.old, renamed.nick)
+            text = f"You are now known as {renamed.nick}"
+            self.append(conversation, local_line(LineKind.NICK, text, renamed.nick))
+        self._remember()
+        self.notify.changed()
+
+    def _away_set(self, away: AwaySet) -> None:
+        request = self._request(away.ref)
+        self.state.away = away.text
+        for conversation in self._rooms():
+            conversation.set_away(self.state.nick, away.text is not None)
+        text = "You are back." if away.text is None else f"You are marked away: {away.text}"
+        self.show(LineKind.NOTICE, text, request.conversation if request else None)
+        self.notify.changed()
+
+    # --- errors -------------------------------------------------------------------------
+
+    def _error(self, error: Error) -> None:
+        request = self._request(error.ref)
+        where = request.conversation if request is not None else None
+        if request is not None:
+            self._undo(request)
+        self.show_error(describe_error(error), where)
+
+    def _undo(self, request: Request) -> None:
+        """Put the state right after the server refused what ``request`` asked."""
+        conversation = self.state.get(request.conversation) if request.conversation else None
+        if conversation is None:
+            return
+        if request.kind == "say" and request.nonce in conversation.pending:
+            line = failed(conversation.pending[request.nonce])
+            conversation.replace(line)
+            self.notify.line_updated(conversation, line)
+        elif request.kind == "older":
+            self.loading_older.discard(conversation.key)
+        elif request.kind == "catchup":
+            self._finish_catchup(conversation, reset=True)
+        elif request.kind == "join" and conversation.key in self.resume_after:
+            conversation.joined = False
+            self.resume_after.pop(conversation.key, None)
+            self.notify.changed()

@@ -98,7 +98,8 @@ class Hub:
     def load(self) -> None:
         """Read the store's rooms and newest messages (blocking; before serving)."""
         self._loop = asyncio.get_running_loop()
-        snapshot = self.store.open(self.config.recent)
+        # One message more than is kept tells whether older ones exist (``more`` on join).
+        snapshot = self.store.open(self.config.recent + 1)
         self._next_id = snapshot.last_id + 1
         for stored in snapshot.rooms:
             recent = snapshot.recent.get(stored.room, [])
@@ -107,7 +108,7 @@ class Hub:
                 topic=stored.topic,
                 topic_by=stored.topic_by,
                 recent=deque(recent, maxlen=self.config.recent),
-                has_older=len(recent) >= self.config.recent,
+                has_older=len(recent) > self.config.recent,
             )
 
     def new_session(self) -> Session:
@@ -391,9 +392,10 @@ class Hub:
         for name, saids in by_room.items():
             room = self.rooms[name]
             frames = [p.encode(to_wire(said.message)) for said in saids]
-            room.recent.extend(said.message for said in saids)
-            if len(room.recent) == room.recent.maxlen:
+            # Older messages exist once one is pushed out of the window, not when it is full.
+            if len(room.recent) + len(saids) > (room.recent.maxlen or 0):
                 room.has_older = True
+            room.recent.extend(said.message for said in saids)
             senders = {said.sender.id: said.sender for said in saids}
             self.backplane.publish(name, b"".join(frames), frozenset(senders))
             for sender in senders.values():

@@ -101,11 +101,37 @@ def _serve(args: argparse.Namespace) -> int:
     return run(config)
 
 
+def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tk = sub.add_parser(
+        "tk",
+        help="open the desktop chat window",
+        description="Open the Tk chat window. Without --nick a sign-in form asks for nick and "
+        "server (remembered for next time).",
+    )
+    tk.add_argument("--host", default=None, help="server address (default: the last one used)")
+    tk.add_argument("--port", type=int, default=None, help="server port (default: the last one)")
+    tk.add_argument("--nick", default=None, help="connect at once with this nick")
+    tk.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log on stderr",
+    )
+    tk.set_defaults(command=_tk)
+
+
+def _tk(args: argparse.Namespace) -> int:
+    from frontends.tk import run
+
+    return run(host=args.host, port=args.port, nick=args.nick)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``parley`` parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="parley", description="Parley: a small chat system.")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_serve(sub)
+    _add_tk(sub)
     return parser
 
 

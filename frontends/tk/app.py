@@ -1,0 +1,274 @@
+"""The Tk application: sign-in, the chat window, the poll loop that feeds it, and a clean exit.
+
+This module owns the life of ``parley tk``. ``TkApp`` holds the root window, the current
+``EngineThread`` and whichever screen is showing: the ``LoginForm`` (when no nick was given, or
+after Parley > Connect…) or the ``ChatWindow``. One ``root.after`` poll, as in IDLE's
+``poll_subprocess``, drains everything the engine queued since the last tick and hands it over
+as one batch: to the chat window, or, while signing in, to a watcher that waits for the first
+``connected`` and sends the user back to the form with the reason when the server refuses the
+nick or cannot be reached. Closing the window (or ``/quit``, or Ctrl+Q) sends ``quit``, joins the
+engine thread and destroys the root, so nothing is left running. ``run`` is what the CLI calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+from typing import Final
+
+from app.client.config import ClientConfig, ConfigStore
+from app.client.link import Timings
+from app.client.state import DEFAULT_SCROLLBACK, ConnectionState, ConnectionStatus
+from frontends.base import FrontendCall
+from frontends.tk.dialogs import LoginForm, format_server
+from frontends.tk.session import EngineThread
+from frontends.tk.window import APP_NAME, ChatWindow
+
+log = logging.getLogger("parley.tk")
+
+POLL_MS: Final = 30
+# A flood must not starve the Tk thread: whatever is left waits for the next tick.
+MAX_CALLS_PER_TICK: Final = 20_000
+STOP_TIMEOUT: Final = 5.0
+
+
+def apply_style(root: tk.Tk) -> None:
+    """The ttk theme and the named styles the window and the form use."""
+    style = ttk.Style(root)
+    if "clam" in style.theme_names():
+        style.theme_use("clam")
+    style.configure("Title.TLabel", font=("TkHeadingFont", 20, "bold"))
+    style.configure("Error.TLabel", foreground="#c62828")
+    style.configure("Info.TLabel", foreground="#555555")
+    style.configure("Heading.TLabel", font=("TkHeadingFont", 10, "bold"), foreground="#555555")
+    style.configure("Header.TFrame", background="#eef1f5")
+    style.configure("Room.TLabel", background="#eef1f5", font=("TkHeadingFont", 12, "bold"))
+    style.configure("Topic.TLabel", background="#eef1f5", foreground="#44505c")
+    style.configure("Status.TFrame", background="#e4e7eb")
+    style.configure("Status.TLabel", background="#e4e7eb", foreground="#333333")
+    for name, colour in (
+        ("Connecting", "#8a6d00"),
+        ("Connected", "#2e7d32"),
+        ("Reconnecting", "#c77700"),
+        ("Closed", "#c62828"),
+    ):
+        style.configure(f"{name}.Status.TLabel", background="#e4e7eb", foreground=colour)
+    style.configure("Treeview", rowheight=22)
+
+
+def _last_status(calls: list[FrontendCall]) -> ConnectionStatus | None:
+    for call in reversed(calls):
+        if call.method == "connection_changed":
+            status = call.args[0]
+            assert isinstance(status, ConnectionStatus)
+            return status
+    return None
+
+
+def _unplaced_error(calls: list[FrontendCall]) -> str | None:
+    """The last error the engine had no conversation for (``nick_taken`` on sign-in)."""
+    for call in reversed(calls):
+        if call.method == "error" and call.args[1] is None:
+            return str(call.args[0])
+    return None
+
+
+class TkApp:
+    """The root window, the engine thread, and the screen currently shown."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        nick: str | None = None,
+        store: ConfigStore | None = None,
+        timings: Timings | None = None,
+        scrollback: int = DEFAULT_SCROLLBACK,
+    ) -> None:
+        self.root = root
+        self.store = store
+        config = store.load() if store is not None else ClientConfig()
+        self.nick = nick or config.nick or ""
+        self.host = host or config.host
+        self.port = port or config.port
+        self.timings = timings
+        self.scrollback = scrollback
+        self.session: EngineThread | None = None
+        self.window: ChatWindow | None = None
+        self.login: LoginForm | None = None
+        self.closed = False
+        self._buffer: list[FrontendCall] = []
+        self._connected_once = False
+        self._poll_id: str | None = None
+        root.protocol("WM_DELETE_WINDOW", self.close)
+
+    def start(self, *, ask: bool) -> None:
+        """Show the sign-in form (``ask``) or connect at once with the nick we have."""
+        if ask or not self.nick:
+            self.show_login()
+        else:
+            self._connect(self.nick, self.host, self.port, straight_to_chat=True)
+        self._poll_id = self.root.after(POLL_MS, self._poll)
+
+    # --- the poll loop ------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        self._poll_id = None
+        try:
+            self.pump()
+        finally:
+            if not self.closed:
+                self._poll_id = self.root.after(POLL_MS, self._poll)
+
+    def pump(self) -> int:
+        """Hand everything the engine queued to the screen showing; how many calls there were."""
+        session = self.session
+        if session is None:
+            return 0
+        calls: list[FrontendCall] = []
+        try:
+            while len(calls) < MAX_CALLS_PER_TICK:
+                calls.append(session.calls.get_nowait())
+        except queue.Empty:
+            pass
+        if not calls:
+            return 0
+        if self.window is not None:
+            self._to_window(self.window, calls)
+        else:
+            self._signing_in(calls)
+        return len(calls)
+
+    def _to_window(self, window: ChatWindow, calls: list[FrontendCall]) -> None:
+        window.receive(calls)
+        status = _last_status(calls)
+        if status is None:
+            return
+        if status.state is ConnectionState.CONNECTED:
+            self._connected_once = True
+        elif status.state is ConnectionState.CLOSED:
+            if status.detail == "quit":
+                self.close()
+            elif not self._connected_once:
+                # Refused before ever getting in (nick_taken with --nick): back to the form.
+                self.show_login(_unplaced_error(calls) or status.detail)
+
+    def _signing_in(self, calls: list[FrontendCall]) -> None:
+        self._buffer.extend(calls)
+        status = _last_status(calls)
+        if status is None or status.state is ConnectionState.CONNECTING:
+            return
+        if status.state is ConnectionState.CONNECTED:
+            buffered, self._buffer = self._buffer, []
+            self._connected_once = True
+            self._open_chat()
+            assert self.window is not None
+            self.window.receive(buffered)
+            return
+        # Refused, or the first attempt failed: say why on the form rather than retry forever.
+        why = _unplaced_error(self._buffer) or status.detail or "the connection failed"
+        self._buffer = []
+        self._stop_session()
+        if self.login is not None:
+            self.login.show_error(why[:1].upper() + why[1:])
+
+    # --- screens ------------------------------------------------------------------------------
+
+    def show_login(self, error: str | None = None) -> None:
+        """Leave any chat and show the sign-in form, with ``error`` if the last try failed."""
+        self._stop_session()
+        if self.window is not None:
+            self.window.destroy()
+            self.window = None
+        if self.login is None:
+            self.login = LoginForm(
+                self.root,
+                nick=self.nick,
+                server=format_server(self.host, self.port),
+                on_connect=self._connect,
+                on_quit=self.close,
+            )
+            self.login.place(relx=0.5, rely=0.45, anchor="center")
+        self.root.title(f"Sign in — {APP_NAME}")
+        if error:
+            self.login.show_error(error)
+
+    def _open_chat(self) -> None:
+        assert self.session is not None
+        if self.login is not None:
+            self.login.destroy()
+            self.login = None
+        self.window = ChatWindow(
+            self.root,
+            self.session,
+            on_connect=self.show_login,
+            on_quit=self.close,
+            scrollback=self.scrollback,
+        )
+        self.window.pack(fill="both", expand=True)
+
+    def _connect(self, nick: str, host: str, port: int, *, straight_to_chat: bool = False) -> None:
+        self._stop_session()
+        self.nick, self.host, self.port = nick, host, port
+        self._connected_once = False
+        self._buffer = []
+        self.session = EngineThread(
+            nick=nick,
+            host=host,
+            port=port,
+            store=self.store,
+            timings=self.timings,
+            scrollback=self.scrollback,
+        )
+        self.session.start()
+        if straight_to_chat:
+            self._open_chat()
+
+    def _stop_session(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            session.stop(STOP_TIMEOUT)
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Say goodbye to the server, wait for the engine thread, and destroy the window."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._poll_id is not None:
+            self.root.after_cancel(self._poll_id)
+            self._poll_id = None
+        # Hidden at once, so a slow goodbye never looks like a frozen window.
+        self.root.withdraw()
+        self._stop_session()
+        self.root.destroy()
+
+
+def run(*, host: str | None, port: int | None, nick: str | None) -> int:
+    """``parley tk``: open the window and run until it is closed; the process exit status."""
+    try:
+        root = tk.Tk(className=APP_NAME)
+    except tk.TclError as exc:
+        print(f"parley tk needs a graphical display: {exc}", file=sys.stderr)
+        return 1
+    root.geometry("1040x660")
+    root.minsize(640, 400)
+    apply_style(root)
+    app = TkApp(root, host=host, port=port, nick=nick, store=ConfigStore.default())
+    app.start(ask=nick is None)
+    # Ctrl+C in the terminal closes the window properly instead of printing a traceback.
+    previous: Callable[..., object] | int | None = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda _sig, _frame: root.after_idle(app.close))
+    try:
+        root.mainloop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0

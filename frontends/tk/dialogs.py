@@ -1,0 +1,187 @@
+"""The Tk window's forms: the login form, a one-line prompt, and the commands help.
+
+This module owns every place where the window asks the user something. ``LoginForm`` asks for a
+nick and a ``host:port``, checks both before anything is sent, and shows what went wrong
+(``nick_taken``, a refused connection) in place so the user can correct it and retry.
+``Prompt`` is a small non-modal dialog with one entry (Join…, Set topic…): non-modal because a
+modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test
+can fill it and press its button like a user. ``CommandsHelp`` lists the command language from
+``app.client.commands.help_lines``, the same text ``/help`` prints.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from app.client.commands import help_lines
+from app.protocol import DEFAULT_PORT, is_valid_nick
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """``(host, port)`` from ``host``, ``host:port`` or ``[v6]:port``; raises ``ValueError``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("enter the server as host:port")
+    host, port = text, str(DEFAULT_PORT)
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+        elif rest:
+            raise ValueError(f"cannot read the server {text!r}: use [address]:port")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host:
+        raise ValueError("the server needs a host name or address")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"the port must be a number from 1 to 65535, not {port!r}")
+    return host, int(port)
+
+
+def format_server(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class LoginForm(ttk.Frame):
+    """Nick and server; ``on_connect(nick, host, port)`` once both are valid."""
+
+    def __init__(
+        self,
+        master: tk.Misc,
+        *,
+        nick: str,
+        server: str,
+        on_connect: Callable[[str, str, int], None],
+        on_quit: Callable[[], None],
+    ) -> None:
+        super().__init__(master, padding=24)
+        self.on_connect = on_connect
+        ttk.Label(self, text="Parley", style="Title.TLabel").grid(
+            row=0, column=0, columnspan=2, pady=(0, 4)
+        )
+        ttk.Label(self, text="Sign in to a chat server").grid(
+            row=1, column=0, columnspan=2, pady=(0, 16)
+        )
+        self.nick = tk.StringVar(self, nick)
+        self.server = tk.StringVar(self, server)
+        ttk.Label(self, text="Nick").grid(row=2, column=0, sticky="w", padx=(0, 8), pady=4)
+        self.nick_entry = ttk.Entry(self, textvariable=self.nick, width=28)
+        self.nick_entry.grid(row=2, column=1, sticky="ew", pady=4)
+        ttk.Label(self, text="Server").grid(row=3, column=0, sticky="w", padx=(0, 8), pady=4)
+        self.server_entry = ttk.Entry(self, textvariable=self.server, width=28)
+        self.server_entry.grid(row=3, column=1, sticky="ew", pady=4)
+        self.message = ttk.Label(self, text="", style="Error.TLabel", wraplength=320)
+        self.message.grid(row=4, column=0, columnspan=2, sticky="w", pady=(8, 8))
+        buttons = ttk.Frame(self)
+        buttons.grid(row=5, column=0, columnspan=2, sticky="e")
+        self.quit_button = ttk.Button(buttons, text="Quit", command=on_quit)
+        self.quit_button.pack(side="right")
+        self.connect_button = ttk.Button(
+            buttons, text="Connect", command=self.submit, default="active"
+        )
+        self.connect_button.pack(side="right", padx=(0, 8))
+        self.columnconfigure(1, weight=1)
+        for entry in (self.nick_entry, self.server_entry):
+            entry.bind("<Return>", lambda _event: self.submit())
+        self.nick_entry.focus_set()
+        self.nick_entry.select_range(0, "end")
+
+    def submit(self) -> None:
+        nick = self.nick.get().strip()
+        if not is_valid_nick(nick):
+            self.show_error(
+                "A nick is 1-24 letters, digits, _ or -, starting with a letter."
+                if nick
+                else "Choose a nick."
+            )
+            self.nick_entry.focus_set()
+            return
+        try:
+            host, port = parse_server(self.server.get())
+        except ValueError as exc:
+            self.show_error(str(exc).capitalize() + ".")
+            self.server_entry.focus_set()
+            return
+        self.set_busy(f"Connecting to {format_server(host, port)}…")
+        self.on_connect(nick, host, port)
+
+    def set_busy(self, text: str) -> None:
+        self.message.configure(text=text, style="Info.TLabel")
+        self.connect_button.state(["disabled"])
+
+    def show_error(self, text: str) -> None:
+        """Show why the last attempt failed and let the user try again."""
+        self.message.configure(text=text, style="Error.TLabel")
+        self.connect_button.state(["!disabled"])
+
+
+class Prompt(tk.Toplevel):
+    """A one-line question; ``on_ok(text)`` when the user presses OK or Enter."""
+
+    def __init__(
+        self,
+        master: tk.Misc,
+        *,
+        title: str,
+        label: str,
+        initial: str = "",
+        on_ok: Callable[[str], None],
+    ) -> None:
+        super().__init__(master)
+        self.title(title)
+        self.resizable(False, False)
+        self.transient(master.winfo_toplevel())
+        self.on_ok = on_ok
+        frame = ttk.Frame(self, padding=14)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=label).pack(anchor="w")
+        self.value = tk.StringVar(self, initial)
+        self.entry = ttk.Entry(frame, textvariable=self.value, width=40)
+        self.entry.pack(fill="x", pady=(6, 12))
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e")
+        ttk.Button(buttons, text="Cancel", command=self.destroy).pack(side="right")
+        self.ok_button = ttk.Button(buttons, text="OK", command=self.accept, default="active")
+        self.ok_button.pack(side="right", padx=(0, 8))
+        self.entry.bind("<Return>", lambda _event: self.accept())
+        self.bind("<Escape>", lambda _event: self.destroy())
+        self.entry.focus_set()
+        self.entry.select_range(0, "end")
+
+    def accept(self) -> None:
+        text = self.value.get()
+        self.destroy()
+        self.on_ok(text)
+
+
+class CommandsHelp(tk.Toplevel):
+    """The list of commands, as ``/help`` prints it."""
+
+    def __init__(self, master: tk.Misc) -> None:
+        super().__init__(master)
+        self.title("Parley commands")
+        self.transient(master.winfo_toplevel())
+        lines = help_lines(None)
+        text = tk.Text(
+            self,
+            width=max(len(line) for line in lines) + 2,
+            height=len(lines) + 1,
+            font="TkFixedFont",
+            relief="flat",
+            padx=12,
+            pady=10,
+        )
+        text.insert("1.0", "\n".join(lines))
+        text.configure(state="disabled")
+        text.pack(fill="both", expand=True)
+        shortcuts = (
+            "Enter send · ↑/↓ history · Tab complete · Ctrl+N/Ctrl+P next/previous conversation\n"
+            "Alt+1…9 go to conversation · Ctrl+J join · Ctrl+W leave · Ctrl+Q quit"
+        )
+        ttk.Label(self, text=shortcuts, padding=(12, 0, 12, 8)).pack(anchor="w")
+        self.close_button = ttk.Button(self, text="Close", command=self.destroy)
+        self.close_button.pack(pady=(0, 10))
+        self.bind("<Escape>", lambda _event: self.destroy())
+        self.text = text

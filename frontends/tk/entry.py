@@ -1,0 +1,126 @@
+"""The input line: Enter sends, Up and Down walk the history, Tab completes.
+
+This module owns typing. ``InputLine`` is a ``ttk.Entry`` that hands each non-blank line to
+``on_submit`` (the window passes it to the engine, which parses commands), keeps a bounded
+history of what was sent that Up and Down walk through like a shell's (keeping the half-typed
+line as the newest entry), and completes the word under the cursor with the candidates of
+``app.client.commands.complete``: one candidate is inserted, several are cycled through by
+pressing Tab again. Completion reads the latest ``StateSnapshot`` through ``state``, a callable,
+because the snapshot belongs to the window and changes with every tick.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from dataclasses import dataclass
+from tkinter import ttk
+from typing import Final
+
+from app.client.commands import Completion, complete
+from app.client.state import StateSnapshot
+
+HISTORY_LIMIT: Final = 500
+
+
+@dataclass
+class _Cycle:
+    """A completion in progress: the line before it, the candidates, and which one is shown."""
+
+    original: str
+    completion: Completion
+    index: int
+    result: str
+
+
+class InputLine(ttk.Entry):
+    """An entry with history and completion; only the Tk thread uses it."""
+
+    def __init__(
+        self,
+        master: tk.Misc,
+        on_submit: Callable[[str], None],
+        state: Callable[[], StateSnapshot | None],
+    ) -> None:
+        self.var = tk.StringVar(master)
+        super().__init__(master, textvariable=self.var)
+        self.on_submit = on_submit
+        self.snapshot_of = state
+        self.history: list[str] = []
+        self._position = 0  # index into history; len(history) is the line being typed
+        self._draft = ""
+        self._cycle: _Cycle | None = None
+        self.bind("<Return>", self._enter)
+        self.bind("<KP_Enter>", self._enter)
+        self.bind("<Up>", self._older)
+        self.bind("<Down>", self._newer)
+        self.bind("<Tab>", self._complete)
+        self.bind("<KeyPress>", self._typed, add=True)
+
+    @property
+    def value(self) -> str:
+        return self.var.get()
+
+    def set_value(self, text: str, cursor: int | None = None) -> None:
+        self.var.set(text)
+        self.icursor(len(text) if cursor is None else cursor)
+        self.xview_moveto(1.0)
+
+    def _enter(self, _event: object = None) -> str:
+        text = self.value
+        self._cycle = None
+        if not text.strip():
+            return "break"
+        if not self.history or self.history[-1] != text:
+            self.history.append(text)
+            del self.history[:-HISTORY_LIMIT]
+        self._position = len(self.history)
+        self._draft = ""
+        self.set_value("")
+        self.on_submit(text)
+        return "break"
+
+    def _older(self, _event: object = None) -> str:
+        if self._position == 0:
+            return "break"
+        if self._position == len(self.history):
+            self._draft = self.value
+        self._position -= 1
+        self.set_value(self.history[self._position])
+        return "break"
+
+    def _newer(self, _event: object = None) -> str:
+        if self._position >= len(self.history):
+            return "break"
+        self._position += 1
+        if self._position == len(self.history):
+            self.set_value(self._draft)
+        else:
+            self.set_value(self.history[self._position])
+        return "break"
+
+    def _typed(self, event: tk.Event[ttk.Entry]) -> None:
+        # Any key but Tab (and bare modifiers) ends a completion cycle.
+        if event.keysym not in ("Tab", "Shift_L", "Shift_R", "Control_L", "Control_R"):
+            self._cycle = None
+
+    def _complete(self, _event: object = None) -> str:
+        cycle = self._cycle
+        if cycle is not None and self.value == cycle.result:
+            cycle.index = (cycle.index + 1) % len(cycle.completion.candidates)
+        else:
+            state = self.snapshot_of()
+            if state is None:
+                return "break"
+            text = self.value
+            completion = complete(state, text, self.index("insert"))
+            if not completion.candidates:
+                self.bell()
+                return "break"
+            cycle = _Cycle(text, completion, 0, "")
+        candidate = cycle.completion.candidates[cycle.index]
+        result, cursor = cycle.completion.apply(cycle.original, candidate)
+        cycle.result = result
+        self._cycle = cycle if len(cycle.completion.candidates) > 1 else None
+        self.set_value(result, cursor)
+        return "break"

@@ -1,0 +1,137 @@
+"""How a scrollback ``Line`` looks in the Tk message view: text runs, tags, colours and fonts.
+
+This module owns the look of the chat, and nothing here touches the network or the engine.
+``line_runs`` turns one frozen ``Line`` into ``(text, tags)`` runs that ``tk.Text.insert`` takes
+in a single call, so a batch of a thousand lines is still one insert; ``configure_tags`` gives
+each tag its colour and font on a ``Text``. A nick's colour is chosen by a stable hash of its
+case-folded name, so ``alice`` looks the same in every room, in every run and in both frontends'
+spirit (the Textual UI uses its own palette). Timestamps are local ``HH:MM``; messages carry the
+server's clock, local notices ours.
+"""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+import zlib
+from collections.abc import Iterable
+from tkinter import font as tkfont
+from typing import Final
+
+from app.client.state import Line, LineKind
+from app.protocol import fold
+
+# Readable on a white background and distinct from the red of errors and the blue of own lines.
+NICK_COLOURS: Final = (
+    "#b8860b",
+    "#2e8b57",
+    "#8b008b",
+    "#d2691e",
+    "#008b8b",
+    "#6a5acd",
+    "#a0522d",
+    "#c71585",
+    "#556b2f",
+    "#4682b4",
+    "#9932cc",
+    "#b03060",
+)
+OWN_COLOUR: Final = "#1f5fbf"
+DIM_COLOUR: Final = "#8a8a8a"
+ERROR_COLOUR: Final = "#c62828"
+MENTION_BACKGROUND: Final = "#fff3b0"
+BACKGROUND: Final = "#ffffff"
+
+Run = tuple[str, tuple[str, ...]]
+
+_EVENT_KINDS: Final = frozenset(
+    {LineKind.JOIN, LineKind.PART, LineKind.QUIT, LineKind.NICK, LineKind.TOPIC}
+)
+
+
+def nick_tag(nick: str) -> str:
+    """The colour tag of ``nick``: the same for every spelling of its case and in every run."""
+    return f"nick{zlib.crc32(fold(nick).encode()) % len(NICK_COLOURS)}"
+
+
+def clock(ts_ms: int) -> str:
+    """Local ``HH:MM`` of a millisecond Unix timestamp."""
+    return time.strftime("%H:%M", time.localtime(ts_ms / 1000))
+
+
+def _one_line(text: str) -> str:
+    # One Text line per scrollback Line keeps "line N of the widget" equal to "line N of the
+    # conversation", which is how updates and trimming find their place without searching.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def line_runs(line: Line) -> list[Run]:
+    """The runs of one line, ending in its newline."""
+    whole: tuple[str, ...] = ()
+    if line.pending:
+        whole = ("pending",)
+    elif line.failed:
+        whole = ("failed",)
+    if line.mention and not line.own:
+        whole += ("mention",)
+    runs: list[Run] = [(f"{clock(line.ts)} ", ("ts", *whole))]
+    text = _one_line(line.text)
+    sender = line.sender or ""
+    who = ("own-nick",) if line.own else (nick_tag(sender),)
+    if line.kind is LineKind.MESSAGE:
+        runs.append((f"<{sender}> ", ("nick", *who, *whole)))
+        runs.append((text, ("body", *whole)))
+    elif line.kind is LineKind.ACTION:
+        runs.append(("* ", ("action", *whole)))
+        runs.append((sender, ("action", "nick", *who, *whole)))
+        runs.append((f" {text}", ("action", *whole)))
+    elif line.kind in _EVENT_KINDS:
+        runs.append((f"-- {text}", ("event", *whole)))
+    elif line.kind is LineKind.ERROR:
+        runs.append((f"!! {text}", ("error", *whole)))
+    elif line.kind is LineKind.GAP:
+        runs.append((f"~~ {text} ~~", ("gap", *whole)))
+    else:
+        runs.append((text, ("notice", *whole)))
+    if line.failed:
+        runs.append(("  (not sent)", ("failed",)))
+    runs.append(("\n", whole))
+    return runs
+
+
+def insert_args(lines: Iterable[Line]) -> list[str | tuple[str, ...]]:
+    """The flattened ``chars, tags, chars, tags, ...`` arguments of one ``Text.insert`` call."""
+    args: list[str | tuple[str, ...]] = []
+    for line in lines:
+        for text, tags in line_runs(line):
+            args.append(text)
+            args.append(tags)
+    return args
+
+
+def configure_tags(text: tk.Text) -> None:
+    """Give every tag ``line_runs`` uses its look; later tags in this list win where they clash."""
+    base = tkfont.nametofont("TkTextFont")
+    bold = base.copy()
+    bold.configure(weight="bold")
+    italic = base.copy()
+    italic.configure(slant="italic")
+    small = tkfont.nametofont("TkFixedFont").copy()
+    small.configure(size=max(8, abs(int(base.cget("size"))) - 1))
+    # Keep the fonts alive as long as the widget: Tk forgets a font whose Python object dies.
+    text.fonts = (bold, italic, small)  # type: ignore[attr-defined]
+    text.tag_configure("ts", foreground=DIM_COLOUR, font=small)
+    text.tag_configure("nick", font=bold)
+    for index, colour in enumerate(NICK_COLOURS):
+        text.tag_configure(f"nick{index}", foreground=colour)
+    text.tag_configure("own-nick", foreground=OWN_COLOUR)
+    text.tag_configure("action", font=italic)
+    text.tag_configure("event", foreground=DIM_COLOUR)
+    text.tag_configure("notice", foreground="#455a64")
+    text.tag_configure("gap", foreground=DIM_COLOUR, justify="center")
+    text.tag_configure("error", foreground=ERROR_COLOUR)
+    text.tag_configure("mention", background=MENTION_BACKGROUND)
+    text.tag_configure("pending", foreground="#b0b0b0")
+    text.tag_configure("failed", foreground=ERROR_COLOUR, overstrike=False)
+    text.tag_raise("pending")
+    text.tag_raise("failed")

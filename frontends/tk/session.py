@@ -1,0 +1,120 @@
+"""The engine on its own thread: an asyncio loop in a worker, talking to Tk through a queue.
+
+This module owns the one place where the Tk frontend meets another thread. ``EngineThread``
+starts a worker thread that runs a fresh asyncio loop with an ``Engine`` whose frontend is a
+``QueueFrontend``: every call the engine makes lands in ``calls``, a ``queue.Queue`` that the Tk
+thread drains with ``root.after`` (as IDLE's ``poll_subprocess`` does), so no widget is ever
+touched off the Tk thread. Requests go the other way through ``ThreadSafeControl``, which queues
+each call on the engine's loop. ``stop`` sends ``quit``, waits for the engine to say goodbye and
+joins the thread, so closing the window leaves no thread behind. Requests made after the engine
+has stopped are dropped quietly: there is nobody left to ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from typing import Final
+
+from app.client.config import ConfigStore
+from app.client.engine import Engine
+from app.client.link import Timings
+from app.client.state import DEFAULT_SCROLLBACK
+from frontends.base import FrontendCall, QueueFrontend, ThreadSafeControl
+
+log = logging.getLogger("parley.tk")
+
+START_TIMEOUT: Final = 10.0
+
+
+class EngineThread:
+    """One engine, its loop and its worker thread; an ``EngineControl`` for the Tk thread."""
+
+    def __init__(
+        self,
+        *,
+        nick: str,
+        host: str,
+        port: int,
+        store: ConfigStore | None,
+        timings: Timings | None = None,
+        scrollback: int = DEFAULT_SCROLLBACK,
+    ) -> None:
+        self.nick = nick
+        self.host = host
+        self.port = port
+        self.calls: queue.Queue[FrontendCall] = queue.Queue()
+        self._store = store
+        self._timings = timings
+        self._scrollback = scrollback
+        self._control: ThreadSafeControl | None = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=f"parley-engine-{nick}", daemon=True)
+
+    def start(self) -> None:
+        """Start the worker and wait until its loop can take requests."""
+        self.thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise RuntimeError("the engine thread did not start")
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception:
+            log.exception("the engine thread failed")
+        finally:
+            self._ready.set()
+
+    async def _run(self) -> None:
+        engine = Engine(
+            QueueFrontend(self.calls),
+            nick=self.nick,
+            host=self.host,
+            port=self.port,
+            store=self._store,
+            timings=self._timings,
+            scrollback=self._scrollback,
+        )
+        self._control = ThreadSafeControl(engine, asyncio.get_running_loop())
+        self._ready.set()
+        await engine.run()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def _forward(self, method: str, *args: object) -> None:
+        control = self._control
+        if control is None or not self.alive:
+            log.debug("engine stopped; dropping %s", method)
+            return
+        try:
+            getattr(control, method)(*args)
+        except RuntimeError:
+            # The loop closed between the check and the call: the engine has already ended.
+            log.debug("engine loop closed; dropping %s", method)
+
+    def submit(self, text: str) -> None:
+        self._forward("submit", text)
+
+    def switch_to(self, conversation: str) -> None:
+        self._forward("switch_to", conversation)
+
+    def load_older(self, conversation: str | None = None) -> None:
+        self._forward("load_older", conversation)
+
+    def quit(self, text: str | None = None) -> None:
+        self._forward("quit", text)
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Quit, wait for the worker thread to end; True when it has."""
+        if self.thread.ident is None:
+            return True
+        self.quit()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            log.warning("the engine thread did not stop within %.1f s", timeout)
+            return False
+        return True

@@ -1,0 +1,366 @@
+"""The chat window: layout, menus, shortcuts, status bar, and the engine's calls applied in batches.
+
+This module owns the main window once the user is signed in. ``ChatWindow`` lays out the
+conversations list, the topic bar, the message view, the members list, the input line and the
+status bar, builds the menu bar and the keyboard shortcuts, and is the Tk side of the
+``Frontend`` interface: ``receive`` takes every call the engine queued since the last tick,
+replays each with ``frontends.base.deliver`` into the scrollback mirror, keeps only the newest
+state snapshot, and then draws once: one sidebar update and at most one ``Text`` insert of new
+lines, however many calls arrived. The window never calls the network; every request goes to
+an ``EngineControl`` (the engine thread), and the state it shows is the engine's, so the Tk and
+Textual frontends cannot disagree.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tkinter as tk
+from collections.abc import Callable, Iterable
+from tkinter import ttk
+from typing import Final
+
+from app.client.state import (
+    DEFAULT_SCROLLBACK,
+    ConnectionState,
+    ConnectionStatus,
+    ConversationKind,
+    ConversationView,
+    Line,
+    PresenceChange,
+    StateSnapshot,
+)
+from frontends.base import EngineControl, FrontendCall, deliver
+from frontends.tk.dialogs import CommandsHelp, Prompt
+from frontends.tk.entry import InputLine
+from frontends.tk.messages import MessageView, Scrollbacks
+from frontends.tk.sidebar import ConversationList, MemberList
+
+log = logging.getLogger("parley.tk")
+
+APP_NAME: Final = "Parley"
+COUNTDOWN_MS: Final = 500
+
+_STATUS_STYLE: Final = {
+    ConnectionState.CONNECTING: "Connecting.Status.TLabel",
+    ConnectionState.CONNECTED: "Connected.Status.TLabel",
+    ConnectionState.RECONNECTING: "Reconnecting.Status.TLabel",
+    ConnectionState.CLOSED: "Closed.Status.TLabel",
+}
+
+
+def describe_status(status: ConnectionStatus, now: float | None = None) -> str:
+    """The connection as the status bar says it, with the reconnect countdown."""
+    if status.state is ConnectionState.CONNECTED:
+        return f"● Connected to {status.server}"
+    if status.state is ConnectionState.CONNECTING:
+        return f"○ Connecting to {status.server}…"
+    if status.state is ConnectionState.RECONNECTING:
+        wait = status.retry_in(now)
+        when = f"retrying in {wait:.0f} s" if wait is not None and wait > 0 else "retrying now"
+        why = f" ({status.detail})" if status.detail else ""
+        return f"◌ Disconnected{why}: {when}, attempt {status.attempt}"
+    why = f": {status.detail}" if status.detail and status.detail != "quit" else ""
+    return f"✕ Closed{why}"
+
+
+def window_title(state: StateSnapshot | None) -> str:
+    """``(unread) #room - nick - Parley``; the unread count is the total over conversations."""
+    if state is None:
+        return APP_NAME
+    unread = sum(view.unread for view in state.conversations)
+    active = state.active_view
+    parts = [active.name] if active is not None else []
+    parts += [state.nick, APP_NAME]
+    title = " — ".join(parts)
+    return f"({unread}) {title}" if unread else title
+
+
+class ChatWindow(ttk.Frame):
+    """The signed-in window. Only the Tk thread calls anything here."""
+
+    def __init__(
+        self,
+        master: tk.Tk,
+        control: EngineControl,
+        *,
+        on_connect: Callable[[], None],
+        on_quit: Callable[[], None],
+        scrollback: int = DEFAULT_SCROLLBACK,
+    ) -> None:
+        super().__init__(master)
+        self.root = master
+        self.control = control
+        self.on_connect = on_connect
+        self.on_quit = on_quit
+        self.snapshot: StateSnapshot | None = None
+        self.status: ConnectionStatus | None = None
+        self.last_error: str | None = None
+        self.prompt: Prompt | None = None
+        self.help: CommandsHelp | None = None
+        self.scrollbacks = Scrollbacks(scrollback)
+        self._next_state: StateSnapshot | None = None
+        self._countdown: str | None = None
+        self._build()
+        self._build_menu()
+        self._bind_shortcuts()
+        self.entry.focus_set()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        panes = ttk.Panedwindow(self, orient="horizontal")
+        self.conversations = ConversationList(panes, self.select)
+        middle = ttk.Frame(panes)
+        self.members = MemberList(panes)
+        panes.add(self.conversations, weight=0)
+        panes.add(middle, weight=1)
+        panes.add(self.members, weight=0)
+
+        header = ttk.Frame(middle, style="Header.TFrame", padding=(10, 6))
+        self.room_label = ttk.Label(header, text="", style="Room.TLabel")
+        self.room_label.pack(side="left")
+        self.topic_label = ttk.Label(header, text="", style="Topic.TLabel")
+        self.topic_label.pack(side="left", padx=(10, 0), fill="x", expand=True)
+        header.pack(fill="x")
+        self.view = MessageView(middle, self.scrollbacks)
+        self.view.on_top = self._load_older
+        self.view.pack(fill="both", expand=True)
+        self.entry = InputLine(middle, self.submit, lambda: self.snapshot)
+        self.entry.pack(fill="x", padx=6, pady=6)
+        self.members.tree.bind("<Double-1>", self._member_chosen)
+
+        bar = ttk.Frame(self, style="Status.TFrame", padding=(8, 3))
+        self.status_label = ttk.Label(bar, text="", style="Connecting.Status.TLabel")
+        self.status_label.pack(side="left")
+        self.identity_label = ttk.Label(bar, text="", style="Status.TLabel")
+        self.identity_label.pack(side="right")
+
+        panes.pack(fill="both", expand=True)
+        bar.pack(fill="x", side="bottom")
+
+    def _build_menu(self) -> None:
+        menu = tk.Menu(self.root, tearoff=False)
+        parley = tk.Menu(menu, tearoff=False)
+        parley.add_command(label="Connect…", accelerator="Ctrl+K", command=self.on_connect)
+        parley.add_separator()
+        parley.add_command(label="Quit", accelerator="Ctrl+Q", command=self.on_quit)
+        room = tk.Menu(menu, tearoff=False)
+        room.add_command(label="Join…", accelerator="Ctrl+J", command=self.ask_join)
+        room.add_command(label="Leave", accelerator="Ctrl+W", command=self.leave)
+        room.add_command(label="Set topic…", accelerator="Ctrl+T", command=self.ask_topic)
+        room.add_separator()
+        room.add_command(
+            label="Next conversation", accelerator="Ctrl+N", command=lambda: self.cycle(1)
+        )
+        room.add_command(
+            label="Previous conversation", accelerator="Ctrl+P", command=lambda: self.cycle(-1)
+        )
+        help_menu = tk.Menu(menu, tearoff=False)
+        help_menu.add_command(label="Commands", accelerator="F1", command=self.show_help)
+        menu.add_cascade(label="Parley", menu=parley, underline=0)
+        menu.add_cascade(label="Room", menu=room, underline=0)
+        menu.add_cascade(label="Help", menu=help_menu, underline=0)
+        self.menu = menu
+        self.menus = {"Parley": parley, "Room": room, "Help": help_menu}
+        self.root.configure(menu=menu)
+
+    def _bind_shortcuts(self) -> None:
+        keys: dict[str, Callable[[], object]] = {
+            "<Control-k>": self.on_connect,
+            "<Control-q>": self.on_quit,
+            "<Control-j>": self.ask_join,
+            "<Control-w>": self.leave,
+            "<Control-t>": self.ask_topic,
+            "<Control-n>": lambda: self.cycle(1),
+            "<Control-p>": lambda: self.cycle(-1),
+            "<F1>": self.show_help,
+            "<Prior>": self.view.page_up,
+            "<Next>": self.view.page_down,
+        }
+        for digit in range(1, 10):
+            keys[f"<Alt-Key-{digit}>"] = functools.partial(self.go_to, digit - 1)
+        for sequence, action in keys.items():
+            self.root.bind(sequence, self._shortcut(action))
+
+    @staticmethod
+    def _shortcut(action: Callable[[], object]) -> Callable[[tk.Event[tk.Misc]], str]:
+        def run(_event: tk.Event[tk.Misc]) -> str:
+            action()
+            return "break"
+
+        return run
+
+    def destroy(self) -> None:
+        if self._countdown is not None:
+            self.after_cancel(self._countdown)
+            self._countdown = None
+        for sequence in self.root.bind():
+            self.root.unbind(sequence)
+        self.root.configure({"menu": ""})
+        super().destroy()
+
+    # --- the engine's calls, one batch per tick -----------------------------------------------
+
+    def receive(self, calls: Iterable[FrontendCall]) -> None:
+        """Apply every queued engine call, then draw once."""
+        for call in calls:
+            deliver(call, self)
+        if self._next_state is not None:
+            state, self._next_state = self._next_state, None
+            self._apply_state(state)
+        self.view.flush()
+
+    def state_changed(self, state: StateSnapshot) -> None:
+        # Only the newest snapshot of a batch is drawn; the ones before it are already stale.
+        self._next_state = state
+
+    def line_added(self, conversation: str, line: Line) -> None:
+        self.scrollbacks.append(conversation, line)
+        self.view.appended(conversation)
+
+    def line_updated(self, conversation: str, line: Line) -> None:
+        if self.scrollbacks.update(conversation, line) is not None:
+            self.view.updated(conversation, line)
+
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
+        self.view.reset(conversation)  # first: it reads the old mirror to keep the reader's place
+        self.scrollbacks.reset(conversation, lines)
+
+    def presence(self, change: PresenceChange) -> None:
+        # Members and their away flags arrive in the next state snapshot; the line is in the log.
+        log.debug("presence %s %s in %s", change.event, change.nick, change.conversation)
+
+    def topic_changed(self, conversation: str, topic: str, by: str) -> None:
+        log.debug("topic of %s set by %s", conversation, by)
+
+    def connection_changed(self, status: ConnectionStatus) -> None:
+        self.status = status
+        self._show_status()
+
+    def error(self, text: str, conversation: str | None) -> None:
+        self.last_error = text
+        if conversation is None:
+            # Nowhere in the log to put it (no conversation yet): the status bar says it.
+            self.status_label.configure(text=f"⚠ {text}", style="Closed.Status.TLabel")
+
+    # --- drawing the state --------------------------------------------------------------------
+
+    def _apply_state(self, state: StateSnapshot) -> None:
+        previous = self.snapshot
+        self.snapshot = state
+        if previous is not None:
+            gone = {view.key for view in previous.conversations}
+            gone -= {view.key for view in state.conversations}
+            self.scrollbacks.forget(gone)
+        self.view.show(state.active)
+        self.conversations.update_views(state.conversations, state.active)
+        active = state.active_view
+        self._show_active(active, state.nick)
+        self.identity_label.configure(
+            text=f"{state.nick}{' (away)' if state.away is not None else ''} @ {state.server}"
+        )
+        self.root.title(window_title(state))
+        if self.status != state.connection:
+            self.status = state.connection
+            self._show_status()
+
+    def _show_active(self, active: ConversationView | None, nick: str) -> None:
+        if active is None:
+            self.room_label.configure(text="")
+            self.topic_label.configure(text="Join a room with /join #room (Ctrl+J)")
+            self.members.update_members((), nick)
+            return
+        self.room_label.configure(text=active.name)
+        if active.kind is ConversationKind.DIRECT:
+            self.topic_label.configure(text="direct messages")
+            self.members.update_members((), nick)
+        else:
+            self.topic_label.configure(text=active.topic or "no topic (Ctrl+T sets one)")
+            self.members.update_members(active.members, nick)
+
+    def _show_status(self) -> None:
+        status = self.status
+        if status is None:
+            return
+        self.status_label.configure(text=describe_status(status), style=_STATUS_STYLE[status.state])
+        waiting = status.state is ConnectionState.RECONNECTING and status.retry_at is not None
+        if waiting and self._countdown is None:
+            self._countdown = self.after(COUNTDOWN_MS, self._tick_countdown)
+
+    def _tick_countdown(self) -> None:
+        self._countdown = None
+        self._show_status()
+
+    def status_text(self) -> str:
+        return str(self.status_label.cget("text"))
+
+    # --- what the user asks -------------------------------------------------------------------
+
+    def submit(self, text: str) -> None:
+        self.control.submit(text)
+
+    def select(self, key: str) -> None:
+        if self.snapshot is None or key != self.snapshot.active:
+            self.control.switch_to(key)
+        self.entry.focus_set()
+
+    def _keys(self) -> list[str]:
+        return [view.key for view in self.snapshot.conversations] if self.snapshot else []
+
+    def cycle(self, step: int) -> None:
+        keys = self._keys()
+        if not keys or self.snapshot is None:
+            return
+        here = keys.index(self.snapshot.active) if self.snapshot.active in keys else 0
+        self.select(keys[(here + step) % len(keys)])
+
+    def go_to(self, index: int) -> None:
+        keys = self._keys()
+        if index < len(keys):
+            self.select(keys[index])
+
+    def leave(self) -> None:
+        self.control.submit("/part")
+
+    def _load_older(self) -> None:
+        active = self.snapshot.active_view if self.snapshot is not None else None
+        if active is not None and active.has_older:
+            self.control.load_older(active.key)
+
+    def _member_chosen(self, _event: object) -> None:
+        selection = self.members.tree.selection()
+        if selection:
+            nick = str(self.members.tree.item(selection[0], "text")).removesuffix(" (away)")
+            self.entry.set_value(f"/msg {nick} ")
+            self.entry.focus_set()
+
+    def _ask(self, title: str, label: str, initial: str, on_ok: Callable[[str], None]) -> None:
+        if self.prompt is not None and self.prompt.winfo_exists():
+            self.prompt.destroy()
+        self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
+
+    def ask_join(self) -> None:
+        def join(room: str) -> None:
+            if room.strip():
+                self.control.submit(f"/join {room.strip()}")
+
+        self._ask("Join a room", "Room to join (created if new):", "#", join)
+
+    def ask_topic(self) -> None:
+        active = self.snapshot.active_view if self.snapshot is not None else None
+        if active is None or active.kind is not ConversationKind.ROOM:
+            self.control.submit("/topic")  # the engine explains why there is nothing to set
+            return
+
+        def set_topic(topic: str) -> None:
+            if topic.strip():
+                self.control.submit(f"/topic {topic.strip()}")
+
+        self._ask(f"Topic of {active.name}", "New topic:", active.topic, set_topic)
+
+    def show_help(self) -> None:
+        if self.help is not None and self.help.winfo_exists():
+            self.help.lift()
+            return
+        self.help = CommandsHelp(self)

@@ -126,12 +126,75 @@ def _tk(args: argparse.Namespace) -> int:
     return run(host=args.host, port=args.port, nick=args.nick)
 
 
+def _add_terminal_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-bell", action="store_true", help="do not ring the bell on mentions")
+    parser.add_argument(
+        "--log-file",
+        default=None,
+        help="write the log to this file (default: nowhere, the terminal is the UI)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to write to --log-file",
+    )
+
+
+def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tui = sub.add_parser(
+        "tui",
+        help="chat in this terminal (works over SSH)",
+        description="Chat in the terminal. Without --nick a login screen asks for nick and server.",
+    )
+    tui.add_argument("--host", default=None, help="server address (default: the last one used)")
+    tui.add_argument("--port", type=int, default=None, help="server port (default: the last one)")
+    tui.add_argument("--nick", default=None, help="connect at once with this nick")
+    _add_terminal_flags(tui)
+    tui.set_defaults(command=_tui)
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from frontends.tui.run import run_tui
+
+    return run_tui(
+        host=args.host,
+        port=args.port,
+        nick=args.nick,
+        bell=not args.no_bell,
+        log_file=args.log_file,
+    )
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="start a local server and chat on it in this terminal",
+        description="Start a server on a free local port and open the terminal UI on it; prints "
+        "the command with which a second person joins.",
+    )
+    demo.add_argument(
+        "--db", default=None, help="SQLite history file (default: a temporary one, deleted after)"
+    )
+    demo.add_argument("--nick", default=None, help="your nick (default: ask)")
+    _add_terminal_flags(demo)
+    demo.set_defaults(command=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from frontends.tui.run import run_demo
+
+    return run_demo(db=args.db, nick=args.nick, bell=not args.no_bell, log_file=args.log_file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``parley`` parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="parley", description="Parley: a small chat system.")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_tk(sub)
+    _add_tui(sub)
+    _add_demo(sub)
     return parser
 
 

@@ -1,0 +1,347 @@
+"""The Parley terminal app: the layout, the key bindings, and the glue between engine and widgets.
+
+This module owns ``ParleyApp``. It runs the client ``Engine`` on Textual's own asyncio loop,
+receives the engine's calls as the Textual messages of ``bridge.py`` ("messages up") and hands the
+values down to its widgets as attributes ("attributes down"): the conversation list, the message
+log, the member list, the topic bar and the status line. It is also the only part of the TUI that
+asks anything of the engine (submit a line, switch conversation, load older history, quit); the
+widgets never do. Without a nick it starts on the login screen, and it goes back there when the
+server refuses the nick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import ClassVar, Final
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input
+
+from app.client.config import ConfigStore
+from app.client.engine import Engine
+from app.client.link import Timings
+from app.client.state import ConnectionState, ConversationKind, StateSnapshot
+from frontends.tui.bridge import (
+    ConnectionChanged,
+    EngineMessage,
+    ErrorReported,
+    LineAdded,
+    LineUpdated,
+    ScrollbackReset,
+    StateChanged,
+    TextualFrontend,
+)
+from frontends.tui.chatlog import ChatLog
+from frontends.tui.login import LoginScreen
+from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
+from frontends.tui.prompt import ChatInput
+
+log = logging.getLogger("parley.tui")
+
+# Below this many columns the member list is hidden unless asked for (F2).
+WIDE_ENOUGH_FOR_MEMBERS: Final = 100
+# How long a quit waits for the server's goodbye before the app exits anyway.
+QUIT_GRACE: Final = 2.0
+
+
+class ParleyApp(App[None]):
+    """A chat client in the terminal, keyboard only."""
+
+    CSS_PATH = "parley.tcss"
+    TITLE = "Parley"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "cycle(1)", "Next"),
+        Binding("ctrl+p", "cycle(-1)", "Prev"),
+        # Priority, because the input line is a scrollable widget with PgUp/PgDn of its own.
+        Binding("pageup", "page_up", "Older", priority=True),
+        Binding("pagedown", "page_down", "Newer", show=False, priority=True),
+        Binding("escape", "latest", "Latest", show=False),
+        Binding("f2", "toggle_members", "Members"),
+        Binding("f3", "toggle_bell", "Bell"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        *(Binding(f"alt+{n}", f"go_to({n})", show=False) for n in range(1, 10)),
+    ]
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        nick: str | None = None,
+        bell: bool = True,
+        store: ConfigStore | None = None,
+        timings: Timings | None = None,
+        hint: str = "",
+        suggested_nick: str = "",
+    ) -> None:
+        super().__init__()
+        self.suggested_nick = suggested_nick
+        self.host = host
+        self.port = port
+        self.nick = nick
+        self.bell_on = bell
+        self.bells = 0  # how many times we rang, so tests can see a mention was noticed
+        self.engine: Engine | None = None
+        self.snapshot: StateSnapshot | None = None
+        self.hint = hint
+        self._store = store
+        self._timings = timings
+        self._frontend: TextualFrontend | None = None
+        self._shown: str | None = None  # the conversation the log is drawing
+        self._members_wanted: bool | None = None  # None: decided by the terminal's width
+        self._quitting = False
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield TopicBar(id="topic")
+        with Horizontal(id="body"):
+            yield ConversationList(id="conversations")
+            yield ChatLog(id="log")
+            yield MemberList(id="members")
+        yield StatusLine(id="status")
+        yield ChatInput(id="input", placeholder="Type a message, /help for commands")
+        yield Footer()
+
+    @property
+    def chat_log(self) -> ChatLog:
+        return self.query_one("#log", ChatLog)
+
+    @property
+    def chat_input(self) -> ChatInput:
+        return self.query_one("#input", ChatInput)
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    @property
+    def login(self) -> LoginScreen | None:
+        """The login screen while it is showing."""
+        return self.screen if isinstance(self.screen, LoginScreen) else None
+
+    def on_mount(self) -> None:
+        self.query_one("#topic", TopicBar).hint = self.hint
+        self.status_line.bell = self.bell_on
+        self._place_members()
+        self.chat_input.focus()
+        if self.nick:
+            self.connect(self.nick, self.host, self.port)
+        else:
+            self.push_screen(self._login_screen(""))
+        if self.hint:
+            self.notify(self.hint, title="Invite someone", timeout=15)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_members()
+
+    def _place_members(self) -> None:
+        wanted = self._members_wanted
+        if wanted is None:
+            wanted = self.size.width >= WIDE_ENOUGH_FOR_MEMBERS
+        self.query_one("#members", MemberList).display = wanted
+
+    def _login_screen(self, error: str) -> LoginScreen:
+        nick = self.nick or self.suggested_nick
+        return LoginScreen(nick=nick, host=self.host, port=self.port, error=error)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # On the login screen only quitting makes sense; this also hides the rest from the Footer.
+        return self.login is None or action == "quit"
+
+    # --- the engine -----------------------------------------------------------------------
+
+    def connect(self, nick: str, host: str, port: int) -> None:
+        """Start an engine for ``nick`` at ``host:port``, replacing any previous one."""
+        if self.engine is not None:
+            self.engine.quit()
+        self.nick, self.host, self.port = nick, host, port
+        self._frontend = TextualFrontend(self)
+        self._shown = None
+        self.engine = Engine(
+            self._frontend,
+            nick=nick,
+            host=host,
+            port=port,
+            store=self._store,
+            timings=self._timings,
+        )
+        self.status_line.nick = nick
+        self.engine.start()
+
+    def _current(self, message: EngineMessage) -> bool:
+        return message.origin is self._frontend
+
+    def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
+        self.connect(message.nick, message.host, message.port)
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        if not self._current(message):
+            return
+        state = message.state
+        self.snapshot = state
+        active = state.active_view
+        conversations = self.query_one("#conversations", ConversationList)
+        conversations.conversations = state.conversations
+        conversations.active = state.active
+        members = self.query_one("#members", MemberList)
+        members.view = active
+        members.nick = state.nick
+        self.query_one("#topic", TopicBar).view = active
+        status = self.status_line
+        status.nick = state.nick
+        status.away = state.away
+        status.status = state.connection
+        chat_input = self.chat_input
+        chat_input.snapshot = state
+        if active is not None:
+            name = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
+            chat_input.placeholder = f"Message {name}  (/help for commands)"
+
+    def on_scrollback_reset(self, message: ScrollbackReset) -> None:
+        engine = self.engine
+        if not self._current(message) or engine is None:
+            return
+        # The engine redraws a conversation for several reasons; only the active one is shown.
+        if message.conversation == engine.state.active:
+            self._shown = message.conversation
+            self.chat_log.show(message.lines)
+
+    def on_line_added(self, message: LineAdded) -> None:
+        if not self._current(message):
+            return
+        line = message.line
+        if message.conversation == self._shown:
+            self.chat_log.add(line)
+        direct = not message.conversation.startswith("#")
+        if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
+            self.ring()
+
+    def on_line_updated(self, message: LineUpdated) -> None:
+        if self._current(message) and message.conversation == self._shown:
+            self.chat_log.update(message.line)
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        if not self._current(message):
+            return
+        status = message.status
+        self.status_line.status = status
+        login = self.login
+        if status.state is ConnectionState.CONNECTED:
+            if login is not None:
+                self.pop_screen()
+                self.chat_input.focus()
+        elif status.state is ConnectionState.RECONNECTING and login is not None:
+            retry = status.retry_in()
+            when = f"; retrying in {retry:.0f} s" if retry is not None else "; retrying"
+            login.show_progress(f"{status.detail or 'Connecting'}{when} (Enter to change)")
+        elif status.state is ConnectionState.CLOSED:
+            self._engine_closed()
+
+    def _engine_closed(self) -> None:
+        engine = self.engine
+        reason = engine.closed_reason if engine is not None else ""
+        self.engine = None
+        if self._quitting or reason == "quit":
+            self.exit()
+            return
+        # The server refused us for good (nick taken, bad nick): ask again.
+        login = self.login
+        if login is None:
+            self.push_screen(self._login_screen(reason))
+        else:
+            login.show_error(reason)
+
+    def on_error_reported(self, message: ErrorReported) -> None:
+        if not self._current(message) or message.conversation is not None:
+            return  # errors in a conversation arrive there as lines too
+        login = self.login
+        if login is not None:
+            login.show_error(message.text)
+        else:
+            self.notify(message.text, severity="error")
+
+    def on_chat_log_reached_top(self, message: ChatLog.ReachedTop) -> None:
+        if self.engine is not None:
+            self.engine.load_older()
+
+    def on_chat_log_scrolled(self, message: ChatLog.Scrolled) -> None:
+        self.status_line.scrolled = not message.at_bottom
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input is not self.chat_input:
+            return
+        text = message.value
+        chat_input = self.chat_input
+        chat_input.remember(text)
+        chat_input.value = ""
+        if self.engine is None:
+            return
+        if text.strip() and not text.startswith("/"):
+            self.chat_log.scroll_end(animate=False, x_axis=False)
+        self.engine.submit(text)
+
+    def ring(self) -> None:
+        """Ring the terminal bell for a mention or a direct message."""
+        self.bells += 1
+        self.bell()
+
+    # --- actions --------------------------------------------------------------------------
+
+    def action_cycle(self, step: int) -> None:
+        state = self.snapshot
+        if state is None or self.engine is None or not state.conversations:
+            return
+        keys = [view.key for view in state.conversations]
+        index = keys.index(state.active) if state.active in keys else 0
+        self.engine.switch_to(keys[(index + step) % len(keys)])
+
+    def action_go_to(self, number: int) -> None:
+        state = self.snapshot
+        if state is None or self.engine is None or number > len(state.conversations):
+            return
+        self.engine.switch_to(state.conversations[number - 1].key)
+
+    def action_page_up(self) -> None:
+        self.chat_log.page_up()
+
+    def action_page_down(self) -> None:
+        self.chat_log.page_down()
+
+    def action_latest(self) -> None:
+        self.chat_log.scroll_end(animate=False, x_axis=False)
+
+    def action_toggle_members(self) -> None:
+        members = self.query_one("#members", MemberList)
+        self._members_wanted = not members.display
+        self._place_members()
+
+    def action_toggle_bell(self) -> None:
+        self.bell_on = not self.bell_on
+        self.status_line.bell = self.bell_on
+        self.notify(f"Bell on mentions {'on' if self.bell_on else 'off'}", timeout=2)
+
+    async def action_quit(self) -> None:
+        """Say goodbye to the server, then exit (at the latest after ``QUIT_GRACE``)."""
+        self._quitting = True
+        engine = self.engine
+        if engine is None:
+            self.exit()
+            return
+        engine.quit()
+        self.set_timer(QUIT_GRACE, self.exit)
+
+    async def on_unmount(self) -> None:
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(engine.close(), QUIT_GRACE)
+
+
+__all__ = ["ParleyApp"]

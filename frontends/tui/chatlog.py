@@ -1,0 +1,433 @@
+"""The message log in the middle of the screen: a virtualised, capped view of one conversation.
+
+This module owns how scrollback lines look in the terminal and how thousands of them scroll.
+``ChatLog`` is a line-API ``ScrollView``: it keeps the ``Line`` values of the active conversation
+(at most ``max_rows``, oldest dropped first), knows each row's height at the current width, and
+renders only the rows on screen, caching the strips of recently shown lines. So a log of 10,000
+messages costs the same per frame as one of ten, and memory stays bounded. Each line is
+``HH:MM  nick │ text`` with the text wrapped under itself; nicks keep a stable colour, our own
+lines are marked, pending lines are dimmed until the server confirms them, ``/me`` reads
+``* nick waves``, events (joins, parts, nick changes) are dim, and a separator row marks each new
+day. The log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for the app
+to act on.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import count
+from typing import ClassVar, Final
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from app.client.state import Line, LineKind
+from app.protocol import fold
+
+DEFAULT_MAX_ROWS: Final = 10_000
+NICK_WIDTH: Final = 9
+# Colours every terminal has, so nicks stay distinct in 16 colours as well as in 256.
+NICK_COLORS: Final = (
+    "red",
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "cyan",
+    "bright_red",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+    "bright_magenta",
+    "bright_cyan",
+)
+_EVENT_MARKS: Final = {
+    LineKind.JOIN: "-->",
+    LineKind.PART: "<--",
+    LineKind.QUIT: "<--",
+    LineKind.NICK: "--",
+    LineKind.TOPIC: "--",
+    LineKind.NOTICE: "--",
+    LineKind.ERROR: "!!",
+}
+# Control characters from the network must never reach the terminal as escape sequences.
+_CONTROL_PICTURES: Final = {code: 0x2400 + code for code in range(32) if code != 10}
+_CONTROL_PICTURES[0x7F] = 0x2421
+_CACHED_LINES: Final = 400
+
+
+def nick_color(nick: str) -> str:
+    """The colour of ``nick``: the same in every run and for every case of the nick."""
+    return NICK_COLORS[zlib.crc32(fold(nick).encode()) % len(NICK_COLORS)]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as symbols instead of being sent to the tty."""
+    return text.translate(_CONTROL_PICTURES)
+
+
+def day_label(day: date) -> str:
+    return day.strftime("%A %d %B %Y")
+
+
+@dataclass(eq=False)
+class _Row:
+    """One entry of the log: a scrollback line, or a day separator when ``line`` is None."""
+
+    key: int
+    line: Line | None
+    day: date
+    height: int = 1
+    strips: list[Strip] | None = field(default=None, repr=False)
+
+
+_separator_keys = count(-1, -1)
+
+
+def _local_day(line: Line) -> date:
+    return datetime.fromtimestamp(line.ts / 1000).date()
+
+
+class ChatLog(ScrollView, can_focus=False):
+    """The scrollback of the active conversation, drawn row by row."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "chatlog--time",
+        "chatlog--rule",
+        "chatlog--own",
+        "chatlog--pending",
+        "chatlog--failed",
+        "chatlog--mention",
+        "chatlog--event",
+        "chatlog--notice",
+        "chatlog--error",
+        "chatlog--day",
+    }
+
+    class ReachedTop(Message):
+        """The user scrolled to the oldest line shown; older history may be wanted."""
+
+    class Scrolled(Message):
+        """The view left the newest line (``at_bottom`` False) or came back to it."""
+
+        def __init__(self, at_bottom: bool) -> None:
+            super().__init__()
+            self.at_bottom = at_bottom
+
+    def __init__(
+        self,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.max_rows = max_rows
+        self._rows: list[_Row] = []
+        self._tops: list[int] = []
+        self._total = 0
+        self._width = 0
+        self._cached: OrderedDict[int, _Row] = OrderedDict()
+        self._was_at_bottom = True
+
+    # --- what the app calls ---------------------------------------------------------------
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        """The scrollback lines shown, oldest first."""
+        return tuple(row.line for row in self._rows if row.line is not None)
+
+    @property
+    def row_count(self) -> int:
+        """Rows held, day separators included: bounded by ``max_rows`` plus one chunk."""
+        return len(self._rows)
+
+    @property
+    def at_bottom(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y
+
+    def plain_rows(self) -> list[str]:
+        """Every entry as unwrapped plain text, as it reads on screen; for tests and copying."""
+        rows = []
+        for row in self._rows:
+            prefix, body = self._parts(row, wrap_width=None)
+            rows.append(prefix.plain + body.plain)
+        return rows
+
+    def show(self, lines: Iterable[Line]) -> None:
+        """Replace the whole log, keeping the first visible line in place where it remains."""
+        anchor = self._anchor()
+        follow = self.at_bottom or not self._rows
+        self._rows = []
+        self._cached.clear()
+        for line in lines:
+            self._append_row(line)
+        self._trim()
+        self._reflow()
+        if follow or anchor is None or not self._scroll_to_anchor(anchor):
+            self.scroll_end(animate=False, x_axis=False)
+        self.refresh()
+
+    def add(self, line: Line) -> None:
+        """Append a line, following it if the view was at the bottom."""
+        follow = self.at_bottom
+        start = len(self._rows)
+        self._append_row(line)
+        for row in self._rows[start:]:
+            row.height = self._measure(row)
+            self._tops.append(self._total)
+            self._total += row.height
+        if self._trim():
+            self._reflow()
+        self._resize_virtual()
+        if follow:
+            self.scroll_end(animate=False, x_axis=False)
+        self.refresh()
+
+    def update(self, line: Line) -> bool:
+        """Redraw the line with the same ``seq``; False if it is not shown any more."""
+        for index in range(len(self._rows) - 1, -1, -1):
+            row = self._rows[index]
+            if row.line is not None and row.line.seq == line.seq:
+                follow = self.at_bottom
+                row.line = line
+                row.strips = None
+                height = self._measure(row)
+                if height != row.height:
+                    row.height = height
+                    self._reflow(start=index)
+                    if follow:
+                        self.scroll_end(animate=False, x_axis=False)
+                self.refresh()
+                return True
+        return False
+
+    def page_up(self) -> None:
+        """Scroll a page back; at the top already, ask for older history."""
+        if self.scroll_y <= 0:
+            self.post_message(self.ReachedTop())
+        else:
+            self.scroll_page_up(animate=False)
+
+    def page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    # --- Textual hooks --------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            follow = self.at_bottom
+            anchor = self._anchor()
+            self._width = width
+            self._drop_strips()
+            self._reflow()
+            if follow or anchor is None or not self._scroll_to_anchor(anchor):
+                self.scroll_end(animate=False, x_axis=False)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drop_strips()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value:
+            self.post_message(self.ReachedTop())
+        at_bottom = self.at_bottom
+        if at_bottom != self._was_at_bottom:
+            self._was_at_bottom = at_bottom
+            self.post_message(self.Scrolled(at_bottom))
+
+    def render_line(self, y: int) -> Strip:
+        absolute = round(self.scroll_offset.y) + y
+        width = self.scrollable_content_region.width
+        if absolute >= self._total or not self._rows:
+            return Strip.blank(width, self.rich_style)
+        index = bisect_right(self._tops, absolute) - 1
+        strips = self._strips(self._rows[index])
+        offset = absolute - self._tops[index]
+        if offset >= len(strips):
+            return Strip.blank(width, self.rich_style)
+        return strips[offset]
+
+    # --- rows and heights -----------------------------------------------------------------
+
+    def _append_row(self, line: Line) -> None:
+        day = _local_day(line)
+        last = self._rows[-1].day if self._rows else None
+        if day != last:
+            self._rows.append(_Row(next(_separator_keys), None, day))
+        self._rows.append(_Row(line.seq, line, day))
+
+    def _trim(self) -> bool:
+        """Drop the oldest rows once over the cap, a tenth at a time so appends stay cheap."""
+        if len(self._rows) <= self.max_rows:
+            return False
+        drop = len(self._rows) - self.max_rows + self.max_rows // 10
+        removed_height = sum(row.height for row in self._rows[:drop])
+        for row in self._rows[:drop]:
+            self._cached.pop(row.key, None)
+        del self._rows[:drop]
+        if not self.at_bottom:
+            # Keep the lines being read where they are on screen.
+            self.scroll_to(y=max(0, self.scroll_y - removed_height), animate=False, force=True)
+        return True
+
+    def _reflow(self, start: int = 0) -> None:
+        """Recompute heights (all of them when ``start`` is 0) and the row offsets from start."""
+        del self._tops[start:]
+        total = self._tops[-1] + self._rows[start - 1].height if start else 0
+        for row in self._rows[start:]:
+            if start == 0:
+                row.height = self._measure(row)
+            self._tops.append(total)
+            total += row.height
+        self._total = total
+        self._resize_virtual()
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self._width, self._total)
+
+    def _measure(self, row: _Row) -> int:
+        if self._width <= 0:
+            return 1
+        if row.line is None:
+            return 1
+        if row.strips is not None:
+            return len(row.strips)
+        prefix, body = self._parts(row, wrap_width=self._width)
+        available = self._width - prefix.cell_len
+        if "\n" not in body.plain and cell_len(body.plain) <= available:
+            return 1
+        return len(self._strips(row))
+
+    def _anchor(self) -> tuple[int, int] | None:
+        """The first visible scrollback line's seq and how far into it the view starts."""
+        if not self._rows or self.at_bottom:
+            return None
+        top = round(self.scroll_y)
+        first = max(bisect_right(self._tops, top) - 1, 0)
+        for index in range(first, len(self._rows)):
+            line = self._rows[index].line
+            if line is not None:
+                return line.seq, max(0, top - self._tops[index])
+        return None
+
+    def _scroll_to_anchor(self, anchor: tuple[int, int]) -> bool:
+        seq, offset = anchor
+        for index, row in enumerate(self._rows):
+            if row.line is not None and row.line.seq == seq:
+                y = self._tops[index] + offset
+                self.call_after_refresh(self.scroll_to, y=y, animate=False, force=True)
+                return True
+        return False
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def _drop_strips(self) -> None:
+        for row in self._cached.values():
+            row.strips = None
+        self._cached.clear()
+
+    def _strips(self, row: _Row) -> list[Strip]:
+        if row.strips is not None:
+            self._cached.move_to_end(row.key)
+            return row.strips
+        row.strips = self._render_row(row)
+        self._cached[row.key] = row
+        while len(self._cached) > _CACHED_LINES:
+            _, evicted = self._cached.popitem(last=False)
+            evicted.strips = None
+        return row.strips
+
+    def _render_row(self, row: _Row) -> list[Strip]:
+        console: Console = self.app.console
+        width = max(self._width, 1)
+        base = self.rich_style
+        prefix, body = self._parts(row, wrap_width=width)
+        if row.line is None:
+            return [self._strip(body, console, width, base)]
+        indent = prefix.cell_len
+        wrapped = body.wrap(console, max(width - indent, 8)) if body.plain else [Text()]
+        strips = []
+        for number, part in enumerate(wrapped):
+            lead = prefix
+            if number > 0:
+                lead = Text(" " * (indent - 2)) + Text("│ ", style=self._style("chatlog--rule"))
+            strips.append(self._strip(lead + part, console, width, base))
+        return strips
+
+    @staticmethod
+    def _strip(text: Text, console: Console, width: int, base: Style) -> Strip:
+        text.no_wrap = True
+        text.end = ""
+        strip = Strip(list(text.render(console)), text.cell_len)
+        return strip.adjust_cell_length(width).apply_style(base)
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name)
+
+    def _parts(self, row: _Row, *, wrap_width: int | None) -> tuple[Text, Text]:
+        """The fixed prefix (time, nick column, rule) and the body text of one row."""
+        line = row.line
+        if line is None:
+            label = f" {day_label(row.day)} "
+            if wrap_width is not None:
+                label = label.center(wrap_width, "─")
+            return Text(), Text(label, style=self._style("chatlog--day"))
+        stamp = datetime.fromtimestamp(line.ts / 1000).strftime("%H:%M")
+        prefix = Text(stamp, style=self._style("chatlog--time"))
+        prefix.append(" ")
+        body = Text(printable(line.text))
+        rule = "│"
+        rule_style = self._style("chatlog--rule")
+        if line.kind is LineKind.MESSAGE:
+            sender = line.sender or "?"
+            shown = sender if len(sender) <= NICK_WIDTH else sender[: NICK_WIDTH - 1] + "…"
+            nick_style = Style(color=nick_color(sender), bold=line.own)
+            prefix.append(shown.rjust(NICK_WIDTH), style=nick_style)
+            if line.own:
+                rule, rule_style = "┃", self._style("chatlog--own")
+            if line.mention and not line.own:
+                body.stylize(self._style("chatlog--mention"))
+        elif line.kind is LineKind.ACTION:
+            sender = line.sender or "?"
+            prefix.append(" " * NICK_WIDTH)
+            body = Text.assemble("* ", (sender, Style(color=nick_color(sender), bold=True)), " ")
+            body.append(printable(line.text))
+            body.stylize(Style(italic=True))
+            if line.mention and not line.own:
+                body.stylize(self._style("chatlog--mention"))
+        elif line.kind is LineKind.GAP:
+            prefix.append("".rjust(NICK_WIDTH))
+            body.stylize(self._style("chatlog--event"))
+            rule = "┆"
+        else:
+            mark = _EVENT_MARKS.get(line.kind, "--")
+            kind_style = {
+                LineKind.ERROR: "chatlog--error",
+                LineKind.NOTICE: "chatlog--notice",
+            }.get(line.kind, "chatlog--event")
+            prefix.append(mark.rjust(NICK_WIDTH), style=self._style(kind_style))
+            body.stylize(self._style(kind_style))
+        if line.failed:
+            rule, rule_style = "✗", self._style("chatlog--failed")
+            body.stylize(self._style("chatlog--failed"))
+            body.append("  (not sent)", style=self._style("chatlog--failed"))
+        prefix.append(f" {rule} ", style=rule_style)
+        if line.pending:
+            prefix.stylize(self._style("chatlog--pending"))
+            body.stylize(self._style("chatlog--pending"))
+        return prefix, body

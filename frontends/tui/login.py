@@ -1,0 +1,116 @@
+"""The login screen: which nick, which server, and why the last try did not work.
+
+This module owns ``LoginScreen``, shown when ``parley tui`` starts without ``--nick`` or when the
+server refuses the nick (``nick_taken``, ``bad_nick``). It checks what it can locally (a valid
+nick, a ``host:port`` that parses) and otherwise only posts ``LoginScreen.Submitted`` for the app
+to act on; the app reports back through ``show_error`` and ``show_progress``, so the user can fix
+the nick and try again without restarting. Enter in the nick field moves on, Enter in the server
+field (or in the nick field once the server is filled) submits.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from app.protocol import DEFAULT_PORT, is_valid_nick
+
+
+def parse_server(text: str) -> tuple[str, int] | None:
+    """``host`` and ``port`` from ``host:port`` or ``host`` (the default port); None if bad."""
+    text = text.strip()
+    if not text:
+        return None
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        return text, DEFAULT_PORT
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host.strip("[]"), int(port_text)
+
+
+def format_server(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class LoginScreen(Screen[None]):
+    """Asks for a nick and a server; shows the server's refusal and lets the user retry."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.quit", "Quit", show=False),
+    ]
+
+    class Submitted(Message):
+        """The user wants to connect as ``nick`` to ``host``:``port``."""
+
+        def __init__(self, nick: str, host: str, port: int) -> None:
+            super().__init__()
+            self.nick = nick
+            self.host = host
+            self.port = port
+
+    def __init__(self, *, nick: str, host: str, port: int, error: str = "") -> None:
+        super().__init__()
+        self._nick = nick
+        self._server = format_server(host, port)
+        self._error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="login-box"):
+            yield Static("Parley", id="login-title")
+            yield Label("Nick")
+            yield Input(
+                self._nick, placeholder="your nick", id="login-nick", max_length=24, compact=True
+            )
+            yield Label("Server")
+            yield Input(self._server, placeholder="host:port", id="login-server", compact=True)
+            yield Static(self._error, id="login-error")
+            yield Static("Enter to connect · Esc to quit", id="login-help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#login-nick", Input).focus()
+
+    def show_error(self, text: str) -> None:
+        """Show why the last attempt failed and put the cursor back in the nick field."""
+        error = self.query_one("#login-error", Static)
+        error.update(text)
+        error.set_class(True, "-error")
+        nick = self.query_one("#login-nick", Input)
+        nick.disabled = False
+        self.query_one("#login-server", Input).disabled = False
+        nick.focus()
+
+    def show_progress(self, text: str) -> None:
+        error = self.query_one("#login-error", Static)
+        error.update(text)
+        error.set_class(False, "-error")
+
+    @property
+    def error_text(self) -> str:
+        return str(self.query_one("#login-error", Static).content)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        nick_input = self.query_one("#login-nick", Input)
+        server_input = self.query_one("#login-server", Input)
+        if event.input is nick_input and not server_input.value.strip():
+            server_input.focus()
+            return
+        nick = nick_input.value.strip()
+        if not is_valid_nick(nick):
+            self.show_error("A nick is 1-24 letters, digits, _ or -, starting with a letter.")
+            return
+        server = parse_server(server_input.value)
+        if server is None:
+            self.show_error("The server is host:port, for example 127.0.0.1:7000.")
+            server_input.focus()
+            return
+        self.show_progress(f"Connecting to {format_server(*server)} as {nick}…")
+        self.post_message(self.Submitted(nick, *server))

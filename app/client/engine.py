@@ -184,6 +184,11 @@ class Engine:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def outstanding(self) -> int:
+        """Requests sent to the server and not yet answered (joins, history pages, sends...)."""
+        return len(self._receiver.requests)
+
     def snapshot(self) -> StateSnapshot:
         return self.state.snapshot()
 

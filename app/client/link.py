@@ -36,6 +36,9 @@ from app.protocol import (
 log = logging.getLogger("parley.client")
 
 _KEEPALIVE_PREFIX = "keepalive-"
+# The server's --max-line bounds what clients send; its own replies are longer: a history page
+# of 200 messages of up to 4000 characters is megabytes on one line.
+MAX_SERVER_LINE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class Link:
         self._reader = reader
         self._writer = writer
         self._timings = timings
-        self._decoder = LineDecoder()
+        self._decoder = LineDecoder(MAX_SERVER_LINE)
         self._ping_ids = itertools.count(1)
 
     @classmethod
@@ -131,12 +134,7 @@ class Link:
                 return
             last_heard = loop.time()
             pinged = False
-            try:
-                lines = self._decoder.feed(data)
-            except RemoteProtocolError as exc:
-                # The stream cannot be resynchronised after an over-long line.
-                raise LinkDead(f"the server sent {exc.code}: {exc.message}") from None
-            for line in lines:
+            for line in self._decoder.feed(data):
                 frame = self._decode(line)
                 if frame is None:
                     continue
@@ -146,6 +144,9 @@ class Link:
                 if isinstance(frame, ServerPong) and _is_keepalive(frame.id):
                     continue
                 yield frame
+            if self._decoder.too_large:
+                # The stream cannot be resynchronised after an over-long line.
+                raise LinkDead(self._decoder.error.message)
 
     @staticmethod
     def _decode(line: bytes) -> ServerFrame | None:

@@ -319,12 +319,16 @@ class Receiver:
             conversation.append(line, active=True)
             self.notify.line_added(conversation, line)
         conversation.has_older = page.more
+        if conversation.last_id is None:
+            # An empty room: after a reconnect, everything in it will be news.
+            conversation.last_id = 0
         self.notify.changed()
 
     def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
         last_id = self.resume_after[conversation.key]
         for message in page.messages:
-            if message.id <= last_id:
+            # A catch-up cut short by another drop resumes early: skip what is already shown.
+            if message.id <= last_id or conversation.has_message(message.id):
                 continue
             pending = self._pending_match(conversation, message)
             if pending is not None:
@@ -347,7 +351,9 @@ class Receiver:
     def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
         lines: list[Line] = []
         for message in page.messages:
-            if not request.cursor < message.id < request.head:
+            if not request.cursor < message.id < request.head or conversation.has_message(
+                message.id
+            ):
                 continue
             pending = self._pending_match(conversation, message)
             if pending is not None:

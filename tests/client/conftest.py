@@ -1,0 +1,295 @@
+"""Fixtures for the client engine: a recording frontend, engines on a real server, and a tap.
+
+``Recorder`` implements ``frontends.base.Frontend`` and keeps everything the engine told it,
+including a mirror of each conversation's scrollback built only from ``line_added``,
+``line_updated`` and ``scrollback_reset``, so tests prove that a frontend with no store of its own
+sees the right lines. ``Tap`` is a real TCP relay between an engine and the server that records
+the frames the client sends (to prove a refused command sent nothing), can refuse connections
+(a server that is down), and can go silent (a dead network). Every wait polls a condition with a
+timeout; nothing sleeps in place of an assertion. Servers come from ``start_server`` in
+``tests/conftest.py``: port 0, a real SQLite file in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.client.config import CONFIG_DIR_ENV, ConfigStore
+from app.client.engine import Engine
+from app.client.link import Timings
+from app.client.state import (
+    ConnectionState,
+    ConnectionStatus,
+    Conversation,
+    ConversationView,
+    Line,
+    LineKind,
+    PresenceChange,
+    StateSnapshot,
+)
+from app.server import Server
+
+TIMEOUT = 10.0
+
+FAST = Timings(
+    backoff_initial=0.05,
+    backoff_max=0.2,
+    ping_after=5.0,
+    dead_after=15.0,
+    connect_timeout=2.0,
+    quit_timeout=1.0,
+)
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Wait until ``predicate()`` holds; fail the test with ``what`` if it does not in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for: {what}")
+        await asyncio.sleep(0.01)
+
+
+class Recorder:
+    """A frontend that records every call and mirrors each conversation's scrollback."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.added: list[tuple[str, Line]] = []
+        self.updated: list[tuple[str, Line]] = []
+        self.snapshot: StateSnapshot | None = None
+        self.scrollback: dict[str, list[Line]] = {}
+        self.errors: list[tuple[str, str | None]] = []
+        self.statuses: list[ConnectionStatus] = []
+        self.presences: list[PresenceChange] = []
+        self.topics: list[tuple[str, str, str]] = []
+
+    def state_changed(self, state: StateSnapshot) -> None:
+        self.calls.append(("state_changed", (state,)))
+        self.snapshot = state
+
+    def line_added(self, conversation: str, line: Line) -> None:
+        self.calls.append(("line_added", (conversation, line)))
+        self.added.append((conversation, line))
+        self.scrollback.setdefault(conversation, []).append(line)
+
+    def line_updated(self, conversation: str, line: Line) -> None:
+        self.calls.append(("line_updated", (conversation, line)))
+        self.updated.append((conversation, line))
+        lines = self.scrollback.get(conversation, [])
+        for index, old in enumerate(lines):
+            if old.seq == line.seq:
+                lines[index] = line
+
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
+        self.calls.append(("scrollback_reset", (conversation, lines)))
+        self.scrollback[conversation] = list(lines)
+
+    def presence(self, change: PresenceChange) -> None:
+        self.calls.append(("presence", (change,)))
+        self.presences.append(change)
+
+    def topic_changed(self, conversation: str, topic: str, by: str) -> None:
+        self.calls.append(("topic_changed", (conversation, topic, by)))
+        self.topics.append((conversation, topic, by))
+
+    def connection_changed(self, status: ConnectionStatus) -> None:
+        self.calls.append(("connection_changed", (status,)))
+        self.statuses.append(status)
+
+    def error(self, text: str, conversation: str | None) -> None:
+        self.calls.append(("error", (text, conversation)))
+        self.errors.append((text, conversation))
+
+    # --- reading what was recorded ------------------------------------------------------
+
+    def lines(self, conversation: str, *kinds: LineKind) -> list[Line]:
+        lines = self.scrollback.get(conversation, [])
+        return [line for line in lines if not kinds or line.kind in kinds]
+
+    def texts(self, conversation: str, *kinds: LineKind) -> list[str]:
+        return [line.text for line in self.lines(conversation, *kinds)]
+
+    def chat(self, conversation: str) -> list[str]:
+        return self.texts(conversation, LineKind.MESSAGE, LineKind.ACTION)
+
+    @property
+    def state(self) -> ConnectionState | None:
+        return self.statuses[-1].state if self.statuses else None
+
+    @property
+    def snap(self) -> StateSnapshot:
+        assert self.snapshot is not None, "no state_changed yet"
+        return self.snapshot
+
+    def view(self, conversation: str) -> ConversationView:
+        found = self.snap.conversation(conversation)
+        assert found is not None, f"{conversation} is not in the latest snapshot"
+        return found
+
+    def has(self, conversation: str) -> bool:
+        return self.snapshot is not None and self.snapshot.conversation(conversation) is not None
+
+
+class Client:
+    """An engine and the recorder watching it."""
+
+    def __init__(self, engine: Engine, recorder: Recorder) -> None:
+        self.engine = engine
+        self.rec = recorder
+
+    def room(self, key: str) -> Conversation:
+        """The engine's own (loop-thread) conversation ``key``, which must exist."""
+        found = self.engine.state.get(key)
+        assert found is not None, f"{self.engine.state.nick} has no conversation {key}"
+        return found
+
+    async def ready(self, *rooms: str) -> None:
+        """Wait until connected and in ``#general`` plus ``rooms``, with the member lists known."""
+        wanted = {"#general", *rooms}
+        await eventually(
+            lambda: (
+                self.engine.connected
+                and wanted <= set(self.engine.state.joined_rooms())
+                and not self.engine.outstanding
+            ),
+            f"{self.engine.state.nick} connected and in {sorted(wanted)}",
+        )
+
+    async def settled(self) -> None:
+        """Wait until every request the engine sent has been answered."""
+        await eventually(lambda: not self.engine.outstanding, "all requests answered")
+
+
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every engine's remembered settings inside the test's own directory."""
+    path = tmp_path / "config"
+    monkeypatch.setenv(CONFIG_DIR_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """Start engines (``nick``, ``port``, any ``Engine`` keyword); all closed at the end."""
+    clients: list[Client] = []
+
+    async def make(nick: str, port: int, *, ready: bool = True, **kwargs: Any) -> Client:
+        kwargs.setdefault("timings", FAST)
+        recorder = Recorder()
+        engine = Engine(recorder, nick=nick, port=port, **kwargs)
+        client = Client(engine, recorder)
+        clients.append(client)
+        engine.start()
+        if ready:
+            await client.ready()
+        return client
+
+    yield make
+    for client in clients:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(client.engine.close(), TIMEOUT)
+
+
+@pytest.fixture
+def store(config_dir: Path) -> ConfigStore:
+    return ConfigStore.default()
+
+
+class Tap:
+    """A TCP relay to ``target_port`` that records client frames and can refuse or go silent."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        self.refusing = False
+        self.silent = False
+        self.port = 0
+        self._listener: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._listener.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers += [writer, up_writer]
+        for task in (
+            asyncio.create_task(self._pump(reader, up_writer, self.sent)),
+            asyncio.create_task(self._pump(up_reader, writer, self.received)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: list[dict[str, Any]]
+    ) -> None:
+        try:
+            while line := await reader.readline():
+                if self.silent:
+                    continue  # a dead network: bytes go nowhere
+                log.append(json.loads(line))
+                writer.write(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    def sent_types(self, since: int = 0) -> list[str]:
+        return [frame["type"] for frame in self.sent[since:]]
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        for writer in self._writers:
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def make_tap() -> AsyncIterator[Callable[[int], Awaitable[Tap]]]:
+    """Start taps in front of a server port; all stopped at the end."""
+    taps: list[Tap] = []
+
+    async def make(target_port: int) -> Tap:
+        tap = Tap(target_port)
+        await tap.start()
+        taps.append(tap)
+        return tap
+
+    yield make
+    for tap in taps:
+        await tap.stop()
+
+
+@pytest.fixture
+async def alice_bob(server: Server, make_client: MakeClient) -> tuple[Client, Client]:
+    """Two engines, alice and bob, both in #general on a fresh server."""
+    alice = await make_client("alice", server.port)
+    bob = await make_client("bob", server.port)
+    await eventually(lambda: "bob" in alice.room("#general").members, "alice sees bob")
+    await alice.settled()
+    return alice, bob

@@ -32,3 +32,18 @@ def typecheck(session: nox.Session) -> None:
     """Type-check app/ and frontends/ with mypy --strict."""
     session.install(".[fast]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", "--strict", "app", "frontends")
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark fan-out against the seed-style baseline (minutes; Linux; `-- --quick` is short)."""
+    session.install(".[fast,bench]")
+    session.run(
+        "parley",
+        "bench",
+        "--out",
+        "bench-results.json",
+        "--plot",
+        "bench-results.png",
+        *session.posargs,
+    )

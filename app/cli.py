@@ -187,6 +187,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(db=args.db, nick=args.nick, bell=not args.no_bell, log_file=args.log_file)
 
 
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # The benchmark owns its flags; its parser module imports nothing heavy.
+    from benchmarks.cli import add_bench_parser
+
+    add_bench_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``parley`` parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="parley", description="Parley: a small chat system.")
@@ -195,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tk(sub)
     _add_tui(sub)
     _add_demo(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -1,0 +1,9 @@
+"""Parley's benchmark: fan-out throughput, latency and memory, against a seed-style baseline.
+
+``parley bench`` (``benchmarks.cli``) starts the server as a subprocess and drives it from
+load-generator processes (``benchmarks.loadgen``) coordinated by ``benchmarks.driver``; the
+baseline it compares against is ``benchmarks.seed_relay``, a thread-per-client relay written the
+way the classroom seed was. ``benchmarks.procstat`` reads a process's CPU and memory from
+``/proc`` (the benchmark is Linux-only), ``benchmarks.report`` turns results into tables and
+ratios, and ``benchmarks.plot`` draws them (matplotlib, from the ``bench`` extra).
+"""

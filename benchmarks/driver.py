@@ -1,0 +1,454 @@
+"""The benchmark's conductor: servers as subprocesses, load-generator processes, sweeps, results.
+
+``sweep`` measures one server (Parley or the seed-style relay) with N clients in one room: it
+starts the server, splits the clients over load-generator processes (``benchmarks.loadgen``),
+connects them, then runs one step per offered rate. A step is a schedule of messages from K
+senders, evenly spaced and staggered, started on the same ``CLOCK_MONOTONIC`` instant by every
+process; it ends when every client has every message, or at its deadline, when what is missing
+counts as lost. For each step it records the receivers' latency histogram, the server's CPU
+seconds and RSS (from ``/proc``) and the generators' own CPU and lateness, so that it is plain
+whether the server or the generator ran out first. The sweep stops at the first loss, or after
+two steps in a row over the latency bound. ``idle`` connects and registers many clients and
+reports the server's memory per idle connection and how long the connecting took.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks import procstat
+from benchmarks.loadgen import BUCKET_SHIFT
+
+log = logging.getLogger("parley.bench")
+
+P99_BOUND_MS = 50.0
+ROOM = "#bench"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a sweep drives its server."""
+
+    senders: int = 10
+    duration: float = 5.0
+    drain: float = 5.0  # how long after the last send a message may still arrive
+    processes: int = 2
+    probe_every: int = 8
+    text_bytes: int = 64
+    step_timeout: float = 120.0
+
+
+# --- the servers under test ---------------------------------------------------------------
+
+
+class Target:
+    """A server under test, running as a subprocess."""
+
+    def __init__(self, name: str, argv: list[str], db: Path | None = None) -> None:
+        self.name = name
+        self.db = db
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=_source_root())
+        self.pid = self.proc.pid
+        self.port = procstat.wait_for_port(self.pid, lambda: self.proc.poll() is None)
+
+    def cpu(self) -> float:
+        return procstat.cpu_seconds(self.pid)
+
+    def rss(self) -> int:
+        return procstat.rss_bytes(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_parley(workdir: Path) -> Target:
+    """``parley serve`` with flood control off and history persisted to a fresh file."""
+    db = workdir / f"bench-{time.monotonic_ns()}.db"
+    argv = [sys.executable, "-m", "app", "serve", "--port", "0", "--msg-rate", "0"]
+    argv += ["--max-conns-per-ip", "0", "--db", str(db), "--log-level", "warning"]
+    return Target("parley", argv, db)
+
+
+def start_baseline() -> Target:
+    """The seed-style thread-per-client relay."""
+    return Target("baseline", [sys.executable, "-m", "benchmarks.seed_relay", "--port", "0"])
+
+
+def _source_root() -> str:
+    # The servers and generators import ``app`` and ``benchmarks``: run them from where we are.
+    return str(Path(__file__).resolve().parent.parent)
+
+
+# --- the load-generator processes ---------------------------------------------------------
+
+
+class Generators:
+    """Load-generator processes sharing N clients, commanded in lockstep."""
+
+    def __init__(self, mode: str, port: int, clients: int, settings: Settings) -> None:
+        count = max(1, min(settings.processes, clients))
+        self.procs: list[subprocess.Popen[str]] = []
+        env = dict(os.environ, PYTHONPATH=_source_root())
+        first = 0
+        for i in range(count):
+            share = clients // count + (1 if i < clients % count else 0)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.loadgen"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            self.procs.append(proc)
+            setup = {
+                "cmd": "setup",
+                "mode": mode,
+                "host": "127.0.0.1",
+                "port": port,
+                "first": first,
+                "count": share,
+                "room": ROOM,
+                "probe_every": settings.probe_every,
+                "text_bytes": settings.text_bytes,
+            }
+            self._send(proc, setup)
+            first += share
+        self._collect("setup", 30.0)
+
+    def command(self, cmd: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+        """Send ``cmd`` to every process and return their answers."""
+        for proc in self.procs:
+            self._send(proc, cmd)
+        return self._collect(cmd["cmd"], timeout)
+
+    @staticmethod
+    def _send(proc: subprocess.Popen[str], cmd: dict[str, Any]) -> None:
+        stdin = proc.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(cmd) + "\n")
+        stdin.flush()
+
+    def _collect(self, what: str, timeout: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        answers = []
+        for proc in self.procs:
+            event = _read_event(proc.stdout, deadline)
+            if event.get("event") == "failed" or "event" not in event:
+                raise RuntimeError(f"load generator failed during {what}: {event}")
+            answers.append(event)
+        return answers
+
+    def close(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(OSError, ValueError):
+                self._send(proc, {"cmd": "close"})
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+
+def _read_event(stream: IO[str] | None, deadline: float) -> dict[str, Any]:
+    assert stream is not None
+    remaining = deadline - time.monotonic()
+    ready, _, _ = select.select([stream], [], [], max(0.0, remaining))
+    if not ready:
+        raise TimeoutError("a load generator did not answer in time")
+    line = stream.readline()
+    if not line:
+        return {"error": "the load generator exited"}
+    event: dict[str, Any] = json.loads(line)
+    return event
+
+
+# --- latency arithmetic -------------------------------------------------------------------
+
+
+def percentile_ms(hist: dict[int, int], q: float) -> float | None:
+    """The ``q`` quantile of a latency histogram, as the upper edge of its bucket."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for bucket in sorted(hist):
+        seen += hist[bucket]
+        if seen >= rank:
+            return ((bucket + 1) << BUCKET_SHIFT) / 1e6
+    return None
+
+
+# --- a sweep over offered rates -----------------------------------------------------------
+
+
+def sweep(
+    kind: str, clients: int, rates: Sequence[float], settings: Settings, workdir: Path
+) -> dict[str, Any]:
+    """Measure ``kind`` ("parley" or "baseline") with ``clients`` in one room at each rate."""
+    if clients < 2:
+        raise ValueError("a fan-out needs at least two clients")
+    senders = max(1, min(settings.senders, clients))
+    target = start_parley(workdir) if kind == "parley" else start_baseline()
+    generators: Generators | None = None
+    run: dict[str, Any] = {"server": kind, "clients": clients, "senders": senders, "steps": []}
+    try:
+        rss_start = target.rss()
+        generators = Generators(
+            "parley" if kind == "parley" else "relay", target.port, clients, settings
+        )
+        began = time.perf_counter()
+        generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
+        if kind == "baseline":
+            _wait_for_threads(target, clients + 1)
+        generators.command({"cmd": "ready"}, settings.step_timeout)
+        run["setup_s"] = time.perf_counter() - began
+        run["rss_idle"] = target.rss()
+        run["rss_start"] = rss_start
+        # Spread the senders through the member order rather than bunching them at the start.
+        stride = clients // senders
+        sender_ids = [i * stride for i in range(senders)]
+        slow_steps = 0
+        for rate in rates:
+            step = _step(target, generators, clients, sender_ids, rate, settings)
+            run["steps"].append(step)
+            log.info(
+                "%s N=%d offered %.0f/s: delivered %.0f/s p50 %s p99 %s max %.1f ms, lost %d,"
+                " server %.2f us/delivery, generator %.0f%% CPU, send lag max %.1f ms",
+                kind,
+                clients,
+                rate,
+                step["delivered_per_s"],
+                _ms(step["p50_ms"]),
+                _ms(step["p99_ms"]),
+                step["max_ms"],
+                step["lost"],
+                step["server_us_per_delivery"],
+                100 * step["generator_cores"],
+                step["lag_max_ms"],
+            )
+            if step["lost"] or step["lost_connections"] or not target.alive():
+                break
+            slow_steps = 0 if step["ok"] else slow_steps + 1
+            if slow_steps >= 2:
+                break
+    finally:
+        if generators is not None:
+            generators.close()
+        target.stop()
+        if target.db is not None:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{target.db}{suffix}")
+    ok = [s for s in run["steps"] if s["ok"]]
+    run["best"] = max(ok, key=lambda s: s["delivered_per_s"]) if ok else None
+    return run
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _wait_for_threads(target: Target, wanted: int, timeout: float = 30.0) -> None:
+    """The relay has no registration: it has accepted everyone once it has a thread each."""
+    deadline = time.monotonic() + timeout
+    while procstat.threads(target.pid) < wanted:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the baseline accepted only {procstat.threads(target.pid) - 1}")
+        time.sleep(0.02)
+
+
+def _step(
+    target: Target,
+    generators: Generators,
+    clients: int,
+    sender_ids: list[int],
+    rate: float,
+    settings: Settings,
+) -> dict[str, Any]:
+    """One offered rate (deliveries per second to other members) for ``settings.duration``."""
+    k = len(sender_ids)
+    message_rate = rate / (clients - 1)
+    per_sender = max(1, round(message_rate * settings.duration / k))
+    interval_ns = 1e9 / message_rate
+    # Far enough ahead that every generator has the command before the first message is due.
+    start_ns = time.monotonic_ns() + 150_000_000
+    send_ns = per_sender * k * interval_ns
+    deadline_ns = start_ns + int(send_ns + settings.drain * 1e9)
+    cpu_before = target.cpu()
+    answers = generators.command(
+        {
+            "cmd": "step",
+            "senders": sender_ids,
+            "per_sender": per_sender,
+            "interval_ns": interval_ns,
+            "start_ns": start_ns,
+            "deadline_ns": deadline_ns,
+        },
+        settings.duration + settings.drain + settings.step_timeout,
+    )
+    server_cpu = target.cpu() - cpu_before
+    messages = per_sender * k
+    deliveries = messages * (clients - 1)
+    received = sum(a["received"] for a in answers)
+    expected = sum(a["expected"] for a in answers)
+    hist: dict[int, int] = {}
+    for answer in answers:
+        for bucket, n in answer["hist"].items():
+            hist[int(bucket)] = hist.get(int(bucket), 0) + n
+    last_ns = max(a["last_ns"] for a in answers)
+    wall = max(send_ns, last_ns - start_ns) / 1e9
+    p99 = percentile_ms(hist, 0.99)
+    lost = max(0, expected - received)
+    sent = sum(a["sent"] for a in answers)
+    generator_cpu = sum(a["cpu_s"] for a in answers)
+    return {
+        "offered_per_s": rate,
+        "messages": messages,
+        "message_rate": message_rate,
+        "deliveries": deliveries,
+        "delivered_per_s": deliveries * (received / expected if expected else 0) / wall,
+        "lost": lost,
+        "lost_connections": sum(a["lost_connections"] for a in answers),
+        "short_clients": sum(a["short_clients"] for a in answers),
+        "p50_ms": percentile_ms(hist, 0.50),
+        "p99_ms": p99,
+        "max_ms": max(a["max_ns"] for a in answers) / 1e6,
+        "latency_samples": sum(hist.values()),
+        "server_cpu_s": server_cpu,
+        "server_us_per_delivery": server_cpu / deliveries * 1e6,
+        "server_cores": server_cpu / wall,
+        "server_rss": target.rss() if target.alive() else None,
+        "generator_cpu_s": generator_cpu,
+        "generator_cores": generator_cpu / wall,
+        "lag_max_ms": max(a["lag_max_ns"] for a in answers) / 1e6,
+        "lag_mean_ms": sum(a["lag_sum_ns"] for a in answers) / max(1, sent) / 1e6,
+        "wall_s": wall,
+        "ok": lost == 0 and p99 is not None and p99 <= P99_BOUND_MS,
+    }
+
+
+# --- idle connections ---------------------------------------------------------------------
+
+
+def idle(clients: int, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """Connect and register ``clients`` to a fresh Parley server; measure time and memory."""
+    target = start_parley(workdir)
+    generators: Generators | None = None
+    try:
+        generators = Generators("parley", target.port, clients, settings)
+        settle = 0.05 + clients / 20_000
+        time.sleep(settle)
+        rss_before = target.rss()
+        began = time.perf_counter()
+        generators.command({"cmd": "connect", "join": False}, settings.step_timeout)
+        seconds = time.perf_counter() - began
+        time.sleep(settle)  # let the last replies drain before reading the server's memory
+        rss_after = target.rss()
+        result = {
+            "clients": clients,
+            "connect_register_s": seconds,
+            "rss_before": rss_before,
+            "rss_after": rss_after,
+            "bytes_per_connection": (rss_after - rss_before) / clients,
+        }
+        log.info(
+            "idle: %d clients connected and registered in %.2f s; %.0f bytes each",
+            clients,
+            seconds,
+            result["bytes_per_connection"],
+        )
+        return result
+    finally:
+        if generators is not None:
+            generators.close()
+        target.stop()
+        if target.db is not None:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{target.db}{suffix}")
+
+
+# --- the whole benchmark ------------------------------------------------------------------
+
+
+def benchmark(
+    client_counts: Sequence[int],
+    rates: Sequence[float],
+    settings: Settings,
+    idle_clients: int = 0,
+    baseline: bool = True,
+    baseline_rates: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Every sweep (Parley, then the baseline, for each N) and the idle test, as one result."""
+    procstat.raise_fd_limit(max(idle_clients, *client_counts) * 2 + 1024)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {**settings.__dict__, "rates": list(rates), "clients": list(client_counts)},
+        "runs": [],
+    }
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        workdir = Path(tmp)
+        for n in client_counts:
+            results["runs"].append(sweep("parley", n, rates, settings, workdir))
+            if baseline:
+                results["runs"].append(
+                    sweep("baseline", n, baseline_rates or rates, settings, workdir)
+                )
+        if idle_clients:
+            results["idle"] = idle(idle_clients, settings, workdir)
+    results["elapsed_s"] = time.perf_counter() - began
+    return results
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        loop = f"uvloop {version('uvloop')}"
+    except PackageNotFoundError:
+        loop = "asyncio"
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": os.uname().release,
+        "python": sys.version.split()[0],
+        "event_loop": loop,
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }

@@ -1,0 +1,101 @@
+"""What the kernel says about a process: CPU seconds, resident memory, threads, listening port.
+
+The benchmark measures the server from the outside, as an operator would, so that nothing in the
+server has to cooperate: CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (every thread, the
+SQLite writer included), memory is ``VmRSS`` from ``/proc/<pid>/status``, and the port a server
+bound with ``--port 0`` is found by matching the process's socket inodes against the listening
+sockets in ``/proc/net/tcp``. Linux only, like the rest of the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far, all threads included."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name is in parentheses and may contain spaces; fields count from after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _TICKS
+
+
+def _status(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise LookupError(f"{key} not in /proc/{pid}/status")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of the process now."""
+    return _status(pid, "VmRSS") * 1024
+
+
+def threads(pid: int) -> int:
+    """How many threads the process has now."""
+    return _status(pid, "Threads")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this process has used so far (cheaper than reading /proc for ourselves)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed while we looked
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def listening_port(pid: int) -> int | None:
+    """The TCP port the process listens on, or None if it has not bound one yet."""
+    inodes = _socket_inodes(pid)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == _LISTEN and cols[9] in inodes:
+                return int(cols[1].rsplit(":", 1)[1], 16)
+    return None
+
+
+def wait_for_port(pid: int, alive: Callable[[], bool], timeout: float = 20.0) -> int:
+    """Poll until ``pid`` listens; ``alive()`` false means it died, which raises."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"process {pid} exited before listening")
+        port = listening_port(pid)
+        if port is not None:
+            return port
+        time.sleep(0.02)
+    raise TimeoutError(f"process {pid} did not listen within {timeout} s")
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's open-file limit towards ``wanted``; returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft

@@ -1,0 +1,69 @@
+"""The benchmark cannot rot: a tiny run of the whole pipeline, Parley and the baseline.
+
+This is not a performance test (timing goals live in ``parley bench``); it proves that the
+server and the seed-style relay start as subprocesses, that the load-generator processes connect,
+send a paced schedule and count every delivery, and that the numbers reported are consistent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser
+from benchmarks import driver, loadgen, report
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the benchmark reads /proc"
+)
+
+CLIENTS = 8
+SENDERS = 3
+
+
+def test_smoke_run_counts_every_delivery(tmp_path: Path) -> None:
+    """Every message reaches every client, for Parley and for the baseline, and is timed."""
+    settings = driver.Settings(senders=SENDERS, duration=0.3, drain=5.0, processes=2)
+    results = driver.benchmark([CLIENTS], [2000.0], settings, idle_clients=40)
+    assert [(r["server"], r["clients"]) for r in results["runs"]] == [
+        ("parley", CLIENTS),
+        ("baseline", CLIENTS),
+    ]
+    for run in results["runs"]:
+        (step,) = run["steps"]
+        assert step["messages"] % SENDERS == 0 and step["messages"] > 0
+        assert step["deliveries"] == step["messages"] * (CLIENTS - 1)
+        assert step["lost"] == 0 and step["short_clients"] == 0, step
+        assert step["lost_connections"] == 0
+        assert step["latency_samples"] > 0
+        assert 0 < step["p50_ms"] <= step["p99_ms"] < 5000
+        assert 0 < step["max_ms"] < 5000
+        assert step["server_rss"] > 1 << 20
+        assert step["delivered_per_s"] > 0 and step["ok"] == (step["p99_ms"] <= 50)
+        assert run["best"] is (step if step["ok"] else None)
+    idle = results["idle"]
+    assert idle["clients"] == 40 and idle["connect_register_s"] > 0
+    assert idle["rss_after"] > 1 << 20
+    text = report.markdown(results)
+    assert "| 8 | parley |" in text and "| 8 | baseline |" in text
+
+
+def test_percentile_reads_the_histogram() -> None:
+    """Quantiles come from the bucket where the rank falls, as its upper edge in ms."""
+    width_ms = (1 << loadgen.BUCKET_SHIFT) / 1e6
+    hist = {0: 98, 10: 1, 100: 1}
+    assert driver.percentile_ms(hist, 0.5) == pytest.approx(width_ms)
+    assert driver.percentile_ms(hist, 0.99) == pytest.approx(11 * width_ms)
+    assert driver.percentile_ms(hist, 1.0) == pytest.approx(101 * width_ms)
+    assert driver.percentile_ms({}, 0.99) is None
+
+
+def test_bench_command_reads_rates_with_units() -> None:
+    """``parley bench --rates 100k,1.5M`` means 100,000 and 1,500,000 deliveries/s."""
+    args = build_parser().parse_args(["bench", "--rates", "100k,1.5M", "--clients", "10,1k"])
+    assert args.rates == [100_000.0, 1_500_000.0]
+    assert args.clients == [10, 1000]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--clients", "1"])

@@ -16,6 +16,7 @@ import logging
 import queue
 import signal
 import sys
+import time
 import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
@@ -26,6 +27,7 @@ from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK, ConnectionState, ConnectionStatus
 from frontends.base import FrontendCall
 from frontends.tk.dialogs import LoginForm, format_server
+from frontends.tk.render import font
 from frontends.tk.session import EngineThread
 from frontends.tk.window import APP_NAME, ChatWindow
 
@@ -40,14 +42,15 @@ STOP_TIMEOUT: Final = 5.0
 def apply_style(root: tk.Tk) -> None:
     """The ttk theme and the named styles the window and the form use."""
     style = ttk.Style(root)
+    style.configure(".", font=font(root, 10))
     if "clam" in style.theme_names():
         style.theme_use("clam")
-    style.configure("Title.TLabel", font=("TkHeadingFont", 20, "bold"))
+    style.configure("Title.TLabel", font=font(root, 20, "bold"))
     style.configure("Error.TLabel", foreground="#c62828")
     style.configure("Info.TLabel", foreground="#555555")
-    style.configure("Heading.TLabel", font=("TkHeadingFont", 10, "bold"), foreground="#555555")
+    style.configure("Heading.TLabel", font=font(root, 10, "bold"), foreground="#555555")
     style.configure("Header.TFrame", background="#eef1f5")
-    style.configure("Room.TLabel", background="#eef1f5", font=("TkHeadingFont", 12, "bold"))
+    style.configure("Room.TLabel", background="#eef1f5", font=font(root, 12, "bold"))
     style.configure("Topic.TLabel", background="#eef1f5", foreground="#44505c")
     style.configure("Status.TFrame", background="#e4e7eb")
     style.configure("Status.TLabel", background="#e4e7eb", foreground="#333333")
@@ -104,6 +107,9 @@ class TkApp:
         self.window: ChatWindow | None = None
         self.login: LoginForm | None = None
         self.closed = False
+        self.finished = False  # the root is destroyed and every engine thread has ended
+        self._retiring: list[EngineThread] = []
+        self._close_deadline = 0.0
         self._buffer: list[FrontendCall] = []
         self._connected_once = False
         self._poll_id: str | None = None
@@ -123,6 +129,7 @@ class TkApp:
         self._poll_id = None
         try:
             self.pump()
+            self._reap()
         finally:
             if not self.closed:
                 self._poll_id = self.root.after(POLL_MS, self._poll)
@@ -175,7 +182,7 @@ class TkApp:
         # Refused, or the first attempt failed: say why on the form rather than retry forever.
         why = _unplaced_error(self._buffer) or status.detail or "the connection failed"
         self._buffer = []
-        self._stop_session()
+        self._retire_session()
         if self.login is not None:
             self.login.show_error(why[:1].upper() + why[1:])
 
@@ -183,7 +190,7 @@ class TkApp:
 
     def show_login(self, error: str | None = None) -> None:
         """Leave any chat and show the sign-in form, with ``error`` if the last try failed."""
-        self._stop_session()
+        self._retire_session()
         if self.window is not None:
             self.window.destroy()
             self.window = None
@@ -215,7 +222,7 @@ class TkApp:
         self.window.pack(fill="both", expand=True)
 
     def _connect(self, nick: str, host: str, port: int, *, straight_to_chat: bool = False) -> None:
-        self._stop_session()
+        self._retire_session()
         self.nick, self.host, self.port = nick, host, port
         self._connected_once = False
         self._buffer = []
@@ -231,24 +238,46 @@ class TkApp:
         if straight_to_chat:
             self._open_chat()
 
-    def _stop_session(self) -> None:
+    def _retire_session(self) -> None:
+        """Tell the current engine to quit; its thread is joined once it has ended."""
         session, self.session = self.session, None
         if session is not None:
-            session.stop(STOP_TIMEOUT)
+            session.quit()
+            self._retiring.append(session)
+
+    def _reap(self) -> None:
+        # Joining only threads that have already ended never blocks the Tk thread.
+        for session in [s for s in self._retiring if not s.alive]:
+            session.thread.join()
+            self._retiring.remove(session)
 
     # --- the end ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Say goodbye to the server, wait for the engine thread, and destroy the window."""
+        """Say goodbye to the server, wait for the engine threads, then destroy the window.
+
+        The wait is a poll, not a blocking join: the Tk thread keeps serving events, and the
+        window is hidden at once so a slow goodbye never looks like a frozen window.
+        """
         if self.closed:
             return
         self.closed = True
         if self._poll_id is not None:
             self.root.after_cancel(self._poll_id)
             self._poll_id = None
-        # Hidden at once, so a slow goodbye never looks like a frozen window.
         self.root.withdraw()
-        self._stop_session()
+        self._retire_session()
+        self._close_deadline = time.monotonic() + STOP_TIMEOUT
+        self._finish_close()
+
+    def _finish_close(self) -> None:
+        self._reap()
+        if self._retiring and time.monotonic() < self._close_deadline:
+            self.root.after(POLL_MS, self._finish_close)
+            return
+        for session in self._retiring:
+            log.warning("the engine thread %s did not stop in time", session.thread.name)
+        self.finished = True
         self.root.destroy()
 
 

@@ -40,6 +40,16 @@ def parse_server(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def fill(entry: ttk.Entry, text: str) -> None:
+    """Replace what ``entry`` holds.
+
+    Entries here hold their own text rather than a ``StringVar``: a ``Variable`` unsets itself
+    in Tk from ``__del__``, which the garbage collector may run on the engine's thread.
+    """
+    entry.delete(0, "end")
+    entry.insert(0, text)
+
+
 def format_server(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -64,13 +74,13 @@ class LoginForm(ttk.Frame):
         ttk.Label(self, text="Sign in to a chat server").grid(
             row=1, column=0, columnspan=2, pady=(0, 16)
         )
-        self.nick = tk.StringVar(self, nick)
-        self.server = tk.StringVar(self, server)
         ttk.Label(self, text="Nick").grid(row=2, column=0, sticky="w", padx=(0, 8), pady=4)
-        self.nick_entry = ttk.Entry(self, textvariable=self.nick, width=28)
+        self.nick_entry = ttk.Entry(self, width=28)
+        fill(self.nick_entry, nick)
         self.nick_entry.grid(row=2, column=1, sticky="ew", pady=4)
         ttk.Label(self, text="Server").grid(row=3, column=0, sticky="w", padx=(0, 8), pady=4)
-        self.server_entry = ttk.Entry(self, textvariable=self.server, width=28)
+        self.server_entry = ttk.Entry(self, width=28)
+        fill(self.server_entry, server)
         self.server_entry.grid(row=3, column=1, sticky="ew", pady=4)
         self.message = ttk.Label(self, text="", style="Error.TLabel", wraplength=320)
         self.message.grid(row=4, column=0, columnspan=2, sticky="w", pady=(8, 8))
@@ -89,7 +99,7 @@ class LoginForm(ttk.Frame):
         self.nick_entry.select_range(0, "end")
 
     def submit(self) -> None:
-        nick = self.nick.get().strip()
+        nick = self.nick_entry.get().strip()
         if not is_valid_nick(nick):
             self.show_error(
                 "A nick is 1-24 letters, digits, _ or -, starting with a letter."
@@ -99,7 +109,7 @@ class LoginForm(ttk.Frame):
             self.nick_entry.focus_set()
             return
         try:
-            host, port = parse_server(self.server.get())
+            host, port = parse_server(self.server_entry.get())
         except ValueError as exc:
             self.show_error(str(exc).capitalize() + ".")
             self.server_entry.focus_set()
@@ -137,8 +147,8 @@ class Prompt(tk.Toplevel):
         frame = ttk.Frame(self, padding=14)
         frame.pack(fill="both", expand=True)
         ttk.Label(frame, text=label).pack(anchor="w")
-        self.value = tk.StringVar(self, initial)
-        self.entry = ttk.Entry(frame, textvariable=self.value, width=40)
+        self.entry = ttk.Entry(frame, width=40)
+        fill(self.entry, initial)
         self.entry.pack(fill="x", pady=(6, 12))
         buttons = ttk.Frame(frame)
         buttons.pack(anchor="e")
@@ -151,7 +161,7 @@ class Prompt(tk.Toplevel):
         self.entry.select_range(0, "end")
 
     def accept(self) -> None:
-        text = self.value.get()
+        text = self.entry.get()
         self.destroy()
         self.on_ok(text)
 

@@ -42,8 +42,7 @@ class InputLine(ttk.Entry):
         on_submit: Callable[[str], None],
         state: Callable[[], StateSnapshot | None],
     ) -> None:
-        self.var = tk.StringVar(master)
-        super().__init__(master, textvariable=self.var)
+        super().__init__(master)
         self.on_submit = on_submit
         self.snapshot_of = state
         self.history: list[str] = []
@@ -59,10 +58,12 @@ class InputLine(ttk.Entry):
 
     @property
     def value(self) -> str:
-        return self.var.get()
+        return self.get()
 
     def set_value(self, text: str, cursor: int | None = None) -> None:
-        self.var.set(text)
+        # No StringVar: see ``frontends.tk.dialogs.fill`` for why.
+        self.delete(0, "end")
+        self.insert(0, text)
         self.icursor(len(text) if cursor is None else cursor)
         self.xview_moveto(1.0)
 

@@ -171,6 +171,8 @@ class MessageView(ttk.Frame):
         self._shown = len(lines)
 
     def _append(self, lines: deque[Line], count: int) -> None:
+        if count == 0:
+            return
         new = [lines[index] for index in range(len(lines) - count, len(lines))]
         self._insert("end-1c", new)
         self.batches += 1
@@ -192,9 +194,11 @@ class MessageView(ttk.Frame):
 
     def _insert(self, index: str, lines: Iterable[Line]) -> None:
         """One ``Text.insert`` call for all of ``lines``, each run with its own tags."""
-        chars, *rest = insert_args(lines)
-        assert isinstance(chars, str)
-        self.text.insert(index, chars, *rest)
+        args = insert_args(lines)
+        if args:
+            chars, *rest = args
+            assert isinstance(chars, str)
+            self.text.insert(index, chars, *rest)
 
     # --- scrolling ----------------------------------------------------------------------------
 

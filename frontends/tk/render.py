@@ -15,7 +15,6 @@ import time
 import tkinter as tk
 import zlib
 from collections.abc import Iterable
-from tkinter import font as tkfont
 from typing import Final
 
 from app.client.state import Line, LineKind
@@ -32,9 +31,13 @@ NICK_COLOURS: Final = (
     "#a0522d",
     "#c71585",
     "#556b2f",
-    "#4682b4",
     "#9932cc",
     "#b03060",
+    "#228b22",
+    "#cd5c00",
+    "#4b0082",
+    "#00796b",
+    "#5d4037",
 )
 OWN_COLOUR: Final = "#1f5fbf"
 DIM_COLOUR: Final = "#8a8a8a"
@@ -109,17 +112,26 @@ def insert_args(lines: Iterable[Line]) -> list[str | tuple[str, ...]]:
     return args
 
 
+def font(widget: tk.Misc, size: int, *styles: str, like: str = "TkDefaultFont") -> str:
+    """A font description: the family of the named font ``like``, at ``size`` points.
+
+    A Tcl description such as ``{DejaVu Sans} 11 bold`` rather than a ``tkinter.font.Font``:
+    a ``Font`` deletes itself from Tk in
+    ``__del__``, and the garbage collector may run that on the engine's thread, where a Tcl
+    call waits for the Tk thread; a plain tuple has nothing to finalise.
+    """
+    family = str(widget.tk.call("font", "actual", like, "-family"))
+    return " ".join([f"{{{family}}}", str(size), *styles])
+
+
 def configure_tags(text: tk.Text) -> None:
     """Give every tag ``line_runs`` uses its look; later tags in this list win where they clash."""
-    base = tkfont.nametofont("TkTextFont")
-    bold = base.copy()
-    bold.configure(weight="bold")
-    italic = base.copy()
-    italic.configure(slant="italic")
-    small = tkfont.nametofont("TkFixedFont").copy()
-    small.configure(size=max(8, abs(int(base.cget("size"))) - 1))
-    # Keep the fonts alive as long as the widget: Tk forgets a font whose Python object dies.
-    text.fonts = (bold, italic, small)  # type: ignore[attr-defined]
+    # Proportional text reads better than the Text widget's default fixed font; only the
+    # timestamps stay fixed-width so the messages line up.
+    text.configure(font=font(text, 11))
+    bold = font(text, 11, "bold")
+    italic = font(text, 11, "italic")
+    small = font(text, 9, like="TkFixedFont")
     text.tag_configure("ts", foreground=DIM_COLOUR, font=small)
     text.tag_configure("nick", font=bold)
     for index, colour in enumerate(NICK_COLOURS):

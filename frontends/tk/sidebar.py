@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
-from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Final
 
 from app.client.state import ConversationKind, ConversationView, MemberView
 from app.protocol import fold
+from frontends.tk.render import font
 
 ROOMS: Final = "group:rooms"
 DIRECT: Final = "group:direct"
@@ -48,9 +48,7 @@ class ConversationList(ttk.Frame):
         self.tree.column("unread", width=44, anchor="e", stretch=False)
         self.tree.insert("", "end", ROOMS, text="Rooms", open=True, tags=("group",))
         self.tree.insert("", "end", DIRECT, text="Direct messages", open=True, tags=("group",))
-        bold = tkfont.nametofont("TkDefaultFont").copy()
-        bold.configure(weight="bold")
-        self._bold = bold
+        bold = font(self, 10, "bold")
         self.tree.tag_configure("group", foreground="#6b6b6b")
         self.tree.tag_configure("unread", font=bold)
         self.tree.tag_configure("mention", font=bold, foreground="#c62828")
@@ -127,11 +125,8 @@ class MemberList(ttk.Frame):
         self.heading.pack(fill="x", padx=6, pady=(6, 2))
         self.tree = ttk.Treeview(self, show="tree", selectmode="browse", takefocus=False)
         self.tree.column("#0", width=140, stretch=True)
-        bold = tkfont.nametofont("TkDefaultFont").copy()
-        bold.configure(weight="bold")
-        italic = tkfont.nametofont("TkDefaultFont").copy()
-        italic.configure(slant="italic")
-        self._fonts = (bold, italic)
+        bold = font(self, 10, "bold")
+        italic = font(self, 10, "italic")
         self.tree.tag_configure("away", foreground="#a0a0a0", font=italic)
         self.tree.tag_configure("self", font=bold)
         self.tree.pack(fill="both", expand=True)

@@ -136,8 +136,9 @@ class ChatWindow(ttk.Frame):
         self.identity_label = ttk.Label(bar, text="", style="Status.TLabel")
         self.identity_label.pack(side="right")
 
-        panes.pack(fill="both", expand=True)
+        # The status bar first: pack gives later slaves only the space that is left.
         bar.pack(fill="x", side="bottom")
+        panes.pack(fill="both", expand=True)
 
     def _build_menu(self) -> None:
         menu = tk.Menu(self.root, tearoff=False)

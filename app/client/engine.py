@@ -13,6 +13,7 @@ called on it, and the frontend is called back on it (see ``frontends/base.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -231,24 +232,27 @@ class Engine:
             link = await self._until_quit(Link.open(self.host, self.port, self._timings))
         except (OSError, asyncio.TimeoutError) as exc:
             return False, f"cannot connect to {self.state.server}: {exc or 'timed out'}", False
-        if link is None:
+        if link is None or self._quitting:
+            # quit() may land in the same loop turn as the connection completing.
+            if link is not None:
+                link.abort()
             return False, "quit", True
         self._link = link
         self._receiver.bye = None
         registered = False
         try:
-            frames = link.frames()
             link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION))
-            async for frame in frames:
-                if registered:
-                    self._receiver.handle(frame)
-                elif isinstance(frame, Welcome):
-                    registered = True
-                    self._on_registered(frame)
-                elif isinstance(frame, Error):
-                    refusal = self._refused(frame)
-                    if refusal is not None:
-                        return False, *refusal
+            async with contextlib.aclosing(link.frames()) as frames:
+                async for frame in frames:
+                    if registered:
+                        self._receiver.handle(frame)
+                    elif isinstance(frame, Welcome):
+                        registered = True
+                        self._on_registered(frame)
+                    elif isinstance(frame, Error):
+                        refusal = self._refused(frame)
+                        if refusal is not None:
+                            return False, *refusal
             return registered, self._goodbye(), False
         except LinkDead as exc:
             return registered, str(exc), False

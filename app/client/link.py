@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from app.protocol import (
@@ -113,7 +113,7 @@ class Link:
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
 
-    async def frames(self) -> AsyncIterator[ServerFrame]:
+    async def frames(self) -> AsyncGenerator[ServerFrame, None]:
         """The server's frames until it closes the connection; raises ``LinkDead`` on silence."""
         loop = asyncio.get_running_loop()
         last_heard = loop.time()

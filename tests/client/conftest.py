@@ -214,15 +214,19 @@ class Tap:
         self.target_port = target_port
         self.sent: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
+        self.dropped: list[dict[str, Any]] = []
         self.refusing = False
-        self.silent = False
+        self.silent = False  # nothing passes either way: a dead network
+        self.deaf = False  # what the client sends is lost on the way to the server
+        self.mute = False  # what the server sends is lost on the way to the client
         self.port = 0
         self._listener: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        # History pages are long lines; the default 64 KiB limit would cut them.
+        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=1 << 24)
         self.port = self._listener.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -230,31 +234,44 @@ class Tap:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port, limit=1 << 24
+            )
         except OSError:
             writer.close()
             return
         self._writers += [writer, up_writer]
         for task in (
-            asyncio.create_task(self._pump(reader, up_writer, self.sent)),
-            asyncio.create_task(self._pump(up_reader, writer, self.received)),
+            asyncio.create_task(self._pump(reader, up_writer, self.sent, "deaf")),
+            asyncio.create_task(self._pump(up_reader, writer, self.received, "mute")),
         ):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: list[dict[str, Any]]
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        log: list[dict[str, Any]],
+        drop_when: str,
     ) -> None:
         try:
             while line := await reader.readline():
-                if self.silent:
-                    continue  # a dead network: bytes go nowhere
+                if self.silent or getattr(self, drop_when):
+                    self.dropped.append(json.loads(line))  # bytes go nowhere
+                    continue
                 log.append(json.loads(line))
                 writer.write(line)
         except (OSError, ValueError):
             pass
         finally:
             writer.close()
+
+    def cut(self) -> None:
+        """Break every relayed connection at once, both sides."""
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
 
     def sent_types(self, since: int = 0) -> list[str]:
         return [frame["type"] for frame in self.sent[since:]]

@@ -60,7 +60,7 @@ async def test_engine_on_another_thread_through_queue_and_control(
 
     try:
         await eventually(
-            lambda: drain() and seen.snapshot is not None and seen.view("#general") is not None,
+            lambda: drain() and seen.has("#general"),
             "alice joined #general, as seen through the queue",
         )
         control.submit("hello from another thread")

@@ -187,3 +187,42 @@ async def test_the_engine_answers_server_keepalive_pings(
         ConnectionState.CONNECTING,
         ConnectionState.CONNECTED,
     ]
+
+
+async def test_a_message_whose_echo_was_lost_is_confirmed_from_history(
+    server: Server, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """If the link dies after the server stored our message, the catch-up confirms it."""
+    tap = await make_tap(server.port)
+    alice = await make_client("alice", tap.port)
+    bob = await make_client("bob", server.port)
+    tap.mute = True
+    alice.engine.submit("did this arrive?")
+    await eventually(lambda: bob.rec.chat("#general") == ["did this arrive?"], "stored")
+    tap.cut()
+    tap.mute = False
+    await eventually(lambda: not alice.engine.connected, "alice noticed the cut")
+    await alice.ready()
+    await alice.settled()
+    [line] = alice.rec.lines("#general", LineKind.MESSAGE)
+    assert (line.text, line.pending, line.failed) == ("did this arrive?", False, False)
+    assert line.id == bob.rec.lines("#general", LineKind.MESSAGE)[0].id
+
+
+async def test_a_message_lost_on_the_way_is_marked_failed(
+    server: Server, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """If the server never got our message, after the reconnect it is failed, not pending."""
+    tap = await make_tap(server.port)
+    alice = await make_client("alice", tap.port)
+    await make_client("bob", server.port)
+    tap.deaf = True
+    alice.engine.submit("into the void")
+    await eventually(lambda: [f["type"] for f in tap.dropped] == ["say"], "the say was lost")
+    tap.cut()
+    tap.deaf = False
+    await eventually(lambda: not alice.engine.connected, "alice noticed the cut")
+    await alice.ready()
+    await alice.settled()
+    [line] = alice.rec.lines("#general", LineKind.MESSAGE)
+    assert (line.text, line.pending, line.failed) == ("into the void", False, True)

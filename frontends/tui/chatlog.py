@@ -64,7 +64,10 @@ _EVENT_MARKS: Final = {
 # Control characters from the network must never reach the terminal as escape sequences.
 _CONTROL_PICTURES: Final = {code: 0x2400 + code for code in range(32) if code != 10}
 _CONTROL_PICTURES[0x7F] = 0x2421
+_NOT_SENT: Final = "  (not sent)"
 _CACHED_LINES: Final = 400
+# "HH:MM " + the nick column + " │ ": where the text of every line starts.
+PREFIX_WIDTH: Final = 6 + NICK_WIDTH + 3
 
 
 def nick_color(nick: str) -> str:
@@ -75,6 +78,16 @@ def nick_color(nick: str) -> str:
 def printable(text: str) -> str:
     """``text`` with control characters shown as symbols instead of being sent to the tty."""
     return text.translate(_CONTROL_PICTURES)
+
+
+def _body_text(line: Line) -> str:
+    """The text part of a line as plain text, to measure it without styling it."""
+    text = printable(line.text)
+    if line.kind is LineKind.ACTION:
+        text = f"* {line.sender or '?'} {text}"
+    if line.failed:
+        text += _NOT_SENT
+    return text
 
 
 def day_label(day: date) -> str:
@@ -141,6 +154,7 @@ class ChatLog(ScrollView, can_focus=False):
         self._width = 0
         self._cached: OrderedDict[int, _Row] = OrderedDict()
         self._was_at_bottom = True
+        self._styles: dict[str, Style] = {}
 
     # --- what the app calls ---------------------------------------------------------------
 
@@ -153,6 +167,16 @@ class ChatLog(ScrollView, can_focus=False):
     def row_count(self) -> int:
         """Rows held, day separators included: bounded by ``max_rows`` plus one chunk."""
         return len(self._rows)
+
+    @property
+    def rendered_rows(self) -> int:
+        """Rows whose strips are cached for drawing: bounded however long the log is."""
+        return len(self._cached)
+
+    def visible_text(self) -> list[str]:
+        """The rows on screen now, as plain text without trailing blanks, top to bottom."""
+        height = self.scrollable_content_region.height
+        return [self.render_line(y).text.rstrip() for y in range(height)]
 
     @property
     def at_bottom(self) -> bool:
@@ -175,7 +199,7 @@ class ChatLog(ScrollView, can_focus=False):
         for line in lines:
             self._append_row(line)
         self._trim()
-        self._reflow()
+        self._reflow(measure=True)
         if follow or anchor is None or not self._scroll_to_anchor(anchor):
             self.scroll_end(animate=False, x_axis=False)
         self.refresh()
@@ -233,12 +257,13 @@ class ChatLog(ScrollView, can_focus=False):
             anchor = self._anchor()
             self._width = width
             self._drop_strips()
-            self._reflow()
+            self._reflow(measure=True)
             if follow or anchor is None or not self._scroll_to_anchor(anchor):
                 self.scroll_end(animate=False, x_axis=False)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._styles.clear()
         self._drop_strips()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -285,12 +310,12 @@ class ChatLog(ScrollView, can_focus=False):
             self.scroll_to(y=max(0, self.scroll_y - removed_height), animate=False, force=True)
         return True
 
-    def _reflow(self, start: int = 0) -> None:
-        """Recompute heights (all of them when ``start`` is 0) and the row offsets from start."""
+    def _reflow(self, start: int = 0, *, measure: bool = False) -> None:
+        """Recompute the row offsets from ``start`` on, and first the heights if ``measure``."""
         del self._tops[start:]
         total = self._tops[-1] + self._rows[start - 1].height if start else 0
         for row in self._rows[start:]:
-            if start == 0:
+            if measure:
                 row.height = self._measure(row)
             self._tops.append(total)
             total += row.height
@@ -307,9 +332,8 @@ class ChatLog(ScrollView, can_focus=False):
             return 1
         if row.strips is not None:
             return len(row.strips)
-        prefix, body = self._parts(row, wrap_width=self._width)
-        available = self._width - prefix.cell_len
-        if "\n" not in body.plain and cell_len(body.plain) <= available:
+        body = _body_text(row.line)
+        if "\n" not in body and cell_len(body) <= self._width - PREFIX_WIDTH:
             return 1
         return len(self._strips(row))
 
@@ -377,7 +401,10 @@ class ChatLog(ScrollView, can_focus=False):
         return strip.adjust_cell_length(width).apply_style(base)
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name)
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name)
+        return style
 
     def _parts(self, row: _Row, *, wrap_width: int | None) -> tuple[Text, Text]:
         """The fixed prefix (time, nick column, rule) and the body text of one row."""
@@ -425,7 +452,7 @@ class ChatLog(ScrollView, can_focus=False):
         if line.failed:
             rule, rule_style = "✗", self._style("chatlog--failed")
             body.stylize(self._style("chatlog--failed"))
-            body.append("  (not sent)", style=self._style("chatlog--failed"))
+            body.append(_NOT_SENT, style=self._style("chatlog--failed"))
         prefix.append(f" {rule} ", style=rule_style)
         if line.pending:
             prefix.stylize(self._style("chatlog--pending"))

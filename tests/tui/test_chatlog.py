@@ -1,0 +1,159 @@
+"""The message log: how lines read, bounded memory over long scrollback, and loading older
+history from a real server when the user scrolls to the top."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+import frontends.tui
+from app.client.state import Line, LineKind, next_seq
+from frontends.tui.chatlog import NICK_COLORS, ChatLog, nick_color
+from tests.conftest import Connect
+from tests.tui.conftest import MakeApp, eventually, until_in_room
+
+STYLES = Path(frontends.tui.__file__).parent / "parley.tcss"
+NOON = int(datetime(2025, 3, 4, 12, 34).timestamp() * 1000)
+
+
+class LogHost(App[None]):
+    """Just the log, styled as in the real app."""
+
+    CSS_PATH = STYLES
+
+    def __init__(self, max_rows: int = 10_000) -> None:
+        super().__init__()
+        self.max_rows = max_rows
+
+    def compose(self) -> ComposeResult:
+        yield ChatLog(max_rows=self.max_rows)
+
+
+def line(text: str, kind: LineKind = LineKind.MESSAGE, **fields: object) -> Line:
+    values: dict[str, object] = {"ts": NOON, "sender": "bob"}
+    values.update(fields)
+    return Line(next_seq(), kind, text, **values)  # type: ignore[arg-type]
+
+
+async def test_rows_read_like_a_chat_client() -> None:
+    """Messages, actions, events, errors and day changes each get their own readable form."""
+    async with LogHost().run_test() as pilot:
+        log = pilot.app.query_one(ChatLog)
+        next_day = NOON + 24 * 3600 * 1000
+        log.show(
+            [
+                line("hello there"),
+                line("waves", LineKind.ACTION),
+                line("carol joined", LineKind.JOIN, sender="carol"),
+                line("bob left", LineKind.PART),
+                line("You are sending too fast", LineKind.ERROR, sender=None),
+                line("a new day", ts=next_day),
+                line("evil\x1b[2Jtext", ts=next_day),
+            ]
+        )
+        rows = log.plain_rows()
+        assert rows[0].strip() == "Tuesday 04 March 2025"
+        assert rows[1] == "12:34       bob │ hello there"
+        assert rows[2].endswith("│ * bob waves")
+        assert rows[3] == "12:34       --> │ carol joined"
+        assert rows[4] == "12:34       <-- │ bob left"
+        assert rows[5] == "12:34        !! │ You are sending too fast"
+        assert rows[6].strip() == "Wednesday 05 March 2025"
+        assert "\x1b" not in rows[8] and "␛[2Jtext" in rows[8]
+
+
+async def test_pending_line_is_dimmed_until_confirmed() -> None:
+    """Our own pending line is drawn dim; the confirmed version with the same seq is not."""
+    async with LogHost().run_test() as pilot:
+        log = pilot.app.query_one(ChatLog)
+        pending = line("on its way", own=True, pending=True, sender="alice", nonce="n1")
+        log.show([pending])
+        await pilot.pause()
+
+        def dim_segments() -> bool:
+            strip = log.render_line(1)  # row 0 is the day separator
+            return any(seg.style is not None and seg.style.dim for seg in strip if seg.text.strip())
+
+        assert dim_segments()
+        confirmed = Line(pending.seq, pending.kind, pending.text, NOON, "alice", id=7, own=True)
+        assert log.update(confirmed)
+        await pilot.pause()
+        assert not dim_segments()
+        assert log.plain_rows()[1] == "12:34     alice ┃ on its way"
+
+
+async def test_long_lines_wrap_under_the_text_column() -> None:
+    """A message longer than the log is as wide wraps with its continuation under the text."""
+    async with LogHost().run_test(size=(60, 20)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line("word " * 30)])
+        await pilot.pause()
+        shown = log.visible_text()
+        continuation = shown[2]
+        assert continuation.startswith(" " * 16 + "│ word")
+        assert shown[1].index("│") == continuation.index("│")
+
+
+async def test_ten_thousand_lines_keep_memory_bounded() -> None:
+    """Past ``max_rows`` the oldest rows go, and only rows on screen are ever rendered."""
+    async with LogHost(max_rows=2000).run_test(size=(80, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(f"message {n}") for n in range(5000)])
+        for n in range(5000, 10_000):
+            log.add(line(f"message {n}"))
+        await pilot.pause()
+        assert log.row_count <= 2000
+        assert log.lines[-1].text == "message 9999"
+        assert "message 9999" in " ".join(log.visible_text())
+        for _ in range(40):
+            log.page_up()
+        await pilot.pause()
+        top = " ".join(log.visible_text())
+        assert "message 9999" not in top and "message" in top
+        assert log.rendered_rows <= 400
+
+
+def test_nick_colours_are_stable_and_case_blind() -> None:
+    """A nick always gets the same colour from the palette, whatever its case."""
+    assert nick_color("Bob") == nick_color("bob") in NICK_COLORS
+    assert len({nick_color(f"user{n}") for n in range(50)}) > 6
+
+
+async def test_reaching_the_top_loads_older_history(make_app: MakeApp, connect: Connect) -> None:
+    """PgUp at the top asks the server for older pages, keeping the line read in place."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    for n in range(1, 121):
+        await bob.send(type="say", room="#general", text=f"old message {n}")
+    await bob.barrier()
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_in_room(pilot)
+        log = app.chat_log
+
+        def messages() -> list[str]:
+            return [line.text for line in log.lines if line.kind is LineKind.MESSAGE]
+
+        await eventually(pilot, lambda: len(messages()) == 50, "the join's page of history")
+        assert messages()[0] == "old message 71"
+        for _ in range(10):
+            await pilot.press("pageup")
+            if log.scroll_y <= 0 or len(messages()) > 50:
+                break
+        await eventually(pilot, lambda: len(messages()) == 100, "one older page")
+        await eventually(
+            pilot,
+            lambda: (
+                log.scroll_y > 0
+                and any(row.endswith("│ old message 71") for row in log.visible_text()[:2])
+            ),
+            "the lines that were at the top stay there",
+        )
+        for _ in range(30):
+            if len(messages()) == 120:
+                break
+            await pilot.press("pageup")
+            await pilot.pause(0.05)
+        assert messages()[:2] == ["old message 1", "old message 2"]

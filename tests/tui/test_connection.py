@@ -1,0 +1,117 @@
+"""The login screen's error path and the connection state in the status line, on a real server."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from app.client.state import ConnectionState
+from frontends.tui.login import parse_server
+from frontends.tui.panels import StatusLine
+from tests.conftest import Connect, StartServer
+from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_room
+
+
+async def test_login_shows_nick_taken_and_allows_a_retry(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """A taken nick is reported on the login screen; a second nick then gets into the chat."""
+    await connect("alice")
+    app = make_app(nick=None)
+    async with app.run_test() as pilot:
+        login = app.login
+        assert login is not None
+        nick = login.query_one("#login-nick", Input)
+        assert app.screen.focused is nick
+        nick.value = "alice"
+        await pilot.press("enter")
+        await eventually(pilot, lambda: "already taken" in login.error_text, "nick_taken shown")
+        assert app.login is login and app.engine is None
+
+        nick.value = "carol"
+        await pilot.press("enter")
+        await until_in_room(pilot)
+        assert app.login is None
+        assert "carol" in app.query_one(StatusLine).render().plain
+
+
+async def test_login_refuses_a_bad_nick_and_server_locally(make_app: MakeApp) -> None:
+    """An invalid nick or server address is refused on the screen without starting an engine."""
+    app = make_app(nick=None)
+    async with app.run_test() as pilot:
+        login = app.login
+        assert login is not None
+        login.query_one("#login-nick", Input).value = "9lives"
+        await pilot.press("enter")
+        assert "starting with a letter" in login.error_text
+        login.query_one("#login-nick", Input).value = "dave"
+        login.query_one("#login-server", Input).value = "localhost:notaport"
+        await pilot.press("enter")
+        assert "host:port" in login.error_text
+        assert app.engine is None
+
+
+def test_parse_server_accepts_host_port_and_bare_hosts() -> None:
+    """``host:port``, a bare host (default port) and a bracketed IPv6 address all parse."""
+    assert parse_server("example.org:7000") == ("example.org", 7000)
+    assert parse_server("[::1]:7000") == ("::1", 7000)
+    assert parse_server("example.org")[0] == "example.org"  # type: ignore[index]
+    assert parse_server("example.org:0") is None
+    assert parse_server("") is None
+
+
+async def test_nick_taken_at_startup_falls_back_to_login(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """With --nick already taken, the app opens the login screen with the server's reason."""
+    await connect("alice")
+    app = make_app(nick="alice")
+    async with app.run_test() as pilot:
+        await eventually(pilot, lambda: app.login is not None, "the login screen")
+        login = app.login
+        assert login is not None
+        await eventually(pilot, lambda: "already taken" in login.error_text, "the reason")
+
+
+async def test_status_line_shows_reconnecting_then_connected(
+    make_app: MakeApp, start_server: StartServer
+) -> None:
+    """When the server goes away the status line says reconnecting, then connected again."""
+    first = await start_server()
+    app = make_app(port=first.port)
+    async with app.run_test() as pilot:
+        await until_in_room(pilot)
+        status = app.query_one(StatusLine)
+        assert "● connected" in status.render().plain
+        port = first.port
+        await first.stop()
+        await eventually(pilot, lambda: "reconnecting" in status.render().plain, "reconnecting")
+        await submit(pilot, "anyone there?")
+        await eventually(pilot, lambda: bool(rows_with(app, "Not connected")), "refusal line")
+
+        await start_server(port=port)
+        await eventually(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and app.snapshot.connection.state is ConnectionState.CONNECTED
+            ),
+            "reconnected",
+        )
+        await eventually(pilot, lambda: "● connected" in status.render().plain, "connected shown")
+
+
+async def test_quit_command_closes_the_app(make_app: MakeApp, connect: Connect) -> None:
+    """/quit says goodbye to the server, which tells the others, and the app exits."""
+    app = make_app()
+    async with app.run_test() as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        await submit(pilot, "/quit see you")
+        await eventually(pilot, lambda: not app.is_running, "the app exited")
+    while True:
+        frame = await bob.recv()
+        if frame["type"] == "presence" and frame["event"] == "quit":
+            assert frame["nick"] == "alice"
+            assert frame.get("text") == "see you"
+            break

@@ -31,6 +31,8 @@ from app.store import History, Page, StoredMessage, StoredRoom
 log = logging.getLogger("parley.server")
 
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
+# SQLite integers are 64-bit: a larger id in a query would kill the store's writer thread.
+MAX_ID = (1 << 63) - 1
 
 
 @dataclass
@@ -286,12 +288,15 @@ class Hub:
             self._refuse(s, f, "bad_frame", 'give "before" or "after", not both')
             return
         limit = max(1, min(f.limit, p.HISTORY_LIMIT_MAX))
+        # Ids are positive, so clamping to 0..MAX_ID keeps what the query means.
+        before = None if f.before is None else max(0, min(f.before, MAX_ID))
+        after = None if f.after is None else max(0, min(f.after, MAX_ID))
 
         def reply(page: Page) -> None:
             messages = [to_wire(m) for m in page.messages]
             s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
 
-        self.store.page(room.name, f.before, f.after, limit, reply)
+        self.store.page(room.name, before, after, limit, reply)
 
     def _away(self, s: Session, f: p.Away) -> None:
         if f.text is not None and len(f.text) > MAX_TEXT:

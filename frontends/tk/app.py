@@ -62,6 +62,8 @@ def apply_style(root: tk.Tk) -> None:
     ):
         style.configure(f"{name}.Status.TLabel", background="#e4e7eb", foreground=colour)
     style.configure("Treeview", rowheight=22)
+    # The root is a plain Tk widget: give it the theme's colour so the forms sit on one surface.
+    root.configure(background=style.lookup("TFrame", "background"))
 
 
 def _last_status(calls: list[FrontendCall]) -> ConnectionStatus | None:

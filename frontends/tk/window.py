@@ -13,6 +13,7 @@ Textual frontends cannot disagree.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tkinter as tk
@@ -340,6 +341,7 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
+        self._focus_back_after(self.prompt)
 
     def ask_join(self) -> None:
         def join(room: str) -> None:
@@ -365,3 +367,18 @@ class ChatWindow(ttk.Frame):
             self.help.lift()
             return
         self.help = CommandsHelp(self)
+        self._focus_back_after(self.help)
+
+    def _focus_back_after(self, dialog: tk.Toplevel) -> None:
+        """Give the input line the keyboard again when ``dialog`` closes.
+
+        Without this, a window manager (or none, under Xvfb) may leave the focus nowhere, and
+        the shortcuts bound on the main window stop answering.
+        """
+
+        def back(event: tk.Event[tk.Misc]) -> None:
+            if event.widget is dialog and self.entry.winfo_exists():
+                with contextlib.suppress(tk.TclError):  # the whole app may be closing
+                    self.entry.focus_force()
+
+        dialog.bind("<Destroy>", back, add=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import tkinter as tk
 
 from app.client.config import ConfigStore
@@ -112,3 +113,23 @@ async def test_a_taken_nick_from_the_command_line_falls_back_to_the_form(
     window = await connected(app)
     assert window.status is not None and window.status.state is ConnectionState.CONNECTED
     assert chat(app) is window
+
+
+async def test_connect_menu_signs_out_and_in_again(open_app: OpenApp, root: tk.Tk) -> None:
+    """Parley > Connect… ends the current engine thread and signs in anew from the form."""
+    app = open_app("alice")
+    window = await connected(app)
+    first = app.session
+    assert first is not None
+    window.menus["Parley"].invoke("Connect…")
+    form = app.login
+    assert form is not None and app.window is None
+    assert form.nick_entry.get() == "alice"
+    await pump_until(root, lambda: not first.thread.is_alive(), "the old engine to end")
+    fill(form.nick_entry, "alice2")
+    form.connect_button.invoke()
+    window = await connected(app)
+    assert window.snapshot is not None and window.snapshot.nick == "alice2"
+    assert app.session is not None
+    engines = [t for t in threading.enumerate() if t.name.startswith("parley-engine")]
+    assert engines == [app.session.thread]

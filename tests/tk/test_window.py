@@ -137,6 +137,8 @@ async def test_commands_from_the_input_line_and_the_menus(
     window.menus["Help"].invoke("Commands")
     assert window.help is not None
     assert "/join #room" in window.help.text.get("1.0", "end")
+    window.help.close_button.invoke()
+    await pump_until(root, lambda: root.focus_get() is window.entry, "the focus back on the input")
 
 
 async def test_input_history_and_tab_completion(

@@ -5,9 +5,9 @@ starts a worker thread that runs a fresh asyncio loop with an ``Engine`` whose f
 ``QueueFrontend``: every call the engine makes lands in ``calls``, a ``queue.Queue`` that the Tk
 thread drains with ``root.after`` (as IDLE's ``poll_subprocess`` does), so no widget is ever
 touched off the Tk thread. Requests go the other way through ``ThreadSafeControl``, which queues
-each call on the engine's loop. ``stop`` sends ``quit``, waits for the engine to say goodbye and
-joins the thread, so closing the window leaves no thread behind. Requests made after the engine
-has stopped are dropped quietly: there is nobody left to ask.
+each call on the engine's loop. ``quit`` asks the engine to say goodbye; once ``alive`` turns
+false the app joins the thread, so closing the window leaves no thread behind. Requests made
+after the engine has stopped are dropped quietly: there is nobody left to ask.
 """
 
 from __future__ import annotations
@@ -107,14 +107,3 @@ class EngineThread:
 
     def quit(self, text: str | None = None) -> None:
         self._forward("quit", text)
-
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Quit, wait for the worker thread to end; True when it has."""
-        if self.thread.ident is None:
-            return True
-        self.quit()
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            log.warning("the engine thread did not stop within %.1f s", timeout)
-            return False
-        return True

@@ -95,7 +95,7 @@ async def test_unread_counts_mentions_and_switching_rooms(
 async def test_commands_from_the_input_line_and_the_menus(
     open_app: OpenApp, connect: Connect, root: tk.Tk
 ) -> None:
-    """/me, /topic, /nick and /away reach the server and the window; a bad command sends nothing."""
+    """/me, /topic, /nick, /away and /msg show their effect; an unknown command sends nothing."""
     bob = await connect("bob")
     await bob.join("#general")
     window = await connected(open_app("alice"))
@@ -133,6 +133,12 @@ async def test_commands_from_the_input_line_and_the_menus(
     await pump_until(root, lambda: "unknown command" in window.view.visible_text(), "the error")
     assert "error" in row_tags(window, "unknown command")
     assert [f for f in await bob.barrier() if f["type"] == "message"] == []
+
+    type_line(window, "/msg ghost are you real?")
+    await pump_until(root, lambda: "(not sent)" in window.view.visible_text(), "the failed DM")
+    assert window.view.key == "ghost"
+    assert "failed" in row_tags(window, "are you real?")
+    assert "Nobody by that nick" in window.view.visible_text()
 
     window.menus["Help"].invoke("Commands")
     assert window.help is not None

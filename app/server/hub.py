@@ -361,6 +361,10 @@ class Hub:
     def _nicks(self, room: Room) -> list[str]:
         return sorted((m.nick for m in room.members.values()), key=p.fold)
 
+    def after_effects(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything caused so far has been sent (for ``Session``)."""
+        self._after_store(action)
+
     def _after_store(self, action: Callable[[], None]) -> None:
         """Run ``action`` once everything submitted before it was committed and delivered."""
 

@@ -85,7 +85,7 @@ class Session(asyncio.Protocol):
         self.hub.connect(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self._decoder.too_large:
             return
         self.last_seen = time.monotonic()
         self.ping_sent = None
@@ -95,8 +95,9 @@ class Session(asyncio.Protocol):
             # Lines before an over-long one are still served; then the connection closes.
             self._serve(decoder.feed(data))
             if decoder.too_large:
+                # Their replies (a pong, an echo) may wait on the store: say goodbye after them.
                 err = decoder.error
-                self.drop(err.code, err.message, error=True)
+                self.hub.after_effects(lambda: self.drop(err.code, err.message, error=True))
         finally:
             self._flush_cork()
 

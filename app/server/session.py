@@ -121,7 +121,7 @@ class Session(asyncio.Protocol):
             try:
                 frame = p.decode_client_frame(line)
             except p.RemoteProtocolError as err:
-                if self._charge():
+                if self._charge(err.ref):
                     self.send(p.error_frame(err))
                     log.debug("refused from %s: %s %s", self.peer, err.code, err.message)
                 continue

@@ -286,3 +286,15 @@ async def test_rate_limited_ping_is_refused_with_its_ref(
     assert 1 <= len(pongs) <= 2 and pongs == list(range(len(pongs)))
     assert [e["ref"] for e in errors] == list(range(len(pongs), 6))
     assert all(e["code"] == "rate_limited" and e["retry_after_ms"] > 0 for e in errors)
+
+
+async def test_rate_limited_bad_frame_keeps_its_ref(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """A refused frame past the burst gets ``rate_limited`` carrying that frame's ``ref``."""
+    server = await start_server(msg_rate=1, msg_burst=1)
+    client = await connect(port=server.port)
+    await client.send_raw(b"".join(b'{"type":"shout","ref":%d}\n' % i for i in range(3)))
+    first, *rest = [await client.recv() for _ in range(3)]
+    assert first["code"] == "unknown_type" and first["ref"] == 0
+    assert [(f["code"], f.get("ref")) for f in rest] == [("rate_limited", 1), ("rate_limited", 2)]

@@ -175,7 +175,7 @@ class Session(asyncio.Protocol):
             self.transport.write(cork[0] if len(cork) == 1 else b"".join(cork))
 
     def drop(self, reason: str, message: str, *, error: bool = False) -> None:
-        """Say why (``error`` then ``bye``), close, and abort if the words do not drain."""
+        """Say why (``error`` then ``bye``), half-close, and abort if the client lingers."""
         if self.closing or self.transport is None:
             return
         transport = self.transport
@@ -186,7 +186,13 @@ class Session(asyncio.Protocol):
         transport.write(b"".join(cork or ()) + words)
         self.closing = True
         log.info("drop %s (%s): %s", self.peer, self.nick or "-", reason)
-        transport.close()
+        # A lingering close: send FIN but keep reading (and ignoring) until the client hangs up.
+        # Closing with its input unread would make the kernel send a reset, and a reset can
+        # destroy the error and bye before the client reads them.
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
         self.hub.disconnect(self, message if reason == "quit" else reason)

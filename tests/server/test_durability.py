@@ -325,6 +325,7 @@ async def test_signal_says_bye_flushes_and_exits_0(
             record(frame, seen)
         last = [(f["type"], f.get("code", f.get("reason"))) for f in frames[-2:]]
         assert last == [("error", "server_shutdown"), ("bye", "server_shutdown")], (number, last)
+        await client.close()
     assert await server.wait() == 0
     assert any("history closed" in line for line in server.log), server.log
 
@@ -352,8 +353,10 @@ async def test_restart_keeps_history_topics_and_ids(start_server: StartServer, d
         said.append(await alice.expect("message", text=f"old {number}"))
     await alice.send(type="say", room="#other", text="elsewhere")
     other = await alice.expect("message", text="elsewhere")
-    await first.stop()
+    stopping = asyncio.create_task(first.stop())
     assert (await alice.closed())[-1]["reason"] == "server_shutdown"
+    await alice.close()  # as a real client does; the server waits for it to hang up
+    await asyncio.wait_for(stopping, TIMEOUT)
 
     second = await start_server(recent=5)
     bob = await dial(second.port)

@@ -167,6 +167,21 @@ async def test_dropped_slow_consumer_is_released(start_server: StartServer, dial
     await again.hello("sloth")
 
 
+async def test_client_still_sending_when_dropped_reads_its_goodbye(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """A client dropped while still sending (a 2 MB line) gets error and bye, not a reset."""
+    server = await start_server()
+    talker = await dial(server.port)
+    await talker.hello("talker")
+    sending = asyncio.create_task(talker.send_raw(b"x" * (2 << 20) + b"\n"))
+    assert_dropped(await talker.closed(), "frame_too_large")
+    # The server kept reading (and ignoring) the rest of the line, so all of it was sent.
+    await asyncio.wait_for(sending, TIMEOUT)
+    await talker.close()
+    await wait_until(lambda: not server.hub.live)
+
+
 # --- connections per address ----------------------------------------------------------------
 
 

@@ -1,10 +1,12 @@
-"""What the kernel says about a process: CPU seconds, resident memory, threads, listening port.
+"""What the kernel says: a process's CPU seconds, memory, threads and port; the machine's load.
 
 The benchmark measures the server from the outside, as an operator would, so that nothing in the
 server has to cooperate: CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (every thread, the
 SQLite writer included), memory is ``VmRSS`` from ``/proc/<pid>/status``, and the port a server
 bound with ``--port 0`` is found by matching the process's socket inodes against the listening
-sockets in ``/proc/net/tcp``. Linux only, like the rest of the benchmark.
+sockets in ``/proc/net/tcp``. The whole machine's busy time (``/proc/stat``) shows how much CPU
+went to something other than the benchmark: on a shared machine, other people's work. Linux only,
+like the rest of the benchmark.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def rss_bytes(pid: int) -> int:
 def threads(pid: int) -> int:
     """How many threads the process has now."""
     return _status(pid, "Threads")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores together have spent busy since boot (everything but idle)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:9]  # user nice system idle iowait irq softirq steal
+    ticks = [int(v) for v in fields]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICKS
 
 
 def own_cpu_seconds() -> float:

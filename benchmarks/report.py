@@ -31,12 +31,20 @@ def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.1f}"
 
 
-def best_rate(run: dict[str, Any] | None) -> float | None:
-    """Deliveries per second of the run's best step within the bounds, or None."""
-    if run is None or run.get("best") is None:
+def rate_of(run: dict[str, Any] | None, which: str = "best") -> float | None:
+    """Deliveries/s of the run's ``best`` step (within the bounds) or ``peak`` (none lost)."""
+    if run is None or run.get(which) is None:
         return None
-    rate: float = run["best"]["delivered_per_s"]
+    rate: float = run[which]["delivered_per_s"]
     return rate
+
+
+def reached_limit(run: dict[str, Any], which: str = "best") -> bool:
+    """Whether the sweep went past that step (if not, its rate is only a lower bound)."""
+    step = run.get(which)
+    if step is None:
+        return True
+    return any(s["offered_per_s"] > step["offered_per_s"] for s in run["steps"])
 
 
 def find_run(results: dict[str, Any], server: str, clients: int) -> dict[str, Any] | None:
@@ -47,13 +55,25 @@ def find_run(results: dict[str, Any], server: str, clients: int) -> dict[str, An
     return None
 
 
-def ratio(results: dict[str, Any], clients: int) -> float | None:
-    """Parley's best sustained rate over the baseline's, at ``clients``, from one run."""
-    parley = best_rate(find_run(results, "parley", clients))
-    baseline = best_rate(find_run(results, "baseline", clients))
+def ratio(results: dict[str, Any], clients: int, which: str = "best") -> float | None:
+    """Parley's rate over the baseline's, at ``clients``, from the same run."""
+    parley = rate_of(find_run(results, "parley", clients), which)
+    baseline = rate_of(find_run(results, "baseline", clients), which)
     if parley is None or not baseline:
         return None
     return parley / baseline
+
+
+def ratio_text(results: dict[str, Any], clients: int, which: str = "best") -> str:
+    """The ratio, marked as a lower bound when only the baseline's sweep reached its limit."""
+    r = ratio(results, clients, which)
+    parley = find_run(results, "parley", clients)
+    baseline = find_run(results, "baseline", clients)
+    if r is None or parley is None or baseline is None:
+        return "-"
+    if not reached_limit(baseline, which):
+        return "- (baseline not saturated)"
+    return f"{'' if reached_limit(parley, which) else '≥ '}{r:.1f}x"
 
 
 def machine_lines(results: dict[str, Any]) -> list[str]:
@@ -68,26 +88,32 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
 
 
 def summary_table(results: dict[str, Any]) -> list[str]:
-    """One row per N: each server's best sustained rate, its cost, and the ratio."""
+    """One row per N and server: the best rates, what they cost, and the ratios."""
     lines = [
-        "| N | server | best deliveries/s (p99 ≤ 50 ms, none lost) | p99 there (ms) "
-        "| server CPU µs/delivery there | server RSS (MiB) | Parley / baseline |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| N | server | deliveries/s with p99 ≤ 50 ms, none lost | p99 ms | server µs/delivery "
+        "| deliveries/s with none lost, any p99 | p99 ms | server µs/delivery | server RSS MiB "
+        "| Parley / baseline (bounded) | Parley / baseline (none lost) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in results["settings"]["clients"]:
         for server in ("parley", "baseline"):
             run = find_run(results, server, n)
             if run is None:
                 continue
-            best = run.get("best")
-            r = ratio(results, n) if server == "parley" else None
-            lines.append(
-                f"| {n:,} | {server} | {_num(best_rate(run))} "
-                f"| {_num(best and best['p99_ms'], 1)} "
-                f"| {_num(best and best['server_us_per_delivery'], 2)} "
-                f"| {_mib(best and best['server_rss'])} "
-                f"| {'-' if r is None else f'{r:.1f}x'} |"
-            )
+            cells = [f"{n:,}", server]
+            for which in ("best", "peak"):
+                step = run.get(which)
+                bound = "" if reached_limit(run, which) else "≥ "
+                cells += [
+                    f"{bound if step else ''}{_num(rate_of(run, which))}",
+                    _num(step and step["p99_ms"], 1),
+                    _num(step and step["server_us_per_delivery"], 2),
+                ]
+            peak = run.get("peak")
+            cells.append(_mib(peak and peak["server_rss"]))
+            for which in ("best", "peak"):
+                cells.append(ratio_text(results, n, which) if server == "parley" else "")
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -95,8 +121,8 @@ def steps_table(run: dict[str, Any]) -> list[str]:
     """Every step of one sweep."""
     lines = [
         "| offered/s | delivered/s | p50 ms | p99 ms | max ms | lost | server µs/deliv "
-        "| server cores | gen. cores | gen. lag max ms | server RSS MiB | ok |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| server cores | gen. cores | other cores | gen. lag max ms | server RSS MiB | ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for s in run["steps"]:
         lines.append(
@@ -104,6 +130,7 @@ def steps_table(run: dict[str, Any]) -> list[str]:
             f"| {_num(s['p50_ms'], 1)} | {_num(s['p99_ms'], 1)} | {_num(s['max_ms'], 1)} "
             f"| {s['lost']:,} | {_num(s['server_us_per_delivery'], 2)} "
             f"| {_num(s['server_cores'], 2)} | {_num(s['generator_cores'], 2)} "
+            f"| {_num(s.get('other_cores'), 2)} "
             f"| {_num(s['lag_max_ms'], 1)} | {_mib(s['server_rss'])} "
             f"| {'yes' if s['ok'] else 'no'} |"
         )
@@ -113,12 +140,16 @@ def steps_table(run: dict[str, Any]) -> list[str]:
 def targets_table(results: dict[str, Any]) -> list[str]:
     """Each target of the issue, the measured value, and whether it was met."""
     run = find_run(results, "parley", TARGET_CLIENTS)
-    best = run.get("best") if run else None
-    rate = best_rate(run)
+    rate = rate_of(run)
     r = ratio(results, TARGET_CLIENTS)
-    us = best["server_us_per_delivery"] if best else None
+    r_peak = ratio(results, TARGET_CLIENTS, "peak")
+    # CPU per delivery at the highest rate measured with nothing lost, whatever the latency.
+    peak = run.get("peak") if run else None
+    us = peak["server_us_per_delivery"] if peak else None
+    at = f" (at {peak['delivered_per_s']:,.0f}/s)" if peak else ""
     idle = results.get("idle")
     per_conn = idle["bytes_per_connection"] if idle else None
+    idle_n = f"{idle['clients']:,}" if idle else "10,000"
 
     def verdict(value: float | None, target: float, higher_is_better: bool) -> str:
         if value is None:
@@ -132,11 +163,14 @@ def targets_table(results: dict[str, Any]) -> list[str]:
         "|---|---:|---|",
         f"| ≥ {TARGET_RATE:,.0f} deliveries/s at {n}, p99 ≤ 50 ms, none lost | {_num(rate)} "
         f"| {verdict(rate, TARGET_RATE, True)} |",
-        f"| ≥ {TARGET_RATIO:.0f}x the baseline at {n} | {'-' if r is None else f'{r:.1f}x'} "
-        f"| {verdict(r, TARGET_RATIO, True)} |",
-        f"| ≤ {TARGET_US_PER_DELIVERY} µs server CPU per delivery at {n} | {_num(us, 2)} "
+        f"| ≥ {TARGET_RATIO:.0f}x the baseline at {n}, both within the bounds "
+        f"| {ratio_text(results, TARGET_CLIENTS)} | {verdict(r, TARGET_RATIO, True)} |",
+        f"| (the same, comparing the most each delivered with none lost, any p99) "
+        f"| {ratio_text(results, TARGET_CLIENTS, 'peak')} "
+        f"| {verdict(r_peak, TARGET_RATIO, True)} |",
+        f"| ≤ {TARGET_US_PER_DELIVERY} µs server CPU per delivery at {n}{at} | {_num(us, 2)} "
         f"| {verdict(us, TARGET_US_PER_DELIVERY, False)} |",
-        f"| ≤ 4 KiB per idle connection at 10,000 | {_num(per_conn)} B "
+        f"| ≤ 4 KiB per idle connection at {idle_n} | {_num(per_conn)} B "
         f"| {verdict(per_conn, TARGET_IDLE_BYTES, False)} |",
     ]
 

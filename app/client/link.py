@@ -157,5 +157,5 @@ class Link:
             return None
 
 
-def _is_keepalive(ping_id: str | int | None) -> bool:
+def _is_keepalive(ping_id: object) -> bool:
     return isinstance(ping_id, str) and ping_id.startswith(_KEEPALIVE_PREFIX)

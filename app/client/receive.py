@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from app.client.state import (
     ChatState,
@@ -62,11 +62,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.client")
 
 
+RequestKind = Literal[
+    "say", "join", "part", "who", "rooms", "older", "catchup", "nick", "away", "topic"
+]
+
+
 @dataclass
 class Request:
     """What we asked the server, remembered under the frame's ``ref`` until it is answered."""
 
-    kind: str  # say, join, part, who, rooms, older, catchup, nick, away, topic
+    kind: RequestKind
     conversation: str | None
     nonce: str | None = None
     show: bool = True  # join: switch to the room; who: print the member list
@@ -300,10 +305,9 @@ class Receiver:
         conversation = self.state.get(page.room)
         if conversation is None:
             return
-        kind = request.kind if request is not None else "join"
-        if kind == "older":
+        if request is not None and request.kind == "older":
             self._older(conversation, page)
-        elif kind == "catchup" and request is not None:
+        elif request is not None and request.kind == "catchup":
             self._catchup(conversation, page, request)
         elif conversation.key in self.resume_after:
             self._rejoin_page(conversation, page)
@@ -326,9 +330,10 @@ class Receiver:
 
     def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
         last_id = self.resume_after[conversation.key]
+        # A catch-up cut short by another drop resumes early: skip what is already shown.
+        shown = conversation.message_ids()
         for message in page.messages:
-            # A catch-up cut short by another drop resumes early: skip what is already shown.
-            if message.id <= last_id or conversation.has_message(message.id):
+            if message.id <= last_id or message.id in shown:
                 continue
             pending = self._pending_match(conversation, message)
             if pending is not None:
@@ -350,10 +355,9 @@ class Receiver:
 
     def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
         lines: list[Line] = []
+        shown = conversation.message_ids()
         for message in page.messages:
-            if not request.cursor < message.id < request.head or conversation.has_message(
-                message.id
-            ):
+            if not request.cursor < message.id < request.head or message.id in shown:
                 continue
             pending = self._pending_match(conversation, message)
             if pending is not None:

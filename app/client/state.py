@@ -269,8 +269,9 @@ class Conversation:
             if line.mention or self.kind is ConversationKind.DIRECT:
                 self.mention = True
 
-    def has_message(self, message_id: int) -> bool:
-        return any(line.id == message_id for line in reversed(self.lines))
+    def message_ids(self) -> set[int]:
+        """The server ids of the messages held, for de-duplicating a page in one pass."""
+        return {line.id for line in self.lines if line.id is not None}
 
     def replace(self, updated: Line) -> bool:
         """Swap in a new version of the line with the same ``seq``; False if it scrolled away."""

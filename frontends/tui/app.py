@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import ClassVar, Final
+from pathlib import Path
+from typing import ClassVar, Final, cast
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -49,23 +50,47 @@ WIDE_ENOUGH_FOR_MEMBERS: Final = 100
 QUIT_GRACE: Final = 2.0
 
 
+def _read_alt_digits_as_alt_keys() -> None:
+    """Let Alt+1…9 reach the app as ``alt+1``…``alt+9``.
+
+    xterm, VTE terminals, tmux and screen send Alt+digit as ESC and the digit. Textual maps those
+    sequences to the characters that Option+digit types on a Mac (``¡``, ``™``, …, for WezTerm),
+    so Alt+1 would type ``¡`` into the input instead of switching conversation. Without the
+    mapping Textual's parser reads the sequence as the Alt modifier and the digit.
+    """
+    try:
+        from textual import _ansi_sequences
+    except ImportError:  # a Textual without the table has nothing to undo
+        return
+    table = cast("dict[str, object]", _ansi_sequences.ANSI_SEQUENCES_KEYS)
+    for digit in "123456789":
+        table.pop(f"\x1b{digit}", None)
+
+
+_CHAT_ACTIONS: Final = frozenset(
+    {"cycle", "go_to", "page_up", "page_down", "latest", "toggle_members", "toggle_bell"}
+)
+
+
 class ParleyApp(App[None]):
     """A chat client in the terminal, keyboard only."""
 
-    CSS_PATH = "parley.tcss"
+    # Absolute, so that a subclass defined elsewhere still finds the styles.
+    CSS_PATH = Path(__file__).with_name("parley.tcss")
     TITLE = "Parley"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "cycle(1)", "Next"),
         Binding("ctrl+p", "cycle(-1)", "Prev"),
         # Priority, because the input line is a scrollable widget with PgUp/PgDn of its own.
-        Binding("pageup", "page_up", "Older", priority=True),
+        Binding("pageup", "page_up", "Older", key_display="PgUp", priority=True),
         Binding("pagedown", "page_down", "Newer", show=False, priority=True),
         Binding("escape", "latest", "Latest", show=False),
         Binding("f2", "toggle_members", "Members"),
         Binding("f3", "toggle_bell", "Bell"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        *(Binding(f"alt+{n}", f"go_to({n})", show=False) for n in range(1, 10)),
+        # Priority: a terminal's Alt+1 also carries the character "1", which the input would take.
+        *(Binding(f"alt+{n}", f"go_to({n})", show=False, priority=True) for n in range(1, 10)),
     ]
 
     def __init__(
@@ -81,6 +106,7 @@ class ParleyApp(App[None]):
         suggested_nick: str = "",
     ) -> None:
         super().__init__()
+        _read_alt_digits_as_alt_keys()
         self.suggested_nick = suggested_nick
         self.host = host
         self.port = port
@@ -96,6 +122,9 @@ class ParleyApp(App[None]):
         self._shown: str | None = None  # the conversation the log is drawing
         self._members_wanted: bool | None = None  # None: decided by the terminal's width
         self._quitting = False
+        # Whether the current engine ever got in; until then its errors belong to the login.
+        self._signed_in = False
+        self._refusal = ""
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -136,7 +165,7 @@ class ParleyApp(App[None]):
         else:
             self.push_screen(self._login_screen(""))
         if self.hint:
-            self.notify(self.hint, title="Invite someone", timeout=15)
+            self.notify(self.hint, title="Invite someone", timeout=8)
 
     def on_resize(self, event: events.Resize) -> None:
         self._place_members()
@@ -152,8 +181,8 @@ class ParleyApp(App[None]):
         return LoginScreen(nick=nick, host=self.host, port=self.port, error=error)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # On the login screen only quitting makes sense; this also hides the rest from the Footer.
-        return self.login is None or action == "quit"
+        # The chat's keys mean nothing on the login screen; this also hides them from the Footer.
+        return self.login is None or action not in _CHAT_ACTIONS
 
     # --- the engine -----------------------------------------------------------------------
 
@@ -164,6 +193,8 @@ class ParleyApp(App[None]):
         self.nick, self.host, self.port = nick, host, port
         self._frontend = TextualFrontend(self)
         self._shown = None
+        self._signed_in = False
+        self._refusal = ""
         self.engine = Engine(
             self._frontend,
             nick=nick,
@@ -176,7 +207,9 @@ class ParleyApp(App[None]):
         self.engine.start()
 
     def _current(self, message: EngineMessage) -> bool:
-        return message.origin is self._frontend
+        """Whether to act on ``message``: it is from the live engine and the widgets still exist
+        (while the app shuts down, its screens go before the engine has finished)."""
+        return message.origin is self._frontend and self.is_running
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
         self.connect(message.nick, message.host, message.port)
@@ -234,6 +267,7 @@ class ParleyApp(App[None]):
         self.status_line.status = status
         login = self.login
         if status.state is ConnectionState.CONNECTED:
+            self._signed_in = True
             if login is not None:
                 self.pop_screen()
                 self.chat_input.focus()
@@ -246,7 +280,7 @@ class ParleyApp(App[None]):
 
     def _engine_closed(self) -> None:
         engine = self.engine
-        reason = engine.closed_reason if engine is not None else ""
+        reason = self._refusal or (engine.closed_reason if engine is not None else "")
         self.engine = None
         if self._quitting or reason == "quit":
             self.exit()
@@ -264,6 +298,8 @@ class ParleyApp(App[None]):
         login = self.login
         if login is not None:
             login.show_error(message.text)
+        elif not self._signed_in:
+            self._refusal = message.text  # the login screen shows it when the engine closes
         else:
             self.notify(message.text, severity="error")
 
@@ -338,6 +374,7 @@ class ParleyApp(App[None]):
         self.set_timer(QUIT_GRACE, self.exit)
 
     async def on_unmount(self) -> None:
+        self._frontend = None
         engine, self.engine = self.engine, None
         if engine is not None:
             with contextlib.suppress(asyncio.TimeoutError):

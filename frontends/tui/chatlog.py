@@ -415,7 +415,8 @@ class ChatLog(ScrollView, can_focus=False):
                 label = label.center(wrap_width, "─")
             return Text(), Text(label, style=self._style("chatlog--day"))
         stamp = datetime.fromtimestamp(line.ts / 1000).strftime("%H:%M")
-        prefix = Text(stamp, style=self._style("chatlog--time"))
+        prefix = Text()
+        prefix.append(stamp, style=self._style("chatlog--time"))
         prefix.append(" ")
         body = Text(printable(line.text))
         rule = "│"

@@ -65,7 +65,7 @@ async def test_rows_read_like_a_chat_client() -> None:
 
 
 async def test_pending_line_is_dimmed_until_confirmed() -> None:
-    """Our own pending line is drawn dim; the confirmed version with the same seq is not."""
+    """Our own pending line is drawn dim; the confirmed one (same seq) in the normal colour."""
     async with LogHost().run_test() as pilot:
         log = pilot.app.query_one(ChatLog)
         pending = line("on its way", own=True, pending=True, sender="alice", nonce="n1")
@@ -81,6 +81,8 @@ async def test_pending_line_is_dimmed_until_confirmed() -> None:
         assert log.update(confirmed)
         await pilot.pause()
         assert not dim_segments()
+        body = next(seg for seg in log.render_line(1) if seg.text == "on its way")
+        assert body.style is not None and body.style.color == log.rich_style.color
         assert log.plain_rows()[1] == "12:34     alice ┃ on its way"
 
 

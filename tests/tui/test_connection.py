@@ -14,7 +14,8 @@ from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_
 async def test_login_shows_nick_taken_and_allows_a_retry(
     make_app: MakeApp, connect: Connect
 ) -> None:
-    """A taken nick is reported on the login screen; a second nick then gets into the chat."""
+    """A taken nick is reported on the login screen; Tab moves between the fields; a second nick
+    then gets into the chat."""
     await connect("alice")
     app = make_app(nick=None)
     async with app.run_test() as pilot:
@@ -26,6 +27,9 @@ async def test_login_shows_nick_taken_and_allows_a_retry(
         await pilot.press("enter")
         await eventually(pilot, lambda: "already taken" in login.error_text, "nick_taken shown")
         assert app.login is login and app.engine is None
+        assert app.screen.focused is nick
+        await pilot.press("tab")
+        assert app.screen.focused is login.query_one("#login-server", Input)
 
         nick.value = "carol"
         await pilot.press("enter")

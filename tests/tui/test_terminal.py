@@ -82,7 +82,8 @@ async def quit_app(child: pexpect.spawn) -> None:
 
 
 async def test_tui_in_a_real_terminal(server: Server, connect: Connect, spawn: Any) -> None:
-    """`parley tui` in an 80x24 pty shows a message from another client and sends one back."""
+    """`parley tui` in an 80x24 pty shows another client's message, sends one back, and Alt+1
+    switches conversation."""
     bob = await connect("bob")
     await bob.join("#general")
     child = spawn("tui", "--port", str(server.port), "--nick", "xena")
@@ -94,6 +95,14 @@ async def test_tui_in_a_real_terminal(server: Server, connect: Connect, spawn: A
     await type_into(child, "hi bob, from a terminal")
     received = await frame_with(bob, "message", text="hi bob, from a terminal")
     assert received["from"] == "xena" and received["room"] == "#general"
+
+    # Alt+1 as terminals send it (ESC then "1") switches back to the first conversation.
+    await type_into(child, "/join #side")
+    await expect(child, "You joined #side")
+    await bob.send(type="say", room="#general", text="only seen in general")
+    await frame_with(bob, "message", text="only seen in general")
+    child.send("\x1b1")
+    await expect(child, "only seen in general")
     await quit_app(child)
 
 

@@ -335,6 +335,23 @@ async def test_signal_says_bye_flushes_and_exits_0(
     assert all(stored.get(i) == fact for i, fact in seen.items())
 
 
+async def test_shutdown_does_not_wait_forever_for_a_client_that_never_hangs_up(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """stop() says bye to a client that neither reads nor closes, then gives up on it."""
+    server = await start_server()
+    deaf = await dial(server.port)
+    await deaf.hello("deaf")
+    await deaf.join("#room")
+    await asyncio.wait_for(server.stop(), TIMEOUT)
+    assert not server.hub.live and not server.hub.sessions
+    last = await deaf.closed()
+    assert [(f["type"], f.get("code") or f.get("reason")) for f in last] == [
+        ("error", "server_shutdown"),
+        ("bye", "server_shutdown"),
+    ]
+
+
 # --- restart in process ------------------------------------------------------------------------
 
 

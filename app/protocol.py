@@ -128,13 +128,13 @@ class Away(_ClientBase, tag="away"):
 
 
 class Ping(_ClientBase, tag="ping"):
-    id: str | int | None = None
+    id: str | int | float | None = None
 
 
 class Pong(_ClientBase, tag="pong"):
     """A client's answer to the server's keepalive ``ping``."""
 
-    id: str | int | None = None
+    id: str | int | float | None = None
 
 
 class Quit(_ClientBase, tag="quit"):
@@ -248,17 +248,17 @@ class Renamed(_ServerBase, tag="renamed"):
 class AwaySet(_ServerBase, tag="away_set"):
     """The reply to ``away``: ``text`` is null when the sender is back."""
 
-    text: str | None = None
+    text: str | None
 
 
 class ServerPong(_ServerBase, tag="pong"):
-    id: str | int | None = None
+    id: str | int | float | None = None
 
 
 class ServerPing(_ServerBase, tag="ping"):
     """The server's keepalive; a client answers with ``pong`` carrying the same ``id``."""
 
-    id: str | int | None = None
+    id: str | int | float | None = None
 
 
 class Error(_ServerBase, tag="error"):

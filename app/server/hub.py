@@ -30,6 +30,7 @@ from app.store import History, Page, StoredMessage, StoredRoom
 
 log = logging.getLogger("parley.server")
 
+_ID_BLOCK = 4096  # ids reserved per write of the id ceiling
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
 # A fan-out costs about the same per member whether it carries one message or twenty (the cost
 # is the write to each socket), so after a fan-out that took t seconds of CPU the next one waits
@@ -81,6 +82,7 @@ class Hub:
         self.per_ip: defaultdict[str, int] = defaultdict(int)
         self._next_session = 0
         self._next_id = 1
+        self._reserved_id = 0
         self._said: dict[int, _Said] = {}
         self._committed: list[_Said] = []
         self._flush_scheduled = False
@@ -109,6 +111,7 @@ class Hub:
         # One message more than is kept tells whether older ones exist (``more`` on join).
         snapshot = self.store.open(self.config.recent + 1)
         self._next_id = snapshot.last_id + 1
+        self._reserved_id = snapshot.last_id
         for stored in snapshot.rooms:
             recent = snapshot.recent.get(stored.room, [])
             self.rooms[stored.room] = Room(
@@ -136,7 +139,7 @@ class Hub:
         self.per_ip[session.ip] += 1
         self.sessions[session.id] = session
 
-    def disconnect(self, session: Session, text: str) -> None:
+    def disconnect(self, session: Session, text: str | None) -> None:
         """Forget a session; its rooms hear that it quit. Safe to call more than once."""
         if self.sessions.pop(session.id, None) is None:
             return
@@ -243,6 +246,9 @@ class Hub:
         if not self._check_nick(s, f, f.nick):
             return
         old = s.nick
+        if f.nick == old:
+            s.send(p.Renamed(nick=old, old=old, ref=f.ref))
+            return
         del self.nicks[s.key]
         s.nick, s.key = f.nick, p.fold(f.nick)
         self.nicks[s.key] = s
@@ -324,7 +330,7 @@ class Hub:
         s.ping_sent = None  # any input already counts; this is the explicit answer
 
     def _quit(self, s: Session, f: p.Quit) -> None:
-        s.drop("quit", f.text or "quit")
+        s.drop("quit", f.text or "")
 
     # --- checks that answer the client when they fail ---
 
@@ -361,6 +367,11 @@ class Hub:
     # --- fan-out ---
 
     def _take_id(self) -> int:
+        if self._next_id > self._reserved_id:
+            # Direct messages are never stored, so their ids would be reused after a restart
+            # unless a ceiling is; it is committed before the message is delivered.
+            self._reserved_id = self._next_id + _ID_BLOCK
+            self.store.reserve_ids(self._reserved_id)
         self._next_id += 1
         return self._next_id - 1
 

@@ -195,4 +195,4 @@ class Session(asyncio.Protocol):
             transport.close()
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
-        self.hub.disconnect(self, message if reason == "quit" else reason)
+        self.hub.disconnect(self, (message or None) if reason == "quit" else reason)

@@ -46,7 +46,8 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What the hub needs at start-up: the last id, the rooms and each room's newest messages."""
+    """What the hub needs at start-up: the last id used (stored or reserved), the rooms and
+    each room's newest messages."""
 
     last_id: int
     rooms: list[StoredRoom]
@@ -64,6 +65,10 @@ class History(Protocol):
         self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
     ) -> None:
         """Make ``messages`` durable, then call ``done`` with them."""
+        ...
+
+    def reserve_ids(self, upto: int) -> None:
+        """Record that ids up to ``upto`` may be in use (direct messages are not stored)."""
         ...
 
     def save_room(self, room: StoredRoom) -> None:

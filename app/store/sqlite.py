@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS messages (
     action INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rooms (
     room TEXT PRIMARY KEY,
     topic TEXT NOT NULL DEFAULT '',
@@ -74,7 +78,10 @@ class SQLiteHistory:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         self._conn = conn
-        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        last_id = conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),"
+            " COALESCE((SELECT value FROM meta WHERE key = 'reserved_id'), 0))"
+        ).fetchone()[0]
         rooms = {
             row[0]: StoredRoom(row[0], row[1], row[2])
             for row in conn.execute("SELECT room, topic, topic_by FROM rooms")
@@ -97,6 +104,17 @@ class SQLiteHistory:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
             return lambda: done(messages)
+
+        self._submit(job)
+
+    def reserve_ids(self, upto: int) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            conn.execute(
+                "INSERT INTO meta VALUES ('reserved_id', ?) ON CONFLICT (key) DO UPDATE"
+                " SET value = MAX(value, excluded.value)",
+                (upto,),
+            )
+            return _nothing
 
         self._submit(job)
 

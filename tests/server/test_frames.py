@@ -374,6 +374,15 @@ async def test_quit_says_bye_and_tells_the_rooms(connect: Connect) -> None:
     assert (await bob.expect("members"))["members"] == [{"nick": "bob"}]
 
 
+async def test_quit_without_text_announces_no_text(connect: Connect) -> None:
+    """A bare ``quit`` gives the rooms ``presence quit`` with no text rather than a made-up one."""
+    alice, bob = await in_room(connect, "#a", "alice", "bob")
+    await alice.send(type="quit")
+    await alice.closed()
+    event = await bob.expect("presence", room="#a", nick="alice", event="quit")
+    assert "text" not in event
+
+
 async def test_quit_before_hello_closes(connect: Connect) -> None:
     """``quit`` is accepted before ``hello`` and closes with ``bye``."""
     client = await connect()

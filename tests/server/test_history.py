@@ -165,3 +165,19 @@ async def test_history_messages_have_the_live_shape(connect: Connect) -> None:
     await alice.send(type="history", room="#a", limit=1)
     reply = await alice.expect("history")
     assert reply["messages"] == [live]
+
+
+async def test_ids_keep_increasing_across_a_restart_after_direct_messages(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Direct messages are not stored, yet a restart never hands out their ids again."""
+    first = await start_server()
+    alice = await connect("alice", port=first.port)
+    await alice.send(type="say", to="alice", text="note to self")
+    (dm,) = [f for f in await alice.barrier() if f["type"] == "message"]
+    await first.stop()
+    second = await start_server()
+    bob = await connect("bob", port=second.port)
+    await bob.send(type="say", to="bob", text="after the restart")
+    (later,) = [f for f in await bob.barrier() if f["type"] == "message"]
+    assert later["id"] > dm["id"]

@@ -64,6 +64,14 @@ async def test_nick_change_of_case_only_is_allowed(connect: Connect) -> None:
     await alice.expect("renamed", nick="ALICE", old="alice")
 
 
+async def test_nick_change_to_the_same_nick_tells_nobody(connect: Connect) -> None:
+    """``nick`` to one's exact current nick is answered but announces nothing to the rooms."""
+    alice, bob = await in_room(connect, "#a", "alice", "bob")
+    await alice.send(type="nick", nick="alice", ref=3)
+    await alice.expect("renamed", nick="alice", old="alice", ref=3)
+    assert await bob.barrier() == []
+
+
 async def test_nick_change_refusals(connect: Connect) -> None:
     """``nick`` to a taken or invalid name is refused and the old name stays."""
     alice, _ = await in_room(connect, "#a", "alice", "bob")
@@ -152,7 +160,7 @@ async def test_away_and_back(connect: Connect) -> None:
     for back in (None, ""):
         await alice.send(type="away", text=back, ref=2)
         reply = await alice.expect("away_set", ref=2)
-        assert reply.get("text") is None
+        assert "text" in reply and reply["text"] is None
         assert await bob.barrier() == [
             {"type": "presence", "room": "#a", "nick": "alice", "event": "back"}
         ]

@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
-from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -79,6 +78,12 @@ class ParleyApp(App[None]):
     CSS_PATH = Path(__file__).with_name("parley.tcss")
     TITLE = "Parley"
     ENABLE_COMMAND_PALETTE = False
+    # The screen gets -wide from this many columns on; parley.tcss shows the member list then.
+    # (Textual types this as an instance variable, so it cannot be annotated ClassVar here.)
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-narrow"),
+        (WIDE_ENOUGH_FOR_MEMBERS, "-wide"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "cycle(1)", "Next"),
         Binding("ctrl+p", "cycle(-1)", "Prev"),
@@ -120,7 +125,6 @@ class ParleyApp(App[None]):
         self._timings = timings
         self._frontend: TextualFrontend | None = None
         self._shown: str | None = None  # the conversation the log is drawing
-        self._members_wanted: bool | None = None  # None: decided by the terminal's width
         self._quitting = False
         # Whether the current engine ever got in; until then its errors belong to the login.
         self._signed_in = False
@@ -158,7 +162,6 @@ class ParleyApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#topic", TopicBar).hint = self.hint
         self.status_line.bell = self.bell_on
-        self._place_members()
         self.chat_input.focus()
         if self.nick:
             self.connect(self.nick, self.host, self.port)
@@ -166,15 +169,6 @@ class ParleyApp(App[None]):
             self.push_screen(self._login_screen(""))
         if self.hint:
             self.notify(self.hint, title="Invite someone", timeout=8)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._place_members()
-
-    def _place_members(self) -> None:
-        wanted = self._members_wanted
-        if wanted is None:
-            wanted = self.size.width >= WIDE_ENOUGH_FOR_MEMBERS
-        self.query_one("#members", MemberList).display = wanted
 
     def _login_screen(self, error: str) -> LoginScreen:
         nick = self.nick or self.suggested_nick
@@ -354,9 +348,11 @@ class ParleyApp(App[None]):
         self.chat_log.scroll_end(animate=False, x_axis=False)
 
     def action_toggle_members(self) -> None:
+        # The width decides by default (parley.tcss); a toggle overrides it from then on.
         members = self.query_one("#members", MemberList)
-        self._members_wanted = not members.display
-        self._place_members()
+        show = not members.display
+        members.set_class(show, "-shown")
+        members.set_class(not show, "-hidden")
 
     def action_toggle_bell(self) -> None:
         self.bell_on = not self.bell_on

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from app.client.config import ConfigStore
+from app.protocol import DEFAULT_PORT
 from app.server import Server, ServerConfig
 from frontends.tui.app import ParleyApp
 
@@ -55,9 +56,12 @@ def run_tui(
     log_to_file(log_file)
     store = ConfigStore.default()
     remembered = store.load()
+    if port is None:
+        # The remembered port belongs to the remembered host, not to one named now.
+        port = remembered.port if host in (None, remembered.host) else DEFAULT_PORT
     app = ParleyApp(
         host=host or remembered.host,
-        port=port or remembered.port,
+        port=port,
         nick=nick,
         bell=bell,
         store=store,
@@ -75,16 +79,13 @@ def join_command(host: str, port: int) -> str:
     return f"parley tui --host {host} --port {port}"
 
 
-async def serve_demo(
-    *, db: str, nick: str | None, bell: bool, port: int = 0, announce: bool = True
-) -> int:
+async def serve_demo(*, db: str, nick: str | None, bell: bool) -> int:
     """Run the embedded server and the app on the running loop until the user quits."""
-    server = Server(ServerConfig(host=DEMO_HOST, port=port, db=db))
+    server = Server(ServerConfig(host=DEMO_HOST, port=0, db=db))
     await server.start()
     command = join_command(DEMO_HOST, server.port)
-    if announce:
-        print(f"Parley demo server on {DEMO_HOST}:{server.port} (database: {db})")
-        print(f"To join from another terminal:  {command}", flush=True)
+    print(f"Parley demo server on {DEMO_HOST}:{server.port} (database: {db})")
+    print(f"To join from another terminal:  {command}", flush=True)
     app = ParleyApp(
         host=DEMO_HOST,
         port=server.port,
@@ -97,8 +98,7 @@ async def serve_demo(
         await app.run_async()
     finally:
         await server.stop()
-    if announce:
-        print("Parley demo stopped.")
+    print("Parley demo stopped.")
     return 0
 
 

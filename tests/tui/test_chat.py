@@ -193,13 +193,15 @@ async def test_history_and_tab_completion(make_app: MakeApp, connect: Connect) -
         assert chat_input.value == "/join "
 
 
-async def test_members_panel_toggles_and_shows_away(make_app: MakeApp, connect: Connect) -> None:
-    """At 80 columns the member list is hidden until F2; away members are marked there."""
+async def test_members_panel_follows_width_and_toggles(make_app: MakeApp, connect: Connect) -> None:
+    """The member list shows on wide terminals, hides at 80 columns until F2, and dims away."""
     app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:
         await until_in_room(pilot)
         members = app.query_one(MemberList)
-        assert not members.display
+        assert members.display
+        await pilot.resize_terminal(80, 24)
+        await eventually(pilot, lambda: not members.display, "hidden at 80 columns")
         await pilot.press("f2")
         assert members.display
         bob = await connect("bob")
@@ -209,8 +211,3 @@ async def test_members_panel_toggles_and_shows_away(make_app: MakeApp, connect: 
         assert "2 members" in members.render().plain
         await pilot.press("f2")
         assert not members.display
-
-    wide = make_app(nick="carol")
-    async with wide.run_test(size=(120, 30)) as pilot:
-        await until_in_room(pilot)
-        assert wide.query_one(MemberList).display

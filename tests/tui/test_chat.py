@@ -75,7 +75,8 @@ async def test_mention_rings_the_bell_unless_turned_off(
 
 
 async def test_switching_rooms_and_unread_counts(make_app: MakeApp, connect: Connect) -> None:
-    """Messages in a room not shown count as unread in the list; switching there clears them."""
+    """Messages in a room not shown count as unread in the list (a mention marked with !);
+    switching there shows them and clears the count; Ctrl+N/P and Alt+N switch."""
     app = make_app()
     async with app.run_test() as pilot:
         await until_in_room(pilot)
@@ -95,13 +96,19 @@ async def test_switching_rooms_and_unread_counts(make_app: MakeApp, connect: Con
             return view.unread if view is not None else -1
 
         await eventually(pilot, lambda: general_unread() == 3, "three unread in #general")
-        assert "1 #general" in sidebar.render().plain and "3" in sidebar.render().plain
+        general_row = next(r for r in sidebar.render().plain.splitlines() if "#general" in r)
+        assert general_row.split() == ["1", "#general", "3"]
+        await bob.send(type="say", room="#general", text="alice: ping")
+        await eventually(pilot, lambda: general_unread() == 4, "the mention counted")
+        general_row = next(r for r in sidebar.render().plain.splitlines() if "#general" in r)
+        assert general_row.split() == ["1", "#general", "!4"]
         assert not rows_with(app, "bob │ one")
 
         await pilot.press("ctrl+p")
         await until_in_room(pilot, "#general")
         await eventually(pilot, lambda: general_unread() == 0, "#general read")
-        assert [row.split("│ ")[-1] for row in rows_with(app, "bob │")] == ["one", "two", "three"]
+        said = [row.split("│ ")[-1] for row in rows_with(app, "bob │")]
+        assert said == ["one", "two", "three", "alice: ping"]
 
         await pilot.press("alt+2")
         await eventually(

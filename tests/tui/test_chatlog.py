@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from rich.style import Style
 from textual.app import App, ComposeResult
 
 import frontends.tui
@@ -84,6 +85,24 @@ async def test_pending_line_is_dimmed_until_confirmed() -> None:
         body = next(seg for seg in log.render_line(1) if seg.text == "on its way")
         assert body.style is not None and body.style.color == log.rich_style.color
         assert log.plain_rows()[1] == "12:34     alice ┃ on its way"
+
+
+async def test_mentions_stand_out() -> None:
+    """A line that names us is drawn bold in the mention colour; an ordinary line is not."""
+    async with LogHost().run_test() as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line("alice: look here", mention=True), line("nothing to see")])
+        await pilot.pause()
+
+        def body_style(y: int, text: str) -> Style:
+            segment = next(seg for seg in log.render_line(y) if seg.text == text)
+            assert segment.style is not None
+            return segment.style
+
+        mention = body_style(1, "alice: look here")
+        plain = body_style(2, "nothing to see")
+        assert mention.bold and not plain.bold
+        assert mention.color != plain.color
 
 
 async def test_long_lines_wrap_under_the_text_column() -> None:

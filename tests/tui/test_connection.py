@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from app.client.state import ConnectionState
+from app.protocol import DEFAULT_PORT
 from frontends.tui.login import parse_server
 from frontends.tui.panels import StatusLine
 from tests.conftest import Connect, StartServer
@@ -58,7 +59,7 @@ def test_parse_server_accepts_host_port_and_bare_hosts() -> None:
     """``host:port``, a bare host (default port) and a bracketed IPv6 address all parse."""
     assert parse_server("example.org:7000") == ("example.org", 7000)
     assert parse_server("[::1]:7000") == ("::1", 7000)
-    assert parse_server("example.org")[0] == "example.org"  # type: ignore[index]
+    assert parse_server("example.org") == ("example.org", DEFAULT_PORT)
     assert parse_server("example.org:0") is None
     assert parse_server("") is None
 

@@ -62,9 +62,12 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         self.hub.say_goodbye()
-        await self.store.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
+        try:
+            await asyncio.wait_for(self.store.close(), self.config.shutdown_timeout)
+        except asyncio.TimeoutError:
+            log.error("history did not close within %.1f s", self.config.shutdown_timeout)
         while self.hub.live and loop.time() < deadline:
             await asyncio.sleep(0.02)
         for session in list(self.hub.live.values()):

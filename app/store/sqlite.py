@@ -205,25 +205,37 @@ class SQLiteHistory:
                     jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            completions: list[Callable[[], None]] = []
+            closing = _CLOSE in jobs
+            work = [job for job in jobs if job is not _CLOSE]
             try:
-                conn.execute("BEGIN")
-                for job in jobs:
-                    if job is _CLOSE:
-                        closing = True
-                    else:
-                        completions.append(job(conn))  # type: ignore[operator]
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                # Nothing of this batch was committed, so nothing of it may be delivered.
-                log.exception("history write failed; %d operations dropped", len(jobs))
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                closing = _CLOSE in jobs
-                completions = [_nothing for job in jobs if job is not _CLOSE]
+                completions = self._transaction(conn, work)
+            except Exception:
+                # One bad operation must not take the others down: run each alone, so that only
+                # what really failed is lost (and, not being committed, never delivered).
+                log.exception("history batch of %d failed; retrying one by one", len(work))
+                completions = [self._alone(conn, job) for job in work]
             self._loop.call_soon_threadsafe(self._complete, completions)
         conn.close()
         self._loop.call_soon_threadsafe(self._finish_close)
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, jobs: list[object]) -> list[Callable[[], None]]:
+        conn.execute("BEGIN")
+        try:
+            completions = [job(conn) for job in jobs]  # type: ignore[operator]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return completions
+
+    def _alone(self, conn: sqlite3.Connection, job: object) -> Callable[[], None]:
+        try:
+            return self._transaction(conn, [job])[0]
+        except Exception:
+            log.exception("history operation failed and was dropped")
+            return _nothing
 
     def _complete(self, completions: list[Callable[[], None]]) -> None:
         for completion in completions:

@@ -90,7 +90,7 @@ async def test_closing_says_goodbye_and_leaves_no_thread(
     # The server says "quit" (or the goodbye text) only for a quit frame, "closed" for a socket
     # that merely went away.
     said = await frame_of(bob, "presence", event="quit", nick="alice")
-    assert said.get("text") == ("see you" if how == "/quit" else "quit")
+    assert said.get("text") == ("see you" if how == "/quit" else None)
     assert not thread.is_alive()
     assert _engine_threads() == []
     assert not root.children  # the root is destroyed, widgets and all

@@ -322,6 +322,9 @@ class Receiver:
             # Old history is context, not news: it does not count as unread.
             conversation.append(line, active=True)
             self.notify.line_added(conversation, line)
+        # After the history, as IRC clients show it: what was said before, then that we came in.
+        # Older pages go in front of everything, so the notice stays below the history.
+        self.append(conversation, local_line(LineKind.JOIN, f"You joined {conversation.name}"))
         conversation.has_older = page.more
         if conversation.last_id is None:
             # An empty room: after a reconnect, everything in it will be news.
@@ -416,9 +419,6 @@ class Receiver:
         conversation.joined = True
         conversation.topic = joined.topic
         conversation.set_members(joined.members)
-        rejoin = conversation.key in self.resume_after
-        if not rejoin:
-            self.append(conversation, local_line(LineKind.JOIN, f"You joined {joined.room}"))
         # ``joined`` lists nicks only; ``who`` adds who is away.
         self._send(Who(room=joined.room), Request("who", conversation.key, show=False))
         if (request is not None and request.show) or self.state.active is None:

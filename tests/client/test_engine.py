@@ -326,6 +326,29 @@ async def test_loading_older_history_pages_back_to_the_start(
     assert alice.rec.chat("#general") == [f"m{n}" for n in range(130)]
 
 
+async def test_the_join_notice_comes_after_the_history_and_stays_last(
+    server: Server, make_client: MakeClient
+) -> None:
+    """The join's history page is shown above "You joined"; older pages go above both."""
+    bob = await make_client("bob", server.port)
+    for n in range(60):
+        bob.engine.submit(f"m{n}")
+    await eventually(
+        lambda: (
+            len(bob.rec.lines("#general", LineKind.MESSAGE)) == 60
+            and not bob.room("#general").pending
+        ),
+        "bob's messages stored",
+    )
+    alice = await make_client("alice", server.port)
+    shown = (LineKind.MESSAGE, LineKind.JOIN)
+    joined = "You joined #general"
+    assert alice.rec.texts("#general", *shown) == [f"m{n}" for n in range(10, 60)] + [joined]
+    alice.engine.load_older()
+    await alice.settled()
+    assert alice.rec.texts("#general", *shown) == [f"m{n}" for n in range(60)] + [joined]
+
+
 async def test_remembered_rooms_are_joined_next_time(
     server: Server, make_client: MakeClient, store: ConfigStore
 ) -> None:

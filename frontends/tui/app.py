@@ -25,7 +25,12 @@ from textual.widgets import Footer, Input
 from app.client.config import ConfigStore
 from app.client.engine import Engine
 from app.client.link import Timings
-from app.client.state import ConnectionState, ConversationKind, StateSnapshot
+from app.client.state import (
+    DEFAULT_SCROLLBACK,
+    ConnectionState,
+    ConversationKind,
+    StateSnapshot,
+)
 from frontends.tui.bridge import (
     ConnectionChanged,
     EngineMessage,
@@ -36,7 +41,7 @@ from frontends.tui.bridge import (
     StateChanged,
     TextualFrontend,
 )
-from frontends.tui.chatlog import ChatLog
+from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
 from frontends.tui.prompt import ChatInput
@@ -109,6 +114,7 @@ class ParleyApp(App[None]):
         timings: Timings | None = None,
         hint: str = "",
         suggested_nick: str = "",
+        scrollback: int = DEFAULT_SCROLLBACK,
     ) -> None:
         super().__init__()
         _read_alt_digits_as_alt_keys()
@@ -123,6 +129,7 @@ class ParleyApp(App[None]):
         self.hint = hint
         self._store = store
         self._timings = timings
+        self.scrollback = scrollback
         self._frontend: TextualFrontend | None = None
         self._shown: str | None = None  # the conversation the log is drawing
         self._quitting = False
@@ -136,7 +143,8 @@ class ParleyApp(App[None]):
         yield TopicBar(id="topic")
         with Horizontal(id="body"):
             yield ConversationList(id="conversations")
-            yield ChatLog(id="log")
+            # Rows include day separators: room for one per line keeps every line the engine holds.
+            yield ChatLog(id="log", max_rows=max(DEFAULT_MAX_ROWS, 2 * self.scrollback))
             yield MemberList(id="members")
         yield StatusLine(id="status")
         yield ChatInput(id="input", placeholder="Type a message, /help for commands")
@@ -196,6 +204,7 @@ class ParleyApp(App[None]):
             port=port,
             store=self._store,
             timings=self._timings,
+            scrollback=self.scrollback,
         )
         self.status_line.nick = nick
         self.engine.start()

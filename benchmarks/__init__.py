@@ -4,6 +4,7 @@
 load-generator processes (``benchmarks.loadgen``) coordinated by ``benchmarks.driver``; the
 baseline it compares against is ``benchmarks.seed_relay``, a thread-per-client relay written the
 way the classroom seed was. ``benchmarks.procstat`` reads a process's CPU and memory from
-``/proc`` (the benchmark is Linux-only), ``benchmarks.report`` turns results into tables and
-ratios, and ``benchmarks.plot`` draws them (matplotlib, from the ``bench`` extra).
+``/proc`` (the benchmark is Linux-only), ``benchmarks.loopback`` measures what one socket write
+costs on the machine (the floor under any fan-out), ``benchmarks.report`` turns results into
+tables and ratios, and ``benchmarks.plot`` draws them (matplotlib, from the ``bench`` extra).
 """

@@ -79,12 +79,18 @@ def ratio_text(results: dict[str, Any], clients: int, which: str = "best") -> st
 def machine_lines(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     load = ", ".join(f"{x:.2f}" for x in m["load_before"])
-    return [
+    lines = [
         f"- CPU: {m['cpu']}, {m['cores']} cores; {m['memory_gib']} GiB of memory",
         f"- Linux {m['kernel']}, Python {m['python']}, {m['event_loop']}",
         f"- load average before the run: {load}; run started {m['date']}",
         f"- whole run: {results.get('elapsed_s', 0):.0f} s",
     ]
+    if "loopback_write_us" in m:
+        lines.append(
+            f"- one 100-byte write to a loopback socket whose reader is asleep in another process:"
+            f" {m['loopback_write_us']:.1f} µs of the writer's CPU (`benchmarks/loopback.py`)"
+        )
+    return lines
 
 
 def summary_table(results: dict[str, Any]) -> list[str]:

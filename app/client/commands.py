@@ -39,6 +39,11 @@ class LeaveRoom:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenDirect:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendDirect:
     nick: str
     text: str
@@ -98,6 +103,7 @@ Command = (
     SayText
     | JoinRoom
     | LeaveRoom
+    | OpenDirect
     | SendDirect
     | SendAction
     | ChangeNick
@@ -124,7 +130,7 @@ class CommandHelp:
 HELP: Final[dict[str, CommandHelp]] = {
     "join": CommandHelp("/join #room", "join a room (created if new) and switch to it"),
     "part": CommandHelp("/part [#room]", "leave a room (default: this one) or close a DM"),
-    "msg": CommandHelp("/msg nick text", "send a direct message and open the conversation"),
+    "msg": CommandHelp("/msg nick [text]", "open a direct conversation, sending text if given"),
     "me": CommandHelp("/me action", "describe an action: * you waves"),
     "nick": CommandHelp("/nick name", "change your nick"),
     "topic": CommandHelp("/topic [text]", "set this room's topic, or show it"),
@@ -202,8 +208,10 @@ def _parse(line: str) -> Command | None:
             raise _usage(name)
         return LeaveRoom(normalize_room(args[0]) if args else None)
     if name == "msg":
-        if len(args) < 2:
+        if not args:
             raise _usage(name)
+        if len(args) == 1:
+            return OpenDirect(_nick(args[0]))
         return SendDirect(_nick(args[0]), rest.split(None, 1)[1])
     if name == "me":
         if not rest:

@@ -32,6 +32,7 @@ from app.client.commands import (
     LeaveRoom,
     ListMembers,
     ListRooms,
+    OpenDirect,
     QuitChat,
     SayText,
     SendAction,
@@ -425,12 +426,11 @@ class Engine:
             self._join(command.room)
         elif isinstance(command, LeaveRoom):
             self._leave(command.room)
+        elif isinstance(command, OpenDirect):
+            self._open_direct(command.nick)
         elif isinstance(command, SendDirect):
             if self._online():
-                direct = self.state.ensure(command.nick, ConversationKind.DIRECT)
-                direct.joined = True
-                self.switch_to(direct.key)
-                self._say(direct, command.text, action=False)
+                self._say(self._open_direct(command.nick), command.text, action=False)
         elif isinstance(command, ChangeNick):
             if self._online():
                 self._send(Nick(nick=command.nick), Request("nick", self.state.active))
@@ -493,6 +493,13 @@ class Engine:
             self._close_direct(target)
         elif self._online():
             self._send(Part(room=target.name), Request("part", self.state.active))
+
+    def _open_direct(self, nick: str) -> Conversation:
+        """Create (if new) and switch to the direct conversation with ``nick``; no server needed."""
+        direct = self.state.ensure(nick, ConversationKind.DIRECT)
+        direct.joined = True
+        self.switch_to(direct.key)
+        return direct
 
     def _close_direct(self, conversation: Conversation) -> None:
         """Direct conversations exist only here, so closing one needs no server."""

@@ -334,7 +334,7 @@ class ChatWindow(ttk.Frame):
         selection = self.members.tree.selection()
         if selection:
             nick = str(self.members.tree.item(selection[0], "text")).removesuffix(" (away)")
-            self.entry.set_value(f"/msg {nick} ")
+            self.control.submit(f"/msg {nick}")  # opens the direct conversation, sends nothing
             self.entry.focus_set()
 
     def _ask(self, title: str, label: str, initial: str, on_ok: Callable[[str], None]) -> None:

@@ -310,6 +310,11 @@ class ParleyApp(App[None]):
         if self.engine is not None:
             self.engine.load_older()
 
+    def on_member_list_chosen(self, message: MemberList.Chosen) -> None:
+        if self.engine is not None:
+            self.engine.submit(f"/msg {message.nick}")  # opens the direct conversation
+            self.chat_input.focus()
+
     def on_chat_log_scrolled(self, message: ChatLog.Scrolled) -> None:
         self.status_line.scrolled = not message.at_bottom
 

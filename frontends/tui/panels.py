@@ -16,6 +16,8 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
@@ -25,6 +27,7 @@ from app.client.state import (
     ConnectionStatus,
     ConversationKind,
     ConversationView,
+    MemberView,
 )
 from app.protocol import fold
 from frontends.tui.chatlog import nick_color, printable
@@ -84,12 +87,38 @@ class ConversationList(Widget, can_focus=False):
 
 
 class MemberList(Widget, can_focus=False):
-    """Who is in the active conversation; members who are away are dimmed."""
+    """Who is in the active conversation; members who are away are dimmed.
+
+    A click on a member posts ``MemberList.Chosen`` for the app to open a direct conversation.
+    """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"members--title", "members--away", "members--self"}
 
     view: reactive[ConversationView | None] = reactive(None)
     nick: reactive[str] = reactive("")
+
+    class Chosen(Message):
+        """The user clicked on ``nick`` in the member list."""
+
+        def __init__(self, nick: str) -> None:
+            super().__init__()
+            self.nick = nick
+
+    def _shown(self) -> tuple[MemberView, ...]:
+        """The members that fit, one per row under the title (the last row may say how many
+        more there are)."""
+        view = self.view
+        if view is None or view.kind is ConversationKind.DIRECT:
+            return ()
+        members = view.members
+        space = max(self.content_region.height - 1, 1)
+        return members if len(members) <= space else members[: space - 1]
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        shown = self._shown()
+        if offset is not None and 1 <= offset.y <= len(shown):
+            self.post_message(self.Chosen(shown[offset.y - 1].nick))
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -103,8 +132,7 @@ class MemberList(Widget, can_focus=False):
             return text
         members = view.members
         text.append(f"{len(members)} member{'s' if len(members) != 1 else ''}\n", style=title)
-        space = max(self.content_region.height - 1, 1)
-        shown = members if len(members) <= space else members[: space - 1]
+        shown = self._shown()
         for member in shown:
             style = Style(color=nick_color(member.nick))
             if fold(member.nick) == fold(self.nick):

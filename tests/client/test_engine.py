@@ -64,6 +64,28 @@ async def test_direct_messages_open_conversations_with_unread_and_mention(alice_
     await eventually(lambda: alice.rec.chat("bob") == ["secret plan", "ok"], "reply arrives")
 
 
+async def test_msg_without_text_opens_the_direct_conversation_and_sends_nothing(
+    server: Server, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """/msg nick alone creates and switches to the direct conversation; no frame is sent."""
+    tap = await make_tap(server.port)
+    alice = await make_client("alice", tap.port)
+    await make_client("bob", server.port)
+    mark = len(tap.sent)
+    alice.engine.submit("/msg Bob")
+    assert alice.engine.state.active == "bob"
+    assert alice.rec.calls[-1] == ("scrollback_reset", ("bob", ()))
+    await eventually(lambda: alice.rec.has("bob"), "the conversation in the snapshot")
+    view = alice.rec.view("bob")
+    assert (view.name, view.kind, view.joined) == ("Bob", ConversationKind.DIRECT, True)
+    assert alice.rec.errors == []
+    alice.engine.submit("/msg bob")  # again: just switches back to it
+    assert [v.key for v in alice.engine.snapshot().conversations] == ["#general", "bob"]
+    alice.engine.submit("/rooms")  # a fence: frames leave in order
+    await eventually(lambda: "rooms" in tap.sent_types(mark), "the fence reached the server")
+    assert tap.sent_types(mark) == ["rooms"]
+
+
 async def test_unread_counts_and_mentions_in_inactive_rooms(alice_bob: Pair) -> None:
     """Messages in a room you are not looking at count as unread; naming you flags a mention."""
     alice, bob = alice_bob
@@ -166,7 +188,7 @@ async def test_help_and_clear(alice_bob: Pair) -> None:
     alice, _ = alice_bob
     alice.engine.submit("/help")
     notices = alice.rec.texts("#general", LineKind.NOTICE)
-    assert notices[0] == "Commands:" and any("/msg nick text" in n for n in notices)
+    assert notices[0] == "Commands:" and any("/msg nick [text]" in n for n in notices)
     alice.engine.submit("/help me")
     assert alice.rec.texts("#general", LineKind.NOTICE)[-1].startswith("/me action - ")
     alice.engine.submit("/clear")
@@ -194,7 +216,7 @@ async def test_quit(alice_bob: Pair) -> None:
         "/join #bad!",
         "/part #a #b",
         "/part #notjoined",
-        "/msg bob",
+        "/msg",
         "/msg 9bob hi",
         "/me",
         "/nick",

@@ -221,3 +221,24 @@ async def test_scrolling_to_the_top_loads_older_history(
             break
     texts = [row.split("> ", 1)[-1] for row in rows(window) if "<bob> old" in row]
     assert texts == [f"old {number:03}" for number in range(130)]
+
+
+async def test_double_clicking_a_member_opens_the_direct_conversation(
+    open_app: OpenApp, connect: Connect, root: tk.Tk
+) -> None:
+    """Double-clicking a member opens a direct conversation with them and sends nothing."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    window = await connected(open_app("alice"))
+    await pump_until(root, lambda: "bob" in window.members.nicks(), "bob in the member list")
+    tree = window.members.tree
+    tree.selection_set("m:bob")
+    x, y, _, _ = tree.bbox("m:bob")
+    for _ in range(2):  # a double-click is two presses at one place in quick succession
+        tree.event_generate("<ButtonPress-1>", x=x + 5, y=y + 5)
+        tree.event_generate("<ButtonRelease-1>", x=x + 5, y=y + 5)
+    await pump_until(root, lambda: window.view.key == "bob", "the direct conversation shown")
+    assert window.conversations.row_text("bob")[0] == "bob"
+    assert window.entry.value == ""
+    assert root.focus_get() is window.entry
+    assert [f for f in await bob.barrier() if f["type"] == "message"] == []

@@ -218,3 +218,26 @@ async def test_members_panel_follows_width_and_toggles(make_app: MakeApp, connec
         assert "2 members" in members.render().plain
         await pilot.press("f2")
         assert not members.display
+
+
+async def test_clicking_a_member_opens_the_direct_conversation(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """A click on a nick in the member list switches to a direct conversation, sending nothing."""
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        members = app.query_one(MemberList)
+        await eventually(pilot, lambda: "bob" in members.render().plain, "bob in the list")
+        # Rows: the title, alice, bob; the content starts after the border and the padding.
+        await pilot.click(MemberList, offset=(3, 2))
+        await eventually(
+            pilot,
+            lambda: app.snapshot is not None and app.snapshot.active == "bob",
+            "the direct conversation with bob",
+        )
+        assert app.focused is app.chat_input
+        assert app.chat_input.value == ""
+        assert [f for f in await bob.barrier() if f["type"] == "message"] == []

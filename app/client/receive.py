@@ -106,13 +106,27 @@ _ERROR_TEXT: Final = {
 }
 
 
+# Codes whose server message starts with a name (``alice is already taken``), whose case is not
+# ours to change.
+_NAME_FIRST: Final = frozenset({"nick_taken"})
+
+
 def describe_error(error: Error) -> str:
-    """A server error as a line a person can act on."""
+    """A server error as one sentence a person can act on, said once.
+
+    The protocol writes ``message`` for people, so it is used as it is (as a sentence); our own
+    label for the code stands in only when the server gave no message. ``rate_limited`` says
+    when to try again in seconds rather than in the server's milliseconds.
+    """
     if error.code == "rate_limited":
         wait = (error.retry_after_ms or 1000) / 1000
         return f"You are sending too fast; try again in {wait:.1f} s."
-    label = _ERROR_TEXT.get(error.code, f"Server error {error.code}")
-    return f"{label}: {error.message}" if error.message else f"{label}."
+    text = error.message.strip()
+    if not text:
+        return f"{_ERROR_TEXT.get(error.code, f'Server error {error.code}')}."
+    if error.code not in _NAME_FIRST:
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 class Notifier:

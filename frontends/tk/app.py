@@ -182,11 +182,13 @@ class TkApp:
             self.window.receive(buffered)
             return
         # Refused, or the first attempt failed: say why on the form rather than retry forever.
-        why = _unplaced_error(self._buffer) or status.detail or "the connection failed"
+        # A refusal is already a sentence (which may start with a nick, case and all).
+        detail = status.detail or "the connection failed"
+        why = _unplaced_error(self._buffer) or detail[:1].upper() + detail[1:]
         self._buffer = []
         self._retire_session()
         if self.login is not None:
-            self.login.show_error(why[:1].upper() + why[1:])
+            self.login.show_error(why)
 
     # --- screens ------------------------------------------------------------------------------
 

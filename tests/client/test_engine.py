@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from app.client.config import ConfigStore
+from app.client.receive import describe_error
 from app.client.state import ConnectionState, ConversationKind, LineKind
+from app.protocol import Error
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, Tap, eventually
 
@@ -275,11 +277,34 @@ async def test_server_errors_become_readable_lines(alice_bob: Pair) -> None:
     alice.engine.submit("/msg ghost boo")
     await eventually(lambda: alice.rec.errors != [], "an error")
     text, where = alice.rec.errors[-1]
-    assert where == "ghost"
-    assert text.startswith("Nobody by that nick is online")
+    assert (text, where) == ("Nobody is called ghost.", "ghost")
     assert alice.rec.texts("ghost", LineKind.ERROR) == [text]
     line = alice.rec.lines("ghost", LineKind.MESSAGE)[0]
     assert line.failed and not line.pending
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "shown"),
+    [
+        ("nick_taken", "Bob is already taken", "Bob is already taken."),
+        ("no_such_nick", "nobody is called ghost", "Nobody is called ghost."),
+        ("server_shutdown", "the server is shutting down", "The server is shutting down."),
+        ("bad_frame", "text must be 1 to 4000 characters.", "Text must be 1 to 4000 characters."),
+        ("no_such_room", "", "There is no such room."),
+        ("no_such_room", "  ", "There is no such room."),
+        ("brand_new", "", "Server error brand_new."),
+    ],
+)
+def test_an_error_says_its_reason_once(code: str, message: str, shown: str) -> None:
+    """The server's message is the sentence shown; the code's label only stands in for none."""
+    assert describe_error(Error(code=code, message=message)) == shown
+
+
+def test_rate_limited_is_described_in_seconds() -> None:
+    """rate_limited says when to try again in seconds, not the server's milliseconds text."""
+    message = "too many frames; try again in 1500 ms"
+    error = Error(code="rate_limited", message=message, retry_after_ms=1500)
+    assert describe_error(error) == "You are sending too fast; try again in 1.5 s."
 
 
 async def test_rate_limited_says_when_to_try_again(
@@ -307,7 +332,7 @@ async def test_nick_taken_at_login_closes_with_the_reason(
     second = await make_client("ALICE", server.port, ready=False)
     await eventually(lambda: second.rec.state is ConnectionState.CLOSED, "closed")
     assert second.rec.errors == [(second.engine.closed_reason, None)]
-    assert "That nick is already taken" in second.engine.closed_reason
+    assert second.engine.closed_reason == "ALICE is already taken."
     assert [s.state for s in second.rec.statuses] == [
         ConnectionState.CONNECTING,
         ConnectionState.CLOSED,

@@ -61,6 +61,7 @@ async def test_taken_nick_is_shown_on_the_form_and_a_retry_works(
         "nick_taken on the form",
     )
     assert app.window is None
+    assert app.login.message.cget("text") == "bob is already taken."
     assert app.login.connect_button.instate(["!disabled"])
     await pump_until(app.root, lambda: not first.thread.is_alive(), "the refused engine to end")
     fill(app.login.nick_entry, "bobby")

@@ -138,7 +138,7 @@ async def test_commands_from_the_input_line_and_the_menus(
     await pump_until(root, lambda: "(not sent)" in window.view.visible_text(), "the failed DM")
     assert window.view.key == "ghost"
     assert "failed" in row_tags(window, "are you real?")
-    assert "Nobody by that nick" in window.view.visible_text()
+    assert "Nobody is called ghost." in window.view.visible_text()
 
     window.menus["Help"].invoke("Commands")
     assert window.help is not None

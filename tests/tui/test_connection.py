@@ -27,6 +27,7 @@ async def test_login_shows_nick_taken_and_allows_a_retry(
         nick.value = "alice"
         await pilot.press("enter")
         await eventually(pilot, lambda: "already taken" in login.error_text, "nick_taken shown")
+        assert login.error_text == "alice is already taken."
         assert app.login is login and app.engine is None
         assert app.screen.focused is nick
         await pilot.press("tab")

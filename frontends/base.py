@@ -54,12 +54,16 @@ class Frontend(Protocol):
     def line_updated(self, conversation: str, line: Line) -> None:
         """The line with the same ``seq`` changed: a pending message was confirmed or failed."""
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
         """Redraw the conversation from ``lines`` (oldest first).
 
         Sent after anything other than an append or an update: ``/clear``, older history loaded
         in front, missed messages inserted after a reconnect, and when the conversation becomes
         the active one, so a frontend that shows only the active conversation keeps no store.
+        ``active`` says whether ``conversation`` is the active one as of this call: such a
+        frontend draws ``lines`` when it is and ignores the reset when it is not. It need not
+        wait for the ``state_changed`` that names a new active conversation, which comes
+        after the reset (within the same loop iteration's coalesced snapshot).
         """
 
     def presence(self, change: PresenceChange) -> None:
@@ -89,7 +93,7 @@ class NullFrontend:
     def line_updated(self, conversation: str, line: Line) -> None:
         return None
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
         return None
 
     def presence(self, change: PresenceChange) -> None:
@@ -170,8 +174,8 @@ class QueueFrontend:
     def line_updated(self, conversation: str, line: Line) -> None:
         self.calls.put(FrontendCall("line_updated", (conversation, line)))
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
-        self.calls.put(FrontendCall("scrollback_reset", (conversation, lines)))
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
+        self.calls.put(FrontendCall("scrollback_reset", (conversation, lines, active)))
 
     def presence(self, change: PresenceChange) -> None:
         self.calls.put(FrontendCall("presence", (change,)))

@@ -160,7 +160,9 @@ class Notifier:
         self._call(self._frontend.line_updated, conversation.key, line)
 
     def reset(self, conversation: Conversation) -> None:
-        self._call(self._frontend.scrollback_reset, conversation.key, tuple(conversation.lines))
+        active = self._state.active == conversation.key
+        lines = tuple(conversation.lines)
+        self._call(self._frontend.scrollback_reset, conversation.key, lines, active)
 
     def presence(self, change: PresenceChange) -> None:
         self._call(self._frontend.presence, change)

@@ -225,7 +225,9 @@ class ChatWindow(ttk.Frame):
         if self.scrollbacks.update(conversation, line) is not None:
             self.view.updated(conversation, line)
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
+        # Every conversation is mirrored, so ``active`` is not needed: the next snapshot says
+        # which one the view shows.
         self.view.reset(conversation)  # first: it reads the old mirror to keep the reader's place
         self.scrollbacks.reset(conversation, lines)
 

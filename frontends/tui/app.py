@@ -241,11 +241,8 @@ class ParleyApp(App[None]):
             chat_input.placeholder = f"Message {name}  (/help for commands)"
 
     def on_scrollback_reset(self, message: ScrollbackReset) -> None:
-        engine = self.engine
-        if not self._current(message) or engine is None:
-            return
         # The engine redraws a conversation for several reasons; only the active one is shown.
-        if message.conversation == engine.state.active:
+        if self._current(message) and message.active:
             self._shown = message.conversation
             self.chat_log.show(message.lines)
 

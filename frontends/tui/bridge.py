@@ -53,12 +53,16 @@ class LineUpdated(EngineMessage):
 
 
 class ScrollbackReset(EngineMessage):
-    """A conversation's scrollback must be redrawn from these lines (oldest first)."""
+    """A conversation's scrollback must be redrawn from these lines (oldest first); ``active``
+    says whether it is the active conversation, the one the log shows."""
 
-    def __init__(self, origin: TextualFrontend, conversation: str, lines: tuple[Line, ...]) -> None:
+    def __init__(
+        self, origin: TextualFrontend, conversation: str, lines: tuple[Line, ...], active: bool
+    ) -> None:
         super().__init__(origin)
         self.conversation = conversation
         self.lines = lines
+        self.active = active
 
 
 class PresenceChanged(EngineMessage):
@@ -111,8 +115,8 @@ class TextualFrontend:
     def line_updated(self, conversation: str, line: Line) -> None:
         self._target.post_message(LineUpdated(self, conversation, line))
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
-        self._target.post_message(ScrollbackReset(self, conversation, lines))
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
+        self._target.post_message(ScrollbackReset(self, conversation, lines, active))
 
     def presence(self, change: PresenceChange) -> None:
         self._target.post_message(PresenceChanged(self, change))

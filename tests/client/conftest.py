@@ -89,8 +89,8 @@ class Recorder:
             if old.seq == line.seq:
                 lines[index] = line
 
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...]) -> None:
-        self.calls.append(("scrollback_reset", (conversation, lines)))
+    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
+        self.calls.append(("scrollback_reset", (conversation, lines, active)))
         self.scrollback[conversation] = list(lines)
 
     def presence(self, change: PresenceChange) -> None:

@@ -61,7 +61,8 @@ async def test_direct_messages_open_conversations_with_unread_and_mention(alice_
         lambda: not alice.rec.lines("bob", LineKind.MESSAGE)[0].pending, "alice's DM confirmed"
     )
     bob.engine.switch_to("alice")
-    assert bob.rec.calls[-1] == ("scrollback_reset", ("alice", tuple(bob.engine.lines("alice"))))
+    lines = tuple(bob.engine.lines("alice"))
+    assert bob.rec.calls[-1] == ("scrollback_reset", ("alice", lines, True))
     bob.engine.submit("ok")
     await eventually(lambda: alice.rec.chat("bob") == ["secret plan", "ok"], "reply arrives")
 
@@ -76,7 +77,7 @@ async def test_msg_without_text_opens_the_direct_conversation_and_sends_nothing(
     mark = len(tap.sent)
     alice.engine.submit("/msg Bob")
     assert alice.engine.state.active == "bob"
-    assert alice.rec.calls[-1] == ("scrollback_reset", ("bob", ()))
+    assert alice.rec.calls[-1] == ("scrollback_reset", ("bob", (), True))
     await eventually(lambda: alice.rec.has("bob"), "the conversation in the snapshot")
     view = alice.rec.view("bob")
     assert (view.name, view.kind, view.joined) == ("Bob", ConversationKind.DIRECT, True)
@@ -194,7 +195,7 @@ async def test_help_and_clear(alice_bob: Pair) -> None:
     alice.engine.submit("/help me")
     assert alice.rec.texts("#general", LineKind.NOTICE)[-1].startswith("/me action - ")
     alice.engine.submit("/clear")
-    assert alice.rec.calls[-1] == ("scrollback_reset", ("#general", ()))
+    assert alice.rec.calls[-1] == ("scrollback_reset", ("#general", (), True))
     assert alice.engine.lines("#general") == ()
 
 
@@ -394,6 +395,40 @@ async def test_the_join_notice_comes_after_the_history_and_stays_last(
     alice.engine.load_older()
     await alice.settled()
     assert alice.rec.texts("#general", *shown) == [f"m{n}" for n in range(60)] + [joined]
+
+
+async def test_a_reset_says_whether_its_conversation_is_the_active_one(
+    server: Server, make_client: MakeClient
+) -> None:
+    """Each scrollback_reset tells whether its conversation is the active one at that moment."""
+    bob = await make_client("bob", server.port)
+    for n in range(60):
+        bob.engine.submit(f"m{n}")
+    await eventually(
+        lambda: (
+            len(bob.rec.lines("#general", LineKind.MESSAGE)) == 60
+            and not bob.room("#general").pending
+        ),
+        "bob's messages stored",
+    )
+    alice = await make_client("alice", server.port)
+    alice.engine.submit("/join #side")
+    await alice.ready("#side")
+    assert alice.engine.state.active == "#side"
+    mark = len(alice.rec.calls)
+    alice.engine.load_older("#general")  # a page in front of a room in the background
+    await alice.settled()
+    alice.engine.switch_to("#general")
+    alice.engine.submit("/clear")
+    alice.engine.submit("/part")  # #side becomes the active one
+    await eventually(lambda: alice.engine.state.get("#general") is None, "parted")
+    resets = [args for name, args in alice.rec.calls[mark:] if name == "scrollback_reset"]
+    assert [(args[0], args[2]) for args in resets] == [
+        ("#general", False),
+        ("#general", True),
+        ("#general", True),
+        ("#side", True),
+    ]
 
 
 async def test_remembered_rooms_are_joined_next_time(

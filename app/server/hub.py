@@ -330,7 +330,9 @@ class Hub:
         s.ping_sent = None  # any input already counts; this is the explicit answer
 
     def _quit(self, s: Session, f: p.Quit) -> None:
-        s.drop("quit", f.text or "")
+        # The echo of a message said just before quit may still wait on the store.
+        s.leaving = True
+        self._after_store(lambda: s.drop("quit", f.text or ""))
 
     # --- checks that answer the client when they fail ---
 

@@ -43,6 +43,7 @@ class Session(asyncio.Protocol):
         "ip",
         "key",
         "last_seen",
+        "leaving",
         "nick",
         "peer",
         "ping_sent",
@@ -63,6 +64,7 @@ class Session(asyncio.Protocol):
         self.ping_sent: float | None = None
         self.transport: asyncio.Transport | None = None
         self.closing = False
+        self.leaving = False  # quit was received; its goodbye waits for earlier effects
         self._decoder = p.LineDecoder(hub.config.max_line)
         self._tokens = float(hub.config.msg_burst)
         self._refilled = self.connected_at
@@ -85,7 +87,7 @@ class Session(asyncio.Protocol):
         self.hub.connect(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.closing or self._decoder.too_large:
+        if self.closing or self.leaving or self._decoder.too_large:
             return
         self.last_seen = time.monotonic()
         self.ping_sent = None
@@ -116,7 +118,7 @@ class Session(asyncio.Protocol):
     def _serve(self, lines: list[bytes]) -> None:
         handle = self.hub.handle
         for line in lines:
-            if self.closing:
+            if self.closing or self.leaving:
                 return
             try:
                 frame = p.decode_client_frame(line)

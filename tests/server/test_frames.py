@@ -374,6 +374,23 @@ async def test_quit_says_bye_and_tells_the_rooms(connect: Connect) -> None:
     assert (await bob.expect("members"))["members"] == [{"nick": "bob"}]
 
 
+async def test_quit_right_after_say_still_gets_the_echo(connect: Connect) -> None:
+    """A ``say`` then ``quit`` in one write: the sender sees its echo before ``bye``, and the
+    room sees the message before the quit; frames after ``quit`` are ignored."""
+    alice, bob = await in_room(connect, "#a", "alice", "bob")
+    await alice.send_raw(
+        b'{"type":"say","room":"#a","text":"last words","nonce":"n"}\n'
+        b'{"type":"quit"}\n'
+        b'{"type":"say","room":"#a","text":"from beyond"}\n'
+    )
+    last = await alice.closed()
+    assert [f["type"] for f in last] == ["message", "bye"]
+    assert last[0]["nonce"] == "n"
+    await bob.expect("message", text="last words")
+    await bob.expect("presence", nick="alice", event="quit")
+    assert await bob.barrier() == []
+
+
 async def test_quit_without_text_announces_no_text(connect: Connect) -> None:
     """A bare ``quit`` gives the rooms ``presence quit`` with no text rather than a made-up one."""
     alice, bob = await in_room(connect, "#a", "alice", "bob")

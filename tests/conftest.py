@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,14 @@ class WireClient:
 
 Connect = Callable[..., Awaitable[WireClient]]
 StartServer = Callable[..., Awaitable[Server]]
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it (a server that cannot be reached)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 @pytest.fixture

@@ -102,6 +102,9 @@ class Engine:
 
     ``start()`` (or ``await run()``) connects and keeps reconnecting until ``quit()``; the state
     ends ``closed`` then, or when the very first ``hello`` is refused (``closed_reason`` says why).
+    With ``give_up_before_welcome`` (for a sign-in form) it also ends ``closed`` when the server
+    cannot be reached, or drops or turns us away, before it has welcomed us once; after the
+    first welcome it reconnects as always.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class Engine:
         scrollback: int = DEFAULT_SCROLLBACK,
         catchup_pages: int = 10,
         rng: random.Random | None = None,
+        give_up_before_welcome: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -125,6 +129,7 @@ class Engine:
         self._timings = timings or Timings()
         self._store = store
         self._rng = rng or random.Random()
+        self._give_up_before_welcome = give_up_before_welcome
         self._notify = Notifier(frontend, self.state)
         self._receiver = Receiver(
             self.state, self._notify, self._send, self._remember, catchup_pages
@@ -161,6 +166,9 @@ class Engine:
                     self._set_status(ConnectionState.RECONNECTING, attempt, detail=reason)
                 registered, reason, fatal = await self._session()
                 if fatal or self._quitting:
+                    break
+                if self._give_up_before_welcome and not self._registered_once:
+                    log.info("giving up before the first welcome: %s", reason)
                     break
                 attempt = 1 if registered else attempt + 1
                 delay = backoff_delay(attempt, self._timings, self._rng)

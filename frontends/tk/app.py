@@ -172,7 +172,7 @@ class TkApp:
     def _signing_in(self, calls: list[FrontendCall]) -> None:
         self._buffer.extend(calls)
         status = _last_status(calls)
-        if status is None or status.state is ConnectionState.CONNECTING:
+        if status is None:
             return
         if status.state is ConnectionState.CONNECTED:
             buffered, self._buffer = self._buffer, []
@@ -180,15 +180,16 @@ class TkApp:
             self._open_chat()
             assert self.window is not None
             self.window.receive(buffered)
-            return
-        # Refused, or the first attempt failed: say why on the form rather than retry forever.
-        # A refusal is already a sentence (which may start with a nick, case and all).
-        detail = status.detail or "the connection failed"
-        why = _unplaced_error(self._buffer) or detail[:1].upper() + detail[1:]
-        self._buffer = []
-        self._retire_session()
-        if self.login is not None:
-            self.login.show_error(why)
+        elif status.state is ConnectionState.CLOSED:
+            # The form's engine gives up before its first welcome (refused, or the server could
+            # not be reached): say why on the form. A refusal is already a sentence, which may
+            # start with a nick, case and all.
+            detail = status.detail or "the connection failed"
+            why = _unplaced_error(self._buffer) or detail[:1].upper() + detail[1:]
+            self._buffer = []
+            self._retire_session()
+            if self.login is not None:
+                self.login.show_error(why)
 
     # --- screens ------------------------------------------------------------------------------
 
@@ -237,6 +238,8 @@ class TkApp:
             store=self.store,
             timings=self.timings,
             scrollback=self.scrollback,
+            # From the form, a failure goes back to the form; from --nick, the window retries.
+            give_up_before_welcome=not straight_to_chat,
         )
         self.session.start()
         if straight_to_chat:

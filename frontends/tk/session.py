@@ -41,6 +41,7 @@ class EngineThread:
         store: ConfigStore | None,
         timings: Timings | None = None,
         scrollback: int = DEFAULT_SCROLLBACK,
+        give_up_before_welcome: bool = False,
     ) -> None:
         self.nick = nick
         self.host = host
@@ -49,6 +50,7 @@ class EngineThread:
         self._store = store
         self._timings = timings
         self._scrollback = scrollback
+        self._give_up_before_welcome = give_up_before_welcome
         self._control: ThreadSafeControl | None = None
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"parley-engine-{nick}", daemon=True)
@@ -76,6 +78,7 @@ class EngineThread:
             store=self._store,
             timings=self._timings,
             scrollback=self._scrollback,
+            give_up_before_welcome=self._give_up_before_welcome,
         )
         self._control = ThreadSafeControl(engine, asyncio.get_running_loop())
         self._ready.set()

@@ -135,7 +135,6 @@ class ParleyApp(App[None]):
         self._quitting = False
         # Whether the current engine ever got in; until then its errors belong to the login.
         self._signed_in = False
-        self._refusal = ""
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -188,15 +187,18 @@ class ParleyApp(App[None]):
 
     # --- the engine -----------------------------------------------------------------------
 
-    def connect(self, nick: str, host: str, port: int) -> None:
-        """Start an engine for ``nick`` at ``host:port``, replacing any previous one."""
+    def connect(self, nick: str, host: str, port: int, *, from_login: bool = False) -> None:
+        """Start an engine for ``nick`` at ``host:port``, replacing any previous one.
+
+        ``from_login``: the engine gives up if it cannot get in (refused, or the server cannot
+        be reached), so the login screen can say why; with ``--nick`` it keeps retrying.
+        """
         if self.engine is not None:
             self.engine.quit()
         self.nick, self.host, self.port = nick, host, port
         self._frontend = TextualFrontend(self)
         self._shown = None
         self._signed_in = False
-        self._refusal = ""
         self.engine = Engine(
             self._frontend,
             nick=nick,
@@ -205,6 +207,7 @@ class ParleyApp(App[None]):
             store=self._store,
             timings=self._timings,
             scrollback=self.scrollback,
+            give_up_before_welcome=from_login,
         )
         self.status_line.nick = nick
         self.engine.start()
@@ -215,7 +218,7 @@ class ParleyApp(App[None]):
         return message.origin is self._frontend and self.is_running
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
-        self.connect(message.nick, message.host, message.port)
+        self.connect(message.nick, message.host, message.port, from_login=True)
 
     def on_state_changed(self, message: StateChanged) -> None:
         if not self._current(message):
@@ -271,21 +274,16 @@ class ParleyApp(App[None]):
             if login is not None:
                 self.pop_screen()
                 self.chat_input.focus()
-        elif status.state is ConnectionState.RECONNECTING and login is not None:
-            retry = status.retry_in()
-            when = f"; retrying in {retry:.0f} s" if retry is not None else "; retrying"
-            login.show_progress(f"{status.detail or 'Connecting'}{when} (Enter to change)")
         elif status.state is ConnectionState.CLOSED:
-            self._engine_closed()
+            self._engine_closed(status.detail)
 
-    def _engine_closed(self) -> None:
-        engine = self.engine
-        reason = self._refusal or (engine.closed_reason if engine is not None else "")
+    def _engine_closed(self, reason: str) -> None:
         self.engine = None
         if self._quitting or reason == "quit":
             self.exit()
             return
-        # The server refused us for good (nick taken, bad nick): ask again.
+        # Refused for good (nick taken, bad nick), or, from the login screen, the server could
+        # not be reached: ask again, saying why.
         login = self.login
         if login is None:
             self.push_screen(self._login_screen(reason))
@@ -295,12 +293,9 @@ class ParleyApp(App[None]):
     def on_error_reported(self, message: ErrorReported) -> None:
         if not self._current(message) or message.conversation is not None:
             return  # errors in a conversation arrive there as lines too
-        login = self.login
-        if login is not None:
-            login.show_error(message.text)
-        elif not self._signed_in:
-            self._refusal = message.text  # the login screen shows it when the engine closes
-        else:
+        # Before sign-in such an error is a refusal: the engine closes with it as its reason,
+        # which the login screen shows.
+        if self._signed_in:
             self.notify(message.text, severity="error")
 
     def on_chat_log_reached_top(self, message: ChatLog.ReachedTop) -> None:

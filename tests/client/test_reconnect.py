@@ -9,6 +9,7 @@ from app.client.link import Timings, backoff_delay
 from app.client.state import ConnectionState, LineKind
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, Tap, eventually
+from tests.conftest import Connect, closed_port
 
 StartServer = Callable[..., Awaitable[Server]]
 MakeTap = Callable[[int], Awaitable[Tap]]
@@ -138,6 +139,45 @@ async def test_reconnect_status_has_a_countdown(
     assert last.retry_in(now=last.retry_at + 5.0) == 0.0
     assert last.retry_in(now=last.retry_at - 1.0) == 1.0
     assert alice.rec.snap.connection.state is ConnectionState.RECONNECTING
+
+
+async def test_giving_up_before_welcome_closes_when_the_server_cannot_be_reached(
+    make_client: MakeClient,
+) -> None:
+    """With give_up_before_welcome an unreachable server closes the engine, with the reason."""
+    alice = await make_client("alice", closed_port(), ready=False, give_up_before_welcome=True)
+    await eventually(lambda: alice.rec.state is ConnectionState.CLOSED, "closed")
+    assert [s.state for s in alice.rec.statuses] == [
+        ConnectionState.CONNECTING,
+        ConnectionState.CLOSED,
+    ]
+    assert alice.engine.closed_reason.startswith("cannot connect to 127.0.0.1:")
+    assert alice.rec.statuses[-1].detail == alice.engine.closed_reason
+
+
+async def test_giving_up_before_welcome_closes_when_the_server_turns_us_away(
+    start_server: StartServer, make_client: MakeClient, connect: Connect
+) -> None:
+    """A refusal a retry could cure (too many connections) also ends it before the welcome."""
+    server = await start_server(max_conns_per_ip=1)
+    await connect("bob", port=server.port)
+    alice = await make_client("alice", server.port, ready=False, give_up_before_welcome=True)
+    await eventually(lambda: alice.rec.state is ConnectionState.CLOSED, "closed")
+    assert alice.engine.closed_reason == "At most 1 connections per address."
+    assert ConnectionState.RECONNECTING not in [s.state for s in alice.rec.statuses]
+
+
+async def test_giving_up_before_welcome_still_reconnects_after_it(
+    start_server: StartServer, make_client: MakeClient
+) -> None:
+    """Once welcomed, an engine that gives up before the welcome reconnects like any other."""
+    server = await start_server()
+    alice = await make_client("alice", server.port, give_up_before_welcome=True)
+    port = server.port
+    await server.stop()
+    await eventually(lambda: alice.rec.state is ConnectionState.RECONNECTING, "reconnecting")
+    await start_server(port=port)
+    await alice.ready()
 
 
 async def test_quit_while_reconnecting_closes_at_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import tkinter as tk
 
@@ -10,16 +9,8 @@ from app.client.config import ConfigStore
 from app.client.state import ConnectionState
 from app.server import Server
 from frontends.tk.dialogs import fill
-from tests.conftest import Connect
+from tests.conftest import Connect, closed_port
 from tests.tk.conftest import OpenApp, chat, connected, pump_until
-
-
-def _closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_form_signs_in_and_the_config_remembers(
@@ -86,7 +77,7 @@ async def test_bad_input_and_an_unreachable_server_are_refused_on_the_form(
     form.submit()
     assert "port" in form.message.cget("text")
     assert app.session is None
-    fill(form.server_entry, f"127.0.0.1:{_closed_port()}")
+    fill(form.server_entry, f"127.0.0.1:{closed_port()}")
     form.submit()
     await pump_until(
         app.root,

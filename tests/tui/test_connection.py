@@ -6,9 +6,10 @@ from textual.widgets import Input
 
 from app.client.state import ConnectionState
 from app.protocol import DEFAULT_PORT
+from app.server import Server
 from frontends.tui.login import parse_server
 from frontends.tui.panels import StatusLine
-from tests.conftest import Connect, StartServer
+from tests.conftest import Connect, StartServer, closed_port
 from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_room
 
 
@@ -54,6 +55,28 @@ async def test_login_refuses_a_bad_nick_and_server_locally(make_app: MakeApp) ->
         await pilot.press("enter")
         assert "host:port" in login.error_text
         assert app.engine is None
+
+
+async def test_login_reports_an_unreachable_server_and_stops_trying(
+    make_app: MakeApp, server: Server
+) -> None:
+    """From the login screen a server that cannot be reached is reported there and the engine
+    ends, instead of retrying behind the screen; the right address then gets in."""
+    app = make_app(nick=None)
+    async with app.run_test() as pilot:
+        login = app.login
+        assert login is not None
+        login.query_one("#login-nick", Input).value = "dave"
+        server_input = login.query_one("#login-server", Input)
+        server_input.value = f"127.0.0.1:{closed_port()}"
+        await pilot.press("enter")
+        await eventually(pilot, lambda: app.engine is None, "the engine to give up")
+        assert app.login is login
+        assert login.error_text.startswith("cannot connect to 127.0.0.1:")
+
+        server_input.value = f"127.0.0.1:{server.port}"
+        await pilot.press("enter")
+        await until_in_room(pilot)
 
 
 def test_parse_server_accepts_host_port_and_bare_hosts() -> None:

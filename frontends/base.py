@@ -58,8 +58,9 @@ class Frontend(Protocol):
         """Redraw the conversation from ``lines`` (oldest first).
 
         Sent after anything other than an append or an update: ``/clear``, older history loaded
-        in front, missed messages inserted after a reconnect, and when the conversation becomes
-        the active one, so a frontend that shows only the active conversation keeps no store.
+        in front, missed messages inserted after a reconnect, a direct conversation re-keyed
+        because its peer changed nick, and when the conversation becomes the active one, so a
+        frontend that shows only the active conversation keeps no store.
         ``active`` says whether ``conversation`` is the active one as of this call: such a
         frontend draws ``lines`` when it is and ignores the reset when it is not. It need not
         wait for the ``state_changed`` that names a new active conversation, which comes

@@ -507,6 +507,8 @@ class Receiver:
                 and direct.kind is ConversationKind.DIRECT
                 and self.state.rename(presence.old, nick) is not None
             ):
+                # A frontend keeps scrollback by key: hand it the old lines under the new one.
+                self.notify.reset(direct)
                 self.append(direct, local_line(LineKind.NICK, text, nick))
         elif event in ("away", "back"):
             conversation.set_away(nick, event == "away")

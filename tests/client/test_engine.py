@@ -145,6 +145,19 @@ async def test_nick_change(alice_bob: Pair) -> None:
     assert {m.nick for m in bob.rec.view("#general").members} == {"alicia", "bob"}
 
 
+async def test_a_direct_conversation_follows_its_peer_to_a_new_nick(alice_bob: Pair) -> None:
+    """When the peer changes nick, the direct conversation is redrawn under the new key."""
+    alice, bob = alice_bob
+    alice.engine.submit("/msg bob hi")
+    await eventually(lambda: bob.rec.chat("alice") == ["hi"], "bob gets the DM")
+    bob.engine.submit("/nick bobby")
+    await eventually(lambda: alice.rec.has("bobby") and not alice.rec.has("bob"), "re-keyed")
+    assert alice.engine.state.active == "bobby"
+    assert alice.rec.texts("bobby") == ["hi", "bob is now known as bobby"]
+    resets = [args for name, args in alice.rec.calls if name == "scrollback_reset"]
+    assert resets[-1][0] == "bobby" and resets[-1][2] is True
+
+
 async def test_topic(alice_bob: Pair) -> None:
     """/topic sets the topic for everyone; with no text it shows the current one."""
     alice, bob = alice_bob

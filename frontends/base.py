@@ -63,8 +63,8 @@ class Frontend(Protocol):
         frontend that shows only the active conversation keeps no store.
         ``active`` says whether ``conversation`` is the active one as of this call: such a
         frontend draws ``lines`` when it is and ignores the reset when it is not. It need not
-        wait for the ``state_changed`` that names a new active conversation, which comes
-        after the reset (within the same loop iteration's coalesced snapshot).
+        wait for the ``state_changed`` that names a new active conversation: snapshots are
+        coalesced to one per loop iteration, so that one comes after the reset.
         """
 
     def presence(self, change: PresenceChange) -> None:

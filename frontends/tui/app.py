@@ -6,7 +6,8 @@ values down to its widgets as attributes ("attributes down"): the conversation l
 log, the member list, the topic bar and the status line. It is also the only part of the TUI that
 asks anything of the engine (submit a line, switch conversation, load older history, quit); the
 widgets never do. Without a nick it starts on the login screen, and it goes back there when the
-server refuses the nick.
+server refuses the nick; an engine started from the login screen gives up (rather than retrying)
+when it cannot get in, so the screen can say why.
 """
 
 from __future__ import annotations

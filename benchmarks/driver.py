@@ -7,10 +7,11 @@ senders, evenly spaced and staggered, started on the same ``CLOCK_MONOTONIC`` in
 process; it ends when every client has every message, or at its deadline, when what is missing
 counts as lost. For each step it records the receivers' latency histogram, the server's CPU
 seconds and RSS (from ``/proc``) and the generators' own CPU and lateness, so that it is plain
-whether the server or the generator ran out first. The sweep stops at the first loss, when
-less than 90% of the offered rate is delivered, or after three steps in a row over the latency
-bound. ``idle`` connects and registers many clients and
-reports the server's memory per idle connection and how long the connecting took.
+whether the server or the generator ran out first. The sweep stops at the first loss, or when
+less than 90% of the offered rate is delivered (the server has fallen behind); a step over the
+latency bound alone does not stop it, since on a shared machine that may be other people's
+load. ``idle`` connects and registers many clients and reports the server's memory per idle
+connection and how long the connecting took.
 """
 
 from __future__ import annotations
@@ -237,7 +238,6 @@ def sweep(
         # Spread the senders through the member order rather than bunching them at the start.
         stride = clients // senders
         sender_ids = [i * stride for i in range(senders)]
-        slow_steps = 0
         for rate in rates:
             step = _step(target, generators, clients, sender_ids, rate, settings)
             run["steps"].append(step)
@@ -260,9 +260,8 @@ def sweep(
             )
             if step["lost"] or step["lost_connections"] or not target.alive():
                 break
-            slow_steps = 0 if step["ok"] else slow_steps + 1
-            # Three slow steps in a row, or falling well behind, is past the limit.
-            if slow_steps >= 3 or step["delivered_per_s"] < 0.9 * rate:
+            # Past the limit; a latency miss alone is not, as it may be other people's load.
+            if step["delivered_per_s"] < 0.9 * rate:
                 break
     finally:
         if generators is not None:

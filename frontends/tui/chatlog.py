@@ -102,6 +102,8 @@ class _Row:
     line: Line | None
     day: date
     height: int = 1
+    # The width ``height`` was measured at; 0 when it must be measured again.
+    measured_at: int = 0
     strips: list[Strip] | None = field(default=None, repr=False)
 
 
@@ -194,10 +196,17 @@ class ChatLog(ScrollView, can_focus=False):
         """Replace the whole log, keeping the first visible line in place where it remains."""
         anchor = self._anchor()
         follow = self.at_bottom or not self._rows
+        # A redraw mostly shows the same lines (older history put in front): keeping their rows
+        # keeps their measured heights, so a page costs its own lines, not the whole log's.
+        shown = {row.line.seq: row for row in self._rows if row.line is not None}
         self._rows = []
-        self._cached.clear()
         for line in lines:
-            self._append_row(line)
+            self._append_row(line, shown.get(line.seq))
+        kept = {id(row) for row in self._rows}
+        for key, row in list(self._cached.items()):
+            if id(row) not in kept:
+                del self._cached[key]
+                row.strips = None
         self._trim()
         self._reflow(measure=True)
         if follow or anchor is None or not self._scroll_to_anchor(anchor):
@@ -228,6 +237,7 @@ class ChatLog(ScrollView, can_focus=False):
                 follow = self.at_bottom
                 row.line = line
                 row.strips = None
+                row.measured_at = 0
                 height = self._measure(row)
                 if height != row.height:
                     row.height = height
@@ -289,12 +299,15 @@ class ChatLog(ScrollView, can_focus=False):
 
     # --- rows and heights -----------------------------------------------------------------
 
-    def _append_row(self, line: Line) -> None:
+    def _append_row(self, line: Line, shown: _Row | None = None) -> None:
         day = _local_day(line)
         last = self._rows[-1].day if self._rows else None
         if day != last:
             self._rows.append(_Row(next(_separator_keys), None, day))
-        self._rows.append(_Row(line.seq, line, day))
+        if shown is not None and shown.line is line:
+            self._rows.append(shown)
+        else:
+            self._rows.append(_Row(line.seq, line, day))
 
     def _trim(self) -> bool:
         """Drop the oldest rows once over the cap, a tenth at a time so appends stay cheap."""
@@ -330,6 +343,9 @@ class ChatLog(ScrollView, can_focus=False):
             return 1
         if row.line is None:
             return 1
+        if row.measured_at == self._width:
+            return row.height
+        row.measured_at = self._width
         if row.strips is not None:
             return len(row.strips)
         body = _body_text(row.line)

@@ -13,6 +13,7 @@ user scrolls to the very top it asks, once per page, for older history through `
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tkinter as tk
 from collections import deque
@@ -69,6 +70,8 @@ class Changes:
     redraw: bool = False
     # The seq of the line at the top of the viewport before a redraw, to keep the reader's place.
     anchor: int | None = None
+    # The mirror the Text showed, unchanged, when the redraw was asked for (else None).
+    shown: deque[Line] | None = None
 
     def __bool__(self) -> bool:
         return self.redraw or self.appended > 0 or bool(self.updated)
@@ -134,6 +137,8 @@ class MessageView(ttk.Frame):
         """The mirror of ``key`` was replaced; redraw it, keeping the reader's place if scrolled."""
         if key != self.key:
             return
+        if not self.changes:
+            self.changes.shown = self.scrollbacks.lines(key)
         if not self.changes.redraw and not self.at_bottom():
             self.changes.anchor = self._top_seq()
         self.changes.redraw = True
@@ -150,7 +155,10 @@ class MessageView(ttk.Frame):
         lines = self.scrollbacks.lines(self.key) if self.key is not None else deque()
         self.text.configure(state="normal")
         try:
-            if changes.redraw or changes.appended >= len(lines):
+            older = self._older_in_front(lines, changes)
+            if older is not None:
+                self._prepend(lines, older)
+            elif changes.redraw or changes.appended >= len(lines):
                 self._redraw(lines)
             else:
                 self._append(lines, changes.appended)
@@ -169,6 +177,28 @@ class MessageView(ttk.Frame):
             self.batches += 1
             self.lines_drawn += len(lines)
         self._shown = len(lines)
+
+    @staticmethod
+    def _older_in_front(lines: deque[Line], changes: Changes) -> int | None:
+        """How many lines a redraw only puts in front of the ones shown; None if it does more.
+
+        Older history arrives as a redraw of the whole conversation; drawing just the new page
+        keeps a page's cost its own instead of the whole scrollback's.
+        """
+        shown = changes.shown
+        if shown is None or changes.appended or changes.updated or len(lines) < len(shown):
+            return None
+        older = len(lines) - len(shown)
+        kept = itertools.islice(lines, older, None)
+        return older if all(new is old for new, old in zip(kept, shown, strict=True)) else None
+
+    def _prepend(self, lines: deque[Line], count: int) -> None:
+        if count == 0:
+            return
+        self._insert("1.0", itertools.islice(lines, count))
+        self.batches += 1
+        self.lines_drawn += count
+        self._shown += count
 
     def _append(self, lines: deque[Line], count: int) -> None:
         if count == 0:

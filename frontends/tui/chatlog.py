@@ -351,7 +351,8 @@ class ChatLog(ScrollView, can_focus=False):
         body = _body_text(row.line)
         if "\n" not in body and cell_len(body) <= self._width - PREFIX_WIDTH:
             return 1
-        return len(self._strips(row))
+        # Wrapping without drawing: most lines of a burst scroll past and are never drawn.
+        return len(self._wrap(row)[1])
 
     def _anchor(self) -> tuple[int, int] | None:
         """The first visible scrollback line's seq and how far into it the view starts."""
@@ -392,15 +393,24 @@ class ChatLog(ScrollView, can_focus=False):
             evicted.strips = None
         return row.strips
 
+    def _wrap(self, row: _Row) -> tuple[Text, list[Text]]:
+        """A row's prefix and its body wrapped in the width the prefix leaves: one per row."""
+        width = max(self._width, 1)
+        prefix, body = self._parts(row, wrap_width=width)
+        if row.line is None:
+            return prefix, [body]
+        if not body.plain:
+            return prefix, [Text()]
+        return prefix, list(body.wrap(self.app.console, max(width - prefix.cell_len, 8)))
+
     def _render_row(self, row: _Row) -> list[Strip]:
         console: Console = self.app.console
         width = max(self._width, 1)
         base = self.rich_style
-        prefix, body = self._parts(row, wrap_width=width)
+        prefix, wrapped = self._wrap(row)
         if row.line is None:
-            return [self._strip(body, console, width, base)]
+            return [self._strip(wrapped[0], console, width, base)]
         indent = prefix.cell_len
-        wrapped = body.wrap(console, max(width - indent, 8)) if body.plain else [Text()]
         strips = []
         for number, part in enumerate(wrapped):
             lead = prefix

@@ -59,7 +59,7 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     bench.add_argument("--quick", action="store_true", help="a short run with small numbers")
     bench.add_argument("--clients", type=_counts, help="N per sweep, e.g. 100,1000")
-    bench.add_argument("--senders", type=int, default=10, help="K clients that send")
+    bench.add_argument("--senders", type=int, default=100, help="K clients that send")
     bench.add_argument("--rates", type=_numbers, help="offered deliveries/s, e.g. 100k,500k,1M")
     bench.add_argument("--duration", type=float, help="seconds of sending per step")
     bench.add_argument("--drain", type=float, default=5.0, help="seconds to wait for stragglers")

@@ -45,7 +45,7 @@ ROOM = "#bench"
 class Settings:
     """How a sweep drives its server."""
 
-    senders: int = 10
+    senders: int = 100
     duration: float = 5.0
     drain: float = 5.0  # how long after the last send a message may still arrive
     processes: int = 2
@@ -271,12 +271,26 @@ def sweep(
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{target.db}{suffix}")
-    ok = [s for s in run["steps"] if s["ok"]]
-    run["best"] = max(ok, key=lambda s: s["delivered_per_s"]) if ok else None
-    # Capacity whatever the latency: on a shared machine p99 can be other people's doing.
-    whole = [s for s in run["steps"] if not s["lost"] and not s["lost_connections"]]
-    run["peak"] = max(whole, key=lambda s: s["delivered_per_s"]) if whole else None
+    run["best"] = pick(run["steps"], "best")
+    run["peak"] = pick(run["steps"], "peak")
     return run
+
+
+def kept_up(step: dict[str, Any]) -> bool:
+    """Nothing lost and at least 95% of the offered rate delivered, whatever the latency."""
+    return (
+        not step["lost"]
+        and not step["lost_connections"]
+        and step["delivered_per_s"] >= 0.95 * step["offered_per_s"]
+    )
+
+
+def pick(steps: Sequence[dict[str, Any]], which: str) -> dict[str, Any] | None:
+    """The step with the most deliveries/s among those within the bounds (``"best"``) or among
+    those that kept up (``"peak"``: capacity whatever the latency, since on a shared machine a
+    p99 miss may be other people's doing)."""
+    chosen = [s for s in steps if (s["ok"] if which == "best" else kept_up(s))]
+    return max(chosen, key=lambda s: s["delivered_per_s"]) if chosen else None
 
 
 def _ms(value: float | None) -> str:
@@ -334,8 +348,17 @@ def _step(
     for answer in answers:
         for bucket, n in answer["hist"].items():
             hist[int(bucket)] = hist.get(int(bucket), 0) + n
+    # The delivery rate is measured from the first arrival to the last, against the time from
+    # the first send to the last: equal when the server keeps up, longer when it falls behind.
     last_ns = max(a["last_ns"] for a in answers)
-    wall = max(send_ns, last_ns - start_ns) / 1e9
+    first_ns = min((a["first_ns"] for a in answers if a["first_ns"]), default=last_ns)
+    sending = (messages - 1) * interval_ns / 1e9
+    wall = max(sending, (last_ns - first_ns) / 1e9)
+    fraction = received / expected if expected else 0.0
+    if messages > 1 and wall > 0:
+        delivered_per_s = deliveries * fraction * (messages - 1) / messages / wall
+    else:
+        delivered_per_s = deliveries * fraction / (send_ns / 1e9)
     p99 = percentile_ms(hist, 0.99)
     lost = max(0, expected - received)
     sent = sum(a["sent"] for a in answers)
@@ -345,7 +368,7 @@ def _step(
         "messages": messages,
         "message_rate": message_rate,
         "deliveries": deliveries,
-        "delivered_per_s": deliveries * (received / expected if expected else 0) / wall,
+        "delivered_per_s": delivered_per_s,
         "lost": lost,
         "lost_connections": sum(a["lost_connections"] for a in answers),
         "short_clients": sum(a["short_clients"] for a in answers),

@@ -48,6 +48,7 @@ class Tally:
     remaining: int = 0  # receivers still short of their expected count
     hist: Counter[int] = field(default_factory=Counter)
     max_ns: int = 0
+    first_ns: int = 0
     last_ns: int = 0
     done: asyncio.Future[None] | None = None
 
@@ -98,6 +99,8 @@ class Client(asyncio.Protocol):
         self.got = got
         tally = self.tally
         tally.last_ns = now
+        if not tally.first_ns:
+            tally.first_ns = now
         if self.probe:
             stamps = _STAMP.findall(data)
             if stamps:
@@ -269,6 +272,7 @@ class Generator:
             "lost_connections": sum(1 for c in self.clients if c.lost_connection),
             "hist": {str(k): v for k, v in tally.hist.items()},
             "max_ns": tally.max_ns,
+            "first_ns": tally.first_ns,
             "last_ns": tally.last_ns,
             "lag_max_ns": lag_max,
             "lag_sum_ns": lag_sum,

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks.driver import pick
+
 # The issue's targets, for N = 1,000 in one room on this 2-core machine.
 TARGET_CLIENTS = 1000
 TARGET_RATE = 700_000.0
@@ -32,16 +34,17 @@ def _mib(value: float | None) -> str:
 
 
 def rate_of(run: dict[str, Any] | None, which: str = "best") -> float | None:
-    """Deliveries/s of the run's ``best`` step (within the bounds) or ``peak`` (none lost)."""
-    if run is None or run.get(which) is None:
+    """Deliveries/s of the run's ``best`` step (within the bounds) or ``peak`` (kept up)."""
+    step = pick(run["steps"], which) if run is not None else None
+    if step is None:
         return None
-    rate: float = run[which]["delivered_per_s"]
+    rate: float = step["delivered_per_s"]
     return rate
 
 
 def reached_limit(run: dict[str, Any], which: str = "best") -> bool:
     """Whether the sweep went past that step (if not, its rate is only a lower bound)."""
-    step = run.get(which)
+    step = pick(run["steps"], which)
     if step is None:
         return True
     return any(s["offered_per_s"] > step["offered_per_s"] for s in run["steps"])
@@ -97,8 +100,9 @@ def summary_table(results: dict[str, Any]) -> list[str]:
     """One row per N and server: the best rates, what they cost, and the ratios."""
     lines = [
         "| N | server | deliveries/s with p99 ≤ 50 ms, none lost | p99 ms | server µs/delivery "
-        "| deliveries/s with none lost, any p99 | p99 ms | server µs/delivery | server RSS MiB "
-        "| Parley / baseline (bounded) | Parley / baseline (none lost) |",
+        "| deliveries/s kept up (none lost, ≥ 95% delivered, any p99) | p99 ms "
+        "| server µs/delivery | server RSS MiB | Parley / baseline (bounded) "
+        "| Parley / baseline (kept up) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in results["settings"]["clients"]:
@@ -108,15 +112,18 @@ def summary_table(results: dict[str, Any]) -> list[str]:
                 continue
             cells = [f"{n:,}", server]
             for which in ("best", "peak"):
-                step = run.get(which)
+                step = pick(run["steps"], which)
                 bound = "" if reached_limit(run, which) else "≥ "
+                if step is None:
+                    cells += ["-", "-", "-"]
+                    continue
                 cells += [
-                    f"{bound if step else ''}{_num(rate_of(run, which))}",
-                    _num(step and step["p99_ms"], 1),
-                    _num(step and step["server_us_per_delivery"], 2),
+                    f"{bound}{_num(step['delivered_per_s'])}",
+                    _num(step["p99_ms"], 1),
+                    _num(step["server_us_per_delivery"], 2),
                 ]
-            peak = run.get("peak")
-            cells.append(_mib(peak and peak["server_rss"]))
+            peak = pick(run["steps"], "peak")
+            cells.append(_mib(peak["server_rss"] if peak else None))
             for which in ("best", "peak"):
                 cells.append(ratio_text(results, n, which) if server == "parley" else "")
             lines.append("| " + " | ".join(cells) + " |")
@@ -150,7 +157,7 @@ def targets_table(results: dict[str, Any]) -> list[str]:
     r = ratio(results, TARGET_CLIENTS)
     r_peak = ratio(results, TARGET_CLIENTS, "peak")
     # CPU per delivery at the highest rate measured with nothing lost, whatever the latency.
-    peak = run.get("peak") if run else None
+    peak = pick(run["steps"], "peak") if run else None
     us = peak["server_us_per_delivery"] if peak else None
     at = f" (at {peak['delivered_per_s']:,.0f}/s)" if peak else ""
     idle = results.get("idle")
@@ -171,7 +178,7 @@ def targets_table(results: dict[str, Any]) -> list[str]:
         f"| {verdict(rate, TARGET_RATE, True)} |",
         f"| ≥ {TARGET_RATIO:.0f}x the baseline at {n}, both within the bounds "
         f"| {ratio_text(results, TARGET_CLIENTS)} | {verdict(r, TARGET_RATIO, True)} |",
-        f"| (the same, comparing the most each delivered with none lost, any p99) "
+        f"| (the same, comparing the most each kept up with, any p99) "
         f"| {ratio_text(results, TARGET_CLIENTS, 'peak')} "
         f"| {verdict(r_peak, TARGET_RATIO, True)} |",
         f"| ≤ {TARGET_US_PER_DELIVERY} µs server CPU per delivery at {n}{at} | {_num(us, 2)} "

@@ -41,8 +41,11 @@ def test_smoke_run_counts_every_delivery(tmp_path: Path) -> None:
         assert 0 < step["p50_ms"] <= step["p99_ms"] < 5000
         assert 0 < step["max_ms"] < 5000
         assert step["server_rss"] > 1 << 20
-        assert step["delivered_per_s"] > 0 and step["ok"] == (step["p99_ms"] <= 50)
-        assert run["best"] is (step if step["ok"] else None) and run["peak"] is step
+        # Nothing can be delivered faster than it was offered (timing goals live in the bench).
+        assert 0 < step["delivered_per_s"] <= 1.05 * step["offered_per_s"]
+        assert step["ok"] == (step["p99_ms"] <= 50)
+        assert run["best"] is (step if step["ok"] else None)
+        assert run["peak"] is (step if driver.kept_up(step) else None)
     idle = results["idle"]
     assert idle["clients"] == 40 and idle["connect_register_s"] > 0
     assert idle["rss_after"] > 1 << 20

@@ -90,6 +90,7 @@ class WireClient:
 
 
 Connect = Callable[..., Awaitable[WireClient]]
+Dial = Callable[..., Awaitable[WireClient]]
 StartServer = Callable[..., Awaitable[Server]]
 
 
@@ -131,12 +132,12 @@ async def server(start_server: StartServer) -> Server:
 
 
 @pytest.fixture
-async def connect(server: Server) -> AsyncIterator[Connect]:
-    """Open raw clients to ``server`` (or to ``port=``); with ``nick=`` they say hello first."""
+async def dial() -> AsyncIterator[Dial]:
+    """Open raw clients to any port (with ``nick=`` they say hello first); all closed at the end."""
     clients: list[WireClient] = []
 
-    async def open_client(nick: str | None = None, port: int | None = None) -> WireClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port or server.port)
+    async def open_client(port: int, nick: str | None = None) -> WireClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         client = WireClient(reader, writer)
         clients.append(client)
         if nick is not None:
@@ -146,3 +147,13 @@ async def connect(server: Server) -> AsyncIterator[Connect]:
     yield open_client
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def connect(server: Server, dial: Dial) -> Connect:
+    """Open raw clients to ``server`` (or to ``port=``); with ``nick=`` they say hello first."""
+
+    async def open_client(nick: str | None = None, port: int | None = None) -> WireClient:
+        return await dial(port or server.port, nick)
+
+    return open_client

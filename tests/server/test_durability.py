@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TIMEOUT, StartServer, WireClient
+from tests.conftest import TIMEOUT, Dial, StartServer, WireClient
 
 REPO = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
@@ -105,7 +105,6 @@ class ServerProcess:
 
 
 Spawn = Callable[[], Awaitable[ServerProcess]]
-Dial = Callable[[int], Awaitable[WireClient]]
 
 
 @pytest.fixture
@@ -121,22 +120,6 @@ async def spawn(db_path: Path) -> AsyncIterator[Spawn]:
     yield start
     for proc in procs:
         await proc.kill()
-
-
-@pytest.fixture
-async def dial() -> AsyncIterator[Dial]:
-    """Open raw clients to any port; all closed at the end."""
-    clients: list[WireClient] = []
-
-    async def open_client(port: int) -> WireClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = WireClient(reader, writer)
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
 
 
 async def full_history(client: WireClient, room: str) -> list[dict[str, Any]]:

@@ -11,32 +11,12 @@ import asyncio
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from app.server import Server
 from app.server.session import Session
-from tests.conftest import TIMEOUT, StartServer, WireClient
-
-Dial = Callable[[int], Awaitable[WireClient]]
-
-
-@pytest.fixture
-async def dial() -> AsyncIterator[Dial]:
-    """Open raw clients to any port; all closed at the end."""
-    clients: list[WireClient] = []
-
-    async def open_client(port: int) -> WireClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = WireClient(reader, writer)
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
+from tests.conftest import TIMEOUT, Dial, StartServer, WireClient
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:

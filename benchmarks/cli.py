@@ -16,7 +16,7 @@ import sys
 log = logging.getLogger("parley.bench")
 
 FULL_CLIENTS = (100, 1000)
-FULL_RATES = (25e3, 50e3, 100e3, 200e3, 300e3, 400e3, 500e3, 600e3, 700e3, 850e3, 1e6)
+FULL_RATES = (25e3, 50e3, 100e3, 200e3, 300e3, 400e3, 500e3, 600e3, 700e3, 850e3, 1e6, 1.3e6, 1.6e6)
 QUICK_CLIENTS = (200,)
 QUICK_RATES = (20e3, 50e3, 100e3)
 

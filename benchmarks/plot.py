@@ -1,4 +1,4 @@
-"""Draw a benchmark run: deliveries/s and p99 latency against offered load, Parley and baseline.
+"""Draw a benchmark run: deliveries/s, p99 latency and server CPU per delivery against load.
 
 matplotlib is not one of Parley's dependencies; it comes with the ``bench`` extra
 (``pip install 'parley-chat[bench]'``) and is imported only here, only when a plot is asked for.
@@ -26,7 +26,7 @@ def plot(results: dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (rate_ax, p99_ax) = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig, (rate_ax, p99_ax, cpu_ax) = plt.subplots(1, 3, figsize=(18, 5.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     counts = list(results["settings"]["clients"])
     top = 0.0
@@ -39,10 +39,12 @@ def plot(results: dict[str, Any], path: str) -> None:
         offered = [s["offered_per_s"] / 1e3 for s in steps]
         delivered = [s["delivered_per_s"] / 1e3 for s in steps]
         p99 = [s["p99_ms"] or float("nan") for s in steps]
+        cpu = [s["server_us_per_delivery"] for s in steps]
         top = max(top, *offered)
         style = {"color": colour, "linestyle": _STYLE[run["server"]]}
         rate_ax.plot(offered, delivered, marker=_MARK[run["server"]], label=label, **style)
         p99_ax.plot(offered, p99, marker=_MARK[run["server"]], label=label, **style)
+        cpu_ax.plot(offered, cpu, marker=_MARK[run["server"]], label=label, **style)
         for s, x, y, z in zip(steps, offered, delivered, p99, strict=True):
             if s["lost"]:
                 rate_ax.annotate("lost", (x, y), textcoords="offset points", xytext=(4, -10))
@@ -67,6 +69,13 @@ def plot(results: dict[str, Any], path: str) -> None:
     p99_ax.set_title("p99 latency")
     p99_ax.grid(True, which="both", alpha=0.3)
     p99_ax.legend(fontsize=8)
+    cpu_ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":", label="1 µs target")
+    cpu_ax.set_yscale("log")
+    cpu_ax.set_xlabel("offered load (thousand deliveries/s)")
+    cpu_ax.set_ylabel("server CPU per delivery (µs, log scale)")
+    cpu_ax.set_title("Server CPU per delivery")
+    cpu_ax.grid(True, which="both", alpha=0.3)
+    cpu_ax.legend(fontsize=8)
     m = results["machine"]
     fig.suptitle(
         f"Parley vs the seed-style relay, one room: {m['cpu']}, {m['cores']} cores, "

@@ -134,6 +134,8 @@ class ChatServer:
             self.process.kill()
             raise RuntimeError("the server process did not start")
         self.port: int = self._pipe.recv()
+        assert self.process.pid is not None
+        self.pid: int = self.process.pid
         self._said = 0
 
     def say(self, label: str, count: int, timeout: float) -> int:

@@ -176,6 +176,12 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {reading['blocks']:,} ({blocks:+,}) | {traced} | {engine:,} | {view:,} "
                     f"| {r['worst_lag_s'] * 1000:.0f} ms |"
                 )
+    out += ["", "| frontend | run | seconds | CPU seconds other processes took meanwhile |"]
+    out.append("|---|---|---|---|")
+    for r in results["runs"]:
+        out.append(
+            f"| {r['frontend']} | {r['run']} | {r['wall_s']:.1f} | {r['others_cpu_s']:.1f} |"
+        )
     return "\n".join(out)
 
 

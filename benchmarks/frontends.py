@@ -5,7 +5,7 @@ This module owns the frontend half of issue 5 as a command, ``python -m benchmar
 ``benchmarks/frontend_runs.py``, each in a fresh worker process so that no run inherits another's
 memory or caches, and each against its own server process (``benchmarks/chatroom.py``). The Tk
 runs need an X display: without ``DISPLAY`` it starts Xvfb as ``tests/tk/conftest.py`` does. It
-prints the two tables of ``docs/performance-frontends.md`` and writes every number as JSON.
+prints the tables of ``docs/performance-frontends.md`` and writes every number as JSON.
 """
 
 from __future__ import annotations

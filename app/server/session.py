@@ -191,10 +191,14 @@ class Session(asyncio.Protocol):
         # A lingering close: send FIN but keep reading (and ignoring) until the client hangs up.
         # Closing with its input unread would make the kernel send a reset, and a reset can
         # destroy the error and bye before the client reads them.
-        if transport.can_write_eof():
-            transport.write_eof()
-        else:
-            transport.close()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+        except OSError:
+            # The peer reset the connection before we noticed: nothing is left to say.
+            transport.abort()
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
         self.hub.disconnect(self, (message or None) if reason == "quit" else reason)

@@ -17,7 +17,9 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
+import struct
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -374,3 +376,22 @@ async def test_restart_keeps_history_topics_and_ids(start_server: StartServer, d
     await bob.send(type="say", room="#keep", text="new")
     new = await bob.expect("message", text="new")
     assert new["id"] > other["id"] > said[-1]["id"]
+
+
+async def test_goodbye_to_a_client_that_already_hung_up(start_server: StartServer) -> None:
+    """Shutting down while a client's hang-up is not yet noticed raises nothing and drops it."""
+    server = await start_server()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.settimeout(TIMEOUT)
+    sock.sendall(b'{"type":"hello","nick":"ghost","proto":1}\n')
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while "ghost" not in server.hub.nicks:
+        assert loop.time() < deadline, "the server never registered the client"
+        await asyncio.sleep(0.01)
+    assert b"welcome" in sock.recv(4096)
+    # The server's goodbye reaches a closed socket, whose kernel answers with a reset at once:
+    # the half-close that follows then finds the connection gone.
+    sock.close()
+    server.hub.say_goodbye()
+    assert server.hub.sessions == {}

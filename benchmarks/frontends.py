@@ -17,19 +17,17 @@ import logging
 import multiprocessing
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from benchmarks.frontend_runs import QUICK, Settings, measure
+from frontends.tk.display import virtual_display
 
 __all__ = ["QUICK", "Settings", "benchmark", "markdown", "measure_in_worker"]
 
@@ -68,36 +66,6 @@ def measure_in_worker(frontend: str, run: str, settings: Settings) -> dict[str, 
     return value
 
 
-@contextlib.contextmanager
-def x_display() -> Iterator[str]:
-    """``DISPLAY``, or an Xvfb started as ``tests/tk/conftest.py`` starts it, for this run."""
-    existing = os.environ.get("DISPLAY")
-    if existing:
-        yield existing
-        return
-    if shutil.which("Xvfb") is None:
-        raise RuntimeError("the Tk measurement needs an X display or Xvfb")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    try:
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        os.environ["DISPLAY"] = f":{number}"
-        yield os.environ["DISPLAY"]
-    finally:
-        os.environ.pop("DISPLAY", None)
-        xvfb.terminate()
-        xvfb.wait(10)
-
-
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     from importlib.metadata import version
@@ -121,7 +89,7 @@ def benchmark(settings: Settings) -> dict[str, Any]:
     """Every measurement of ``settings``, one worker process each."""
     results: dict[str, Any] = {"machine": machine(), "settings": asdict(settings), "runs": []}
     started = time.perf_counter()
-    display = x_display() if "tk" in settings.frontends else contextlib.nullcontext("")
+    display = virtual_display() if "tk" in settings.frontends else contextlib.nullcontext("")
     with display:
         for frontend in settings.frontends:
             for run in settings.runs:

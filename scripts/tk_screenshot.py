@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,26 +32,9 @@ from app.client.config import ConfigStore  # noqa: E402
 from app.client.state import ConnectionState  # noqa: E402
 from app.server import Server, ServerConfig  # noqa: E402
 from frontends.tk.app import TkApp, apply_style  # noqa: E402
+from frontends.tk.display import virtual_display  # noqa: E402
 
 WIDTH, HEIGHT = 1040, 660
-
-
-def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Xvfb on a display number it picks itself (``-displayfd``), larger than the window."""
-    read, write = os.pipe()
-    process = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        process.kill()
-        raise SystemExit("Xvfb did not start")
-    return process, f":{number}"
 
 
 class Chatter:
@@ -161,9 +143,11 @@ def main() -> int:
     for tool in ("Xvfb", "import"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed (apt-get install xvfb imagemagick)")
-    xvfb, display = start_xvfb()
-    os.environ["DISPLAY"] = display
-    with tempfile.TemporaryDirectory(prefix="parley-shot-") as tmp:
+    # A private screen even when DISPLAY is set: the shot is of the window alone.
+    with (
+        virtual_display(reuse=False),
+        tempfile.TemporaryDirectory(prefix="parley-shot-") as tmp,
+    ):
         backstage = Backstage(str(Path(tmp) / "parley.db"))
         try:
             backstage.run(backstage.before())
@@ -209,8 +193,6 @@ def main() -> int:
             backstage.run(backstage.stop())
             backstage.loop.call_soon_threadsafe(backstage.loop.stop)
             backstage.thread.join(10)
-            xvfb.terminate()
-            xvfb.wait(10)
     return 0
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
-import shutil
-import subprocess
 import time
 import tkinter as tk
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,6 +28,7 @@ from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK, ConnectionState
 from app.server import Server
 from frontends.tk.app import TkApp, apply_style
+from frontends.tk.display import NoDisplay, virtual_display
 from frontends.tk.window import ChatWindow
 from tests.conftest import WireClient
 
@@ -62,34 +60,11 @@ async def pump_until(
 @pytest.fixture(scope="session")
 def display() -> Iterator[str]:
     """An X display: the one in ``DISPLAY``, or an Xvfb started for this test session."""
-    existing = os.environ.get("DISPLAY")
-    if existing:
-        yield existing
-        return
-    if shutil.which("Xvfb") is None:
-        pytest.fail("the Tk tests need an X display: install Xvfb (apt-get install xvfb)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        xvfb.kill()
-        xvfb.wait()
-        pytest.fail("Xvfb did not start")
-    name = f":{number}"
-    os.environ["DISPLAY"] = name
     try:
-        yield name
-    finally:
-        del os.environ["DISPLAY"]
-        xvfb.terminate()
-        xvfb.wait(10)
+        with virtual_display() as name:
+            yield name
+    except NoDisplay as exc:
+        pytest.fail(f"the Tk tests need an X display: {exc}")
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ exactly the cap.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import replace
 
 import pytest
 
+from app.client.engine import OLDER_PAGE
 from benchmarks.frontends import QUICK, benchmark, markdown
 from tests.tk.conftest import display  # noqa: F401  (the Tk runs need an X display)
 
@@ -41,7 +43,8 @@ def test_smoke_run_pages_back_and_stays_within_the_cap(frontend: str) -> None:
     assert (history["frontend"], history["run"]) == (frontend, "history")
     assert history["held_after_paging"] == SETTINGS.history
     assert history["history_in_order"] is True
-    assert history["pages"] == 3  # 160 messages: the join's 50, then pages of 50, 50 and 10
+    # 160 messages: the join's newest 50, then older pages of up to OLDER_PAGE each.
+    assert history["pages"] == math.ceil((SETTINGS.history - 50) / OLDER_PAGE)
     assert history["first_screen_s"] > 0 and history["page_back_s"] > 0
     assert history["burst"] == SETTINGS.burst and history["burst_shown_on_screen"] is True
 

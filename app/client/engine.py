@@ -92,7 +92,7 @@ log = logging.getLogger("parley.client")
 
 T = TypeVar("T")
 
-OLDER_PAGE = 50
+OLDER_PAGE = 200  # the most the server gives in one page: fewer round trips when paging back
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
 _FATAL_ON_HELLO = frozenset({"bad_nick", "bad_proto"})
 

@@ -146,7 +146,7 @@ async def test_reaching_the_top_loads_older_history(make_app: MakeApp, connect: 
     """PgUp at the top asks the server for older pages, keeping the line read in place."""
     bob = await connect("bob")
     await bob.join("#general")
-    for n in range(1, 121):
+    for n in range(1, 301):
         await bob.send(type="say", room="#general", text=f"old message {n}")
     await bob.barrier()
     app = make_app()
@@ -158,22 +158,22 @@ async def test_reaching_the_top_loads_older_history(make_app: MakeApp, connect: 
             return [line.text for line in log.lines if line.kind is LineKind.MESSAGE]
 
         await eventually(pilot, lambda: len(messages()) == 50, "the join's page of history")
-        assert messages()[0] == "old message 71"
+        assert messages()[0] == "old message 251"
         for _ in range(10):
             await pilot.press("pageup")
             if log.scroll_y <= 0 or len(messages()) > 50:
                 break
-        await eventually(pilot, lambda: len(messages()) == 100, "one older page")
+        await eventually(pilot, lambda: len(messages()) == 250, "one older page of 200")
         await eventually(
             pilot,
             lambda: (
                 log.scroll_y > 0
-                and any(row.endswith("│ old message 71") for row in log.visible_text()[:2])
+                and any(row.endswith("│ old message 251") for row in log.visible_text()[:2])
             ),
             "the lines that were at the top stay there",
         )
         for _ in range(30):
-            if len(messages()) == 120:
+            if len(messages()) == 300:
                 break
             await pilot.press("pageup")
             await pilot.pause(0.05)

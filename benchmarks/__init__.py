@@ -7,4 +7,6 @@ way the classroom seed was. ``benchmarks.procstat`` reads a process's CPU and me
 ``/proc`` (the benchmark is Linux-only), ``benchmarks.loopback`` measures what one socket write
 costs on the machine (the floor under any fan-out), ``benchmarks.report`` turns results into
 tables and ratios, and ``benchmarks.plot`` draws them (matplotlib, from the ``bench`` extra).
+The results are in ``docs/performance.md``. ``benchmarks.frontends`` measures the two frontends
+under load instead (``docs/performance-frontends.md``).
 """

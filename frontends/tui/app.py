@@ -297,7 +297,7 @@ class ParleyApp(App[None]):
         # Before sign-in such an error is a refusal: the engine closes with it as its reason,
         # which the login screen shows.
         if self._signed_in:
-            self.notify(message.text, severity="error")
+            self.notify(message.text, severity="error", markup=False)
 
     def on_chat_log_reached_top(self, message: ChatLog.ReachedTop) -> None:
         if self.engine is not None:

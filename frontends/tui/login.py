@@ -70,7 +70,8 @@ class LoginScreen(Screen[None]):
             )
             yield Label("Server")
             yield Input(self._server, placeholder="host:port", id="login-server", compact=True)
-            yield Static(self._error, id="login-error")
+            # The reason comes from the server or the socket: shown as it is, never as markup.
+            yield Static(self._error, id="login-error", markup=False)
             yield Static("Enter to connect · Esc to quit", id="login-help")
         yield Footer()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input
+from textual.content import Content
+from textual.widgets import Input, Static
+from textual.widgets._toast import Toast
 
 from app.client.state import ConnectionState
 from app.protocol import DEFAULT_PORT
@@ -144,3 +146,24 @@ async def test_quit_command_closes_the_app(make_app: MakeApp, connect: Connect) 
             assert frame["nick"] == "alice"
             assert frame.get("text") == "see you"
             break
+
+
+async def test_refusals_and_errors_from_the_server_are_shown_literally(make_app: MakeApp) -> None:
+    """Text from the network on the login screen and in an error toast is not read as markup."""
+    raw = "Room [b]ops[/b] is closed [/x]"
+    app = make_app(nick=None)
+    async with app.run_test(notifications=True) as pilot:
+        login = app.login
+        assert login is not None
+        login.show_error(raw)
+        await pilot.pause()
+        assert login.query_one("#login-error", Static).render() == Content(raw)
+
+        login.query_one("#login-nick", Input).value = "dave"
+        await pilot.press("enter")
+        await until_in_room(pilot)
+        frontend = app._frontend
+        assert frontend is not None
+        frontend.error(raw, None)
+        await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
+        assert app.screen.query_one(Toast).render() == Content(raw)

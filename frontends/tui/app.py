@@ -42,7 +42,7 @@ from frontends.tui.bridge import (
     StateChanged,
     TextualFrontend,
 )
-from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog
+from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
 from frontends.tui.prompt import ChatInput
@@ -297,7 +297,7 @@ class ParleyApp(App[None]):
         # Before sign-in such an error is a refusal: the engine closes with it as its reason,
         # which the login screen shows.
         if self._signed_in:
-            self.notify(message.text, severity="error", markup=False)
+            self.notify(printable(message.text), severity="error", markup=False)
 
     def on_chat_log_reached_top(self, message: ChatLog.ReachedTop) -> None:
         if self.engine is not None:

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from app.protocol import DEFAULT_PORT, is_valid_nick
+from frontends.tui.chatlog import printable
 
 
 def parse_server(text: str) -> tuple[str, int] | None:
@@ -59,7 +60,7 @@ class LoginScreen(Screen[None]):
         super().__init__()
         self._nick = nick
         self._server = format_server(host, port)
-        self._error = error
+        self._error = printable(error)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="login-box"):
@@ -81,7 +82,7 @@ class LoginScreen(Screen[None]):
     def show_error(self, text: str) -> None:
         """Show why the last attempt failed and put the cursor back in the nick field."""
         error = self.query_one("#login-error", Static)
-        error.update(text)
+        error.update(printable(text))
         error.set_class(True, "-error")
         nick = self.query_one("#login-nick", Input)
         nick.disabled = False

@@ -224,7 +224,7 @@ class StatusLine(Widget, can_focus=False):
                 label += f" (attempt {status.attempt})"
         text.append(label, style=self.get_component_rich_style(f"status--{state.value}"))
         if status.detail and state is not ConnectionState.CONNECTED:
-            text.append(f" - {status.detail}", style=dim)
+            text.append(f" - {printable(status.detail)}", style=dim)
         if self.scrolled:
             text.append(" │ ", style=dim)
             text.append("scrolled back (Esc: latest)")

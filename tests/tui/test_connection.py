@@ -6,7 +6,7 @@ from textual.content import Content
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
-from app.client.state import ConnectionState
+from app.client.state import ConnectionState, ConnectionStatus
 from app.protocol import DEFAULT_PORT
 from app.server import Server
 from frontends.tui.login import parse_server
@@ -167,3 +167,31 @@ async def test_refusals_and_errors_from_the_server_are_shown_literally(make_app:
         frontend.error(raw, None)
         await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
         assert app.screen.query_one(Toast).render() == Content(raw)
+
+
+async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
+    make_app: MakeApp,
+) -> None:
+    """A server's goodbye or refusal with terminal escapes shows them as symbols in the status
+    line, on the login screen and in an error toast."""
+    raw = "the server said goodbye (server_shutdown: \x1b[2Jgone)"
+    shown = "the server said goodbye (server_shutdown: ␛[2Jgone)"
+    app = make_app(nick=None)
+    async with app.run_test(notifications=True) as pilot:
+        login = app.login
+        assert login is not None
+        login.show_error(raw)
+        await pilot.pause()
+        assert login.query_one("#login-error", Static).render() == Content(shown)
+
+        login.query_one("#login-nick", Input).value = "dave"
+        await pilot.press("enter")
+        await until_in_room(pilot)
+        status = app.query_one(StatusLine)
+        status.status = ConnectionStatus(ConnectionState.RECONNECTING, "here:1", 1, None, raw)
+        assert shown in status.render().plain
+        frontend = app._frontend
+        assert frontend is not None
+        frontend.error(raw, None)
+        await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
+        assert app.screen.query_one(Toast).render() == Content(shown)

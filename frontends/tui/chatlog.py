@@ -64,6 +64,9 @@ _EVENT_MARKS: Final = {
 # Control characters from the network must never reach the terminal as escape sequences.
 _CONTROL_PICTURES: Final = {code: 0x2400 + code for code in range(32) if code != 10}
 _CONTROL_PICTURES[0x7F] = 0x2421
+# C1 controls (U+0080-U+009F, e.g. U+009B, a one-character CSI) have no pictures: a replacement
+# character keeps them from reaching terminals that act on them.
+_CONTROL_PICTURES.update({code: 0xFFFD for code in range(0x80, 0xA0)})
 _NOT_SENT: Final = "  (not sent)"
 _CACHED_LINES: Final = 400
 # "HH:MM " + the nick column + " │ ": where the text of every line starts.

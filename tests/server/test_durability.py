@@ -19,7 +19,6 @@ import re
 import signal
 import socket
 import sqlite3
-import struct
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 
 import frontends.tui
 from app.client.state import Line, LineKind, next_seq
-from frontends.tui.chatlog import NICK_COLORS, ChatLog, nick_color
+from frontends.tui.chatlog import NICK_COLORS, ChatLog, nick_color, printable
 from tests.conftest import Connect
 from tests.tui.conftest import MakeApp, eventually, until_in_room
 
@@ -178,3 +178,10 @@ async def test_reaching_the_top_loads_older_history(make_app: MakeApp, connect: 
             await pilot.press("pageup")
             await pilot.pause(0.05)
         assert messages()[:2] == ["old message 1", "old message 2"]
+
+
+def test_printable_defuses_c0_and_c1_controls_but_keeps_text() -> None:
+    """C0, DEL and C1 controls (U+009B opens an escape sequence on some terminals) are replaced."""
+    shown = printable("a\x1b[2Jb\x7fc\x9b31md\u00e9\u4e2d")
+    assert shown == "a\u241b[2Jb\u2421c\ufffd31md\u00e9\u4e2d"
+    assert all(not (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) for ch in shown)

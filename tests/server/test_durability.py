@@ -140,8 +140,7 @@ async def full_history(client: WireClient, room: str) -> list[dict[str, Any]]:
 
 async def history_of(port: int, dial: Dial, rooms: tuple[str, ...]) -> Seen:
     """What a fresh client finds in the history of ``rooms``, checked to be in id order."""
-    client = await dial(port)
-    await client.hello("auditor")
+    client = await dial(port, "auditor")
     stored: Seen = {}
     for room in rooms:
         await client.join(room)
@@ -222,8 +221,7 @@ async def test_kill_9_loses_nothing_any_client_received(spawn: Spawn, dial: Dial
     assert all(stored[i] == fact for i, fact in seen.items())
 
     # Ids keep increasing after the restart.
-    newcomer = await dial(restarted.port)
-    await newcomer.hello("newcomer")
+    newcomer = await dial(restarted.port, "newcomer")
     await newcomer.join(ROOMS[0])
     await newcomer.send(type="say", room=ROOMS[0], text="after the crash")
     message = await newcomer.expect("message", text="after the crash")
@@ -235,11 +233,9 @@ async def test_kill_9_while_the_disk_is_stuck_loses_nothing_seen(
 ) -> None:
     """Messages whose commit is stalled reach nobody, so a kill -9 then loses nothing seen."""
     server = await spawn()
-    alice = await dial(server.port)
-    await alice.hello("alice")
+    alice = await dial(server.port, "alice")
     await alice.join(ROOMS[0])
-    bob = await dial(server.port)
-    await bob.hello("bob")
+    bob = await dial(server.port, "bob")
     await bob.join(ROOMS[0])
     await alice.send(type="say", room=ROOMS[0], text="before")
     seen: Seen = {}
@@ -324,8 +320,7 @@ async def test_shutdown_does_not_wait_forever_for_a_client_that_never_hangs_up(
 ) -> None:
     """stop() says bye to a client that neither reads nor closes, then gives up on it."""
     server = await start_server()
-    deaf = await dial(server.port)
-    await deaf.hello("deaf")
+    deaf = await dial(server.port, "deaf")
     await deaf.join("#room")
     await asyncio.wait_for(server.stop(), TIMEOUT)
     assert not server.hub.live and not server.hub.sessions
@@ -342,8 +337,7 @@ async def test_shutdown_does_not_wait_forever_for_a_client_that_never_hangs_up(
 async def test_restart_keeps_history_topics_and_ids(start_server: StartServer, dial: Dial) -> None:
     """A new server on the same file has the old messages and topics, and ids keep increasing."""
     first = await start_server(recent=5)
-    alice = await dial(first.port)
-    await alice.hello("alice")
+    alice = await dial(first.port, "alice")
     await alice.join("#keep")
     await alice.join("#other")
     await alice.send(type="topic", room="#keep", topic="kept topic")
@@ -360,8 +354,7 @@ async def test_restart_keeps_history_topics_and_ids(start_server: StartServer, d
     await asyncio.wait_for(stopping, TIMEOUT)
 
     second = await start_server(recent=5)
-    bob = await dial(second.port)
-    await bob.hello("bob")
+    bob = await dial(second.port, "bob")
     joined, recent = await bob.join("#keep")
     assert joined["topic"] == "kept topic"
     # The join shows the newest messages, and older ones are a history page away.

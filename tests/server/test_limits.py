@@ -84,14 +84,11 @@ async def test_slow_consumer_is_dropped_and_others_keep_up(
 ) -> None:
     """A client that never reads gets slow_consumer and is dropped; the readers get everything."""
     server = await start_server(sendq=SENDQ)
-    sloth = await dial(server.port)
-    await sloth.hello("sloth")
+    sloth = await dial(server.port, "sloth")
     await sloth.join("#flood")
-    flooder = await dial(server.port)
-    await flooder.hello("flooder")
+    flooder = await dial(server.port, "flooder")
     await flooder.join("#flood")
-    reader = await dial(server.port)
-    await reader.hello("reader")
+    reader = await dial(server.port, "reader")
     await reader.join("#flood")
     await flooder.barrier()
     await sloth.barrier()  # only presences so far; from here on the sloth reads nothing
@@ -128,11 +125,9 @@ async def test_slow_consumer_is_dropped_and_others_keep_up(
 async def test_dropped_slow_consumer_is_released(start_server: StartServer, dial: Dial) -> None:
     """A non-reader that never closes its end is still freed: its transport is aborted."""
     server = await start_server(sendq=SENDQ)
-    sloth = await dial(server.port)
-    await sloth.hello("sloth")
+    sloth = await dial(server.port, "sloth")
     await sloth.join("#flood")
-    flooder = await dial(server.port)
-    await flooder.hello("flooder")
+    flooder = await dial(server.port, "flooder")
     await flooder.join("#flood")
     await sloth.barrier()
     victim = session_of(server, "sloth")
@@ -144,8 +139,7 @@ async def test_dropped_slow_consumer_is_released(start_server: StartServer, dial
     # The client still reads nothing; the server must not keep its buffer forever.
     await wait_until(lambda: victim.id not in server.hub.live)
     # The nick is free again for a newcomer.
-    again = await dial(server.port)
-    await again.hello("sloth")
+    await dial(server.port, "sloth")  # welcomed under the freed nick
 
 
 # --- connections per address ----------------------------------------------------------------
@@ -154,8 +148,7 @@ async def test_dropped_slow_consumer_is_released(start_server: StartServer, dial
 async def test_per_ip_cap_refuses_extra_connections(start_server: StartServer, dial: Dial) -> None:
     """Past --max-conns-per-ip a connection gets too_many_connections, bye, and is closed."""
     server = await start_server(max_conns_per_ip=2)
-    first = await dial(server.port)
-    await first.hello("first")
+    first = await dial(server.port, "first")
     second = await dial(server.port)
     await second.barrier()  # counted even before hello
 
@@ -170,8 +163,7 @@ async def test_per_ip_cap_refuses_extra_connections(start_server: StartServer, d
     await first.send(type="quit")
     await first.expect("bye", reason="quit")
     await wait_until(lambda: server.hub.per_ip["127.0.0.1"] == 1)
-    late = await dial(server.port)
-    await late.hello("late")
+    await dial(server.port, "late")  # welcomed in the freed slot
 
 
 async def test_refused_client_that_already_spoke_reads_its_refusal(
@@ -179,8 +171,7 @@ async def test_refused_client_that_already_spoke_reads_its_refusal(
 ) -> None:
     """A refused client whose hello is already on the way still gets error and bye, no reset."""
     server = await start_server(max_conns_per_ip=1)
-    first = await dial(server.port)
-    await first.hello("first")
+    first = await dial(server.port, "first")
     # Connect and speak before the server even accepts (the loop cannot run meanwhile): the
     # hello is unread when the server refuses, and closing on unread input sends a reset.
     sock = socket.create_connection(("127.0.0.1", server.port))
@@ -213,8 +204,7 @@ async def test_registration_timeout_closes_silent_connection(
     """No hello within register_timeout: error and bye register_timeout, then closed."""
     server = await start_server(register_timeout=0.3)
     silent = await dial(server.port)
-    registered = await dial(server.port)
-    await registered.hello("prompt")
+    registered = await dial(server.port, "prompt")
     assert_dropped(await silent.closed(), "register_timeout")
     # A client that said hello in time is untouched.
     await registered.barrier()
@@ -254,8 +244,7 @@ async def test_idle_client_that_answers_pings_survives(
 ) -> None:
     """The server pings an idle client; answering pong keeps it connected, ping after ping."""
     server = await start_server(ping_interval=0.2, ping_timeout=0.3)
-    alive = await dial(server.port)
-    await alive.hello("alive")
+    alive = await dial(server.port, "alive")
     ids = []
     for _ in range(4):
         ping = await alive.expect("ping")
@@ -272,11 +261,9 @@ async def test_idle_client_that_stays_silent_is_dropped(
 ) -> None:
     """A client that does not answer the keepalive ping is dropped with ping_timeout."""
     server = await start_server(ping_interval=0.2, ping_timeout=0.3)
-    silent = await dial(server.port)
-    await silent.hello("silent")
+    silent = await dial(server.port, "silent")
     await silent.join("#idle")
-    watcher = await dial(server.port)
-    await watcher.hello("watcher")
+    watcher = await dial(server.port, "watcher")
     await watcher.join("#idle")
 
     async def keep_answering() -> None:

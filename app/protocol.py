@@ -15,7 +15,7 @@ may send. ``docs/protocol.md`` is the prose description of the same contract.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, cast
+from typing import Final, Literal
 
 import msgspec
 from msgspec import UNSET as UNSET
@@ -362,8 +362,8 @@ class LineDecoder:
 
 # --- decoding and encoding ------------------------------------------------------------------
 
-_client_decoder: Final = msgspec.json.Decoder(ClientFrame)
-_server_decoder: Final = msgspec.json.Decoder(ServerFrame)
+_client_decoder: Final[msgspec.json.Decoder[ClientFrame]] = msgspec.json.Decoder(ClientFrame)
+_server_decoder: Final[msgspec.json.Decoder[ServerFrame]] = msgspec.json.Decoder(ServerFrame)
 _any_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 
@@ -371,7 +371,7 @@ _encoder: Final = msgspec.json.Encoder()
 def decode_client_frame(line: bytes) -> ClientFrame:
     """Decode one line from a client, or raise ``RemoteProtocolError`` saying what is wrong."""
     try:
-        return cast(ClientFrame, _client_decoder.decode(line))
+        return _client_decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _classify(line, exc, CLIENT_TYPES) from None
 
@@ -379,7 +379,7 @@ def decode_client_frame(line: bytes) -> ClientFrame:
 def decode_server_frame(line: bytes) -> ServerFrame:
     """Decode one line from a server, or raise ``RemoteProtocolError``."""
     try:
-        return cast(ServerFrame, _server_decoder.decode(line))
+        return _server_decoder.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _classify(line, exc, _SERVER_TYPES) from None
 

@@ -1,7 +1,8 @@
 """The server's lifecycle: start, serve, shut down gracefully, as uvicorn's ``server.py`` does.
 
 ``Server`` binds the listening socket and wires the hub to its store and backplane; tests and the
-benchmark use it directly. ``start`` reads the store and begins accepting, ``stop`` stops
+benchmark use it directly. ``start`` binds first and only then reads the store, so a server that
+cannot listen never touches the database, and then begins accepting; ``stop`` stops
 accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
 waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
@@ -41,12 +42,22 @@ class Server:
         self.port = 0
 
     async def start(self) -> None:
-        """Open the store and start accepting connections."""
-        self.hub.load()
+        """Bind the listening socket, open the store, then start accepting connections."""
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(
-            self.hub.new_session, self.config.host, self.config.port, backlog=4096
+        listener = await loop.create_server(
+            self.hub.new_session,
+            self.config.host,
+            self.config.port,
+            backlog=4096,
+            start_serving=False,
         )
+        try:
+            self.hub.load()
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        await listener.start_serving()
         self.port = self._listener.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep(), name="parley-sweeper")
         log.info("listening on %s:%d", self.config.host, self.port)

@@ -9,9 +9,13 @@ imported when the command runs. The defaults are the full run documented in
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
+import math
+import os
 import sys
+from collections.abc import Callable
 
 log = logging.getLogger("parley.bench")
 
@@ -45,6 +49,61 @@ def _counts(text: str) -> list[int]:
     return counts
 
 
+def _rates(text: str) -> list[float]:
+    rates = _numbers(text)
+    if any(not 0 < r < math.inf for r in rates):
+        raise argparse.ArgumentTypeError(f"every rate must be above 0, not {text!r}")
+    return rates
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
+
+
+def _seconds(high: float, *, zero: bool) -> Callable[[str], float]:
+    """An argparse type: seconds up to ``high``, and 0 only if ``zero``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        low_ok = value >= 0 if zero else value > 0
+        if not low_ok or not value <= high:
+            least = "from 0 to" if zero else "more than 0 and at most"
+            raise argparse.ArgumentTypeError(f"must be {least} {high:g} seconds, not {text}")
+        return value
+
+    return parse
+
+
+def _output_file(text: str) -> str:
+    """An argparse type: a file that can be written, checked before minutes of measuring."""
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"{text}: the folder {folder} does not exist")
+    if os.path.isdir(text) or not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} cannot be written")
+    return text
+
+
+def _plot_file(text: str) -> str:
+    if importlib.util.find_spec("matplotlib") is None:
+        raise argparse.ArgumentTypeError("needs matplotlib: pip install 'parley-chat[bench]'")
+    return _output_file(text)
+
+
 def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``bench`` to ``parley``'s subcommands."""
     bench = sub.add_parser(
@@ -59,19 +118,38 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     bench.add_argument("--quick", action="store_true", help="a short run with small numbers")
     bench.add_argument("--clients", type=_counts, help="N per sweep, e.g. 100,1000")
-    bench.add_argument("--senders", type=int, default=100, help="K clients that send")
-    bench.add_argument("--rates", type=_numbers, help="offered deliveries/s, e.g. 100k,500k,1M")
-    bench.add_argument("--duration", type=float, help="seconds of sending per step")
-    bench.add_argument("--drain", type=float, default=5.0, help="seconds to wait for stragglers")
     bench.add_argument(
-        "--idle", type=int, help="idle clients for the memory test (0 to skip; default 10000)"
+        "--senders", type=_whole(1, 100_000), default=100, help="K clients that send"
     )
-    bench.add_argument("--processes", type=int, default=2, help="load-generator processes")
-    bench.add_argument("--text-bytes", type=int, default=64, help="length of each message text")
-    bench.add_argument("--probe-every", type=int, default=8, help="every k-th client times all")
+    bench.add_argument("--rates", type=_rates, help="offered deliveries/s, e.g. 100k,500k,1M")
+    bench.add_argument(
+        "--duration", type=_seconds(3600, zero=False), help="seconds of sending per step"
+    )
+    bench.add_argument(
+        "--drain", type=_seconds(600, zero=True), default=5.0, help="seconds to wait for stragglers"
+    )
+    bench.add_argument(
+        "--idle",
+        type=_whole(0, 1_000_000),
+        help="idle clients for the memory test (0 to skip; default 10000)",
+    )
+    bench.add_argument(
+        "--processes", type=_whole(1, 256), default=2, help="load-generator processes"
+    )
+    bench.add_argument(
+        "--text-bytes",
+        type=_whole(1, 8192),
+        default=64,
+        help="length of each message text (at most 8192, to fit the server's line limit)",
+    )
+    bench.add_argument(
+        "--probe-every", type=_whole(1, 1_000_000), default=8, help="every k-th client times all"
+    )
     bench.add_argument("--no-baseline", action="store_true", help="measure Parley only")
-    bench.add_argument("--out", help="write the results as JSON to this file")
-    bench.add_argument("--plot", help="draw the results to this PNG (needs matplotlib)")
+    bench.add_argument("--out", type=_output_file, help="write the results as JSON to this file")
+    bench.add_argument(
+        "--plot", type=_plot_file, help="draw the results to this PNG (needs matplotlib)"
+    )
     bench.set_defaults(command=run_bench)
 
 

@@ -7,7 +7,9 @@ log, the member list, the topic bar and the status line. It is also the only par
 asks anything of the engine (submit a line, switch conversation, load older history, quit); the
 widgets never do. Without a nick it starts on the login screen, and it goes back there when the
 server refuses the nick; an engine started from the login screen gives up (rather than retrying)
-when it cannot get in, so the screen can say why.
+when it cannot get in, so the screen can say why. An invite (the demo's command for a second
+person) stays in the status line until someone else is in one of our rooms, and is written once
+into the log of the first room we join, where it stays as history.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from bisect import bisect_right
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
@@ -26,12 +29,16 @@ from textual.widgets import Footer, Input
 from app.client.config import ConfigStore
 from app.client.engine import Engine
 from app.client.link import Timings
+from app.client.receive import local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ConnectionState,
     ConversationKind,
+    Line,
+    LineKind,
     StateSnapshot,
 )
+from app.protocol import fold
 from frontends.tui.bridge import (
     ConnectionChanged,
     EngineMessage,
@@ -113,7 +120,7 @@ class ParleyApp(App[None]):
         bell: bool = True,
         store: ConfigStore | None = None,
         timings: Timings | None = None,
-        hint: str = "",
+        invite: str = "",
         suggested_nick: str = "",
         scrollback: int = DEFAULT_SCROLLBACK,
     ) -> None:
@@ -127,7 +134,14 @@ class ParleyApp(App[None]):
         self.bells = 0  # how many times we rang, so tests can see a mention was noticed
         self.engine: Engine | None = None
         self.snapshot: StateSnapshot | None = None
-        self.hint = hint
+        # The command with which someone else joins; "" once someone has (or if there is none).
+        self.invite = invite
+        # The first room we joined, where the invite goes once a state shows no one else there.
+        self._invite_due: str | None = None
+        # Where the invite was written into the log, and its lines: the engine does not hold
+        # them, so each redraw of that conversation puts them back in.
+        self._invite_room: str | None = None
+        self._invite_lines: tuple[Line, ...] = ()
         self._store = store
         self._timings = timings
         self.scrollback = scrollback
@@ -168,15 +182,13 @@ class ParleyApp(App[None]):
         return self.screen if isinstance(self.screen, LoginScreen) else None
 
     def on_mount(self) -> None:
-        self.query_one("#topic", TopicBar).hint = self.hint
+        self.status_line.invite = self.invite
         self.status_line.bell = self.bell_on
         self.chat_input.focus()
         if self.nick:
             self.connect(self.nick, self.host, self.port)
         else:
             self.push_screen(self._login_screen(""))
-        if self.hint:
-            self.notify(self.hint, title="Invite someone", timeout=8)
 
     def _login_screen(self, error: str) -> LoginScreen:
         nick = self.nick or self.suggested_nick
@@ -243,12 +255,42 @@ class ParleyApp(App[None]):
         if active is not None:
             name = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
             chat_input.placeholder = f"Message {name}  (/help for commands)"
+        if self.invite and someone_else_is_here(state):
+            self.invite = ""
+            status.invite = ""
+        # Written here rather than on the join notice: the snapshot that lists the room's
+        # members comes after that notice.
+        if self.invite and self._invite_due is not None and self._invite_room is None:
+            self._write_invite(self._invite_due)
+
+    # --- the invite -----------------------------------------------------------------------
+
+    def _write_invite(self, conversation: str) -> None:
+        """Put the invite into ``conversation``'s log, below the notice that we joined it."""
+        self._invite_room = conversation
+        self._invite_lines = (
+            local_line(LineKind.NOTICE, "To join from another terminal:"),
+            local_line(LineKind.NOTICE, self.invite),
+        )
+        if conversation == self._shown:
+            for line in self._invite_lines:
+                self.chat_log.add(line)
+
+    def _with_invite(self, conversation: str, lines: tuple[Line, ...]) -> tuple[Line, ...]:
+        """``lines`` with the invite back in its place by time, if it was written here and
+        is not older than everything the engine still holds."""
+        if conversation != self._invite_room or not self._invite_lines:
+            return lines
+        at = bisect_right([line.ts for line in lines], self._invite_lines[0].ts)
+        if at == 0 and lines:
+            return lines
+        return (*lines[:at], *self._invite_lines, *lines[at:])
 
     def on_scrollback_reset(self, message: ScrollbackReset) -> None:
         # The engine redraws a conversation for several reasons; only the active one is shown.
         if self._current(message) and message.active:
             self._shown = message.conversation
-            self.chat_log.show(message.lines)
+            self.chat_log.show(self._with_invite(message.conversation, message.lines))
 
     def on_line_added(self, message: LineAdded) -> None:
         if not self._current(message):
@@ -259,6 +301,10 @@ class ParleyApp(App[None]):
         direct = not message.conversation.startswith("#")
         if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
             self.ring()
+        # Our own join (the one join notice without a sender) is where the invite goes.
+        joined = line.kind is LineKind.JOIN and line.sender is None
+        if joined and not direct and self._invite_due is None:
+            self._invite_due = message.conversation
 
     def on_line_updated(self, message: LineUpdated) -> None:
         if self._current(message) and message.conversation == self._shown:
@@ -384,4 +430,16 @@ class ParleyApp(App[None]):
                 await asyncio.wait_for(engine.close(), QUIT_GRACE)
 
 
-__all__ = ["ParleyApp"]
+def someone_else_is_here(state: StateSnapshot) -> bool:
+    """Whether a nick other than ours is a member of one of our rooms: for the demo, that
+    someone has joined (whether they came in before us or after)."""
+    me = fold(state.nick)
+    return any(
+        fold(member.nick) != me
+        for view in state.conversations
+        if view.kind is ConversationKind.ROOM
+        for member in view.members
+    )
+
+
+__all__ = ["ParleyApp", "someone_else_is_here"]

@@ -6,7 +6,8 @@ and redraws itself when they change; none of them can be focused, so the keyboar
 in the input line. ``ConversationList`` numbers the rooms and direct conversations for Alt+1…9
 and shows unread counts and mentions; ``MemberList`` dims members who are away; ``TopicBar`` names
 the active conversation and its topic; ``StatusLine`` shows the server, our nick, the connection
-state with the reconnect countdown, and whether the log is scrolled back.
+state with the reconnect countdown, and whether the log is scrolled back; while an invite is set
+(the demo's join command for a second person) it stands where the server's address would.
 """
 
 from __future__ import annotations
@@ -152,13 +153,12 @@ class TopicBar(Widget, can_focus=False):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"topic--name"}
 
     view: reactive[ConversationView | None] = reactive(None)
-    hint: reactive[str] = reactive("")
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         view = self.view
         if view is None:
-            text.append(self.hint or "Parley")
+            text.append("Parley")
             return text
         name = view.name if view.kind is ConversationKind.ROOM else f"@{view.name}"
         text.append(f" {name} ", style=self.get_component_rich_style("topic--name"))
@@ -166,13 +166,15 @@ class TopicBar(Widget, can_focus=False):
             text.append(" direct conversation")
         elif view.topic:
             text.append(" " + printable(view.topic))
-        elif self.hint:
-            text.append(" " + self.hint)
         return text
 
 
 class StatusLine(Widget, can_focus=False):
-    """Server, nick, connection state (with the reconnect countdown) and the scroll state."""
+    """Server, nick, connection state (with the reconnect countdown) and the scroll state.
+
+    ``invite``, when set, is a command for someone else to join; it replaces the server's
+    address, which it names anyway, so that at 80 columns the whole command fits on the line.
+    """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "status--nick",
@@ -181,6 +183,7 @@ class StatusLine(Widget, can_focus=False):
         "status--reconnecting",
         "status--closed",
         "status--dim",
+        "status--invite",
     }
 
     status: reactive[ConnectionStatus | None] = reactive(None)
@@ -188,6 +191,7 @@ class StatusLine(Widget, can_focus=False):
     away: reactive[str | None] = reactive(None)
     scrolled: reactive[bool] = reactive(False)
     bell: reactive[bool] = reactive(True)
+    invite: reactive[str] = reactive("")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -210,9 +214,13 @@ class StatusLine(Widget, can_focus=False):
             text.append(f" {self.nick} ", style=self.get_component_rich_style("status--nick"))
         if self.away is not None:
             text.append(" (away)", style=dim)
+        if self.invite:
+            text.append(" join: ", style=dim)
+            text.append(self.invite, style=self.get_component_rich_style("status--invite"))
         if status is None:
             return text
-        text.append(" " + status.server, style=dim)
+        if not self.invite:
+            text.append(" " + status.server, style=dim)
         text.append(" │ ", style=dim)
         state = status.state
         label = _STATE_MARKS[state]

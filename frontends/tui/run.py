@@ -6,8 +6,9 @@ terminal belongs to the UI. ``run_demo`` is the one-command tour: it starts an e
 ``app.server.Server`` on a free loopback port on the same asyncio loop that then runs the Textual
 app (one process, one loop), with a temporary database unless ``--db`` names one. Before the UI
 takes over the terminal it prints the exact command with which a second person joins, and the UI
-repeats it in its topic bar and a toast. When the user quits, the server says goodbye to everyone
-and the temporary database goes. The demo's server is not remembered as the user's server.
+keeps it in its status line until someone has joined (and in the log as history). When the user
+quits, the server says goodbye to everyone and the temporary database goes. The demo's server is
+not remembered as the user's server.
 """
 
 from __future__ import annotations
@@ -79,6 +80,19 @@ def join_command(host: str, port: int) -> str:
     return f"parley tui --host {host} --port {port}"
 
 
+def demo_app(*, port: int, nick: str | None, bell: bool = True) -> ParleyApp:
+    """The app as ``parley demo`` opens it on its server at ``port``: with the join command as
+    its invite, and with no store, so the demo's server is not remembered."""
+    return ParleyApp(
+        host=DEMO_HOST,
+        port=port,
+        nick=nick,
+        bell=bell,
+        invite=join_command(DEMO_HOST, port),
+        suggested_nick=ConfigStore.default().load().nick or "",
+    )
+
+
 async def serve_demo(*, db: str, nick: str | None, bell: bool) -> int:
     """Run the embedded server and the app on the running loop until the user quits."""
     server = Server(ServerConfig(host=DEMO_HOST, port=0, db=db))
@@ -86,14 +100,7 @@ async def serve_demo(*, db: str, nick: str | None, bell: bool) -> int:
     command = join_command(DEMO_HOST, server.port)
     print(f"Parley demo server on {DEMO_HOST}:{server.port} (database: {db})")
     print(f"To join from another terminal:  {command}", flush=True)
-    app = ParleyApp(
-        host=DEMO_HOST,
-        port=server.port,
-        nick=nick,
-        bell=bell,
-        hint=f"Invite: {command}",
-        suggested_nick=ConfigStore.default().load().nick or "",
-    )
+    app = demo_app(port=server.port, nick=nick, bell=bell)
     try:
         await app.run_async()
     finally:

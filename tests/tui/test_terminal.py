@@ -23,6 +23,8 @@ from tests.conftest import Connect, WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15
+# Textual's switch to the alternate screen: from here on, output is the UI's.
+ENTER_UI = "\x1b[?1049h"
 
 
 async def frame_with(client: WireClient, kind: str, **fields: Any) -> dict[str, Any]:
@@ -107,10 +109,13 @@ async def test_tui_in_a_real_terminal(server: Server, connect: Connect, spawn: A
 
 
 async def test_demo_prints_the_join_command_and_serves_it(connect: Connect, spawn: Any) -> None:
-    """`parley demo` prints the command to join; a client on that port chats with the TUI."""
+    """`parley demo` prints the command to join, and the UI draws it again once it has taken
+    the screen; a client on that port chats with the TUI."""
     child = spawn("demo", "--nick", "host")
     match = await expect(child, r"parley tui --host 127\.0\.0\.1 --port (\d+)")
     port = int(match.group(1))
+    await expect(child, re.escape(ENTER_UI))
+    await expect(child, re.escape(match.group(0)))
     await expect(child, "connected")
     guest = await connect("guest", port=port)
     await guest.join("#general")

@@ -1,8 +1,10 @@
 """The ``parley`` command line: one subcommand per way of running Parley.
 
-``parley serve`` runs the server; the frontends and tools add their own subcommands here. Each
-server flag may also come from an environment variable ``PARLEY_<FLAG>`` (``--max-line`` is
-``PARLEY_MAX_LINE``); a flag given on the command line wins over the environment.
+``parley serve`` runs the server; the frontends and tools add their own subcommands here. The
+server's flags, their ``PARLEY_<FLAG>`` variables and its ``--config`` file are resolved and checked
+by ``app/server/settings.py``. Every bad value, for any subcommand, is one sentence on stderr and
+exit status 2, found before anything is opened: the checks raise ``UsageError`` and ``main`` prints
+it; argparse's own errors are shortened to the same one line.
 """
 
 from __future__ import annotations
@@ -12,93 +14,76 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, cast
 
-from app.protocol import DEFAULT_MAX_LINE, DEFAULT_PORT
+if TYPE_CHECKING:
+    from app.server.settings import Setting
 
 Command = Callable[[argparse.Namespace], int]
 
 
-def default_db() -> str:
-    """``parley.db`` in the user data directory, which is created if needed."""
-    import platformdirs
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other bad value (no usage block)."""
 
-    folder = Path(platformdirs.user_data_dir("parley", appauthor=False))
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / "parley.db")
-
-
-def _env(name: str, default: object) -> object:
-    return os.environ.get(f"PARLEY_{name.upper()}", default)
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from app.server.settings import CONFIG_ENV, SETTINGS
+
     serve = sub.add_parser(
         "serve",
         help="run a Parley server",
-        description="Run a Parley server. Every flag can also be set as PARLEY_<FLAG>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    serve.add_argument("--host", default=_env("host", "127.0.0.1"), help="address to listen on")
-    serve.add_argument("--port", type=int, default=_env("port", DEFAULT_PORT), help="TCP port")
-    serve.add_argument(
-        "--db",
-        default=_env("db", None),
-        help="SQLite history file (default: parley.db in the user data dir); ':memory:' keeps none",
+        description="Run a Parley server. Every flag can also be set as PARLEY_<FLAG> "
+        "(--max-line is PARLEY_MAX_LINE) or as a key of a TOML file given with --config "
+        "(max_line = 4096); the command line wins over the environment, which wins over the file.",
     )
     serve.add_argument(
-        "--max-line",
-        type=int,
-        default=_env("max_line", DEFAULT_MAX_LINE),
-        help="longest frame in bytes; a longer line gets frame_too_large and is disconnected",
+        "--config",
+        metavar="FILE",
+        default=None,
+        help=f"read settings from this TOML file (default: ${CONFIG_ENV}, else none); "
+        "docs/parley.example.toml shows every key",
     )
     serve.add_argument(
-        "--max-conns-per-ip",
-        type=int,
-        default=_env("max_conns_per_ip", 16),
-        help="connections allowed from one address (0 = unlimited)",
+        "--print-config",
+        action="store_true",
+        help="print the settings this command would run with, as a TOML file, and exit",
     )
-    serve.add_argument(
-        "--msg-rate",
-        type=float,
-        default=_env("msg_rate", 2.0),
-        help="frames per second a connection may send once its burst is spent (0 = no limit)",
-    )
-    serve.add_argument(
-        "--msg-burst",
-        type=int,
-        default=_env("msg_burst", 20),
-        help="frames a connection may send at once before --msg-rate applies",
-    )
-    serve.add_argument(
-        "--sendq",
-        type=int,
-        default=_env("sendq", 1 << 20),
-        help="bytes of unread output kept per connection before it is dropped as slow_consumer",
-    )
-    serve.add_argument(
-        "--log-level",
-        default=_env("log_level", "info"),
-        choices=["debug", "info", "warning", "error"],
-        help="how much to log",
-    )
+    for setting in SETTINGS:
+        serve.add_argument(
+            setting.flag,
+            default=None,
+            metavar=setting.metavar,
+            help=_serve_help(setting),
+        )
     serve.set_defaults(command=_serve)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from app.server import ServerConfig, run
+def _serve_help(setting: Setting) -> str:
+    default = "parley.db in the user data dir" if setting.key == "db" else str(setting.default)
+    bounds = "" if setting.choices else setting.bounds()
+    return setting.help + (f", {bounds}" if bounds else "") + f"; default: {default}"
 
-    config = ServerConfig(
-        host=args.host,
-        port=int(args.port),
-        db=args.db or default_db(),
-        max_line=int(args.max_line),
-        max_conns_per_ip=int(args.max_conns_per_ip),
-        msg_rate=float(args.msg_rate),
-        msg_burst=int(args.msg_burst),
-        sendq=int(args.sendq),
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.server.settings import SETTINGS, check_machine, resolve
+
+    settings = resolve(
+        {setting.key: getattr(args, setting.key) for setting in SETTINGS},
+        os.environ,
+        args.config,
     )
-    return run(config)
+    if args.print_config:
+        sys.stdout.write(settings.to_toml())
+        return 0
+    check_machine(settings)
+    logging.getLogger().setLevel(settings.log_level.upper())
+
+    from app.server import run
+
+    return run(settings.config)
 
 
 def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,7 +94,9 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "server (remembered for next time).",
     )
     tk.add_argument("--host", default=None, help="server address (default: the last one used)")
-    tk.add_argument("--port", type=int, default=None, help="server port (default: the last one)")
+    tk.add_argument(
+        "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
+    )
     tk.add_argument("--nick", default=None, help="connect at once with this nick")
     tk.add_argument(
         "--log-level",
@@ -121,9 +108,34 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tk(args: argparse.Namespace) -> int:
+    from app.server.settings import parse_port
+
+    port = None if args.port is None else parse_port(args.port, "--port")
+    _check_display()
     from frontends.tk import run
 
-    return run(host=args.host, port=args.port, nick=args.nick)
+    return run(host=args.host, port=port, nick=args.nick)
+
+
+def _check_display() -> None:
+    """A Tk window can open here: tkinter is built in and the display answers."""
+    from app.server.settings import UsageError
+
+    try:
+        import tkinter
+    except ImportError:
+        raise UsageError(
+            "this Python has no tkinter, which the window needs (parley tui works in a terminal)"
+        ) from None
+    if sys.platform not in ("win32", "darwin") and not os.environ.get("DISPLAY"):
+        raise UsageError(
+            "there is no graphical display: DISPLAY is not set (parley tui works in a terminal)"
+        )
+    try:
+        probe = tkinter.Tk()
+    except tkinter.TclError as exc:
+        raise UsageError(f"the graphical display does not answer: {exc}") from None
+    probe.destroy()
 
 
 def _add_terminal_flags(parser: argparse.ArgumentParser) -> None:
@@ -148,18 +160,25 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Chat in the terminal. Without --nick a login screen asks for nick and server.",
     )
     tui.add_argument("--host", default=None, help="server address (default: the last one used)")
-    tui.add_argument("--port", type=int, default=None, help="server port (default: the last one)")
+    tui.add_argument(
+        "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
+    )
     tui.add_argument("--nick", default=None, help="connect at once with this nick")
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)
 
 
 def _tui(args: argparse.Namespace) -> int:
+    from app.server.settings import check_writable_file, parse_port
+
+    port = None if args.port is None else parse_port(args.port, "--port")
+    if args.log_file is not None:
+        check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_tui
 
     return run_tui(
         host=args.host,
-        port=args.port,
+        port=port,
         nick=args.nick,
         bell=not args.no_bell,
         log_file=args.log_file,
@@ -174,7 +193,9 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the command with which a second person joins.",
     )
     demo.add_argument(
-        "--db", default=None, help="SQLite history file (default: a temporary one, deleted after)"
+        "--db",
+        default=None,
+        help="SQLite history file; ':memory:' keeps none (default: a temporary one, deleted after)",
     )
     demo.add_argument("--nick", default=None, help="your nick (default: ask)")
     _add_terminal_flags(demo)
@@ -182,6 +203,12 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from app.server.settings import check_db, check_writable_file
+
+    if args.db is not None:
+        check_db(args.db, "--db")
+    if args.log_file is not None:
+        check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_demo
 
     return run_demo(db=args.db, nick=args.nick, bell=not args.no_bell, log_file=args.log_file)
@@ -196,8 +223,14 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``parley`` parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="parley", description="Parley: a small chat system.")
-    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    parser = _Parser(prog="parley", description="Parley: a small chat system.")
+    # The subcommands' parsers are _Parsers too; the helpers below need only ArgumentParser's API.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(
+            title="commands", dest="subcommand", required=True, metavar="COMMAND"
+        ),
+    )
     _add_serve(sub)
     _add_tk(sub)
     _add_tui(sub)
@@ -207,13 +240,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``parley`` with ``argv`` (default: the process arguments)."""
-    args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", "info")
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    command: Command = args.command
-    return command(args)
+    """Run ``parley`` with ``argv`` (default: the process arguments); the exit status.
+
+    A ``UsageError`` is printed as ``parley COMMAND: error: SENTENCE`` with status 2; Ctrl+C
+    before a command has its own handling (say, during start-up) exits 130 without a traceback.
+    """
+    try:
+        # Imported here, like everything below, so that Ctrl+C during start-up is caught too.
+        from app.server.settings import LOG_LEVELS, UsageError
+
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            # serve's level is checked later with its other settings; INFO until then.
+            level=args.log_level.upper() if args.log_level in LOG_LEVELS else "INFO",
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        command: Command = args.command
+        try:
+            return command(args)
+        except UsageError as exc:
+            print(f"parley {args.subcommand}: error: {exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,7 +1,8 @@
 """The server's settings, in one frozen dataclass shared by the CLI, the tests and the benchmark.
 
-Every field has the default a person running ``parley serve`` gets; the CLI (``app/cli.py``)
-fills them from flags and ``PARLEY_*`` environment variables.
+Every field has the default a person running ``parley serve`` gets (except ``db``, which the CLI
+puts in the user data directory); ``app/server/settings.py`` fills them from flags, ``PARLEY_*``
+environment variables and a TOML file, and owns their bounds.
 """
 
 from __future__ import annotations

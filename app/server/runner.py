@@ -6,7 +6,8 @@ cannot listen never touches the database, and then begins accepting; ``stop`` st
 accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
 waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
-graceful stop (a second signal exits at once).
+graceful stop (a second signal exits at once); a port it cannot listen on or a history it cannot
+open becomes a ``UsageError``, one sentence for the CLI to print.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.config import ServerConfig
 from app.server.hub import Hub
+from app.server.settings import UsageError, listen_error
 from app.store import History, SQLiteHistory
 
 log = logging.getLogger("parley.server")
@@ -98,7 +101,12 @@ class Server:
 async def serve(config: ServerConfig) -> None:
     """Run a server until SIGINT or SIGTERM, then stop it gracefully."""
     server = Server(config)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        raise listen_error(config.host, config.port, exc) from None
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot open the history {config.db}: {exc}") from None
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 

@@ -1,0 +1,453 @@
+"""Where ``parley serve`` gets its settings, and the checks a value must pass before anything opens.
+
+This module owns the table of server settings (``SETTINGS``: one ``Setting`` per ``serve`` flag,
+with its TOML key, ``PARLEY_*`` variable, type, bounds and default) and their resolution: the
+command line wins over the environment, which wins over a TOML file (``--config`` or
+``PARLEY_CONFIG``), which wins over the defaults. Every value, wherever it came from, is checked
+for type and range by ``resolve``; ``check_machine`` then checks what depends on this machine (the
+database's folder is writable, the host is one of its addresses, the port is free) without opening
+the database or keeping a socket. A bad value is a ``UsageError`` whose message is one sentence
+naming the flag, the variable or the file and line it came from; the CLI prints it and exits 2.
+The checks the client commands share (a port, a file to write) live here too, so that every
+``parley`` subcommand words them the same way.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import re
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Final
+
+from app.server.config import ServerConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+CONFIG_ENV: Final = "PARLEY_CONFIG"
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+MEMORY_DB: Final = ":memory:"
+
+_DEFAULTS: Final = ServerConfig()
+
+
+class UsageError(Exception):
+    """A value given to ``parley`` is wrong: the message is one sentence saying which and why."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``parley serve`` setting: ``--max-line``, ``PARLEY_MAX_LINE`` and ``max_line =``."""
+
+    key: str
+    kind: type[int] | type[float] | type[str]
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    # What the lowest value means when it is special ("0 = no limit").
+    low_means: str = ""
+    choices: tuple[str, ...] = ()
+    metavar: str = "N"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "PARLEY_" + self.key.upper()
+
+    def bounds(self) -> str:
+        """The allowed values in words, as help and error messages show them."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.low is None or self.high is None:
+            return ""
+        text = f"from {_number(self.low)} to {_number(self.high)}"
+        return f"{text} ({self.low_means})" if self.low_means else text
+
+    def parse(self, text: str, origin: str) -> Any:
+        """A value typed as text (a flag or a variable), converted and checked."""
+        return self.check(parse_number(text, self.kind, origin), origin)
+
+    def accept(self, value: object, origin: str) -> Any:
+        """A value read from a TOML file, type-checked and checked."""
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise UsageError(f"{origin} must be a string, not {_shown(value)}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{origin} must be a {_kind_name(self.kind)}, not {_shown(value)}")
+        elif self.kind is int and isinstance(value, float):
+            raise UsageError(f"{origin} must be a whole number, not {_shown(value)}")
+        elif not math.isfinite(value):
+            raise UsageError(f"{origin} must be a finite number, not {_shown(value)}")
+        return self.check(self.kind(value), origin)
+
+    def check(self, value: Any, origin: str) -> Any:
+        if self.choices and value not in self.choices:
+            raise UsageError(f"{origin} must be {self.bounds()}, not {value!r}")
+        if self.kind is str and not value:
+            raise UsageError(f"{origin} must not be empty")
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+            raise UsageError(f"{origin} must be {self.bounds()}, not {_number(value)}")
+        return value
+
+
+def _kind_name(kind: type) -> str:
+    return "whole number" if kind is int else "number"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+SETTINGS: Final = (
+    Setting(
+        "host",
+        str,
+        _DEFAULTS.host,
+        "address to listen on; 0.0.0.0 or :: is every address of this machine",
+        metavar="HOST",
+    ),
+    Setting(
+        "port",
+        int,
+        _DEFAULTS.port,
+        "TCP port",
+        0,
+        65535,
+        "0 = any free port, shown in the log",
+        metavar="PORT",
+    ),
+    Setting(
+        "db", str, None, f"SQLite history file; {MEMORY_DB!r} keeps no history", metavar="FILE"
+    ),
+    Setting(
+        "max_line",
+        int,
+        _DEFAULTS.max_line,
+        "longest frame in bytes; a longer line gets frame_too_large and is disconnected",
+        512,
+        1 << 20,
+        metavar="BYTES",
+    ),
+    Setting(
+        "max_conns_per_ip",
+        int,
+        _DEFAULTS.max_conns_per_ip,
+        "connections allowed from one address",
+        0,
+        1_000_000,
+        "0 = unlimited",
+    ),
+    Setting(
+        "msg_rate",
+        float,
+        _DEFAULTS.msg_rate,
+        "frames per second a connection may send once its burst is spent",
+        0,
+        1_000_000,
+        "0 = no limit",
+        metavar="PER_SECOND",
+    ),
+    Setting(
+        "msg_burst",
+        int,
+        _DEFAULTS.msg_burst,
+        "frames a connection may send at once before --msg-rate applies",
+        1,
+        1_000_000,
+    ),
+    Setting(
+        "sendq",
+        int,
+        _DEFAULTS.sendq,
+        "bytes of unread output kept per connection before it is dropped as slow_consumer; "
+        "at least --max-line",
+        1 << 16,
+        1 << 30,
+        metavar="BYTES",
+    ),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "how much to log",
+        choices=LOG_LEVELS,
+        metavar="{" + ",".join(LOG_LEVELS) + "}",
+    ),
+)
+BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of ``parley serve`` and where each one came from."""
+
+    config: ServerConfig
+    log_level: str
+    # key -> "--port", "PARLEY_PORT", "port on line 3 of parley.toml" or "the default".
+    origins: Mapping[str, str]
+
+    def to_toml(self) -> str:
+        """The settings as a TOML file that ``--config`` reads back, each key with its help."""
+        values = self.values()
+        lines = [
+            "# parley serve settings, printed by `parley serve --print-config`.",
+            "# Use with `parley serve --config FILE`; flags and PARLEY_* variables override it.",
+        ]
+        for setting in SETTINGS:
+            bounds = setting.bounds()
+            lines.append("")
+            lines.append(f"# {setting.help}" + (f", {bounds}" if bounds else ""))
+            lines.append(f"{setting.key} = {toml_value(values[setting.key])}")
+        return "\n".join(lines) + "\n"
+
+    def values(self) -> dict[str, Any]:
+        """Every setting by key, as a file would give it."""
+        return {
+            setting.key: self.log_level
+            if setting.key == "log_level"
+            else getattr(self.config, setting.key)
+            for setting in SETTINGS
+        }
+
+
+def toml_value(value: object) -> str:
+    """``value`` (a string or a number) written as TOML."""
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string, except that TOML wants DEL escaped too.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return toml_value(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a date or time"
+
+
+def default_db() -> str:
+    """``parley.db`` in the user data directory (not created here)."""
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("parley", appauthor=False)) / "parley.db")
+
+
+def resolve(
+    flags: Mapping[str, str | None],
+    environ: Mapping[str, str],
+    config_file: str | None = None,
+) -> Settings:
+    """The settings from the command line, the environment and a file, checked for type and range.
+
+    ``flags`` maps keys to the text given on the command line (``None`` when not given);
+    ``config_file`` is ``--config``, or else ``PARLEY_CONFIG`` names the file. An empty variable
+    counts as unset. Nothing is opened except the file.
+    """
+    given: dict[str, tuple[Any, str]] = {}
+    if config_file is not None:
+        given.update(read_file(config_file, "--config"))
+    elif environ.get(CONFIG_ENV):
+        given.update(read_file(environ[CONFIG_ENV], CONFIG_ENV))
+    for setting in SETTINGS:
+        text = environ.get(setting.env)
+        if text:
+            given[setting.key] = (setting.parse(text, setting.env), setting.env)
+    for setting in SETTINGS:
+        text = flags.get(setting.key)
+        if text is not None:
+            given[setting.key] = (setting.parse(text, setting.flag), setting.flag)
+    values = {setting.key: setting.default for setting in SETTINGS}
+    origins = {setting.key: "the default" for setting in SETTINGS}
+    for key, (value, origin) in given.items():
+        values[key] = value
+        origins[key] = origin
+    if values["sendq"] < values["max_line"]:
+        raise UsageError(
+            f"{origins['sendq']} must be at least max_line ({values['max_line']}), "
+            f"not {values['sendq']}"
+        )
+    db = values["db"] if values["db"] is not None else default_db()
+    if db != MEMORY_DB:
+        db = os.path.abspath(os.path.expanduser(db))
+    log_level = values.pop("log_level")
+    values["db"] = db
+    return Settings(replace(_DEFAULTS, **values), log_level, origins)
+
+
+def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
+    """The settings in the TOML file at ``path`` with their origins, checked; a relative ``db``
+    is taken from the file's folder."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the {named_by} file {path}: {_reason(exc)}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"the {named_by} file {path} is not UTF-8 text") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"{path} is not valid TOML: {reason[:1].lower()}{reason[1:]}") from None
+    given: dict[str, tuple[Any, str]] = {}
+    for key, value in table.items():
+        line = line_of(text, key)
+        where = f"on line {line} of {path}" if line is not None else f"in {path}"
+        setting = BY_KEY.get(key)
+        if setting is None:
+            raise UsageError(f"unknown key {key!r} {where} ({_known_keys_hint(key)})")
+        origin = f"{key} {where}"
+        checked = setting.accept(value, origin)
+        if key == "db" and checked != MEMORY_DB:
+            checked = str(Path(path).parent / os.path.expanduser(checked))
+        given[key] = (checked, origin)
+    return given
+
+
+def _known_keys_hint(key: str) -> str:
+    underscored = key.replace("-", "_")
+    if underscored in BY_KEY:
+        return f"keys are spelled with underscores: {underscored}"
+    return "the keys are " + ", ".join(setting.key for setting in SETTINGS)
+
+
+def line_of(text: str, key: str) -> int | None:
+    """The line of ``text`` where the top-level ``key`` is set or its table starts.
+
+    tomllib reports no positions, so the assignment is found by scanning: a top-level key is set
+    before the first table header, or is itself a header (``[key]``, ``[key.sub]``, ``[[key]]``).
+    """
+    name = "(?:{0}|\"{0}\"|'{0}')".format(re.escape(key))
+    assignment = re.compile(rf"\s*{name}\s*[=.]")
+    header = re.compile(rf"\s*\[\[?\s*{name}\s*[\].]")
+    in_table = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if header.match(line):
+            return number
+        if line.lstrip().startswith("["):
+            in_table = True
+        elif not in_table and assignment.match(line):
+            return number
+    return None
+
+
+# --- checks shared by every subcommand ------------------------------------------------------
+
+
+def parse_number(text: str, kind: type[int] | type[float] | type[str], origin: str) -> Any:
+    """``text`` as a ``kind``; strings pass through."""
+    if kind is str:
+        return text
+    try:
+        value = int(text, 10) if kind is int else float(text)
+    except ValueError:
+        raise UsageError(f"{origin} must be a {_kind_name(kind)}, not {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{origin} must be a finite number, not {text!r}")
+    return value
+
+
+def parse_port(text: str, origin: str) -> int:
+    """A port to connect to: 1 to 65535."""
+    port: int = parse_number(text, int, origin)
+    if not 1 <= port <= 65535:
+        raise UsageError(f"{origin} must be from 1 to 65535, not {port}")
+    return port
+
+
+def check_writable_file(path: str, origin: str) -> None:
+    """``path`` can be created or written: its folder exists and is writable, it is no folder."""
+    if not path:
+        raise UsageError(f"{origin} must name a file")
+    target = Path(os.path.expanduser(path))
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"{origin} {path}: the folder {folder} does not exist")
+    if target.is_dir():
+        raise UsageError(f"{origin} {path} is a folder, not a file")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{origin} {path}: the folder {folder} is not writable")
+    if target.exists() and not os.access(target, os.R_OK | os.W_OK):
+        raise UsageError(f"{origin} {path} is not readable and writable")
+
+
+def check_db(path: str, origin: str) -> None:
+    """A history file SQLite can open in WAL mode (its folder takes the -wal and -shm files)."""
+    if path != MEMORY_DB:
+        check_writable_file(path, origin)
+
+
+def check_machine(settings: Settings) -> None:
+    """Check what depends on this machine: the database folder, the host and a free port.
+
+    The default database's folder (the user data directory) is created, as it always was; the
+    database itself is not opened, and the port is only bound for a moment to see that it is free.
+    """
+    config, origins = settings.config, settings.origins
+    if origins["db"] == "the default":
+        folder = Path(config.db).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the data folder {folder} for the history: {_reason(exc)} "
+                "(--db names another file)"
+            ) from None
+    check_db(config.db, origins["db"])
+    check_listen(config.host, config.port, origins["host"])
+
+
+def check_listen(host: str, port: int, host_origin: str = "--host") -> None:
+    """``host`` resolves to addresses of this machine on which ``port`` is free.
+
+    Each address is bound as ``asyncio``'s ``create_server`` would bind it, then closed at once.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, ValueError):
+        raise UsageError(f"{host_origin} {host} does not resolve to an address") from None
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            if os.name == "posix":
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise listen_error(host, port, exc, host_origin) from None
+
+
+def listen_error(host: str, port: int, exc: OSError, host_origin: str = "--host") -> UsageError:
+    """The sentence for a failure to listen on ``host:port``."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(f"{where} is in use — is another parley serve running?")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(f"{host_origin} {host} is not an address of this machine")
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        return UsageError(f"no permission to listen on {where}: ports below 1024 need privileges")
+    return UsageError(f"cannot listen on {where}: {_reason(exc)}")
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()

@@ -1,8 +1,12 @@
 """End to end in a real pseudo-terminal: ``parley tui`` and ``parley demo`` at 80x24 under
-``TERM=xterm-256color``, talking to a raw client over a real server.
+``TERM=xterm-256color``, talking to a raw client over a real server, and how they end on SIGTERM,
+SIGHUP and a closed terminal.
 
 pexpect gives the app a real pty of 80 columns by 24 rows; its reads block, so they run in a
-worker thread while the test's loop keeps serving the server and the raw client.
+worker thread while the test's loop keeps serving the server and the raw client. The terminal's
+modes after an exit are read on pexpect's side of the pty, which on Linux reports the modes the
+app set on its side; each child gets its own TMPDIR, so the demo's temporary folder is the
+test's to check.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +25,17 @@ import pexpect
 import pytest
 
 from app.server import Server
-from tests.conftest import Connect, WireClient
+from tests.conftest import Connect, Dial, WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15
 # Textual's switch to the alternate screen: from here on, output is the UI's.
 ENTER_UI = "\x1b[?1049h"
+LEAVE_UI = "\x1b[?1049l"
+HIDE_CURSOR = "\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
+# The demo's temporary database, as it prints it before the UI starts.
+DEMO_DB = r"Temporary database: (\S+) "
 
 
 async def frame_with(client: WireClient, kind: str, **fields: Any) -> dict[str, Any]:
@@ -36,12 +47,21 @@ async def frame_with(client: WireClient, kind: str, **fields: Any) -> dict[str, 
 
 
 @pytest.fixture
-def spawn() -> Iterator[Any]:
-    """Start ``python -m app ARGS`` in an 80x24 xterm-256color pty; killed at the end if alive."""
+def spawn(tmp_path: Path) -> Iterator[Any]:
+    """Start ``python -m app ARGS`` in an 80x24 xterm-256color pty, with TMPDIR in the test's
+    directory; killed at the end if alive."""
     children: list[pexpect.spawn] = []
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
 
     def start(*args: str) -> pexpect.spawn:
-        env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=str(ROOT), COLUMNS="80")
+        env = dict(
+            os.environ,
+            TERM="xterm-256color",
+            PYTHONPATH=str(ROOT),
+            COLUMNS="80",
+            TMPDIR=str(scratch),
+        )
         env.pop("TEXTUAL_COLOR_SYSTEM", None)
         child = pexpect.spawn(
             sys.executable,
@@ -74,6 +94,50 @@ async def type_into(child: pexpect.spawn, text: str) -> None:
     child.send(text)
     await asyncio.sleep(0.05)  # pacing keystrokes, not waiting for a result
     child.send("\r")
+
+
+async def until_exit(child: pexpect.spawn) -> str:
+    """Everything the child writes until it has exited (read in a thread, up to TIMEOUT)."""
+    await asyncio.to_thread(child.expect, pexpect.EOF)
+    output = child.before
+    assert isinstance(output, str)
+    await until_reaped(child)
+    return output
+
+
+async def until_reaped(child: pexpect.spawn) -> None:
+    """Wait, up to TIMEOUT, until the child process has ended and its status is known."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while child.isalive():
+        if loop.time() > deadline:
+            pytest.fail(f"the child was still running {TIMEOUT} s after it should have ended")
+        await asyncio.sleep(0.02)
+
+
+def cooked(child: pexpect.spawn) -> bool:
+    """Whether the child's terminal is back in cooked mode: lines, and typing echoed."""
+    lflag = termios.tcgetattr(child.child_fd)[3]
+    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO)
+
+
+def left_the_ui(output: str) -> bool:
+    """Whether ``output`` ends outside the UI: off the alternate screen, with the cursor shown."""
+    return output.rfind(LEAVE_UI) > output.rfind(ENTER_UI) and output.rfind(
+        SHOW_CURSOR
+    ) > output.rfind(HIDE_CURSOR)
+
+
+async def start_demo(spawn: Any) -> tuple[pexpect.spawn, int, Path]:
+    """``parley demo --nick host`` connected in its UI: the child, its port, its temp folder."""
+    child = spawn("demo", "--nick", "host")
+    folder = Path((await expect(child, DEMO_DB)).group(1)).parent
+    port = int((await expect(child, r"--port (\d+)")).group(1))
+    await expect(child, re.escape(ENTER_UI))
+    await expect(child, "connected")
+    assert folder.is_dir() and folder.name.startswith("parley-demo-")
+    assert not cooked(child)  # the UI runs in raw mode, so the checks below can fail
+    return child, port, folder
 
 
 async def quit_app(child: pexpect.spawn) -> None:
@@ -109,8 +173,7 @@ async def test_tui_in_a_real_terminal(server: Server, connect: Connect, spawn: A
 
 
 async def test_demo_prints_the_join_command_and_serves_it(connect: Connect, spawn: Any) -> None:
-    """`parley demo` prints the command to join, and the UI draws it again once it has taken
-    the screen; a client on that port chats with the TUI."""
+    """`parley demo` prints the join command, its UI shows it too, and a guest chats on it."""
     child = spawn("demo", "--nick", "host")
     match = await expect(child, r"parley tui --host 127\.0\.0\.1 --port (\d+)")
     port = int(match.group(1))
@@ -126,3 +189,87 @@ async def test_demo_prints_the_join_command_and_serves_it(connect: Connect, spaw
     received = await frame_with(guest, "message", text="come in")
     assert received["from"] == "host"
     await quit_app(child)
+
+
+async def test_sigterm_stops_the_demo_cleanly(spawn: Any, dial: Dial) -> None:
+    """SIGTERM ends `parley demo`: guests get a goodbye, terminal restored, temp folder gone."""
+    child, port, folder = await start_demo(spawn)
+    guest = await dial(port, "guest")
+    child.kill(signal.SIGTERM)
+    output = asyncio.create_task(until_exit(child))
+    bye = await frame_with(guest, "bye")
+    assert bye["reason"] == "server_shutdown"
+    text = await output
+    assert left_the_ui(text)
+    assert cooked(child)
+    assert not folder.exists()
+    assert "Parley demo stopped." in text
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGTERM
+
+
+async def test_sighup_stops_the_demo_cleanly(spawn: Any) -> None:
+    """SIGHUP ends `parley demo` with the terminal restored and its temporary folder gone."""
+    child, _, folder = await start_demo(spawn)
+    child.kill(signal.SIGHUP)
+    assert left_the_ui(await until_exit(child))
+    assert cooked(child)
+    assert not folder.exists()
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGHUP
+
+
+async def test_closed_terminal_stops_the_demo_cleanly(spawn: Any, dial: Dial) -> None:
+    """A terminal closed under `parley demo` ends it: guests get a goodbye, temp folder gone."""
+    child = spawn("demo", "--nick", "host")
+    folder = Path((await expect(child, DEMO_DB)).group(1)).parent
+    port = int((await expect(child, r"--port (\d+)")).group(1))
+    guest = await dial(port, "guest")
+    # Closed while the UI is still drawing its first screens: then a driver that the hangup's
+    # SIGCONT started over would block the shutdown for good.
+    await expect(child, re.escape(ENTER_UI))
+    child.ptyproc.fileobj.close()  # pexpect's end of the pty: as a terminal window closing
+    bye = await frame_with(guest, "bye")
+    assert bye["reason"] == "server_shutdown"
+    await until_reaped(child)
+    assert not folder.exists()
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGHUP
+
+
+async def test_second_signal_exits_at_once(spawn: Any, dial: Dial) -> None:
+    """A second SIGTERM exits the demo at once, still restoring the terminal, deleting the db."""
+    child, port, folder = await start_demo(spawn)
+    guest = await dial(port, "guest")
+    child.kill(signal.SIGTERM)
+    output = asyncio.create_task(until_exit(child))
+    # The guest stays connected after the goodbye, so the server would wait for it (seconds).
+    await frame_with(guest, "bye")
+    child.kill(signal.SIGTERM)
+    text = await output
+    assert left_the_ui(text)
+    assert "Parley demo stopped." not in text  # the ordinary ending did not run
+    assert cooked(child)
+    assert not folder.exists()
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGTERM
+
+
+async def test_sigterm_restores_the_terminal_after_tui(
+    server: Server, connect: Connect, spawn: Any
+) -> None:
+    """SIGTERM ends `parley tui` as Ctrl+Q does (a quit to the server), terminal restored."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    child = spawn("tui", "--port", str(server.port), "--nick", "xena")
+    await expect(child, re.escape(ENTER_UI))
+    await frame_with(bob, "presence", event="join", nick="xena")
+    await expect(child, "connected")
+    assert not cooked(child)
+    child.kill(signal.SIGTERM)
+    output = asyncio.create_task(until_exit(child))
+    await frame_with(bob, "presence", event="quit", nick="xena")
+    assert left_the_ui(await output)
+    assert cooked(child)
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGTERM

@@ -71,8 +71,7 @@ async def test_invite_leaves_the_status_line_once_someone_joins(
 
 
 async def test_invite_stays_in_the_log_when_the_room_is_drawn_again(server: Server) -> None:
-    """Switching to another room and back redraws #general with the invite still below the
-    join notice."""
+    """Going to another room and back redraws #general with the invite still under our join."""
     command = join_command(DEMO_HOST, server.port)
     app = demo_app(port=server.port, nick="host")
     async with app.run_test(size=SIZE) as pilot:

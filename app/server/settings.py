@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -384,10 +385,20 @@ def check_writable_file(path: str, origin: str) -> None:
         raise UsageError(f"{origin} {path}: the folder {folder} does not exist")
     if target.is_dir():
         raise UsageError(f"{origin} {path} is a folder, not a file")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not _can_create_in(folder):
         raise UsageError(f"{origin} {path}: the folder {folder} is not writable")
     if target.exists() and not os.access(target, os.R_OK | os.W_OK):
         raise UsageError(f"{origin} {path} is not readable and writable")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, tried for real: ``os.access`` says yes to root
+    on folders such as /proc, and SQLite makes its -wal and -shm files beside the database."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".parley-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def check_db(path: str, origin: str) -> None:

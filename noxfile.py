@@ -1,4 +1,12 @@
-"""Parley's automation: `nox` runs the tests on every supported Python, lint and typecheck."""
+"""Parley's automation: `nox` runs the tests on every supported Python, lint and typecheck.
+
+Every session installs exact versions from ``requirements/lock.txt`` (one universal lock for
+Python 3.10-3.13, made by uv), so CI today and CI in a month run the same code. ``tests_lowest``
+runs the suite on the lowest versions that ``pyproject.toml`` allows users
+(``requirements/lowest.txt``), so those lower bounds stay true. ``nox -s lock`` refreshes both
+files from the newest releases and then runs every default session on them: rot is seen on
+purpose, in a commit that says so, not by surprise.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +17,43 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+OLDEST = PYTHONS[0]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+LOCK = "requirements/lock.txt"
+LOWEST = "requirements/lowest.txt"
+
+
+def install_locked(session: nox.Session, *args: str, groups: tuple[str, ...] = ()) -> None:
+    """Install ``args`` and the named dependency groups at the versions of the lock."""
+    requirements = [
+        req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)
+    ]
+    session.install("-c", LOCK, *args, *requirements)
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (real server, real SQLite, Textual Pilot, Tk on Xvfb)."""
-    session.install(".[fast]", *nox.project.dependency_groups(PYPROJECT, "test"))
+    install_locked(session, ".[fast]", groups=("test",))
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=OLDEST)
+def tests_lowest(session: nox.Session) -> None:
+    """Run the tests and mypy with the lowest runtime dependencies pyproject.toml allows."""
+    install_locked(session, groups=("test", "typecheck"))
+    # Installed last, so the runtime dependencies are the lowest ones even where a test tool
+    # shares one of them.
+    session.install("-c", LOWEST, ".[fast]")
+    session.run("pip", "check")
+    session.run("pytest", *session.posargs)
+    session.run("mypy", "--strict", "app", "frontends")
 
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    install_locked(session, groups=("lint",))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -30,14 +61,27 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check app/ and frontends/ with mypy --strict."""
-    session.install(".[fast]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    install_locked(session, ".[fast]", groups=("typecheck",))
     session.run("mypy", "--strict", "app", "frontends")
+
+
+@nox.session(python="3.11", default=False)
+def lock(session: nox.Session) -> None:
+    """Refresh the locks from the newest releases, then run every default session on them."""
+    install_locked(session, groups=("automation",))
+    compile_lock = ["uv", "pip", "compile", "pyproject.toml", "--quiet", "--upgrade"]
+    compile_lock += ["--custom-compile-command", "nox -s lock", "--python-version", OLDEST]
+    groups = [arg for group in PYPROJECT["dependency-groups"] for arg in ("--group", group)]
+    session.run(*compile_lock, "--universal", "--all-extras", *groups, "-o", LOCK)
+    session.run(*compile_lock, "--extra", "fast", "--resolution", "lowest-direct", "-o", LOWEST)
+    for name in ("tests", "tests_lowest", "lint", "typecheck"):
+        session.notify(name)
 
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark fan-out against the seed-style baseline (minutes; Linux; `-- --quick` is short)."""
-    session.install(".[fast,bench]")
+    install_locked(session, ".[fast,bench]")
     session.run(
         "parley",
         "bench",

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
-from app.store.sqlite import SQLiteHistory
+from app.store.sqlite import SchemaTooNewError, SQLiteHistory
 
-__all__ = ["History", "Page", "SQLiteHistory", "Snapshot", "StoredMessage", "StoredRoom"]
+__all__ = [
+    "History",
+    "Page",
+    "SQLiteHistory",
+    "SchemaTooNewError",
+    "Snapshot",
+    "StoredMessage",
+    "StoredRoom",
+]

@@ -22,26 +22,34 @@ from app.store.base import Page, Snapshot, StoredMessage, StoredRoom
 
 log = logging.getLogger("parley.store")
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    room TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    text TEXT NOT NULL,
-    action INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rooms (
-    room TEXT PRIMARY KEY,
-    topic TEXT NOT NULL DEFAULT '',
-    topic_by TEXT NOT NULL DEFAULT ''
-);
-"""
+# Numbered schema migrations: ``_MIGRATIONS[n - 1]`` takes a database from version ``n - 1`` to
+# ``n``, recorded in ``PRAGMA user_version``. Append new ones; never edit a released one. Version 1
+# is the schema of the releases that predate numbering (they left ``user_version`` at 0).
+_MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY,
+        room TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        action INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+    CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS rooms (
+        room TEXT PRIMARY KEY,
+        topic TEXT NOT NULL DEFAULT '',
+        topic_by TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+# The tables an unnumbered (version 0) database from an earlier release already has.
+_UNNUMBERED_TABLES: Final = frozenset({"messages", "meta", "rooms"})
 _SELECT: Final = "SELECT id, ts, room, sender, text, action FROM messages"
 
 # A job runs on the writer thread and returns the completion to run on the loop.
@@ -55,6 +63,49 @@ def _row(row: tuple[Any, ...]) -> StoredMessage:
 
 def _nothing() -> None:
     return None
+
+
+class SchemaTooNewError(sqlite3.DatabaseError):
+    """The history file was written by a newer Parley, whose schema this one does not know.
+
+    A ``sqlite3.DatabaseError``, so whoever reports a history that cannot be opened reports this
+    one too, with its one-sentence message.
+    """
+
+    def __init__(self, path: str, version: int) -> None:
+        super().__init__(
+            f"the file has history schema version {version} but this Parley knows only up to"
+            f" {SCHEMA_VERSION}, so it was written by a newer Parley"
+        )
+        self.path = path
+        self.version = version
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the database to ``SCHEMA_VERSION``, each migration in its own transaction."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(path, version)
+    if version == 0:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables >= _UNNUMBERED_TABLES:
+            # Written by a release before numbering: its schema is migration 1. Running migration
+            # 1 (all IF NOT EXISTS) changes nothing that exists and stamps the version.
+            log.info("history in %s predates schema versions: stamping it as version 1", path)
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        script = (
+            f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if version:
+            log.info("history in %s migrated to schema version %d", path, number)
 
 
 class SQLiteHistory:
@@ -74,9 +125,13 @@ class SQLiteHistory:
     def open(self, recent: int) -> Snapshot:
         self._loop = asyncio.get_running_loop()
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            _migrate(conn, self._path)  # first: a file from a newer Parley is left untouched
+        except BaseException:
+            conn.close()
+            raise
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
         self._conn = conn
         last_id = conn.execute(
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),"

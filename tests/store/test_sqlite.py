@@ -1,41 +1,56 @@
-"""The SQLite history on a real file: group commit, ordering, and surviving a failed write."""
+"""The SQLite history on a real file: group commit, surviving a failed write, and the numbered
+schema migrations (``PRAGMA user_version``), including a database written by the release that
+predates them. What every backend does is in ``test_history.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.store import Page, SQLiteHistory, StoredMessage, StoredRoom
+import pytest
+
+from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
+from app.store.sqlite import SCHEMA_VERSION
+from tests.store.support import barrier, ids, message, page
+
+# The schema exactly as the release before numbered migrations created it (it never set
+# ``user_version``). A fixture, not an import: it must not follow later changes to the code.
+_UNNUMBERED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    room TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT NOT NULL,
+    action INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY,
+    topic TEXT NOT NULL DEFAULT '',
+    topic_by TEXT NOT NULL DEFAULT ''
+);
+"""
 
 
-def _message(id: int, room: str = "#a", text: str = "hi") -> StoredMessage:
-    return StoredMessage(
-        id=id, ts=1_700_000_000_000 + id, room=room, sender="ann", text=text, action=False
-    )
+def _user_version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    return version
 
 
-async def test_completions_run_in_submission_order(db_path: Path) -> None:
-    """Appends, reads and barriers complete in the order they were submitted."""
-    store = SQLiteHistory(str(db_path))
-    store.open(recent=10)
-    order: list[str] = []
-    done = asyncio.get_running_loop().create_future()
-
-    def appended(messages: Sequence[StoredMessage]) -> None:
-        order.append(f"append {messages[0].id}")
-
-    def paged(page: Page) -> None:
-        order.append(f"page {[m.id for m in page.messages]}")
-
-    store.append([_message(1)], appended)
-    store.page("#a", None, None, 10, paged)
-    store.append([_message(2)], appended)
-    store.barrier(lambda: done.set_result(None))
-    await asyncio.wait_for(done, 5)
-    assert order == ["append 1", "page [1]", "append 2"]
-    assert store.idle
-    await store.close()
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    return names
 
 
 async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
@@ -48,11 +63,11 @@ async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
     def appended(messages: Sequence[StoredMessage]) -> None:
         committed.extend(m.id for m in messages)
 
-    store.append([_message(1)], appended)
-    await asyncio.wait_for(_barrier(store), 5)
-    store.append([_message(2)], appended)
-    store.append([_message(1, text="duplicate")], appended)
-    store.append([_message(3)], appended)
+    store.append([message(1)], appended)
+    await barrier(store)
+    store.append([message(2)], appended)
+    store.append([message(1, text="duplicate")], appended)
+    store.append([message(3)], appended)
     store.barrier(lambda: done.set_result(None))
     await asyncio.wait_for(done, 5)
     assert committed == [1, 2, 3]
@@ -65,26 +80,75 @@ async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
     await reopened.close()
 
 
-async def test_snapshot_has_rooms_topics_and_the_id_ceiling(db_path: Path) -> None:
-    """After a restart the snapshot holds every room, its topic, and the highest id used."""
+async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
+    """A new database file gets all the tables and the current schema version."""
     store = SQLiteHistory(str(db_path))
-    store.open(recent=2)
-    store.append(
-        [_message(1, "#a"), _message(2, "#b"), _message(3, "#a"), _message(4, "#a")], lambda m: None
-    )
-    store.save_room(StoredRoom("#c", "quiet here", "ann"))
-    store.reserve_ids(100)
+    store.open(recent=10)
+    await store.close()
+    assert _user_version(db_path) == SCHEMA_VERSION == 1
+    assert {"messages", "meta", "rooms"} <= _tables(db_path)
+
+
+async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path: Path) -> None:
+    """A version-0 file written by the release before migrations keeps its data, becomes v1."""
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript(_UNNUMBERED_SCHEMA)
+        conn.executemany(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (1, "#a", 1_700_000_000_001, "ann", "hello", 0),
+                (2, "#b", 1_700_000_000_002, "bob", "waves", 1),
+                (3, "#a", 1_700_000_000_003, "bob", "hi ann", 0),
+            ],
+        )
+        conn.execute("INSERT INTO meta VALUES ('reserved_id', 40)")
+        conn.execute("INSERT INTO rooms VALUES ('#c', 'quiet here', 'ann')")
+    conn.close()
+    assert _user_version(db_path) == 0
+
+    store = SQLiteHistory(str(db_path))
+    snapshot = store.open(recent=10)
+    assert _user_version(db_path) == 1
+    assert snapshot.last_id == 40
+    assert sorted(snapshot.rooms, key=lambda r: r.room) == [
+        StoredRoom("#a", "", ""),
+        StoredRoom("#b", "", ""),
+        StoredRoom("#c", "quiet here", "ann"),
+    ]
+    assert [(m.id, m.sender, m.text) for m in snapshot.recent["#a"]] == [
+        (1, "ann", "hello"),
+        (3, "bob", "hi ann"),
+    ]
+    assert snapshot.recent["#b"] == [
+        StoredMessage(2, 1_700_000_000_002, "#b", "bob", "waves", True)
+    ]
+    store.append([message(41, "#a")], lambda ms: None)
+    assert ids(await page(store, "#a")) == [1, 3, 41]
     await store.close()
 
-    reopened = SQLiteHistory(str(db_path))
-    snapshot = reopened.open(recent=2)
-    assert snapshot.last_id == 100
-    assert {r.room: r.topic for r in snapshot.rooms} == {"#a": "", "#b": "", "#c": "quiet here"}
-    assert [m.id for m in snapshot.recent["#a"]] == [3, 4]
-    await reopened.close()
+    again = SQLiteHistory(str(db_path))
+    assert again.open(recent=10).last_id == 41
+    await again.close()
+    assert _user_version(db_path) == 1
 
 
-def _barrier(store: SQLiteHistory) -> asyncio.Future[None]:
-    future = asyncio.get_running_loop().create_future()
-    store.barrier(lambda: future.set_result(None))
-    return future
+async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None:
+    """A file whose schema version is newer than this code knows is refused, untouched."""
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript(_UNNUMBERED_SCHEMA)
+        conn.execute("INSERT INTO messages VALUES (1, '#a', 1, 'ann', 'from the future', 0)")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+
+    store = SQLiteHistory(str(db_path))
+    with pytest.raises(SchemaTooNewError, match="written by a newer Parley") as raised:
+        store.open(recent=10)
+    assert raised.value.version == SCHEMA_VERSION + 1
+    assert isinstance(raised.value, sqlite3.DatabaseError)
+    assert store.idle
+    await store.close()
+    assert _user_version(db_path) == SCHEMA_VERSION + 1
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT text FROM messages").fetchall() == [("from the future",)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    conn.close()

@@ -1,0 +1,46 @@
+"""Helpers for the store suite: messages to store, and awaiting a store's callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from app.store import History, Page, StoredMessage
+
+TIMEOUT = 5.0
+
+
+def message(
+    id: int, room: str = "#a", text: str = "hi", sender: str = "ann", action: bool = False
+) -> StoredMessage:
+    """A stored message whose timestamp follows from its id."""
+    return StoredMessage(
+        id=id, ts=1_700_000_000_000 + id, room=room, sender=sender, text=text, action=action
+    )
+
+
+async def append(store: History, *messages: StoredMessage) -> Sequence[StoredMessage]:
+    """Append ``messages`` in one call and return what ``done`` was called with."""
+    future: asyncio.Future[Sequence[StoredMessage]] = asyncio.get_running_loop().create_future()
+    store.append(messages, future.set_result)
+    return await asyncio.wait_for(future, TIMEOUT)
+
+
+async def page(
+    store: History, room: str, before: int | None = None, after: int | None = None, limit: int = 10
+) -> Page:
+    """One page of ``room``, as ``done`` received it."""
+    future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
+    store.page(room, before, after, limit, future.set_result)
+    return await asyncio.wait_for(future, TIMEOUT)
+
+
+async def barrier(store: History) -> None:
+    """Wait until everything submitted to ``store`` so far has completed."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    store.barrier(lambda: future.set_result(None))
+    await asyncio.wait_for(future, TIMEOUT)
+
+
+def ids(page: Page) -> list[int]:
+    return [m.id for m in page.messages]

@@ -1,0 +1,295 @@
+"""The ``History`` interface, backend by backend: every method, on real storage, no mocks.
+
+Each test runs once per backend (``store`` and ``reopen`` come from ``conftest.py``). "Durable"
+is checked by closing the store and opening a new one on the same storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from app.store import History, Page, StoredMessage, StoredRoom
+from tests.store.conftest import Reopen
+from tests.store.support import append, barrier, ids, message, page
+
+# --- open ---
+
+
+async def test_a_new_store_opens_empty(store: History) -> None:
+    """Opening empty storage gives no rooms, no messages and a last id of 0."""
+    snapshot = store.open(recent=10)
+    assert snapshot.last_id == 0
+    assert snapshot.rooms == []
+    assert snapshot.recent == {}
+    await store.close()
+
+
+async def test_open_gives_each_rooms_newest_messages_oldest_first(
+    store: History, reopen: Reopen
+) -> None:
+    """The snapshot holds, per room, at most ``recent`` of its newest messages, oldest first."""
+    store.open(recent=2)
+    await append(store, message(1, "#a"), message(2, "#b"), message(3, "#a"), message(4, "#a"))
+    await store.close()
+
+    again = reopen()
+    snapshot = again.open(recent=2)
+    assert [m.id for m in snapshot.recent["#a"]] == [3, 4]
+    assert [m.id for m in snapshot.recent["#b"]] == [2]
+    await again.close()
+
+
+async def test_open_lists_rooms_with_messages_or_a_topic_once_each(
+    store: History, reopen: Reopen
+) -> None:
+    """Every room that has messages or a saved topic is in the snapshot once, with its topic."""
+    store.open(recent=10)
+    await append(store, message(1, "#a"), message(2, "#b"))
+    store.save_room(StoredRoom("#b", "busy", "bob"))
+    store.save_room(StoredRoom("#c", "quiet here", "ann"))
+    await store.close()
+
+    again = reopen()
+    snapshot = again.open(recent=10)
+    assert sorted(snapshot.rooms, key=lambda r: r.room) == [
+        StoredRoom("#a", "", ""),
+        StoredRoom("#b", "busy", "bob"),
+        StoredRoom("#c", "quiet here", "ann"),
+    ]
+    assert snapshot.recent.get("#c", []) == []
+    await again.close()
+
+
+# --- append ---
+
+
+async def test_append_calls_done_with_the_messages(store: History) -> None:
+    """``done`` receives exactly the messages that were appended, in one call."""
+    store.open(recent=10)
+    messages = [message(1), message(2), message(3, "#b")]
+    calls: list[Sequence[StoredMessage]] = []
+    store.append(messages, calls.append)
+    await barrier(store)
+    assert [list(c) for c in calls] == [messages]
+    await store.close()
+
+
+async def test_appended_messages_survive_a_reopen_field_for_field(
+    store: History, reopen: Reopen
+) -> None:
+    """A message whose ``done`` ran is kept, every field intact (action, Unicode, empty text)."""
+    store.open(recent=10)
+    kept = [
+        message(1, text="plain"),
+        message(2, text="waves 👋 — ünïcödé", sender="zoë", action=True),
+        message(3, text=""),
+    ]
+    await append(store, *kept)
+    await store.close()
+
+    again = reopen()
+    snapshot = again.open(recent=10)
+    assert snapshot.recent["#a"] == kept
+    assert (await page(again, "#a")).messages == kept
+    await again.close()
+
+
+async def test_close_finishes_appends_still_in_flight(store: History, reopen: Reopen) -> None:
+    """An append not yet completed when ``close`` is called completes and is durable."""
+    store.open(recent=10)
+    appended: list[int] = []
+    store.append([message(1)], lambda ms: appended.extend(m.id for m in ms))
+    await store.close()
+    assert appended == [1]
+
+    again = reopen()
+    assert [m.id for m in again.open(recent=10).recent["#a"]] == [1]
+    await again.close()
+
+
+# --- reserve_ids ---
+
+
+async def test_reserved_ids_raise_the_last_id_after_a_reopen(
+    store: History, reopen: Reopen
+) -> None:
+    """``last_id`` is the highest of the reserved ids and the stored message ids."""
+    store.open(recent=10)
+    await append(store, message(5))
+    store.reserve_ids(100)
+    await store.close()
+
+    again = reopen()
+    assert again.open(recent=10).last_id == 100
+    await append(again, message(150))
+    await again.close()
+
+    third = reopen()
+    assert third.open(recent=10).last_id == 150
+    await third.close()
+
+
+async def test_a_lower_reservation_never_lowers_the_last_id(store: History, reopen: Reopen) -> None:
+    """Reserving fewer ids than before keeps the earlier, higher ceiling."""
+    store.open(recent=10)
+    store.reserve_ids(100)
+    store.reserve_ids(40)
+    await store.close()
+
+    again = reopen()
+    assert again.open(recent=10).last_id == 100
+    await again.close()
+
+
+# --- save_room ---
+
+
+async def test_a_saved_topic_replaces_the_previous_one(store: History, reopen: Reopen) -> None:
+    """Saving a room again overwrites its topic and who set it; the last save wins."""
+    store.open(recent=10)
+    store.save_room(StoredRoom("#a", "first", "ann"))
+    store.save_room(StoredRoom("#a", "second", "bob"))
+    await store.close()
+
+    again = reopen()
+    assert again.open(recent=10).rooms == [StoredRoom("#a", "second", "bob")]
+    await again.close()
+
+
+async def test_a_topic_can_be_cleared(store: History, reopen: Reopen) -> None:
+    """Saving an empty topic keeps the room, with no topic."""
+    store.open(recent=10)
+    store.save_room(StoredRoom("#a", "something", "ann"))
+    store.save_room(StoredRoom("#a", "", "bob"))
+    await store.close()
+
+    again = reopen()
+    assert again.open(recent=10).rooms == [StoredRoom("#a", "", "bob")]
+    await again.close()
+
+
+# --- page ---
+
+
+async def test_the_latest_page_is_the_newest_messages_oldest_first(store: History) -> None:
+    """With neither ``before`` nor ``after``, a page is the room's newest ``limit`` messages."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 6)))
+    latest = await page(store, "#a", limit=3)
+    assert ids(latest) == [3, 4, 5]
+    assert latest.more
+    await store.close()
+
+
+async def test_a_page_before_an_id_holds_older_messages(store: History) -> None:
+    """With ``before``, a page is the newest ``limit`` messages older than that id."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 8)))
+    older = await page(store, "#a", before=6, limit=3)
+    assert ids(older) == [3, 4, 5]
+    assert older.more
+    oldest = await page(store, "#a", before=3, limit=3)
+    assert ids(oldest) == [1, 2]
+    assert not oldest.more
+    await store.close()
+
+
+async def test_a_page_after_an_id_holds_newer_messages(store: History) -> None:
+    """With ``after``, a page is the oldest ``limit`` messages newer than that id."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 8)))
+    newer = await page(store, "#a", after=2, limit=3)
+    assert ids(newer) == [3, 4, 5]
+    assert newer.more
+    newest = await page(store, "#a", after=5, limit=3)
+    assert ids(newest) == [6, 7]
+    assert not newest.more
+    await store.close()
+
+
+async def test_more_is_false_when_a_page_holds_exactly_the_rest(store: History) -> None:
+    """A page that holds the last ``limit`` messages exactly says there are no more."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 4)))
+    assert not (await page(store, "#a", limit=3)).more
+    assert not (await page(store, "#a", before=4, limit=3)).more
+    assert not (await page(store, "#a", after=0, limit=3)).more
+    await store.close()
+
+
+async def test_a_page_holds_only_its_own_room(store: History) -> None:
+    """Messages of other rooms never appear in a room's page, whichever direction."""
+    store.open(recent=10)
+    await append(store, message(1, "#a"), message(2, "#b"), message(3, "#a"), message(4, "#b"))
+    assert ids(await page(store, "#a")) == [1, 3]
+    assert ids(await page(store, "#b", before=4)) == [2]
+    assert ids(await page(store, "#b", after=2)) == [4]
+    await store.close()
+
+
+async def test_a_page_of_an_unknown_room_is_empty(store: History) -> None:
+    """A room with no messages gives an empty page with nothing more."""
+    store.open(recent=10)
+    await append(store, message(1, "#a"))
+    assert await page(store, "#nowhere") == Page([], False)
+    await store.close()
+
+
+async def test_a_page_sees_messages_appended_before_it(store: History) -> None:
+    """A read submitted after an append, without waiting for it, already sees its messages."""
+    store.open(recent=10)
+    store.append([message(1)], lambda ms: None)
+    assert ids(await page(store, "#a")) == [1]
+    await store.close()
+
+
+# --- barrier and ordering ---
+
+
+async def test_completions_run_in_submission_order(store: History) -> None:
+    """Appends, reads and barriers complete in the order they were submitted."""
+    store.open(recent=10)
+    order: list[str] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def appended(messages: Sequence[StoredMessage]) -> None:
+        order.append(f"append {messages[0].id}")
+
+    def paged(result: Page) -> None:
+        order.append(f"page {ids(result)}")
+
+    store.append([message(1)], appended)
+    store.page("#a", None, None, 10, paged)
+    store.append([message(2)], appended)
+    store.barrier(lambda: order.append("barrier"))
+    store.save_room(StoredRoom("#a", "t", "ann"))
+    store.barrier(lambda: done.set_result(None))
+    await asyncio.wait_for(done, 5)
+    assert order == ["append 1", "page [1]", "append 2", "barrier"]
+    await store.close()
+
+
+async def test_a_barrier_on_an_idle_store_completes(store: History) -> None:
+    """A barrier with nothing in flight still calls ``done``."""
+    store.open(recent=10)
+    await barrier(store)
+    await store.close()
+
+
+# --- idle ---
+
+
+async def test_idle_is_false_while_work_is_in_flight(store: History) -> None:
+    """``idle`` is true after open, false once work is submitted, true once it all completed."""
+    store.open(recent=10)
+    assert store.idle
+    store.append([message(1)], lambda ms: None)
+    assert not store.idle
+    await barrier(store)
+    assert store.idle
+    store.reserve_ids(10)
+    assert not store.idle
+    await barrier(store)
+    assert store.idle
+    await store.close()

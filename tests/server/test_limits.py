@@ -221,8 +221,12 @@ async def test_registration_timeout_is_not_reset_by_pings(
     for number in itertools.count():
         assert number < 1000, "an unregistered but busy client was never closed"
         await chatty.send(type="ping", id=number)
-        pong = await chatty.expect("pong", id=number)
-        frames.append(pong)
+        # On a loaded machine the timeout may fire between the ping and its pong: then the
+        # goodbye comes instead of the pong.
+        reply = await chatty.recv()
+        frames.append(reply)
+        if reply["type"] != "pong" or reply.get("id") != number:
+            break
         try:
             # Paces the pings; a frame arriving meanwhile is the server's goodbye.
             line = await asyncio.wait_for(chatty.reader.readline(), 0.05)

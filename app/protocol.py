@@ -15,7 +15,7 @@ may send. ``docs/protocol.md`` is the prose description of the same contract.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Final, Literal, TypeGuard, get_args
 
 import msgspec
 from msgspec import UNSET as UNSET
@@ -55,6 +55,15 @@ ErrorCode = Literal[
     "ping_timeout",
     "server_shutdown",
 ]
+
+# The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are
+# checked against it (by mypy where they are typed ``ErrorCode``, and by the tests).
+ERROR_CODES: Final[frozenset[ErrorCode]] = frozenset(get_args(ErrorCode))
+
+
+def is_error_code(code: str) -> TypeGuard[ErrorCode]:
+    """Whether ``code`` is one this version knows; a newer server may send others."""
+    return code in ERROR_CODES
 
 
 class LocalProtocolError(Exception):
@@ -262,6 +271,13 @@ class ServerPing(_ServerBase, tag="ping"):
 
 
 class Error(_ServerBase, tag="error"):
+    """A refusal. Build one with ``make_error`` so that its code is checked against ``ErrorCode``.
+
+    ``code`` is a plain ``str`` on purpose: version 1 may gain codes, and a client must read an
+    ``error`` with a code it does not know rather than fail to decode it (msgspec refuses a value
+    outside a ``Literal``). ``is_error_code`` narrows it to ``ErrorCode``.
+    """
+
     code: str
     message: str
     retry_after_ms: int | None = None
@@ -419,9 +435,20 @@ def encode(frame: ClientFrame | ServerFrame) -> bytes:
         raise LocalProtocolError(f"cannot encode {frame!r}: {exc}") from exc
 
 
+def make_error(
+    code: ErrorCode,
+    message: str,
+    *,
+    ref: Ref | UnsetType = UNSET,
+    retry_after_ms: int | None = None,
+) -> Error:
+    """An ``error`` frame whose code mypy checks against ``ErrorCode`` (``Error`` takes any str)."""
+    return Error(code=code, message=message, ref=ref, retry_after_ms=retry_after_ms)
+
+
 def error_frame(err: RemoteProtocolError) -> Error:
     """The ``error`` frame that answers a refused input."""
-    return Error(code=err.code, message=err.message, ref=err.ref)
+    return make_error(err.code, err.message, ref=err.ref)
 
 
 # --- names ----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ produce is checked directly, whatever a server does with them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 import msgspec
 import pytest
@@ -430,3 +431,43 @@ def test_fold_ignores_case() -> None:
     """Nicks and rooms compare ignoring case."""
     assert p.fold("AliCe") == p.fold("alice") == "alice"
     assert p.fold("#GENERAL") == "#general"
+
+
+# --- error codes ----------------------------------------------------------------------------
+
+PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+
+
+def test_error_codes_is_the_literal() -> None:
+    """``ERROR_CODES`` holds exactly the codes of the ``ErrorCode`` literal, each once."""
+    codes = get_args(p.ErrorCode)
+    assert len(set(codes)) == len(codes)
+    assert frozenset(codes) == p.ERROR_CODES
+
+
+def test_every_error_code_is_documented() -> None:
+    """docs/protocol.md has a row in its error table for every code in ``ErrorCode``."""
+    doc = PROTOCOL_DOC.read_text(encoding="utf-8")
+    missing = [code for code in get_args(p.ErrorCode) if f"| `{code}` |" not in doc]
+    assert missing == []
+
+
+def test_is_error_code() -> None:
+    """``is_error_code`` knows every code of this version and nothing else."""
+    assert all(p.is_error_code(code) for code in get_args(p.ErrorCode))
+    assert not p.is_error_code("from_the_future")
+    assert not p.is_error_code("")
+
+
+def test_error_with_an_unknown_code_decodes() -> None:
+    """An ``error`` with a code from a newer version 1 server decodes: clients must not fail."""
+    line = b'{"type":"error","code":"from_the_future","message":"new","retry_after_ms":5}'
+    frame = p.decode_server_frame(line)
+    assert frame == p.Error(code="from_the_future", message="new", retry_after_ms=5)
+
+
+def test_make_error_encodes_like_error() -> None:
+    """``make_error`` builds the same frame, and the same bytes, as ``Error`` itself."""
+    built = p.make_error("rate_limited", "slow down", ref=3, retry_after_ms=250)
+    same = p.Error(code="rate_limited", message="slow down", ref=3, retry_after_ms=250)
+    assert built == same and p.encode(built) == p.encode(same)

@@ -19,7 +19,7 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from app.client.commands import (
     ChangeNick,
@@ -68,6 +68,7 @@ from app.protocol import (
     Away,
     ClientFrame,
     Error,
+    ErrorCode,
     GetHistory,
     Hello,
     Join,
@@ -94,7 +95,7 @@ T = TypeVar("T")
 
 OLDER_PAGE = 200  # the most the server gives in one page: fewer round trips when paging back
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
-_FATAL_ON_HELLO = frozenset({"bad_nick", "bad_proto"})
+_FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset({"bad_nick", "bad_proto"})
 
 
 class Engine:

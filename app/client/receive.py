@@ -39,6 +39,7 @@ from app.protocol import (
     Bye,
     ClientFrame,
     Error,
+    ErrorCode,
     GetHistory,
     HistoryPage,
     Joined,
@@ -52,6 +53,7 @@ from app.protocol import (
     Topic,
     Who,
     fold,
+    is_error_code,
 )
 
 if TYPE_CHECKING:
@@ -83,7 +85,8 @@ class Request:
 Send = Callable[[ClientFrame, "Request | None"], bool]
 
 
-_ERROR_TEXT: Final = {
+# One text per ``ErrorCode``; tests/client/test_errors.py fails if a code has none.
+_ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "bad_json": "The server could not read what we sent",
     "bad_utf8": "The server could not read what we sent",
     "bad_frame": "The server refused a malformed request",
@@ -98,6 +101,7 @@ _ERROR_TEXT: Final = {
     "no_such_room": "There is no such room",
     "not_in_room": "You are not in that room",
     "no_such_nick": "Nobody by that nick is online",
+    "rate_limited": "You are sending too fast",
     "too_many_connections": "Too many connections from your address",
     "slow_consumer": "The server dropped us for reading too slowly",
     "register_timeout": "The server timed out waiting for us to sign in",
@@ -108,7 +112,7 @@ _ERROR_TEXT: Final = {
 
 # Codes whose server message starts with a name (``alice is already taken``), whose case is not
 # ours to change.
-_NAME_FIRST: Final = frozenset({"nick_taken"})
+_NAME_FIRST: Final[frozenset[ErrorCode]] = frozenset({"nick_taken"})
 
 
 def describe_error(error: Error) -> str:
@@ -123,7 +127,9 @@ def describe_error(error: Error) -> str:
         return f"You are sending too fast; try again in {wait:.1f} s."
     text = error.message.strip()
     if not text:
-        return f"{_ERROR_TEXT.get(error.code, f'Server error {error.code}')}."
+        code = error.code
+        # A newer server may send a code this version does not know.
+        return f"{_ERROR_TEXT[code] if is_error_code(code) else f'Server error {code}'}."
     if error.code not in _NAME_FIRST:
         text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."

@@ -14,6 +14,7 @@ may send. ``docs/protocol.md`` is the prose description of the same contract.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Final, Literal, TypeGuard, get_args
 
@@ -24,6 +25,7 @@ from msgspec import UnsetType as UnsetType
 PROTO_VERSION: Final = 1
 DEFAULT_PORT: Final = 65433
 DEFAULT_MAX_LINE: Final = 16384
+MAX_DEPTH: Final = 32  # levels of [ and { in one line; frames need 3
 DEFAULT_ROOM: Final = "#general"
 HISTORY_LIMIT_MAX: Final = 200
 
@@ -386,18 +388,45 @@ _encoder: Final = msgspec.json.Encoder()
 
 def decode_client_frame(line: bytes) -> ClientFrame:
     """Decode one line from a client, or raise ``RemoteProtocolError`` saying what is wrong."""
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+        _check_depth(line)
     try:
         return _client_decoder.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise _classify(line, exc, CLIENT_TYPES) from None
 
 
 def decode_server_frame(line: bytes) -> ServerFrame:
     """Decode one line from a server, or raise ``RemoteProtocolError``."""
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+        _check_depth(line)
     try:
         return _server_decoder.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise _classify(line, exc, _SERVER_TYPES) from None
+
+
+# Brackets inside strings do not nest; an escaped quote does not end a string.
+_STRUCTURE: Final = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _check_depth(line: bytes) -> None:
+    """Refuse a line nested deeper than ``MAX_DEPTH`` before a decoder recurses into it.
+
+    Only lines with more than ``MAX_DEPTH`` brackets in all are scanned, so a normal frame costs
+    two ``bytes.count`` calls.
+    """
+    depth = 0
+    for match in _STRUCTURE.finditer(line):
+        token = match[0]
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RemoteProtocolError(
+                    "bad_json", f"nested too deeply: at most {MAX_DEPTH} levels of [ and {{"
+                )
+        elif token in (b"]", b"}"):
+            depth -= 1
 
 
 def _classify(line: bytes, exc: Exception, known: frozenset[str]) -> RemoteProtocolError:
@@ -408,7 +437,15 @@ def _classify(line: bytes, exc: Exception, known: frozenset[str]) -> RemoteProto
         return RemoteProtocolError("bad_utf8", f"not valid UTF-8 at byte {err.start}")
     try:
         raw = _any_decoder.decode(line)
+    except RecursionError:
+        return RemoteProtocolError("bad_json", "nested too deeply")
     except msgspec.DecodeError as err:
+        surrogate = _lone_surrogate(line)
+        if surrogate:
+            return RemoteProtocolError(
+                "bad_json",
+                f"\\u{ord(surrogate):04x} is half of a UTF-16 surrogate pair, not a character",
+            )
         return RemoteProtocolError("bad_json", f"not valid JSON: {err}")
     if not isinstance(raw, dict):
         return RemoteProtocolError("bad_frame", "a frame must be a JSON object")
@@ -422,6 +459,31 @@ def _classify(line: bytes, exc: Exception, known: frozenset[str]) -> RemoteProto
         return RemoteProtocolError("unknown_type", f"unknown frame type {kind!r}", ref)
     detail = str(exc).replace("`$.", "`")
     return RemoteProtocolError("bad_frame", f"bad {kind} frame: {detail}", ref)
+
+
+def _lone_surrogate(line: bytes) -> str:
+    """The first unpaired surrogate (escaped as ``\\ud800``) in the strings of ``line``, or "".
+
+    JSON lets such an escape through but it is no character: text holding one cannot be encoded.
+    Python's own parser keeps it, so it finds where msgspec only says "truncated".
+    """
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return ""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            for char in item:
+                if "\ud800" <= char <= "\udfff":
+                    return char
+    return ""
 
 
 _SERVER_TYPES: Final = frozenset(t.__struct_config__.tag for t in ServerFrame.__args__)

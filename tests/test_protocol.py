@@ -209,6 +209,55 @@ def test_bad_json(line: bytes) -> None:
 @pytest.mark.parametrize(
     "line",
     [
+        b"[" * 8000 + b"]" * 8000,
+        b'{"a":' * 2700 + b"1" + b"}" * 2700,
+        b'{"type":"ping","x":%s}' % (b"[" * (p.MAX_DEPTH) + b"]" * (p.MAX_DEPTH)),
+        b"[" * 20000,
+    ],
+)
+def test_deep_nesting_is_bad_json(line: bytes) -> None:
+    """A line nested deeper than ``MAX_DEPTH`` is ``bad_json`` "nested too deeply", not a crash."""
+    err = refusal(line)
+    assert (err.code, err.message) == (
+        "bad_json",
+        f"nested too deeply: at most {p.MAX_DEPTH} levels of [ and {{",
+    )
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:
+    """``MAX_DEPTH`` levels pass; brackets inside a string (even after ``\\"``) do not count."""
+    depth = p.MAX_DEPTH - 1  # the frame object itself is one level
+    nested = b'{"type":"ping","x":%s}' % (b"[" * depth + b"]" * depth)
+    assert p.decode_client_frame(nested) == p.Ping()
+    text = '\\"' + "[{" * 100
+    line = b'{"type":"say","room":"#a","text":"%s"}' % text.encode()
+    assert p.decode_client_frame(line) == p.Say(room="#a", text='"' + "[{" * 100)
+
+
+@pytest.mark.parametrize(
+    ("line", "escape"),
+    [
+        (b'{"type":"say","room":"#a","text":"\\ud800"}', "\\ud800"),
+        (b'{"type":"say","room":"#a","text":"ok \\udc00 no"}', "\\udc00"),
+        (b'{"type":"say","room":"#a","text":"\\ud83d\\ude00\\ud83d"}', "\\ud83d"),
+    ],
+)
+def test_lone_surrogate_escape_is_named(line: bytes, escape: str) -> None:
+    """An escaped half of a surrogate pair is ``bad_json`` that names it, not "truncated"."""
+    err = refusal(line)
+    assert err.code == "bad_json"
+    assert err.message == f"{escape} is half of a UTF-16 surrogate pair, not a character"
+
+
+def test_surrogate_pair_escape_is_one_character() -> None:
+    """A high-low pair of escapes is the one character it encodes."""
+    frame = p.decode_client_frame(b'{"type":"say","room":"#a","text":"\\ud83d\\ude00"}')
+    assert frame == p.Say(room="#a", text="\U0001f600")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         b"\xff",
         b'{"type":"say","room":"#a","text":"\xc3"}',
         b'{"type":"say","room":"#a","text":"\xed\xa0\x80"}',  # an encoded surrogate

@@ -134,6 +134,11 @@ _fragments = st.sampled_from(
         b'{"type":"join","room":',
         b'{"type":"nope"}',
         b'{"type":"hello","nick":1}',
+        b"[" * 40,  # deeper than protocol.MAX_DEPTH
+        b'{"a":' * 40,
+        b"]" * 40,
+        b'"\\ud800"',  # an escaped lone surrogate
+        b'"\\udfff\\ud800"',
     ]
 )
 _small_pieces = st.one_of(

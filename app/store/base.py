@@ -86,6 +86,21 @@ class History(Protocol):
         """Read one page of ``room`` older than ``before`` or newer than ``after``."""
         ...
 
+    def trim(
+        self,
+        older_than: int | None,
+        keep: int | None,
+        limit: int,
+        done: Callable[[int], None],
+    ) -> None:
+        """Delete at most ``limit`` messages that are older than ``older_than`` (a ``ts``) or
+        beyond the newest ``keep`` of their room, oldest first; ``done`` gets how many went.
+
+        Bounded so that a large trim is many small jobs between which other work runs: call
+        again until fewer than ``limit`` were deleted.
+        """
+        ...
+
     def barrier(self, done: Callable[[], None]) -> None:
         """Call ``done`` once everything submitted before it has completed."""
         ...

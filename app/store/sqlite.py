@@ -11,7 +11,9 @@ any moment (what is promised), though not necessarily a power cut of the machine
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -206,6 +208,34 @@ class SQLiteHistory:
 
         self._submit(job)
 
+    def trim(
+        self,
+        older_than: int | None,
+        keep: int | None,
+        limit: int,
+        done: Callable[[int], None],
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            # The newest message may go too: its id must stay used.
+            conn.execute(
+                "INSERT INTO meta SELECT 'reserved_id', MAX(id) FROM messages HAVING COUNT(*) > 0"
+                " ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)"
+            )
+            deleted = 0
+            if older_than is not None:
+                # Ids and timestamps rise together, so the old messages are the first ids: the
+                # scan stops after ``limit`` of them (and reads the table once when none are left).
+                deleted += conn.execute(
+                    "DELETE FROM messages WHERE id IN"
+                    " (SELECT id FROM messages WHERE ts < ? ORDER BY id LIMIT ?)",
+                    (older_than, limit),
+                ).rowcount
+            if keep is not None and deleted < limit:
+                deleted += self._trim_rooms(conn, keep, limit - deleted)
+            return lambda: done(deleted)
+
+        self._submit(job)
+
     def barrier(self, done: Callable[[], None]) -> None:
         if self._in_flight == 0:
             done()
@@ -243,6 +273,28 @@ class SQLiteHistory:
                 (room, before, limit + 1),
             ).fetchall()
         return [_row(r) for r in reversed(rows[:limit])], len(rows) > limit
+
+    @staticmethod
+    def _trim_rooms(conn: sqlite3.Connection, keep: int, limit: int) -> int:
+        """Delete up to ``limit`` messages beyond the newest ``keep`` of their room."""
+        deleted = 0
+        crowded = conn.execute(
+            "SELECT room FROM messages GROUP BY room HAVING COUNT(*) > ?", (keep,)
+        ).fetchall()
+        for (room,) in crowded:
+            if deleted >= limit:
+                break
+            # The newest message to go: the first one past the ``keep`` newest.
+            (newest_gone,) = conn.execute(
+                "SELECT id FROM messages WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (room, keep),
+            ).fetchone()
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE id IN"
+                " (SELECT id FROM messages WHERE room = ? AND id <= ? ORDER BY id LIMIT ?)",
+                (room, newest_gone, limit - deleted),
+            ).rowcount
+        return deleted
 
     def _submit(self, job: _Job) -> None:
         self._in_flight += 1
@@ -303,3 +355,33 @@ class SQLiteHistory:
     def _finish_close(self) -> None:
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
+
+
+def check_integrity(path: str) -> list[str]:
+    """SQLite's integrity check of the history file at ``path``: ``[]`` when it is sound, else
+    what SQLite found wrong. Safe on the file of a running server (a read transaction in WAL)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as err:
+        # Damage the check cannot get past ("database disk image is malformed") is its finding.
+        return [str(err)]
+    finally:
+        conn.close()
+    problems = [str(row[0]) for row in rows]
+    return [] if problems == ["ok"] else problems
+
+
+def backup(path: str, to: str) -> None:
+    """Copy the history at ``path`` to a new, compact file ``to`` as of one moment.
+
+    ``VACUUM INTO`` reads one consistent snapshot, so it is safe while a server is writing. It
+    never overwrites a file: ``FileExistsError`` if ``to`` exists.
+    """
+    if os.path.lexists(to):
+        raise FileExistsError(errno.EEXIST, "the backup file already exists", to)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.execute("VACUUM INTO ?", (to,))
+    finally:
+        conn.close()

@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from app.store import History, Page, StoredMessage
 
 TIMEOUT = 5.0
+TS0 = 1_700_000_000_000  # the timestamp of message 0
 
 
 def message(
     id: int, room: str = "#a", text: str = "hi", sender: str = "ann", action: bool = False
 ) -> StoredMessage:
     """A stored message whose timestamp follows from its id."""
-    return StoredMessage(
-        id=id, ts=1_700_000_000_000 + id, room=room, sender=sender, text=text, action=action
-    )
+    return StoredMessage(id=id, ts=TS0 + id, room=room, sender=sender, text=text, action=action)
 
 
 async def append(store: History, *messages: StoredMessage) -> Sequence[StoredMessage]:
@@ -40,6 +39,15 @@ async def barrier(store: History) -> None:
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     store.barrier(lambda: future.set_result(None))
     await asyncio.wait_for(future, TIMEOUT)
+
+
+async def trim(
+    store: History, older_than: int | None = None, keep: int | None = None, limit: int = 100
+) -> int:
+    """One bounded trim; how many messages it deleted."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    store.trim(older_than, keep, limit, future.set_result)
+    return await asyncio.wait_for(future, TIMEOUT)
 
 
 def ids(page: Page) -> list[int]:

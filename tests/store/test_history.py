@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from app.store import History, Page, StoredMessage, StoredRoom
 from tests.store.conftest import Reopen
-from tests.store.support import append, barrier, ids, message, page
+from tests.store.support import TS0, append, barrier, ids, message, page, trim
 
 # --- open ---
 
@@ -242,6 +242,66 @@ async def test_a_page_sees_messages_appended_before_it(store: History) -> None:
     store.append([message(1)], lambda ms: None)
     assert ids(await page(store, "#a")) == [1]
     await store.close()
+
+
+# --- trim ---
+
+
+async def test_trim_by_age_deletes_only_older_messages(store: History, reopen: Reopen) -> None:
+    """Messages with ``ts`` before the bound go, in every room; newer ones stay, durably."""
+    store.open(recent=10)
+    await append(store, message(1), message(2, room="#b"), message(3), message(4, room="#b"))
+    assert await trim(store, older_than=TS0 + 3) == 2
+    await store.close()
+    again = reopen()
+    again.open(recent=10)
+    assert ids(await page(again, "#a")) == [3]
+    assert ids(await page(again, "#b")) == [4]
+    await again.close()
+
+
+async def test_trim_by_count_keeps_each_rooms_newest(store: History) -> None:
+    """``keep`` leaves the newest ``keep`` messages of each room and no more."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 8)), message(8, room="#b"))
+    assert await trim(store, keep=3) == 4
+    assert ids(await page(store, "#a")) == [5, 6, 7]
+    assert ids(await page(store, "#b")) == [8]
+    assert await trim(store, keep=0) == 4
+    assert ids(await page(store, "#a")) == []
+    await store.close()
+
+
+async def test_a_trim_deletes_at_most_its_limit_oldest_first(store: History) -> None:
+    """A large trim is done in bounded steps, each removing the oldest of what must go."""
+    store.open(recent=10)
+    await append(store, *(message(i) for i in range(1, 11)))
+    assert await trim(store, older_than=TS0 + 8, limit=3) == 3
+    assert ids(await page(store, "#a")) == [4, 5, 6, 7, 8, 9, 10]
+    assert await trim(store, keep=2, limit=4) == 4
+    assert ids(await page(store, "#a")) == [8, 9, 10]
+    assert await trim(store, older_than=TS0 + 8, keep=2, limit=4) == 1
+    assert await trim(store, older_than=TS0 + 8, keep=2, limit=4) == 0
+    assert ids(await page(store, "#a")) == [9, 10]
+    await store.close()
+
+
+async def test_a_trim_of_an_empty_store_deletes_nothing(store: History) -> None:
+    """Trimming nothing is no error and reports 0."""
+    store.open(recent=10)
+    assert await trim(store, older_than=TS0 + 100, keep=0) == 0
+    await store.close()
+
+
+async def test_a_trim_keeps_the_last_id(store: History, reopen: Reopen) -> None:
+    """Trimming every message never lets a later id repeat an old one."""
+    store.open(recent=10)
+    await append(store, message(1), message(2))
+    assert await trim(store, keep=0) == 2
+    await store.close()
+    again = reopen()
+    assert again.open(recent=10).last_id == 2
+    await again.close()
 
 
 # --- barrier and ordering ---

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
-from app.store.sqlite import SCHEMA_VERSION
-from tests.store.support import barrier, ids, message, page
+from app.store.sqlite import SCHEMA_VERSION, backup, check_integrity
+from tests.store.support import append, barrier, ids, message, page
 
 # The schema exactly as the release before numbered migrations created it (it never set
 # ``user_version``). A fixture, not an import: it must not follow later changes to the code.
@@ -152,3 +152,72 @@ async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None
         assert conn.execute("SELECT text FROM messages").fetchall() == [("from the future",)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     conn.close()
+
+
+# --- integrity check and backup (what `parley admin` runs) ---
+
+
+async def test_a_sound_file_passes_the_integrity_check(tmp_path: Path) -> None:
+    """A history written by the store has no integrity problems."""
+    path = str(tmp_path / "h.db")
+    store = SQLiteHistory(path)
+    store.open(recent=10)
+    await append(store, message(1), message(2))
+    await store.close()
+    assert check_integrity(path) == []
+
+
+def test_a_damaged_file_fails_the_integrity_check(tmp_path: Path) -> None:
+    """Overwritten index pages are reported, one problem per line, not raised."""
+    path = tmp_path / "h.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_UNNUMBERED_SCHEMA)
+    conn.executemany(
+        "INSERT INTO messages VALUES (?, '#a', 0, 'ann', ?, 0)",
+        [(i, "x" * 50) for i in range(2000)],
+    )
+    conn.commit()
+    conn.close()
+    data = bytearray(path.read_bytes())
+    page_size = 4096
+    index_root = (
+        sqlite3.connect(path)
+        .execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages_by_room'")
+        .fetchone()[0]
+    )
+    start = (index_root - 1) * page_size
+    data[start + 8 : start + page_size] = b"\x07" * (page_size - 8)
+    path.write_bytes(bytes(data))
+    problems = check_integrity(str(path))
+    assert problems and all(isinstance(line, str) and line for line in problems)
+
+
+async def test_a_backup_of_a_live_store_holds_what_was_committed(tmp_path: Path) -> None:
+    """A backup taken while the store is open has every committed message and is itself sound."""
+    path = str(tmp_path / "h.db")
+    store = SQLiteHistory(path)
+    store.open(recent=10)
+    await append(store, message(1), message(2, room="#b"))
+    store.save_room(StoredRoom("#a", "the topic", "ann"))
+    await barrier(store)
+    copy = str(tmp_path / "copy.db")
+    backup(path, copy)
+    await append(store, message(3))
+    await store.close()
+    assert check_integrity(copy) == []
+    restored = SQLiteHistory(copy)
+    snapshot = restored.open(recent=10)
+    assert {room.room: room.topic for room in snapshot.rooms} == {"#a": "the topic", "#b": ""}
+    assert ids(await page(restored, "#a")) == [1]
+    await restored.close()
+
+
+def test_a_backup_never_overwrites_a_file(tmp_path: Path) -> None:
+    """Backing up onto an existing file is refused and leaves that file as it was."""
+    path = str(tmp_path / "h.db")
+    sqlite3.connect(path).executescript(_UNNUMBERED_SCHEMA)
+    existing = tmp_path / "existing"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        backup(path, str(existing))
+    assert existing.read_bytes() == b"keep me"

@@ -47,7 +47,7 @@ def tests_lowest(session: nox.Session) -> None:
     session.install("-c", LOWEST, ".[fast]")
     session.run("pip", "check")
     session.run("pytest", *session.posargs)
-    session.run("mypy", "--strict", "app", "frontends")
+    session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
 @nox.session(python="3.11")
@@ -60,9 +60,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """Type-check app/ and frontends/ with mypy --strict."""
+    """Type-check app/, frontends/ and parley/ with mypy --strict."""
     install_locked(session, ".[fast]", groups=("typecheck",))
-    session.run("mypy", "--strict", "app", "frontends")
+    session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
 @nox.session(python="3.11", default=False)

@@ -1,4 +1,4 @@
-"""``parley bench``: the benchmark's command line, registered by ``app/cli.py``.
+"""``parley bench``: the benchmark's command line, registered by ``parley/cli.py``.
 
 Building the parser imports nothing heavy, so ``parley`` starts as fast with the benchmark
 registered as without it; the driver, the report and (only with ``--plot``) matplotlib are

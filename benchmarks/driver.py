@@ -89,7 +89,7 @@ class Target:
 def start_parley(workdir: Path) -> Target:
     """``parley serve`` with flood control off and history persisted to a fresh file."""
     db = workdir / f"bench-{time.monotonic_ns()}.db"
-    argv = [sys.executable, "-m", "app", "serve", "--port", "0", "--msg-rate", "0"]
+    argv = [sys.executable, "-m", "parley", "serve", "--port", "0", "--msg-rate", "0"]
     argv += ["--max-conns-per-ip", "0", "--db", str(db), "--log-level", "warning"]
     return Target("parley", argv, db)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import build_parser
 from benchmarks import driver, loadgen, report
+from parley.cli import build_parser
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the benchmark reads /proc"

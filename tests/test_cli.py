@@ -1,6 +1,6 @@
 """The ``parley`` command line: a bad value is one sentence and exit 2, before anything opens.
 
-Each test runs the real command, ``python -m app ...``, in a subprocess in ``tmp_path`` with the
+Each test runs the real command, ``python -m parley ...``, in a subprocess in ``tmp_path`` with the
 repository on ``PYTHONPATH`` and every ``PARLEY_*`` variable cleared unless the test sets one. A
 refused ``serve`` is always given ``--db x.db`` so that the test can see that no database was
 created. The config-file tests read ``--print-config`` back with tomllib; one test starts a real
@@ -39,9 +39,9 @@ LISTENING = re.compile(r"listening on (\S+):(\d+)")
 def parley(
     cwd: Path, *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m app ARGS`` in ``cwd`` with a clean ``PARLEY_*`` environment."""
+    """Run ``python -m parley ARGS`` in ``cwd`` with a clean ``PARLEY_*`` environment."""
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "parley", *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -301,7 +301,7 @@ def test_serve_runs_from_a_config_file(tmp_path: Path) -> None:
         f'port = {port}\ndb = "chat.db"\nmsg_rate = 0\n', encoding="utf-8"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--config", "parley.toml"],
+        [sys.executable, "-m", "parley", "serve", "--config", "parley.toml"],
         cwd=tmp_path,
         env=environment(tmp_path, {}),
         stdin=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """Durability: nothing a client has seen is lost, whether the server is killed or stopped.
 
-The kill and signal tests run the real ``python -m app serve`` in a subprocess on a SQLite file in
-``tmp_path``, find its port in the ``listening on HOST:PORT`` log line, and drive it with raw
+The kill and signal tests run the real ``python -m parley serve`` in a subprocess on a SQLite file
+in ``tmp_path``, find its port in the ``listening on HOST:PORT`` log line, and drive it with raw
 socket clients. After a ``kill -9`` in the middle of a flood of messages, a restart on the same
 file must have every message any client received, as ``history`` shows it. SIGINT and SIGTERM
 must say ``bye`` to everyone, flush the store and exit 0. The in-process tests stop a ``Server``
@@ -39,7 +39,7 @@ Seen = dict[int, tuple[str, str, str]]
 
 
 class ServerProcess:
-    """``python -m app serve`` on a SQLite file, with its log read as it comes."""
+    """``python -m parley serve`` on a SQLite file, with its log read as it comes."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -53,7 +53,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "app", "serve", "--port", "0", "--db", str(db)),
+            *("-m", "parley", "serve", "--port", "0", "--db", str(db)),
             *("--msg-rate", "0", "--max-conns-per-ip", "0", "--log-level", "info"),
             cwd=REPO,
             env=env,

@@ -48,7 +48,7 @@ async def frame_with(client: WireClient, kind: str, **fields: Any) -> dict[str, 
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Any]:
-    """Start ``python -m app ARGS`` in an 80x24 xterm-256color pty, with TMPDIR in the test's
+    """Start ``python -m parley ARGS`` in an 80x24 xterm-256color pty, with TMPDIR in the test's
     directory; killed at the end if alive."""
     children: list[pexpect.spawn] = []
     scratch = tmp_path / "tmp"
@@ -65,7 +65,7 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
         env.pop("TEXTUAL_COLOR_SYSTEM", None)
         child = pexpect.spawn(
             sys.executable,
-            ["-m", "app", *args],
+            ["-m", "parley", *args],
             cwd=str(ROOT),
             env=env,
             dimensions=(24, 80),

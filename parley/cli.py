@@ -1,10 +1,15 @@
 """The ``parley`` command line: one subcommand per way of running Parley.
 
-``parley serve`` runs the server; the frontends and tools add their own subcommands here. The
-server's flags, their ``PARLEY_<FLAG>`` variables and its ``--config`` file are resolved and checked
-by ``app/server/settings.py``. Every bad value, for any subcommand, is one sentence on stderr and
-exit status 2, found before anything is opened: the checks raise ``UsageError`` and ``main`` prints
-it; argparse's own errors are shortened to the same one line.
+This module sits above everything it launches: ``serve`` runs ``app.server``, ``tui`` and
+``demo`` run ``frontends.tui``, ``tk`` runs ``frontends.tk`` and ``bench`` runs ``benchmarks``
+(only in a source checkout: the benchmark is not installed). Each is imported when its command
+runs, and only that command's parser is built, so ``parley serve`` imports no frontend and no
+benchmark. The server's flags, their ``PARLEY_<FLAG>`` variables and its ``--config`` file are
+resolved and checked by ``app/server/settings.py``; the clients' flags are declared here, and
+whether a Tk window can open is checked here before ``frontends.tk`` is imported. Every bad
+value, for any subcommand, is one sentence on stderr and exit status 2, found before anything is
+opened: the checks raise ``UsageError`` and ``main`` prints it; argparse's own errors are
+shortened to the same one line.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, Final, NoReturn, cast
 
 if TYPE_CHECKING:
     from app.server.settings import Setting
 
 Command = Callable[[argparse.Namespace], int]
+AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -215,14 +221,49 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # The benchmark owns its flags; its parser module imports nothing heavy.
-    from benchmarks.cli import add_bench_parser
-
+    add_bench_parser = _bench_parser()
+    if add_bench_parser is None:
+        # Listed in --help all the same; main() refuses to run it.
+        sub.add_parser("bench", help="measure fan-out throughput (in a source checkout only)")
+        return
     add_bench_parser(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``parley`` parser with every subcommand."""
+def _bench_parser() -> AddParser | None:
+    """The benchmark's ``add_bench_parser``, or ``None`` where ``benchmarks`` is not importable
+    (an installed Parley: the package is not shipped)."""
+    try:
+        # The benchmark owns its flags; its parser module imports nothing heavy.
+        from benchmarks.cli import add_bench_parser
+    except ModuleNotFoundError as exc:
+        # Another project's top-level ``benchmarks`` has no ``cli`` module: the same as none.
+        if exc.name in ("benchmarks", "benchmarks.cli"):
+            return None
+        raise
+    return add_bench_parser
+
+
+NO_BENCHMARK: Final = (
+    "the benchmark is not part of an installed Parley: run `python -m parley bench` "
+    "in a source checkout"
+)
+
+_COMMANDS: Final[dict[str, AddParser]] = {
+    "serve": _add_serve,
+    "tk": _add_tk,
+    "tui": _add_tui,
+    "demo": _add_demo,
+    "bench": _add_bench,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``parley`` parser with every subcommand, or with ``command``'s alone.
+
+    ``main`` builds only the command it runs, so that running one never imports what another
+    needs (the benchmark's flags come from ``benchmarks``); ``--help`` and a wrong or missing
+    command get all of them.
+    """
     parser = _Parser(prog="parley", description="Parley: a small chat system.")
     # The subcommands' parsers are _Parsers too; the helpers below need only ArgumentParser's API.
     sub = cast(
@@ -231,11 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
             title="commands", dest="subcommand", required=True, metavar="COMMAND"
         ),
     )
-    _add_serve(sub)
-    _add_tk(sub)
-    _add_tui(sub)
-    _add_demo(sub)
-    _add_bench(sub)
+    for name, add in _COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
     return parser
 
 
@@ -249,7 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here, like everything below, so that Ctrl+C during start-up is caught too.
         from app.server.settings import LOG_LEVELS, UsageError
 
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        chosen = words[0] if words and words[0] in _COMMANDS else None
+        if chosen == "bench" and _bench_parser() is None:
+            print(f"parley bench: error: {NO_BENCHMARK}", file=sys.stderr)
+            return 2
+        args = build_parser(chosen).parse_args(words)
         logging.basicConfig(
             # serve's level is checked later with its other settings; INFO until then.
             level=args.log_level.upper() if args.log_level in LOG_LEVELS else "INFO",

@@ -294,9 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"parley bench: error: {NO_BENCHMARK}", file=sys.stderr)
             return 2
         args = build_parser(chosen).parse_args(words)
+        # serve's level is checked later with its other settings, and bench has none: INFO.
+        level = getattr(args, "log_level", None)
         logging.basicConfig(
-            # serve's level is checked later with its other settings; INFO until then.
-            level=args.log_level.upper() if args.log_level in LOG_LEVELS else "INFO",
+            level=level.upper() if level in LOG_LEVELS else "INFO",
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )

@@ -7,6 +7,8 @@ send a paced schedule and count every delivery, and that the numbers reported ar
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the benchmark reads /proc"
 )
 
+REPO = Path(__file__).resolve().parents[1]
 CLIENTS = 8
 SENDERS = 3
 
@@ -70,3 +73,23 @@ def test_bench_command_reads_rates_with_units() -> None:
     assert args.clients == [10, 1000]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "--clients", "1"])
+
+
+def test_bench_command_runs_from_a_source_checkout(tmp_path: Path) -> None:
+    """``python -m parley bench`` in the checkout measures, writes its results and reports."""
+    out = tmp_path / "results.json"
+    tiny = ["--no-baseline", "--clients", "2", "--senders", "1", "--rates", "1k"]
+    tiny += ["--duration", "0.2", "--idle", "0", "--processes", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "parley", "bench", *tiny, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| 2 | parley |" in result.stdout
+    (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
+    (step,) = run["steps"]
+    assert step["messages"] > 0 and step["lost"] == 0

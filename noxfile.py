@@ -1,4 +1,5 @@
-"""Parley's automation: `nox` runs the tests on every supported Python, lint and typecheck.
+"""Parley's automation: `nox` runs the tests on every supported Python, lint, typecheck and a
+check of the built wheel.
 
 Every session installs exact versions from ``requirements/lock.txt`` (one universal lock for
 Python 3.10-3.13, made by uv), so CI today and CI in a month run the same code. ``tests_lowest``
@@ -9,6 +10,10 @@ purpose, in a commit that says so, not by surprise.
 """
 
 from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
 
 import nox
 
@@ -65,6 +70,26 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
+@nox.session(python="3.11")
+def package(session: nox.Session) -> None:
+    """Build the wheel and check it ships app, frontends and parley, and no benchmarks or tests."""
+    out = Path(session.create_tmp()) / "wheel"
+    shutil.rmtree(out, ignore_errors=True)
+    # setuptools' scratch folder: a wheel takes whatever an earlier build left in build/lib.
+    shutil.rmtree("build", ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "-w", str(out))
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (entry_points,) = (name for name in names if name.endswith(".dist-info/entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    shipped = {name.split("/")[0] for name in names if ".dist-info/" not in name}
+    if shipped != {"app", "frontends", "parley"}:
+        session.error(f"{wheel.name} ships {sorted(shipped)}, not app, frontends and parley")
+    if "parley = parley.cli:main" not in scripts:
+        session.error(f"{wheel.name}'s parley script is not parley.cli:main: {scripts}")
+
+
 @nox.session(python="3.11", default=False)
 def lock(session: nox.Session) -> None:
     """Refresh the locks from the newest releases, then run every default session on them."""
@@ -74,7 +99,7 @@ def lock(session: nox.Session) -> None:
     groups = [arg for group in PYPROJECT["dependency-groups"] for arg in ("--group", group)]
     session.run(*compile_lock, "--universal", "--all-extras", *groups, "-o", LOCK)
     session.run(*compile_lock, "--extra", "fast", "--resolution", "lowest-direct", "-o", LOWEST)
-    for name in ("tests", "tests_lowest", "lint", "typecheck"):
+    for name in ("tests", "tests_lowest", "lint", "typecheck", "package"):
         session.notify(name)
 
 
@@ -82,7 +107,10 @@ def lock(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark fan-out against the seed-style baseline (minutes; Linux; `-- --quick` is short)."""
     install_locked(session, ".[fast,bench]")
+    # The benchmark is not installed with Parley: it runs from this checkout.
     session.run(
+        "python",
+        "-m",
         "parley",
         "bench",
         "--out",

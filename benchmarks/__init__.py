@@ -8,5 +8,6 @@ way the classroom seed was. ``benchmarks.procstat`` reads a process's CPU and me
 costs on the machine (the floor under any fan-out), ``benchmarks.report`` turns results into
 tables and ratios, and ``benchmarks.plot`` draws them (matplotlib, from the ``bench`` extra).
 The results are in ``docs/performance.md``. ``benchmarks.frontends`` measures the two frontends
-under load instead (``docs/performance-frontends.md``).
+under load instead (``docs/performance-frontends.md``). The package is not installed with
+Parley: it runs from a source checkout (``python -m parley bench``, ``python -m benchmarks.…``).
 """

@@ -4,6 +4,8 @@ Building the parser imports nothing heavy, so ``parley`` starts as fast with the
 registered as without it; the driver, the report and (only with ``--plot``) matplotlib are
 imported when the command runs. The defaults are the full run documented in
 ``docs/performance.md`` (a few minutes); ``--quick`` is a short one for trying things out.
+The benchmark is not installed with Parley, so the command runs in a source checkout, as
+``python -m parley bench``.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def _equivalent_command(
     idle: int,
 ) -> str:
     """The command line that repeats this run with every default spelled out."""
-    words = ["parley", "bench", "--clients", ",".join(str(n) for n in clients)]
+    words = ["python", "-m", "parley", "bench", "--clients", ",".join(str(n) for n in clients)]
     words += ["--rates", ",".join(f"{r:g}" for r in rates), "--duration", f"{duration:g}"]
     words += ["--senders", str(args.senders), "--idle", str(idle)]
     if args.no_baseline:

@@ -24,6 +24,7 @@ import pytest
 
 from app.server import ServerConfig, serve
 from app.server.settings import SETTINGS, UsageError
+from parley.cli import build_parser, main
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -236,6 +237,22 @@ def test_other_commands_refuse_bad_values(
     """tui, demo, tk and bench refuse bad ports and unwritable files in one sentence."""
     one_sentence(parley(tmp_path, *args), command, words)
     assert not (tmp_path / "missing").exists()
+
+
+def test_bench_without_the_benchmarks_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where ``benchmarks`` is not importable (installed Parley), bench says where it runs."""
+    monkeypatch.setitem(sys.modules, "benchmarks", None)
+    monkeypatch.setitem(sys.modules, "benchmarks.cli", None)
+    assert main(["bench", "--quick"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "parley bench: error: the benchmark is not part of an installed Parley: "
+        "run `python -m parley bench` in a source checkout"
+    ]
+    assert "bench" in build_parser().format_help()
 
 
 def test_tk_without_a_display_is_one_sentence(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ any moment (what is promised), though not necessarily a power cut of the machine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -383,5 +384,10 @@ def backup(path: str, to: str) -> None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         conn.execute("VACUUM INTO ?", (to,))
+    except BaseException:
+        # A copy that failed half-way is no backup: leave nothing that could be taken for one.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(to)
+        raise
     finally:
         conn.close()

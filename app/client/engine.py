@@ -7,7 +7,7 @@ its rooms and the ``Receiver`` fetches what was missed. It carries out the parse
 ``commands.py``, refusing locally what cannot work (no server call for a bad argument, a ``/topic``
 in a direct conversation, anything that needs the server while disconnected). Everything runs on
 one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``, ``quit``) must be
-called on it, and the frontend is called back on it (see ``frontends/base.py``).
+called on it, and the frontend is handed its events on it (``events.py``, ``frontends/base.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import Final, TypeVar
 
 from app.client.commands import (
     ChangeNick,
@@ -45,8 +45,9 @@ from app.client.commands import (
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
+from app.client.events import Frontend, Notifier
 from app.client.link import Link, LinkDead, Timings, backoff_delay
-from app.client.receive import Notifier, Receiver, Request, describe_error, local_line
+from app.client.receive import Receiver, Request, describe_error, local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ChatState,
@@ -84,10 +85,6 @@ from app.protocol import (
 from app.protocol import (
     ListRooms as ListRoomsFrame,
 )
-
-if TYPE_CHECKING:
-    # Typing only: the engine must not import the frontend layer at run time.
-    from frontends.base import Frontend
 
 log = logging.getLogger("parley.client")
 

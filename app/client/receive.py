@@ -5,22 +5,20 @@ that confirms a pending one by nonce), history pages (on join, older pages, and 
 a reconnect that fetches ``history after`` the last id seen, marking a gap when more was missed
 than it fetched), presence, topics, member lists, renames, away replies and errors, which become
 readable lines. Each outgoing frame that expects a reply is recorded as a ``Request`` under the
-``ref`` it carries, so a reply or an error lands in the conversation that caused it. ``Notifier``
-is the one door to the frontend: it coalesces state snapshots to one per loop iteration and keeps
-a misbehaving frontend from breaking the engine.
+``ref`` it carries, so a reply or an error lands in the conversation that caused it. Everything
+the frontend hears goes through the engine's ``Notifier`` (``events.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
+from app.client.events import Notifier
 from app.client.state import (
     ChatState,
-    ConnectionStatus,
     Conversation,
     ConversationKind,
     Line,
@@ -55,11 +53,6 @@ from app.protocol import (
     fold,
     is_error_code,
 )
-
-if TYPE_CHECKING:
-    # Typing only: the Frontend protocol lives one layer up, in frontends/base.py, and the
-    # engine must not import that layer at run time.
-    from frontends.base import Frontend
 
 log = logging.getLogger("parley.client")
 
@@ -133,55 +126,6 @@ def describe_error(error: Error) -> str:
     if error.code not in _NAME_FIRST:
         text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."
-
-
-class Notifier:
-    """Calls the frontend; state snapshots are coalesced to one per loop iteration."""
-
-    def __init__(self, frontend: Frontend, state: ChatState) -> None:
-        self._frontend = frontend
-        self._state = state
-        self._scheduled = False
-
-    def _call(self, method: Callable[..., None], *args: object) -> None:
-        try:
-            method(*args)
-        except Exception:
-            # A UI bug must not take the connection down with it; it is still logged loudly.
-            log.exception("frontend %s failed", getattr(method, "__name__", method))
-
-    def changed(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        self._call(self._frontend.state_changed, self._state.snapshot())
-
-    def line_added(self, conversation: Conversation, line: Line) -> None:
-        self._call(self._frontend.line_added, conversation.key, line)
-
-    def line_updated(self, conversation: Conversation, line: Line) -> None:
-        self._call(self._frontend.line_updated, conversation.key, line)
-
-    def reset(self, conversation: Conversation) -> None:
-        active = self._state.active == conversation.key
-        lines = tuple(conversation.lines)
-        self._call(self._frontend.scrollback_reset, conversation.key, lines, active)
-
-    def presence(self, change: PresenceChange) -> None:
-        self._call(self._frontend.presence, change)
-
-    def topic(self, conversation: Conversation, topic: str, by: str) -> None:
-        self._call(self._frontend.topic_changed, conversation.key, topic, by)
-
-    def connection(self, status: ConnectionStatus) -> None:
-        self._call(self._frontend.connection_changed, status)
-        self.changed()
-
-    def error(self, text: str, conversation: str | None) -> None:
-        self._call(self._frontend.error, text, conversation)
 
 
 def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:

@@ -3,7 +3,7 @@
 This module owns the life of ``parley tk``. ``TkApp`` holds the root window, the current
 ``EngineThread`` and whichever screen is showing: the ``LoginForm`` (when no nick was given, or
 after Parley > Connect…) or the ``ChatWindow``. One ``root.after`` poll, as in IDLE's
-``poll_subprocess``, drains everything the engine queued since the last tick and hands it over
+``poll_subprocess``, drains every event the engine queued since the last tick and hands it over
 as one batch: to the chat window, or, while signing in, to a watcher that waits for the first
 ``connected`` and sends the user back to the form with the reason when the server refuses the
 nick or cannot be reached. Closing the window (or ``/quit``, or Ctrl+Q) sends ``quit``, joins the
@@ -23,9 +23,9 @@ from tkinter import ttk
 from typing import Final
 
 from app.client.config import ClientConfig, ConfigStore
+from app.client.events import ConnectionChanged, ErrorReported, FrontendEvent
 from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK, ConnectionState, ConnectionStatus
-from frontends.base import FrontendCall
 from frontends.tk.dialogs import LoginForm, format_server
 from frontends.tk.render import font
 from frontends.tk.session import EngineThread
@@ -35,7 +35,7 @@ log = logging.getLogger("parley.tk")
 
 POLL_MS: Final = 30
 # A flood must not starve the Tk thread: whatever is left waits for the next tick.
-MAX_CALLS_PER_TICK: Final = 20_000
+MAX_EVENTS_PER_TICK: Final = 20_000
 STOP_TIMEOUT: Final = 5.0
 
 
@@ -66,20 +66,18 @@ def apply_style(root: tk.Tk) -> None:
     root.configure(background=style.lookup("TFrame", "background"))
 
 
-def _last_status(calls: list[FrontendCall]) -> ConnectionStatus | None:
-    for call in reversed(calls):
-        if call.method == "connection_changed":
-            status = call.args[0]
-            assert isinstance(status, ConnectionStatus)
-            return status
+def _last_status(events: list[FrontendEvent]) -> ConnectionStatus | None:
+    for event in reversed(events):
+        if isinstance(event, ConnectionChanged):
+            return event.status
     return None
 
 
-def _unplaced_error(calls: list[FrontendCall]) -> str | None:
+def _unplaced_error(events: list[FrontendEvent]) -> str | None:
     """The last error the engine had no conversation for (``nick_taken`` on sign-in)."""
-    for call in reversed(calls):
-        if call.method == "error" and call.args[1] is None:
-            return str(call.args[0])
+    for event in reversed(events):
+        if isinstance(event, ErrorReported) and event.conversation is None:
+            return event.text
     return None
 
 
@@ -112,7 +110,7 @@ class TkApp:
         self.finished = False  # the root is destroyed and every engine thread has ended
         self._retiring: list[EngineThread] = []
         self._close_deadline = 0.0
-        self._buffer: list[FrontendCall] = []
+        self._buffer: list[FrontendEvent] = []
         self._connected_once = False
         self._poll_id: str | None = None
         root.protocol("WM_DELETE_WINDOW", self.close)
@@ -137,27 +135,27 @@ class TkApp:
                 self._poll_id = self.root.after(POLL_MS, self._poll)
 
     def pump(self) -> int:
-        """Hand everything the engine queued to the screen showing; how many calls there were."""
+        """Hand everything the engine queued to the screen showing; how many events there were."""
         session = self.session
         if session is None:
             return 0
-        calls: list[FrontendCall] = []
+        events: list[FrontendEvent] = []
         try:
-            while len(calls) < MAX_CALLS_PER_TICK:
-                calls.append(session.calls.get_nowait())
+            while len(events) < MAX_EVENTS_PER_TICK:
+                events.append(session.events.get_nowait())
         except queue.Empty:
             pass
-        if not calls:
+        if not events:
             return 0
         if self.window is not None:
-            self._to_window(self.window, calls)
+            self._to_window(self.window, events)
         else:
-            self._signing_in(calls)
-        return len(calls)
+            self._signing_in(events)
+        return len(events)
 
-    def _to_window(self, window: ChatWindow, calls: list[FrontendCall]) -> None:
-        window.receive(calls)
-        status = _last_status(calls)
+    def _to_window(self, window: ChatWindow, events: list[FrontendEvent]) -> None:
+        window.receive(events)
+        status = _last_status(events)
         if status is None:
             return
         if status.state is ConnectionState.CONNECTED:
@@ -167,11 +165,11 @@ class TkApp:
                 self.close()
             elif not self._connected_once:
                 # Refused before ever getting in (nick_taken with --nick): back to the form.
-                self.show_login(_unplaced_error(calls) or status.detail)
+                self.show_login(_unplaced_error(events) or status.detail)
 
-    def _signing_in(self, calls: list[FrontendCall]) -> None:
-        self._buffer.extend(calls)
-        status = _last_status(calls)
+    def _signing_in(self, events: list[FrontendEvent]) -> None:
+        self._buffer.extend(events)
+        status = _last_status(events)
         if status is None:
             return
         if status.state is ConnectionState.CONNECTED:

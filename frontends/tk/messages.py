@@ -2,7 +2,7 @@
 
 This module owns the middle of the window. ``Scrollbacks`` mirrors, on the Tk thread, the lines
 the engine reported for every conversation (bounded like the engine's own scrollback), so that
-switching conversation redraws at once whatever order the engine's calls arrive in.
+switching conversation redraws at once whatever order the engine's events arrive in.
 ``MessageView`` shows one conversation of that mirror in a read-only ``Text``: the window tells
 it what changed since the last tick (lines appended, lines updated, a full redraw) and
 ``MessageView.flush`` applies all of it with one ``insert`` per batch, so a burst of a thousand

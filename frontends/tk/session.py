@@ -2,8 +2,8 @@
 
 This module owns the one place where the Tk frontend meets another thread. ``EngineThread``
 starts a worker thread that runs a fresh asyncio loop with an ``Engine`` whose frontend is a
-``QueueFrontend``: every call the engine makes lands in ``calls``, a ``queue.Queue`` that the Tk
-thread drains with ``root.after`` (as IDLE's ``poll_subprocess`` does), so no widget is ever
+``QueueFrontend``: every event the engine sends lands in ``events``, a ``queue.Queue`` that the
+Tk thread drains with ``root.after`` (as IDLE's ``poll_subprocess`` does), so no widget is ever
 touched off the Tk thread. Requests go the other way through ``ThreadSafeControl``, which queues
 each call on the engine's loop. ``quit`` asks the engine to say goodbye; once ``alive`` turns
 false the app joins the thread, so closing the window leaves no thread behind. Requests made
@@ -22,7 +22,7 @@ from app.client.config import ConfigStore
 from app.client.engine import Engine
 from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK
-from frontends.base import FrontendCall, QueueFrontend, ThreadSafeControl
+from frontends.base import FrontendEvent, QueueFrontend, ThreadSafeControl
 
 log = logging.getLogger("parley.tk")
 
@@ -46,7 +46,7 @@ class EngineThread:
         self.nick = nick
         self.host = host
         self.port = port
-        self.calls: queue.Queue[FrontendCall] = queue.Queue()
+        self.events: queue.Queue[FrontendEvent] = queue.Queue()
         self._store = store
         self._timings = timings
         self._scrollback = scrollback
@@ -71,7 +71,7 @@ class EngineThread:
 
     async def _run(self) -> None:
         engine = Engine(
-            QueueFrontend(self.calls),
+            QueueFrontend(self.events),
             nick=self.nick,
             host=self.host,
             port=self.port,

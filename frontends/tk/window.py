@@ -1,12 +1,12 @@
-"""The chat window: layout, menus, shortcuts, status bar, and the engine's calls applied in batches.
+"""The chat window: layout, menus, shortcuts, status bar, and the engine's events applied per tick.
 
 This module owns the main window once the user is signed in. ``ChatWindow`` lays out the
 conversations list, the topic bar, the message view, the members list, the input line and the
 status bar, builds the menu bar and the keyboard shortcuts, and is the Tk side of the
-``Frontend`` interface: ``receive`` takes every call the engine queued since the last tick,
-replays each with ``frontends.base.deliver`` into the scrollback mirror, keeps only the newest
-state snapshot, and then draws once: one sidebar update and at most one ``Text`` insert of new
-lines, however many calls arrived. The window never calls the network; every request goes to
+``Frontend`` interface: ``receive`` takes every event the engine queued since the last tick,
+applies each to the scrollback mirror, keeps only the newest state snapshot, and then draws
+once: one sidebar update and at most one ``Text`` insert of new lines, however many events
+arrived. The window never calls the network; every request goes to
 an ``EngineControl`` (the engine thread), and the state it shows is the engine's, so the Tk and
 Textual frontends cannot disagree.
 """
@@ -21,17 +21,27 @@ from collections.abc import Callable, Iterable
 from tkinter import ttk
 from typing import Final
 
+from app.client.events import (
+    ConnectionChanged,
+    ErrorReported,
+    FrontendEvent,
+    LineAdded,
+    LineUpdated,
+    PresenceChanged,
+    ScrollbackReset,
+    StateChanged,
+    TopicChanged,
+    unhandled,
+)
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ConnectionState,
     ConnectionStatus,
     ConversationKind,
     ConversationView,
-    Line,
-    PresenceChange,
     StateSnapshot,
 )
-from frontends.base import EngineControl, FrontendCall, deliver
+from frontends.base import EngineControl
 from frontends.tk.dialogs import CommandsHelp, Prompt
 from frontends.tk.entry import InputLine
 from frontends.tk.messages import MessageView, Scrollbacks
@@ -202,51 +212,49 @@ class ChatWindow(ttk.Frame):
         self.root.configure({"menu": ""})
         super().destroy()
 
-    # --- the engine's calls, one batch per tick -----------------------------------------------
+    # --- the engine's events, one batch per tick ----------------------------------------------
 
-    def receive(self, calls: Iterable[FrontendCall]) -> None:
-        """Apply every queued engine call, then draw once."""
-        for call in calls:
-            deliver(call, self)
+    def receive(self, events: Iterable[FrontendEvent]) -> None:
+        """Apply every queued engine event, then draw once."""
+        for event in events:
+            self._apply(event)
         if self._next_state is not None:
             state, self._next_state = self._next_state, None
             self._apply_state(state)
         self.view.flush()
 
-    def state_changed(self, state: StateSnapshot) -> None:
-        # Only the newest snapshot of a batch is drawn; the ones before it are already stale.
-        self._next_state = state
-
-    def line_added(self, conversation: str, line: Line) -> None:
-        self.scrollbacks.append(conversation, line)
-        self.view.appended(conversation)
-
-    def line_updated(self, conversation: str, line: Line) -> None:
-        if self.scrollbacks.update(conversation, line) is not None:
-            self.view.updated(conversation, line)
-
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
-        # Every conversation is mirrored, so ``active`` is not needed: the next snapshot says
-        # which one the view shows.
-        self.view.reset(conversation)  # first: it reads the old mirror to keep the reader's place
-        self.scrollbacks.reset(conversation, lines)
-
-    def presence(self, change: PresenceChange) -> None:
-        # Members and their away flags arrive in the next state snapshot; the line is in the log.
-        log.debug("presence %s %s in %s", change.event, change.nick, change.conversation)
-
-    def topic_changed(self, conversation: str, topic: str, by: str) -> None:
-        log.debug("topic of %s set by %s", conversation, by)
-
-    def connection_changed(self, status: ConnectionStatus) -> None:
-        self.status = status
-        self._show_status()
-
-    def error(self, text: str, conversation: str | None) -> None:
-        self.last_error = text
-        if conversation is None:
-            # Nowhere in the log to put it (no conversation yet): the status bar says it.
-            self.status_label.configure(text=f"⚠ {text}", style="Closed.Status.TLabel")
+    def _apply(self, event: FrontendEvent) -> None:
+        match event:
+            case StateChanged(state):
+                # Only the newest snapshot of a batch is drawn; the ones before it are stale.
+                self._next_state = state
+            case LineAdded(conversation, line):
+                self.scrollbacks.append(conversation, line)
+                self.view.appended(conversation)
+            case LineUpdated(conversation, line):
+                if self.scrollbacks.update(conversation, line) is not None:
+                    self.view.updated(conversation, line)
+            case ScrollbackReset(conversation, lines):
+                # Every conversation is mirrored, so ``active`` is not needed: the next snapshot
+                # says which one the view shows. The view goes first: it reads the old mirror to
+                # keep the reader's place.
+                self.view.reset(conversation)
+                self.scrollbacks.reset(conversation, lines)
+            case PresenceChanged(change):
+                # Members and away flags arrive in the next state snapshot; the line is in the log.
+                log.debug("presence %s %s in %s", change.event, change.nick, change.conversation)
+            case TopicChanged(conversation, _topic, by):
+                log.debug("topic of %s set by %s", conversation, by)
+            case ConnectionChanged(status):
+                self.status = status
+                self._show_status()
+            case ErrorReported(text, conversation):
+                self.last_error = text
+                if conversation is None:
+                    # Nowhere in the log to put it (no conversation yet): the status bar says it.
+                    self.status_label.configure(text=f"⚠ {text}", style="Closed.Status.TLabel")
+            case _:
+                unhandled(event)
 
     # --- drawing the state --------------------------------------------------------------------
 

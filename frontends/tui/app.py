@@ -1,7 +1,7 @@
 """The Parley terminal app: the layout, the key bindings, and the glue between engine and widgets.
 
 This module owns ``ParleyApp``. It runs the client ``Engine`` on Textual's own asyncio loop,
-receives the engine's calls as the Textual messages of ``bridge.py`` ("messages up") and hands the
+receives the engine's events as the Textual messages of ``bridge.py`` ("messages up") and hands the
 values down to its widgets as attributes ("attributes down"): the conversation list, the message
 log, the member list, the topic bar and the status line. It is also the only part of the TUI that
 asks anything of the engine (submit a line, switch conversation, load older history, quit); the
@@ -28,6 +28,17 @@ from textual.widgets import Footer, Input
 
 from app.client.config import ConfigStore
 from app.client.engine import Engine
+from app.client.events import (
+    ConnectionChanged,
+    ErrorReported,
+    LineAdded,
+    LineUpdated,
+    PresenceChanged,
+    ScrollbackReset,
+    StateChanged,
+    TopicChanged,
+    unhandled,
+)
 from app.client.link import Timings
 from app.client.receive import local_line
 from app.client.state import (
@@ -39,16 +50,7 @@ from app.client.state import (
     StateSnapshot,
 )
 from app.protocol import fold
-from frontends.tui.bridge import (
-    ConnectionChanged,
-    EngineMessage,
-    ErrorReported,
-    LineAdded,
-    LineUpdated,
-    ScrollbackReset,
-    StateChanged,
-    TextualFrontend,
-)
+from frontends.tui.bridge import EngineMessage, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
@@ -225,18 +227,35 @@ class ParleyApp(App[None]):
         self.status_line.nick = nick
         self.engine.start()
 
-    def _current(self, message: EngineMessage) -> bool:
-        """Whether to act on ``message``: it is from the live engine and the widgets still exist
-        (while the app shuts down, its screens go before the engine has finished)."""
-        return message.origin is self._frontend and self.is_running
-
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
         self.connect(message.nick, message.host, message.port, from_login=True)
 
-    def on_state_changed(self, message: StateChanged) -> None:
-        if not self._current(message):
+    def on_engine_message(self, message: EngineMessage) -> None:
+        # Only the live engine is listened to, and only while the widgets still exist (while the
+        # app shuts down, its screens go before the engine has finished).
+        if message.origin is not self._frontend or not self.is_running:
             return
-        state = message.state
+        event = message.event
+        match event:
+            case StateChanged():
+                self._state_changed(event)
+            case ScrollbackReset():
+                self._scrollback_reset(event)
+            case LineAdded():
+                self._line_added(event)
+            case LineUpdated():
+                self._line_updated(event)
+            case ConnectionChanged():
+                self._connection_changed(event)
+            case ErrorReported():
+                self._error_reported(event)
+            case PresenceChanged() | TopicChanged():
+                pass  # the member list and topic bar follow the next state; the log has a line
+            case _:
+                unhandled(event)
+
+    def _state_changed(self, event: StateChanged) -> None:
+        state = event.state
         self.snapshot = state
         active = state.active_view
         conversations = self.query_one("#conversations", ConversationList)
@@ -286,34 +305,30 @@ class ParleyApp(App[None]):
             return lines
         return (*lines[:at], *self._invite_lines, *lines[at:])
 
-    def on_scrollback_reset(self, message: ScrollbackReset) -> None:
+    def _scrollback_reset(self, event: ScrollbackReset) -> None:
         # The engine redraws a conversation for several reasons; only the active one is shown.
-        if self._current(message) and message.active:
-            self._shown = message.conversation
-            self.chat_log.show(self._with_invite(message.conversation, message.lines))
+        if event.active:
+            self._shown = event.conversation
+            self.chat_log.show(self._with_invite(event.conversation, event.lines))
 
-    def on_line_added(self, message: LineAdded) -> None:
-        if not self._current(message):
-            return
-        line = message.line
-        if message.conversation == self._shown:
+    def _line_added(self, event: LineAdded) -> None:
+        line = event.line
+        if event.conversation == self._shown:
             self.chat_log.add(line)
-        direct = not message.conversation.startswith("#")
+        direct = not event.conversation.startswith("#")
         if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
             self.ring()
         # Our own join (the one join notice without a sender) is where the invite goes.
         joined = line.kind is LineKind.JOIN and line.sender is None
         if joined and not direct and self._invite_due is None:
-            self._invite_due = message.conversation
+            self._invite_due = event.conversation
 
-    def on_line_updated(self, message: LineUpdated) -> None:
-        if self._current(message) and message.conversation == self._shown:
-            self.chat_log.update(message.line)
+    def _line_updated(self, event: LineUpdated) -> None:
+        if event.conversation == self._shown:
+            self.chat_log.update(event.line)
 
-    def on_connection_changed(self, message: ConnectionChanged) -> None:
-        if not self._current(message):
-            return
-        status = message.status
+    def _connection_changed(self, event: ConnectionChanged) -> None:
+        status = event.status
         self.status_line.status = status
         login = self.login
         if status.state is ConnectionState.CONNECTED:
@@ -337,13 +352,13 @@ class ParleyApp(App[None]):
         else:
             login.show_error(reason)
 
-    def on_error_reported(self, message: ErrorReported) -> None:
-        if not self._current(message) or message.conversation is not None:
+    def _error_reported(self, event: ErrorReported) -> None:
+        if event.conversation is not None:
             return  # errors in a conversation arrive there as lines too
         # Before sign-in such an error is a refusal: the engine closes with it as its reason,
         # which the login screen shows.
         if self._signed_in:
-            self.notify(printable(message.text), severity="error", markup=False)
+            self.notify(printable(event.text), severity="error", markup=False)
 
     def on_chat_log_reached_top(self, message: ChatLog.ReachedTop) -> None:
         if self.engine is not None:

@@ -1,8 +1,8 @@
 """Fixtures for the client engine: a recording frontend, engines on a real server, and a tap.
 
-``Recorder`` implements ``frontends.base.Frontend`` and keeps everything the engine told it,
-including a mirror of each conversation's scrollback built only from ``line_added``,
-``line_updated`` and ``scrollback_reset``, so tests prove that a frontend with no store of its own
+``Recorder`` implements ``frontends.base.Frontend`` and keeps every event the engine sent it,
+including a mirror of each conversation's scrollback built only from ``LineAdded``,
+``LineUpdated`` and ``ScrollbackReset``, so tests prove that a frontend with no store of its own
 sees the right lines. ``Tap`` is a real TCP relay between an engine and the server that records
 the frames the client sends (to prove a refused command sent nothing), can refuse connections
 (a server that is down), and can go silent (a dead network). Every wait polls a condition with a
@@ -23,6 +23,18 @@ import pytest
 
 from app.client.config import CONFIG_DIR_ENV, ConfigStore
 from app.client.engine import Engine
+from app.client.events import (
+    ConnectionChanged,
+    ErrorReported,
+    FrontendEvent,
+    LineAdded,
+    LineUpdated,
+    PresenceChanged,
+    ScrollbackReset,
+    StateChanged,
+    TopicChanged,
+    unhandled,
+)
 from app.client.link import Timings
 from app.client.state import (
     ConnectionState,
@@ -33,6 +45,8 @@ from app.client.state import (
     LineKind,
     PresenceChange,
     StateSnapshot,
+    next_seq,
+    now_ms,
 )
 from app.server import Server
 
@@ -58,11 +72,38 @@ async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.01)
 
 
+# A state for events fed to a frontend with no engine behind it.
+QUIET_STATE = StateSnapshot(
+    nick="alice",
+    server="localhost:1",
+    connection=ConnectionStatus(ConnectionState.CONNECTED, "localhost:1"),
+    conversations=(),
+    active=None,
+)
+
+
+def one_event_of_each_kind(state: StateSnapshot) -> list[FrontendEvent]:
+    """A harmless event of every kind for a frontend showing ``state``: a notice in its active
+    conversation, the connection as it is. ``test_frontend_base`` fails while a kind has none."""
+    where = state.active or "#general"
+    line = Line(seq=next_seq(), kind=LineKind.NOTICE, text="one of each kind", ts=now_ms())
+    return [
+        StateChanged(state),
+        ScrollbackReset(where, (), active=state.active == where),
+        LineAdded(where, line),
+        LineUpdated(where, line),
+        PresenceChanged(PresenceChange(where, "zed", "away")),
+        TopicChanged(where, "a topic", "zed"),
+        ConnectionChanged(state.connection),
+        ErrorReported("An error.", where),
+    ]
+
+
 class Recorder:
-    """A frontend that records every call and mirrors each conversation's scrollback."""
+    """A frontend that records every event and mirrors each conversation's scrollback."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.events: list[FrontendEvent] = []
         self.added: list[tuple[str, Line]] = []
         self.updated: list[tuple[str, Line]] = []
         self.snapshot: StateSnapshot | None = None
@@ -72,42 +113,32 @@ class Recorder:
         self.presences: list[PresenceChange] = []
         self.topics: list[tuple[str, str, str]] = []
 
-    def state_changed(self, state: StateSnapshot) -> None:
-        self.calls.append(("state_changed", (state,)))
-        self.snapshot = state
-
-    def line_added(self, conversation: str, line: Line) -> None:
-        self.calls.append(("line_added", (conversation, line)))
-        self.added.append((conversation, line))
-        self.scrollback.setdefault(conversation, []).append(line)
-
-    def line_updated(self, conversation: str, line: Line) -> None:
-        self.calls.append(("line_updated", (conversation, line)))
-        self.updated.append((conversation, line))
-        lines = self.scrollback.get(conversation, [])
-        for index, old in enumerate(lines):
-            if old.seq == line.seq:
-                lines[index] = line
-
-    def scrollback_reset(self, conversation: str, lines: tuple[Line, ...], active: bool) -> None:
-        self.calls.append(("scrollback_reset", (conversation, lines, active)))
-        self.scrollback[conversation] = list(lines)
-
-    def presence(self, change: PresenceChange) -> None:
-        self.calls.append(("presence", (change,)))
-        self.presences.append(change)
-
-    def topic_changed(self, conversation: str, topic: str, by: str) -> None:
-        self.calls.append(("topic_changed", (conversation, topic, by)))
-        self.topics.append((conversation, topic, by))
-
-    def connection_changed(self, status: ConnectionStatus) -> None:
-        self.calls.append(("connection_changed", (status,)))
-        self.statuses.append(status)
-
-    def error(self, text: str, conversation: str | None) -> None:
-        self.calls.append(("error", (text, conversation)))
-        self.errors.append((text, conversation))
+    def handle(self, event: FrontendEvent) -> None:
+        self.events.append(event)
+        match event:
+            case StateChanged(state):
+                self.snapshot = state
+            case LineAdded(conversation, line):
+                self.added.append((conversation, line))
+                self.scrollback.setdefault(conversation, []).append(line)
+            case LineUpdated(conversation, line):
+                self.updated.append((conversation, line))
+                lines = self.scrollback.get(conversation, [])
+                for index, old in enumerate(lines):
+                    if old.seq == line.seq:
+                        lines[index] = line
+            case ScrollbackReset(conversation, lines):
+                self.scrollback[conversation] = list(lines)
+            case PresenceChanged(change):
+                self.presences.append(change)
+            case TopicChanged(conversation, topic, by):
+                self.topics.append((conversation, topic, by))
+            case ConnectionChanged(status):
+                self.statuses.append(status)
+            case ErrorReported(text, conversation):
+                self.errors.append((text, conversation))
+            case _:
+                unhandled(event)
 
     # --- reading what was recorded ------------------------------------------------------
 
@@ -127,7 +158,7 @@ class Recorder:
 
     @property
     def snap(self) -> StateSnapshot:
-        assert self.snapshot is not None, "no state_changed yet"
+        assert self.snapshot is not None, "no StateChanged yet"
         return self.snapshot
 
     def view(self, conversation: str) -> ConversationView:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from app.client.config import ConfigStore
+from app.client.events import ScrollbackReset
 from app.client.receive import describe_error
 from app.client.state import ConnectionState, ConversationKind, LineKind
 from app.protocol import Error
@@ -62,7 +63,7 @@ async def test_direct_messages_open_conversations_with_unread_and_mention(alice_
     )
     bob.engine.switch_to("alice")
     lines = tuple(bob.engine.lines("alice"))
-    assert bob.rec.calls[-1] == ("scrollback_reset", ("alice", lines, True))
+    assert bob.rec.events[-1] == ScrollbackReset("alice", lines, True)
     bob.engine.submit("ok")
     await eventually(lambda: alice.rec.chat("bob") == ["secret plan", "ok"], "reply arrives")
 
@@ -77,7 +78,7 @@ async def test_msg_without_text_opens_the_direct_conversation_and_sends_nothing(
     mark = len(tap.sent)
     alice.engine.submit("/msg Bob")
     assert alice.engine.state.active == "bob"
-    assert alice.rec.calls[-1] == ("scrollback_reset", ("bob", (), True))
+    assert alice.rec.events[-1] == ScrollbackReset("bob", (), True)
     await eventually(lambda: alice.rec.has("bob"), "the conversation in the snapshot")
     view = alice.rec.view("bob")
     assert (view.name, view.kind, view.joined) == ("Bob", ConversationKind.DIRECT, True)
@@ -154,8 +155,8 @@ async def test_a_direct_conversation_follows_its_peer_to_a_new_nick(alice_bob: P
     await eventually(lambda: alice.rec.has("bobby") and not alice.rec.has("bob"), "re-keyed")
     assert alice.engine.state.active == "bobby"
     assert alice.rec.texts("bobby") == ["hi", "bob is now known as bobby"]
-    resets = [args for name, args in alice.rec.calls if name == "scrollback_reset"]
-    assert resets[-1][0] == "bobby" and resets[-1][2] is True
+    resets = [event for event in alice.rec.events if isinstance(event, ScrollbackReset)]
+    assert resets[-1].conversation == "bobby" and resets[-1].active
 
 
 async def test_topic(alice_bob: Pair) -> None:
@@ -208,7 +209,7 @@ async def test_help_and_clear(alice_bob: Pair) -> None:
     alice.engine.submit("/help me")
     assert alice.rec.texts("#general", LineKind.NOTICE)[-1].startswith("/me action - ")
     alice.engine.submit("/clear")
-    assert alice.rec.calls[-1] == ("scrollback_reset", ("#general", (), True))
+    assert alice.rec.events[-1] == ScrollbackReset("#general", (), True)
     assert alice.engine.lines("#general") == ()
 
 
@@ -413,7 +414,7 @@ async def test_the_join_notice_comes_after_the_history_and_stays_last(
 async def test_a_reset_says_whether_its_conversation_is_the_active_one(
     server: Server, make_client: MakeClient
 ) -> None:
-    """Each scrollback_reset tells whether its conversation is the active one at that moment."""
+    """Each ScrollbackReset tells whether its conversation is the active one at that moment."""
     bob = await make_client("bob", server.port)
     for n in range(60):
         bob.engine.submit(f"m{n}")
@@ -428,15 +429,15 @@ async def test_a_reset_says_whether_its_conversation_is_the_active_one(
     alice.engine.submit("/join #side")
     await alice.ready("#side")
     assert alice.engine.state.active == "#side"
-    mark = len(alice.rec.calls)
+    mark = len(alice.rec.events)
     alice.engine.load_older("#general")  # a page in front of a room in the background
     await alice.settled()
     alice.engine.switch_to("#general")
     alice.engine.submit("/clear")
     alice.engine.submit("/part")  # #side becomes the active one
     await eventually(lambda: alice.engine.state.get("#general") is None, "parted")
-    resets = [args for name, args in alice.rec.calls[mark:] if name == "scrollback_reset"]
-    assert [(args[0], args[2]) for args in resets] == [
+    resets = [event for event in alice.rec.events[mark:] if isinstance(event, ScrollbackReset)]
+    assert [(event.conversation, event.active) for event in resets] == [
         ("#general", False),
         ("#general", True),
         ("#general", True),

@@ -1,37 +1,76 @@
-"""The Frontend contract across threads: an engine on its own loop, driven as Tk will drive it."""
+"""The Frontend contract: one union of events, carried whole across threads, as Tk drives it."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import queue
 import threading
+from typing import get_args
 
 import pytest
 
+from app.client import events
 from app.client.engine import Engine
+from app.client.events import FrontendEvent
 from app.client.state import ConnectionState, LineKind
 from app.server import Server
-from frontends.base import (
-    Frontend,
-    FrontendCall,
-    NullFrontend,
-    QueueFrontend,
-    ThreadSafeControl,
-    deliver,
+from frontends.base import Frontend, QueueFrontend, ThreadSafeControl
+from tests.client.conftest import (
+    FAST,
+    QUIET_STATE,
+    MakeClient,
+    Recorder,
+    eventually,
+    one_event_of_each_kind,
 )
-from tests.client.conftest import FAST, MakeClient, Recorder, eventually
 
 
-def test_deliver_refuses_anything_but_frontend_methods() -> None:
-    """Only the Frontend's own methods can be replayed from a queue."""
-    with pytest.raises(ValueError, match="not a Frontend method"):
-        deliver(FrontendCall("__init__", ()), NullFrontend())
+def test_every_event_class_is_in_the_union() -> None:
+    """An event class defined in app.client.events but left out of FrontendEvent fails here."""
+    defined = {
+        value
+        for value in vars(events).values()
+        if isinstance(value, type)
+        and dataclasses.is_dataclass(value)
+        and value.__module__ == events.__name__
+    }
+    assert defined == set(get_args(FrontendEvent))
+
+
+@pytest.mark.parametrize("kind", get_args(FrontendEvent), ids=lambda kind: kind.__name__)
+def test_every_event_is_frozen(kind: type[FrontendEvent]) -> None:
+    """Events cross from the engine's thread to the Tk thread, so none can be changed."""
+    params = getattr(kind, "__dataclass_params__", None)
+    assert params is not None and params.frozen
+
+
+def test_the_sample_events_cover_every_kind() -> None:
+    """The frontends' tests feed one event of each kind; a new kind without a sample fails."""
+    kinds = [type(event) for event in one_event_of_each_kind(QUIET_STATE)]
+    assert sorted(kinds, key=str) == sorted(get_args(FrontendEvent), key=str)
+
+
+def test_queue_frontend_passes_every_event_through_unchanged() -> None:
+    """What the engine hands the queue is what the other thread takes off it, in order."""
+    sent = one_event_of_each_kind(QUIET_STATE)
+    frontend = QueueFrontend()
+    for event in sent:
+        frontend.handle(event)
+    taken = [frontend.events.get_nowait() for _ in sent]
+    assert all(a is b for a, b in zip(taken, sent, strict=True))
+    assert frontend.events.empty()
 
 
 def test_recorder_and_queue_frontend_implement_the_protocol() -> None:
-    """The test recorder, the queue frontend and the null frontend are all Frontends."""
-    frontends: list[Frontend] = [Recorder(), QueueFrontend(), NullFrontend()]
-    assert len(frontends) == 3
+    """The test recorder and the queue frontend are both Frontends, and the recorder takes
+    every kind of event."""
+    frontends: list[Frontend] = [Recorder(), QueueFrontend()]
+    for frontend in frontends:
+        for event in one_event_of_each_kind(QUIET_STATE):
+            frontend.handle(event)
+    recorder = frontends[0]
+    assert isinstance(recorder, Recorder) and len(recorder.events) == len(get_args(FrontendEvent))
 
 
 async def test_engine_on_another_thread_through_queue_and_control(
@@ -39,8 +78,8 @@ async def test_engine_on_another_thread_through_queue_and_control(
 ) -> None:
     """An engine on its own loop thread is driven via ThreadSafeControl and seen via a queue."""
     bob = await make_client("bob", server.port)
-    calls: queue.Queue[FrontendCall] = queue.Queue()
-    engine = Engine(QueueFrontend(calls), nick="alice", port=server.port, timings=FAST)
+    queued: queue.Queue[FrontendEvent] = queue.Queue()
+    engine = Engine(QueueFrontend(queued), nick="alice", port=server.port, timings=FAST)
     engine_loop = asyncio.new_event_loop()
     thread = threading.Thread(target=engine_loop.run_until_complete, args=(engine.run(),))
     thread.start()
@@ -49,14 +88,14 @@ async def test_engine_on_another_thread_through_queue_and_control(
     callers: set[int] = set()
 
     def drain() -> bool:
-        """What a Tk ``after`` poll does: replay every waiting call on this thread."""
+        """What a Tk ``after`` poll does: hand every waiting event over on this thread."""
         while True:
             try:
-                call = calls.get_nowait()
+                event = queued.get_nowait()
             except queue.Empty:
                 return True
             callers.add(threading.get_ident())
-            deliver(call, seen)
+            seen.handle(event)
 
     try:
         await eventually(

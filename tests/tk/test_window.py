@@ -6,6 +6,7 @@ import tkinter as tk
 
 from app.server import Server
 from frontends.tk.dialogs import fill
+from tests.client.conftest import one_event_of_each_kind
 from tests.conftest import Connect, StartServer
 from tests.tk.conftest import (
     OpenApp,
@@ -242,3 +243,13 @@ async def test_double_clicking_a_member_opens_the_direct_conversation(
     assert window.entry.value == ""
     assert root.focus_get() is window.entry
     assert [f for f in await bob.barrier() if f["type"] == "message"] == []
+
+
+async def test_the_window_handles_every_kind_of_event(open_app: OpenApp, root: tk.Tk) -> None:
+    """An event of each kind, as the engine queues them, is applied and breaks nothing."""
+    window = await connected(open_app("alice"))
+    assert window.snapshot is not None
+    window.receive(one_event_of_each_kind(window.snapshot))
+    root.update()
+    assert "one of each kind" in window.view.visible_text()
+    assert window.last_error == "An error."

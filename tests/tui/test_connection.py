@@ -6,6 +6,7 @@ from textual.content import Content
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
+from app.client.events import ErrorReported
 from app.client.state import ConnectionState, ConnectionStatus
 from app.protocol import DEFAULT_PORT
 from app.server import Server
@@ -164,7 +165,7 @@ async def test_refusals_and_errors_from_the_server_are_shown_literally(make_app:
         await until_in_room(pilot)
         frontend = app._frontend
         assert frontend is not None
-        frontend.error(raw, None)
+        frontend.handle(ErrorReported(raw, None))
         await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
         assert app.screen.query_one(Toast).render() == Content(raw)
 
@@ -192,6 +193,6 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
         assert shown in status.render().plain
         frontend = app._frontend
         assert frontend is not None
-        frontend.error(raw, None)
+        frontend.handle(ErrorReported(raw, None))
         await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
         assert app.screen.query_one(Toast).render() == Content(shown)

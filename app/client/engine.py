@@ -2,12 +2,15 @@
 
 This module owns ``Engine``, the object every frontend drives. It connects, says ``hello``, joins
 ``#general`` and the rooms remembered from last time, and keeps the connection state (connecting,
-connected, reconnecting with jittered exponential backoff, closed). After a reconnect it rejoins
-its rooms and the ``Receiver`` fetches what was missed. It carries out the parsed commands of
-``commands.py``, refusing locally what cannot work (no server call for a bad argument, a ``/topic``
-in a direct conversation, anything that needs the server while disconnected). Everything runs on
-one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``, ``quit``) must be
-called on it, and the frontend is handed its events on it (``events.py``, ``frontends/base.py``).
+connected, reconnecting with jittered exponential backoff, closed): the link, whether we are
+registered, and the server's goodbye. After a reconnect it rejoins its rooms and the ``Receiver``
+fetches what was missed; the receiver owns the requests waiting for a reply and the rejoins and
+history pages in progress, and the engine asks it through methods. It carries out the parsed
+commands of ``commands.py``, refusing locally what cannot work (no server call for a bad
+argument, a ``/topic`` in a direct conversation, anything that needs the server while
+disconnected). Everything runs on one asyncio loop; the request methods (``submit``,
+``switch_to``, ``load_older``, ``quit``) must be called on it, and the frontend is handed its
+events on it (``events.py``, ``frontends/base.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ from app.client.state import (
     Line,
     LineKind,
     StateSnapshot,
-    failed,
     next_seq,
     now_ms,
 )
@@ -67,10 +69,10 @@ from app.protocol import (
     DEFAULT_ROOM,
     PROTO_VERSION,
     Away,
+    Bye,
     ClientFrame,
     Error,
     ErrorCode,
-    GetHistory,
     Hello,
     Join,
     Nick,
@@ -90,7 +92,6 @@ log = logging.getLogger("parley.client")
 
 T = TypeVar("T")
 
-OLDER_PAGE = 200  # the most the server gives in one page: fewer round trips when paging back
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
 _FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset({"bad_nick", "bad_proto"})
 
@@ -141,7 +142,6 @@ class Engine:
         self._registered_once = False
         self._quitting = False
         self._wake = asyncio.Event()
-        self._refs = 0
         self._task: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -195,7 +195,7 @@ class Engine:
     @property
     def outstanding(self) -> int:
         """Requests sent to the server and not yet answered (joins, history pages, sends...)."""
-        return len(self._receiver.requests)
+        return self._receiver.outstanding
 
     def snapshot(self) -> StateSnapshot:
         return self.state.snapshot()
@@ -245,13 +245,15 @@ class Engine:
                 link.abort()
             return False, "quit", True
         self._link = link
-        self._receiver.bye = None
         registered = False
+        bye: Bye | None = None
         try:
             link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
-                    if registered:
+                    if registered and isinstance(frame, Bye):
+                        bye = frame
+                    elif registered:
                         self._receiver.handle(frame)
                     elif isinstance(frame, Welcome):
                         registered = True
@@ -260,7 +262,7 @@ class Engine:
                         refusal = self._refused(frame)
                         if refusal is not None:
                             return False, *refusal
-            return registered, self._goodbye(), False
+            return registered, _goodbye(bye), False
         except LinkDead as exc:
             return registered, str(exc), False
         except OSError as exc:
@@ -285,12 +287,6 @@ class Engine:
             return text, False
         return None
 
-    def _goodbye(self) -> str:
-        bye = self._receiver.bye
-        if bye is None:
-            return "the server closed the connection"
-        return f"the server said goodbye ({bye.reason}{': ' + bye.message if bye.message else ''})"
-
     def _on_registered(self, welcome: Welcome) -> None:
         self.state.nick = welcome.nick
         self._connected = True
@@ -299,8 +295,7 @@ class Engine:
             for conversation in self.state:
                 if conversation.kind is ConversationKind.ROOM and conversation.joined:
                     rooms.append(conversation.name)
-                    if conversation.last_id is not None:
-                        self._receiver.resume_after[conversation.key] = conversation.last_id
+                    self._receiver.rejoining(conversation)
         else:
             rooms = self._first_rooms
         self._registered_once = True
@@ -313,31 +308,14 @@ class Engine:
     def _on_disconnected(self) -> None:
         self._connected = False
         self._link = None
-        receiver = self._receiver
-        # An interrupted catch-up resumes from where it stood, not from the newest line.
-        for request in receiver.requests.values():
-            conversation = self.state.get(request.conversation or "")
-            if request.kind == "catchup" and conversation is not None:
-                conversation.last_id = request.cursor
-        receiver.requests.clear()
-        receiver.resume_after.clear()
-        receiver.loading_older.clear()
-        for conversation in self.state:
-            if conversation.kind is ConversationKind.DIRECT:
-                # Direct messages are never replayed, so a pending one cannot be confirmed.
-                for line in list(conversation.pending.values()):
-                    updated = failed(line)
-                    conversation.replace(updated)
-                    self._notify.line_updated(conversation, updated)
+        self._receiver.connection_lost()
 
     def _send(self, frame: ClientFrame, request: Request | None = None) -> bool:
         link = self._link
         if link is None or not self._connected:
             return False
         if request is not None:
-            self._refs += 1
-            frame.ref = self._refs
-            self._receiver.requests[self._refs] = request
+            frame.ref = self._receiver.expect(request)
         return link.send(frame)
 
     def _remember(self) -> None:
@@ -373,18 +351,8 @@ class Engine:
     def load_older(self, conversation: str | None = None) -> None:
         """Ask for the page of history before the oldest line held; quiet if there is none."""
         found = self.state.get(conversation) if conversation else self.state.active_conversation
-        if (
-            found is None
-            or found.kind is not ConversationKind.ROOM
-            or not found.joined
-            or not found.has_older
-            or found.key in self._receiver.loading_older
-        ):
-            return
-        oldest = found.oldest_id
-        frame = GetHistory(room=found.name, before=oldest, limit=OLDER_PAGE)
-        if self._send(frame, Request("older", found.key)):
-            self._receiver.loading_older.add(found.key)
+        if found is not None:
+            self._receiver.load_older(found)
 
     def quit(self, text: str | None = None) -> None:
         """Say goodbye and stop for good; safe to call twice."""
@@ -538,3 +506,10 @@ class Engine:
             room = active.name
         if self._online():
             self._send(Who(room=room), Request("who", self.state.active, show=True))
+
+
+def _goodbye(bye: Bye | None) -> str:
+    """Why a connection the server closed ended, in the words of its goodbye if it sent one."""
+    if bye is None:
+        return "the server closed the connection"
+    return f"the server said goodbye ({bye.reason}{': ' + bye.message if bye.message else ''})"

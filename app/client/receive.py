@@ -4,15 +4,18 @@ This module owns the meaning of every frame a registered client receives: messag
 that confirms a pending one by nonce), history pages (on join, older pages, and the catch-up after
 a reconnect that fetches ``history after`` the last id seen, marking a gap when more was missed
 than it fetched), presence, topics, member lists, renames, away replies and errors, which become
-readable lines. Each outgoing frame that expects a reply is recorded as a ``Request`` under the
-``ref`` it carries, so a reply or an error lands in the conversation that caused it. Everything
-the frontend hears goes through the engine's ``Notifier`` (``events.py``).
+readable lines. It owns the bookkeeping of replies: each outgoing frame that expects one is
+recorded as a ``Request`` under the ``ref`` the receiver gives it, so a reply or an error lands in
+the conversation that caused it; which rooms are being rejoined (and after which id), which have
+a page of older history on the way, and what a lost connection does to all of that. The engine
+asks for these through methods and never writes them. Everything the frontend hears goes
+through the engine's ``Notifier`` (``events.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -34,7 +37,6 @@ from app.client.state import (
 from app.protocol import (
     HISTORY_LIMIT_MAX,
     AwaySet,
-    Bye,
     ClientFrame,
     Error,
     ErrorCode,
@@ -76,6 +78,8 @@ class Request:
 
 
 Send = Callable[[ClientFrame, "Request | None"], bool]
+
+OLDER_PAGE: Final = 200  # the most the server gives in one page: fewer round trips when paging back
 
 
 # One text per ``ErrorCode``; tests/client/test_errors.py fails if a code has none.
@@ -148,7 +152,8 @@ def message_line(message: Message, me: str) -> Line:
 
 
 class Receiver:
-    """Turns each server frame into state changes and frontend calls."""
+    """Turns each server frame into state changes and frontend events, and keeps the requests
+    waiting for a reply."""
 
     def __init__(
         self,
@@ -160,21 +165,77 @@ class Receiver:
     ) -> None:
         self.state = state
         self.notify = notify
-        self.requests: dict[int, Request] = {}
         self._send = send
         self._remember = remember
         self._catchup_pages = catchup_pages
+        self._requests: dict[int, Request] = {}
+        self._last_ref = 0
         # Rooms being rejoined after a reconnect -> the last message id we had seen there.
-        self.resume_after: dict[str, int] = {}
-        self.loading_older: set[str] = set()
-        self.bye: Bye | None = None
+        self._resume_after: dict[str, int] = {}
+        self._loading_older: set[str] = set()
+
+    # --- what the engine asks -----------------------------------------------------------
+
+    def expect(self, request: Request) -> int:
+        """Remember ``request`` until it is answered; the ``ref`` its frame must carry."""
+        self._last_ref += 1
+        self._requests[self._last_ref] = request
+        return self._last_ref
+
+    @property
+    def outstanding(self) -> int:
+        """Requests sent to the server and not yet answered."""
+        return len(self._requests)
+
+    def rejoining(self, conversation: Conversation) -> None:
+        """``conversation`` is being rejoined after a reconnect: what its history page holds
+        after the last id seen there is news, and anything missed before it is fetched."""
+        if conversation.last_id is not None:
+            self._resume_after[conversation.key] = conversation.last_id
+
+    def load_older(self, conversation: Conversation) -> None:
+        """Ask for the page before the oldest line held; quiet if there is none or one is
+        already on the way."""
+        if (
+            conversation.kind is not ConversationKind.ROOM
+            or not conversation.joined
+            or not conversation.has_older
+            or conversation.key in self._loading_older
+        ):
+            return
+        frame = GetHistory(room=conversation.name, before=conversation.oldest_id, limit=OLDER_PAGE)
+        if self._send(frame, Request("older", conversation.key)):
+            self._loading_older.add(conversation.key)
+
+    def connection_lost(self) -> None:
+        """No reply will come on a dead connection: forget what was asked, and fail what can
+        never be confirmed."""
+        # An interrupted catch-up resumes from where it stood, not from the newest line.
+        for request in self._requests.values():
+            conversation = self.state.get(request.conversation or "")
+            if request.kind == "catchup" and conversation is not None:
+                conversation.last_id = request.cursor
+        self._requests.clear()
+        self._resume_after.clear()
+        self._loading_older.clear()
+        for conversation in self.state:
+            if conversation.kind is ConversationKind.DIRECT:
+                # Direct messages are never replayed, so a pending one cannot be confirmed.
+                self._fail(conversation, conversation.pending.values())
 
     # --- helpers ------------------------------------------------------------------------
 
     def _request(self, ref: object, *, keep: bool = False) -> Request | None:
         if not isinstance(ref, int) or isinstance(ref, bool):
             return None
-        return self.requests.get(ref) if keep else self.requests.pop(ref, None)
+        return self._requests.get(ref) if keep else self._requests.pop(ref, None)
+
+    def _fail(self, conversation: Conversation, lines: Iterable[Line]) -> None:
+        """Mark our pending ``lines`` in ``conversation`` failed, and show it."""
+        for line in list(lines):  # a copy: replacing a pending line takes it out of ``pending``
+            updated = failed(line)
+            conversation.replace(updated)
+            self.notify.line_updated(conversation, updated)
 
     def append(self, conversation: Conversation, line: Line) -> None:
         conversation.append(line, active=self.state.active == conversation.key)
@@ -222,8 +283,6 @@ class Receiver:
             self._away_set(frame)
         elif isinstance(frame, Error):
             self._error(frame)
-        elif isinstance(frame, Bye):
-            self.bye = frame
         else:
             log.debug("ignoring %s", type(frame).__name__)
 
@@ -275,7 +334,7 @@ class Receiver:
             self._older(conversation, page)
         elif request is not None and request.kind == "catchup":
             self._catchup(conversation, page, request)
-        elif conversation.key in self.resume_after:
+        elif conversation.key in self._resume_after:
             self._rejoin_page(conversation, page)
         else:
             self._join_page(conversation, page)
@@ -298,7 +357,7 @@ class Receiver:
         self.notify.changed()
 
     def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
-        last_id = self.resume_after[conversation.key]
+        last_id = self._resume_after[conversation.key]
         # A catch-up cut short by another drop resumes early: skip what is already shown.
         shown = conversation.message_ids()
         for message in page.messages:
@@ -353,18 +412,15 @@ class Receiver:
             self._fetch_after(conversation, request)
 
     def _finish_catchup(self, conversation: Conversation, *, reset: bool) -> None:
-        self.resume_after.pop(conversation.key, None)
+        self._resume_after.pop(conversation.key, None)
         # What is still pending was never stored by the server: say so rather than pretend.
-        for line in list(conversation.pending.values()):
-            updated = failed(line)
-            conversation.replace(updated)
-            self.notify.line_updated(conversation, updated)
+        self._fail(conversation, conversation.pending.values())
         if reset:
             self.notify.reset(conversation)
         self.notify.changed()
 
     def _older(self, conversation: Conversation, page: HistoryPage) -> None:
-        self.loading_older.discard(conversation.key)
+        self._loading_older.discard(conversation.key)
         oldest = conversation.oldest_id
         older = [
             message_line(message, self.state.nick)
@@ -400,7 +456,7 @@ class Receiver:
             return
         was_active = self.state.active == conversation.key
         self.state.remove(conversation.key)
-        self.resume_after.pop(conversation.key, None)
+        self._resume_after.pop(conversation.key, None)
         active = self.state.active_conversation
         if was_active and active is not None:
             self.notify.reset(active)
@@ -517,14 +573,12 @@ class Receiver:
         if conversation is None:
             return
         if request.kind == "say" and request.nonce in conversation.pending:
-            line = failed(conversation.pending[request.nonce])
-            conversation.replace(line)
-            self.notify.line_updated(conversation, line)
+            self._fail(conversation, [conversation.pending[request.nonce]])
         elif request.kind == "older":
-            self.loading_older.discard(conversation.key)
+            self._loading_older.discard(conversation.key)
         elif request.kind == "catchup":
             self._finish_catchup(conversation, reset=True)
-        elif request.kind == "join" and conversation.key in self.resume_after:
+        elif request.kind == "join" and conversation.key in self._resume_after:
             conversation.joined = False
-            self.resume_after.pop(conversation.key, None)
+            self._resume_after.pop(conversation.key, None)
             self.notify.changed()

@@ -266,3 +266,22 @@ async def test_a_message_lost_on_the_way_is_marked_failed(
     await alice.settled()
     [line] = alice.rec.lines("#general", LineKind.MESSAGE)
     assert (line.text, line.pending, line.failed) == ("into the void", False, True)
+
+
+async def test_a_pending_direct_message_fails_when_the_connection_drops(
+    server: Server, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """Direct messages are never replayed, so one still pending at a drop is failed at once."""
+    tap = await make_tap(server.port)
+    alice = await make_client("alice", tap.port)
+    await make_client("bob", server.port)
+    tap.deaf = True
+    alice.engine.submit("/msg bob are you there?")
+    await eventually(lambda: [f["type"] for f in tap.dropped] == ["say"], "the say was lost")
+    [line] = alice.rec.lines("bob", LineKind.MESSAGE)
+    assert line.pending
+    tap.cut()
+    await eventually(lambda: not alice.engine.connected, "alice noticed the cut")
+    [line] = alice.rec.lines("bob", LineKind.MESSAGE)
+    assert (line.text, line.pending, line.failed) == ("are you there?", False, True)
+    assert [updated.seq for _, updated in alice.rec.updated] == [line.seq]

@@ -48,7 +48,7 @@ from app.client.commands import (
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
-from app.client.events import Frontend, Notifier
+from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import Link, LinkDead, Timings, backoff_delay
 from app.client.receive import Receiver, Request, describe_error, local_line
 from app.client.state import (
@@ -217,7 +217,8 @@ class Engine:
     ) -> None:
         status = ConnectionStatus(state, self.state.server, attempt, retry_at, detail)
         self.state.connection = status
-        self._notify.connection(status)
+        self._notify.emit(ConnectionChanged(status))
+        self._notify.changed()
 
     async def _until_quit(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless ``quit()`` comes first (then it is cancelled: None)."""
@@ -278,7 +279,7 @@ class Engine:
         first = not self._registered_once
         if error.code in _FATAL_ON_HELLO or (error.code == "nick_taken" and first):
             self.closed_reason = text
-            self._notify.error(text, None)
+            self._notify.emit(ErrorReported(text, None))
             return text, True
         if error.code == "nick_taken":
             # After a drop our old connection may linger on the server until it times out.

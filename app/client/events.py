@@ -8,8 +8,8 @@ anything with ``handle(event)``. Wrappers that carry events elsewhere (a queue f
 a Textual message) pass the event along whole, so they cannot drift from this list; a frontend
 that acts on events matches on the union and ends with ``unhandled``, so mypy names every
 frontend that does not yet handle a new kind. ``Notifier`` is the engine's one door to its
-frontend: it builds the events from the engine's mutable state, coalesces state snapshots to
-one per loop iteration, and keeps a misbehaving frontend from breaking the engine. Threads and
+frontend: it passes events on, coalesces state snapshots to one per loop iteration, builds the
+redraws from a conversation, and keeps a misbehaving frontend from breaking the engine. Threads and
 the requests going the other way are in ``frontends/base.py``.
 """
 
@@ -160,7 +160,8 @@ class Notifier:
         self._state = state
         self._scheduled = False
 
-    def _emit(self, event: FrontendEvent) -> None:
+    def emit(self, event: FrontendEvent) -> None:
+        """Hand ``event`` to the frontend now."""
         try:
             self._frontend.handle(event)
         except Exception:
@@ -168,33 +169,16 @@ class Notifier:
             log.exception("frontend failed on %s", type(event).__name__)
 
     def changed(self) -> None:
+        """The state changed: a ``StateChanged`` follows once this loop iteration is done."""
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
-        self._emit(StateChanged(self._state.snapshot()))
-
-    def line_added(self, conversation: Conversation, line: Line) -> None:
-        self._emit(LineAdded(conversation.key, line))
-
-    def line_updated(self, conversation: Conversation, line: Line) -> None:
-        self._emit(LineUpdated(conversation.key, line))
+        self.emit(StateChanged(self._state.snapshot()))
 
     def reset(self, conversation: Conversation) -> None:
+        """Have the frontend redraw ``conversation`` from the lines it holds now."""
         active = self._state.active == conversation.key
-        self._emit(ScrollbackReset(conversation.key, tuple(conversation.lines), active))
-
-    def presence(self, change: PresenceChange) -> None:
-        self._emit(PresenceChanged(change))
-
-    def topic(self, conversation: Conversation, topic: str, by: str) -> None:
-        self._emit(TopicChanged(conversation.key, topic, by))
-
-    def connection(self, status: ConnectionStatus) -> None:
-        self._emit(ConnectionChanged(status))
-        self.changed()
-
-    def error(self, text: str, conversation: str | None) -> None:
-        self._emit(ErrorReported(text, conversation))
+        self.emit(ScrollbackReset(conversation.key, tuple(conversation.lines), active))

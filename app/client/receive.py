@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from app.client.events import Notifier
+from app.client.events import (
+    ErrorReported,
+    LineAdded,
+    LineUpdated,
+    Notifier,
+    PresenceChanged,
+    TopicChanged,
+)
 from app.client.state import (
     ChatState,
     Conversation,
@@ -235,11 +242,11 @@ class Receiver:
         for line in list(lines):  # a copy: replacing a pending line takes it out of ``pending``
             updated = failed(line)
             conversation.replace(updated)
-            self.notify.line_updated(conversation, updated)
+            self.notify.emit(LineUpdated(conversation.key, updated))
 
     def append(self, conversation: Conversation, line: Line) -> None:
         conversation.append(line, active=self.state.active == conversation.key)
-        self.notify.line_added(conversation, line)
+        self.notify.emit(LineAdded(conversation.key, line))
         if line.is_chat:
             self.notify.changed()
 
@@ -253,7 +260,7 @@ class Receiver:
         target = self.state.get(conversation) if conversation else self.state.active_conversation
         if target is not None:
             self.append(target, local_line(LineKind.ERROR, text))
-        self.notify.error(text, target.key if target is not None else None)
+        self.notify.emit(ErrorReported(text, target.key if target is not None else None))
 
     def _rooms(self) -> list[Conversation]:
         return [c for c in self.state if c.kind is ConversationKind.ROOM and c.joined]
@@ -310,7 +317,7 @@ class Receiver:
     def _confirm(self, conversation: Conversation, pending: Line, message: Message) -> None:
         line = confirmed(pending, message_id=message.id, ts=message.ts)
         conversation.replace(line)
-        self.notify.line_updated(conversation, line)
+        self.notify.emit(LineUpdated(conversation.key, line))
 
     def _pending_match(self, conversation: Conversation, message: Message) -> Line | None:
         """Our pending line that a history message turns out to be (its echo was lost)."""
@@ -346,7 +353,7 @@ class Receiver:
             line = message_line(message, self.state.nick)
             # Old history is context, not news: it does not count as unread.
             conversation.append(line, active=True)
-            self.notify.line_added(conversation, line)
+            self.notify.emit(LineAdded(conversation.key, line))
         # After the history, as IRC clients show it: what was said before, then that we came in.
         # Older pages go in front of everything, so the notice stays below the history.
         self.append(conversation, local_line(LineKind.JOIN, f"You joined {conversation.name}"))
@@ -519,7 +526,7 @@ class Receiver:
         elif event in ("away", "back"):
             conversation.set_away(nick, event == "away")
         change = PresenceChange(conversation.key, nick, event, presence.old, presence.text)
-        self.notify.presence(change)
+        self.notify.emit(PresenceChanged(change))
         self.notify.changed()
 
     def _topic(self, topic: Topic) -> None:
@@ -534,7 +541,7 @@ class Receiver:
             else (f"{topic.by} cleared the topic")
         )
         self.append(conversation, local_line(LineKind.TOPIC, text, topic.by))
-        self.notify.topic(conversation, topic.topic, topic.by)
+        self.notify.emit(TopicChanged(conversation.key, topic.topic, topic.by))
         self.notify.changed()
 
     # --- our own nick and away ----------------------------------------------------------

@@ -99,7 +99,9 @@ def lock(session: nox.Session) -> None:
     groups = [arg for group in PYPROJECT["dependency-groups"] for arg in ("--group", group)]
     session.run(*compile_lock, "--universal", "--all-extras", *groups, "-o", LOCK)
     session.run(*compile_lock, "--extra", "fast", "--resolution", "lowest-direct", "-o", LOWEST)
-    for name in ("tests", "tests_lowest", "lint", "typecheck", "package"):
+    # A parametrised session is notified one Python at a time: "tests" alone runs only the first.
+    others = ("tests_lowest", "lint", "typecheck", "package")
+    for name in (*(f"tests-{python}" for python in PYTHONS), *others):
         session.notify(name)
 
 

@@ -8,7 +8,9 @@ store says they are committed: a client never sees a message that a crash could 
 per batch of committed messages and per room: the batch is encoded once, published once to the
 ``Backplane``, and every member gets it in one write; only the senders get a copy of their own
 (with their ``nonce``). Every other room event and the ``pong`` barrier wait behind the store's
-queue too, so everything a client caused reaches it in the order it was caused.
+queue too, so everything a client caused reaches it in the order it was caused. Handlers are
+coroutines: one that awaits (a ``history`` page read) holds back only its own connection's later
+frames, which ``Session`` handles after it, so that order holds across the wait as well.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -39,6 +42,8 @@ MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit b
 MAX_FANOUT_PAUSE = 0.05
 # SQLite integers are 64-bit: a larger id in a query would kill the store's writer thread.
 MAX_ID = (1 << 63) - 1
+
+_Handler = Callable[[Session, p.ClientFrame], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Hub:
         self._flush_scheduled = False
         self._next_flush = 0.0  # loop time before which committed messages wait (batching)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handlers: dict[type, Callable[[Session, p.ClientFrame], None]] = {
+        self._handlers: dict[type, _Handler] = {
             p.Hello: self._hello,  # type: ignore[dict-item]
             p.Join: self._join,  # type: ignore[dict-item]
             p.Part: self._part,  # type: ignore[dict-item]
@@ -154,16 +159,16 @@ class Hub:
             self._broadcast(name, p.Presence(room=name, nick=session.nick, event="quit", text=text))
         session.rooms.clear()
 
-    def handle(self, session: Session, frame: p.ClientFrame) -> None:
-        """Do what one client frame asks."""
+    async def handle(self, session: Session, frame: p.ClientFrame) -> None:
+        """Do what one client frame asks (``Session`` awaits it before the next frame)."""
         if not session.key and type(frame) not in (p.Hello, p.Ping, p.Pong, p.Quit):
             self._refuse(session, frame, "not_registered", "say hello first")
             return
-        self._handlers[type(frame)](session, frame)
+        await self._handlers[type(frame)](session, frame)
 
     # --- frames ---
 
-    def _hello(self, s: Session, f: p.Hello) -> None:
+    async def _hello(self, s: Session, f: p.Hello) -> None:
         if s.key:
             self._refuse(s, f, "already_registered", f"you are already {s.nick}")
         elif f.proto != p.PROTO_VERSION:
@@ -178,7 +183,7 @@ class Hub:
             )
             log.info("register %s as %s", s.peer, s.nick)
 
-    def _join(self, s: Session, f: p.Join) -> None:
+    async def _join(self, s: Session, f: p.Join) -> None:
         name = self._room_name(s, f, f.room)
         if name is None:
             return
@@ -199,7 +204,7 @@ class Hub:
             )
         )
 
-    def _part(self, s: Session, f: p.Part) -> None:
+    async def _part(self, s: Session, f: p.Part) -> None:
         room = self._member_of(s, f, f.room)
         if room is None:
             return
@@ -208,7 +213,7 @@ class Hub:
         s.send(p.Parted(room=room.name, ref=f.ref))
         self._broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
 
-    def _say(self, s: Session, f: p.Say) -> None:
+    async def _say(self, s: Session, f: p.Say) -> None:
         if (f.room is None) == (f.to is None):
             self._refuse(s, f, "bad_frame", 'say needs exactly one of "room" and "to"')
         elif not f.text or len(f.text) > MAX_TEXT:
@@ -242,7 +247,7 @@ class Hub:
 
         self._after_store(deliver)
 
-    def _nick(self, s: Session, f: p.Nick) -> None:
+    async def _nick(self, s: Session, f: p.Nick) -> None:
         if not self._check_nick(s, f, f.nick):
             return
         old = s.nick
@@ -256,7 +261,7 @@ class Hub:
         for name in sorted(s.rooms):
             self._broadcast(name, p.Presence(room=name, nick=s.nick, old=old, event="nick"), skip=s)
 
-    def _topic(self, s: Session, f: p.SetTopic) -> None:
+    async def _topic(self, s: Session, f: p.SetTopic) -> None:
         room = self._member_of(s, f, f.room)
         if room is None:
             return
@@ -270,7 +275,7 @@ class Hub:
         own = p.Topic(room=room.name, topic=f.topic, by=s.nick, ref=f.ref)
         self._after_store(lambda: s.send(own))
 
-    def _who(self, s: Session, f: p.Who) -> None:
+    async def _who(self, s: Session, f: p.Who) -> None:
         name = self._room_name(s, f, f.room)
         if name is None:
             return
@@ -284,7 +289,7 @@ class Hub:
         ]
         s.send(p.Members(room=name, members=members, ref=f.ref))
 
-    def _rooms(self, s: Session, f: p.ListRooms) -> None:
+    async def _rooms(self, s: Session, f: p.ListRooms) -> None:
         rooms = [
             p.RoomInfo(room=r.name, topic=r.topic, members=len(r.members))
             for r in sorted(self.rooms.values(), key=lambda r: r.name)
@@ -292,7 +297,7 @@ class Hub:
         ]
         s.send(p.RoomList(rooms=rooms, ref=f.ref))
 
-    def _history(self, s: Session, f: p.GetHistory) -> None:
+    async def _history(self, s: Session, f: p.GetHistory) -> None:
         room = self._member_of(s, f, f.room)
         if room is None:
             return
@@ -304,13 +309,24 @@ class Hub:
         before = None if f.before is None else max(0, min(f.before, MAX_ID))
         after = None if f.after is None else max(0, min(f.after, MAX_ID))
 
-        def reply(page: Page) -> None:
-            messages = [to_wire(m) for m in page.messages]
-            s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
+        page = await self._read_page(room.name, before, after, limit)
+        messages = [to_wire(m) for m in page.messages]
+        s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
 
-        self.store.page(room.name, before, after, limit, reply)
+    async def _read_page(
+        self, room: str, before: int | None, after: int | None, limit: int
+    ) -> Page:
+        """One page read from the store, in its queue's order, awaited."""
+        read: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
 
-    def _away(self, s: Session, f: p.Away) -> None:
+        def done(page: Page) -> None:
+            if not read.done():  # the session may have gone (and its wait been cancelled)
+                read.set_result(page)
+
+        self.store.page(room, before, after, limit, done)
+        return await read
+
+    async def _away(self, s: Session, f: p.Away) -> None:
         if f.text is not None and len(f.text) > MAX_TEXT:
             self._refuse(s, f, "bad_frame", f"an away text is at most {MAX_TEXT} characters")
             return
@@ -322,14 +338,14 @@ class Hub:
                 name, p.Presence(room=name, nick=s.nick, event=event, text=s.away), skip=s
             )
 
-    def _ping(self, s: Session, f: p.Ping) -> None:
+    async def _ping(self, s: Session, f: p.Ping) -> None:
         pong = p.ServerPong(id=f.id, ref=f.ref)
         self._after_store(lambda: s.send(pong))
 
-    def _pong(self, s: Session, f: p.Pong) -> None:
+    async def _pong(self, s: Session, f: p.Pong) -> None:
         s.ping_sent = None  # any input already counts; this is the explicit answer
 
-    def _quit(self, s: Session, f: p.Quit) -> None:
+    async def _quit(self, s: Session, f: p.Quit) -> None:
         # The echo of a message said just before quit may still wait on the store.
         s.leaving = True
         self._after_store(lambda: s.drop("quit", f.text or ""))

@@ -7,6 +7,11 @@ to the ``Hub``. Output is written straight to the transport, whose buffer is bou
 ``--sendq``: when a client stops reading and the buffer passes that bound, asyncio pauses writing
 and the session drops the client with ``slow_consumer``, so one slow reader never holds up the
 others or grows the server's memory. Replies caused by one read are corked into a single write.
+Handlers are coroutines, awaited one at a time in the order the frames arrived: the session runs
+each one's first step itself (no task, so the message path costs what a call does), and only when
+a handler has to wait (on the store, a lock, a thread pool) does it pause reading this connection
+and finish the handler and then the rest of the read lines in a task. Other connections are served
+meanwhile; this one's later frames, and its hang-up, are seen once the wait is over.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from collections import deque
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any, cast
 
 from app import protocol as p
 
@@ -33,8 +40,10 @@ class Session(asyncio.Protocol):
     __slots__ = (
         "_cork",
         "_decoder",
+        "_lines",
         "_refilled",
         "_tokens",
+        "_waiting",
         "away",
         "closing",
         "connected_at",
@@ -69,6 +78,8 @@ class Session(asyncio.Protocol):
         self._tokens = float(hub.config.msg_burst)
         self._refilled = self.connected_at
         self._cork: list[bytes] | None = None
+        self._lines: deque[bytes] = deque()  # read, not yet handled
+        self._waiting: asyncio.Task[None] | None = None  # a handler that had to wait
 
     # --- asyncio.Protocol ---
 
@@ -91,20 +102,19 @@ class Session(asyncio.Protocol):
             return
         self.last_seen = time.monotonic()
         self.ping_sent = None
+        self._lines.extend(self._decoder.feed(data))
+        if self._waiting is not None:
+            return  # reading is paused; these wait behind the frame whose handler waits
         self._cork = []
-        decoder = self._decoder
         try:
-            # Lines before an over-long one are still served; then the connection closes.
-            self._serve(decoder.feed(data))
-            if decoder.too_large:
-                # Their replies (a pong, an echo) may wait on the store: say goodbye after them.
-                err = decoder.error
-                self.hub.after_effects(lambda: self.drop(err.code, err.message, error=True))
+            self._serve()
         finally:
             self._flush_cork()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self._waiting is not None:
+            self._waiting.cancel()  # what it would answer has nowhere to go
         self.hub.live.pop(self.id, None)
         self.hub.disconnect(self, "connection lost" if exc else "closed")
         log.info("disconnect %s%s", self.peer, f" ({exc})" if exc else "")
@@ -115,11 +125,15 @@ class Session(asyncio.Protocol):
 
     # --- input ---
 
-    def _serve(self, lines: list[bytes]) -> None:
+    def _serve(self) -> None:
+        """Handle the queued lines in order until they run out or a handler has to wait."""
         handle = self.hub.handle
-        for line in lines:
+        lines = self._lines
+        while lines:
             if self.closing or self.leaving:
+                lines.clear()
                 return
+            line = lines.popleft()
             try:
                 frame = p.decode_client_frame(line)
             except p.RemoteProtocolError as err:
@@ -129,7 +143,50 @@ class Session(asyncio.Protocol):
                 continue
             if type(frame) is not p.Pong and not self._charge(frame.ref):
                 continue
-            handle(self, frame)
+            # The handler's first step runs here, with no task: most finish within it.
+            handler = handle(self, frame)
+            try:
+                waiting_on = handler.send(None)
+            except StopIteration:
+                continue
+            self._wait_for(handler, waiting_on)
+            return
+        if self._decoder.too_large and not self.closing:
+            # Replies to the lines before it (a pong, an echo) may wait on the store: say
+            # goodbye after them.
+            too_large = self._decoder.error
+            self.hub.after_effects(lambda: self.drop(too_large.code, too_large.message, error=True))
+
+    def _wait_for(self, handler: Coroutine[Any, Any, None], waiting_on: object) -> None:
+        """Let a handler that waits (on the store, a lock, a thread) finish in a task.
+
+        This connection reads nothing more meanwhile, so its later frames take effect after this
+        one's; every other connection goes on being served.
+        """
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+        loop = asyncio.get_running_loop()
+        self._waiting = loop.create_task(self._finish(_Started(handler, waiting_on)))
+
+    async def _finish(self, handler: _Started) -> None:
+        try:
+            await handler
+        except Exception:
+            # A bug of ours, as when a handler fails inside data_received: log, close.
+            log.exception("handler failed for %s", self.peer)
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        finally:
+            self._waiting = None
+        self._cork = []
+        try:
+            self._serve()
+        finally:
+            self._flush_cork()
+        transport = self.transport
+        if self._waiting is None and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _charge(self, ref: p.Ref | p.UnsetType = p.UNSET) -> bool:
         """Take one token for a frame; answer ``rate_limited`` and refuse it when none is left."""
@@ -202,3 +259,39 @@ class Session(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
         self.hub.disconnect(self, (message or None) if reason == "quit" else reason)
+
+
+class _Started:
+    """A handler coroutine whose first step already ran and that now waits on ``waiting_on``.
+
+    ``Session`` runs each handler's first step itself, so a handler that never waits (the message
+    path) costs no task. One that does wait is awaited through this in a task: the task first
+    waits on what the handler yielded, then drives the same coroutine on. This is what Python
+    3.12's eager tasks do; written out because the server still runs on 3.10 and 3.11.
+    """
+
+    __slots__ = ("_coro", "_waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting_on: object) -> None:
+        self._coro = coro
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting_on = self._coro, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                # Cancellation (or anything thrown into the task) belongs to the handler.
+                try:
+                    waiting_on = coro.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration:
+                return

@@ -4,7 +4,9 @@ The hub never loops over a room's members itself. It publishes each room event, 
 a ``Backplane``; the backplane hands it to every hub that has members in that room, and each hub
 writes it to its own connections. ``LocalBackplane`` is the in-process case of a single server. A
 Redis backplane (several processes and machines sharing rooms) is another class with the same two
-methods: it would publish to a channel per room and call ``deliver`` from its subscriber.
+methods: it would publish to a channel per room and call ``deliver`` from its subscriber, and
+tell the hub's ``Rooms`` that a room's cached window and topic changed elsewhere (its ``stale``
+and ``topic_changed`` hooks; see ``app/server/directory.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-# deliver(room, payload, skip): write ``payload`` to the room's local members whose connection
-# id is not in ``skip`` (the senders, who get their own copy with their nonce).
-Deliver = Callable[[str, bytes, frozenset[int]], None]
+# deliver(room, payload, skip): write ``payload`` to the room's local members whose session id is
+# not in ``skip`` (the senders, who get their own copy with their nonce). Session ids are unique
+# across processes, so a payload relayed from another process skips the right sessions.
+Deliver = Callable[[str, bytes, frozenset[str]], None]
 
 
 class Backplane(Protocol):
@@ -24,7 +27,7 @@ class Backplane(Protocol):
         """Register the local hub's delivery function."""
         ...
 
-    def publish(self, room: str, payload: bytes, skip: frozenset[int]) -> None:
+    def publish(self, room: str, payload: bytes, skip: frozenset[str]) -> None:
         """Send ``payload`` (one or more encoded frames) to every member of ``room``."""
         ...
 
@@ -38,6 +41,6 @@ class LocalBackplane:
     def attach(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    def publish(self, room: str, payload: bytes, skip: frozenset[int]) -> None:
+    def publish(self, room: str, payload: bytes, skip: frozenset[str]) -> None:
         assert self._deliver is not None, "publish before attach"
         self._deliver(room, payload, skip)

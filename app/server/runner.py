@@ -1,7 +1,8 @@
 """The server's lifecycle: start, serve, shut down gracefully, as uvicorn's ``server.py`` does.
 
-``Server`` binds the listening socket and wires the hub to its store and backplane; tests and the
-benchmark use it directly. ``start`` binds first and only then reads the store, so a server that
+``Server`` binds the listening socket and wires the hub to its store, backplane and feature
+modules (``FEATURES``, where a new feature is registered); tests and the benchmark use it
+directly. ``start`` binds first and only then reads the store, so a server that
 cannot listen never touches the database, and then begins accepting; ``stop`` stops
 accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
 waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
@@ -21,11 +22,18 @@ import sqlite3
 
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.config import ServerConfig
+from app.server.feature import FeatureFactory
 from app.server.hub import Hub
+from app.server.messages import MessageFeature
+from app.server.presence import PresenceFeature
+from app.server.rooms import RoomFeature
 from app.server.settings import UsageError, listen_error
 from app.store import History, SQLiteHistory
 
 log = logging.getLogger("parley.server")
+
+# Every feature module of the server; a new one (accounts, moderation) is registered here.
+FEATURES: tuple[FeatureFactory, ...] = (PresenceFeature, RoomFeature, MessageFeature)
 
 
 class Server:
@@ -39,7 +47,12 @@ class Server:
     ) -> None:
         self.config = config
         self.store = store if store is not None else SQLiteHistory(config.db)
-        self.hub = Hub(config, self.store, backplane if backplane is not None else LocalBackplane())
+        self.hub = Hub(
+            config,
+            self.store,
+            backplane if backplane is not None else LocalBackplane(),
+            FEATURES,
+        )
         self._listener: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
@@ -82,11 +95,9 @@ class Server:
             await asyncio.wait_for(self.store.close(), self.config.shutdown_timeout)
         except asyncio.TimeoutError:
             log.error("history did not close within %.1f s", self.config.shutdown_timeout)
-        while self.hub.live and loop.time() < deadline:
+        while self.hub.sessions and loop.time() < deadline:
             await asyncio.sleep(0.02)
-        for session in list(self.hub.live.values()):
-            if session.transport is not None:
-                session.transport.abort()
+        self.hub.sessions.abort_all()
         await asyncio.sleep(0)
         log.info("stopped")
 

@@ -3,7 +3,8 @@
 A ``Session`` is the asyncio ``Protocol`` of one TCP connection, and the only code that touches
 that connection's protocol state (its ``LineDecoder``). It feeds what it reads to the decoder,
 answers bad lines with a typed error, charges each frame to a token bucket, and hands good frames
-to the ``Hub``. Output is written straight to the transport, whose buffer is bounded by
+to its host (the ``Hub``, seen only through the ``SessionHost`` protocol, so that neither module
+imports the other). Output is written straight to the transport, whose buffer is bounded by
 ``--sendq``: when a client stops reading and the buffer passes that bound, asyncio pauses writing
 and the session drops the client with ``slow_consumer``, so one slow reader never holds up the
 others or grows the server's memory. Replies caused by one read are corked into a single write.
@@ -20,18 +21,43 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Generator
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Protocol, cast
 
 from app import protocol as p
-
-if TYPE_CHECKING:
-    from app.server.hub import Hub
+from app.server.config import ServerConfig
 
 log = logging.getLogger("parley.server")
 
 # How long a dropped client's last words (error, bye) may take to drain before we abort.
 _CLOSE_GRACE = 2.0
+
+
+class SessionHost(Protocol):
+    """What a session calls back (the ``Hub``): it never sees the hub's state, only this."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    def opened(self, session: Session) -> None:
+        """The connection was made (the session is registered, and admitted or dropped)."""
+        ...
+
+    def handle(self, session: Session, frame: p.ClientFrame) -> Coroutine[Any, Any, None]:
+        """Do what ``frame`` asks."""
+        ...
+
+    def after_effects(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything this session caused so far has been sent."""
+        ...
+
+    def left(self, session: Session, text: str | None) -> None:
+        """The session was dropped: it leaves the chat (its connection may linger)."""
+        ...
+
+    def closed(self, session: Session, text: str | None) -> None:
+        """The connection is gone."""
+        ...
 
 
 class Session(asyncio.Protocol):
@@ -47,8 +73,9 @@ class Session(asyncio.Protocol):
         "away",
         "closing",
         "connected_at",
-        "hub",
+        "host",
         "id",
+        "in_chat",
         "ip",
         "key",
         "last_seen",
@@ -56,26 +83,25 @@ class Session(asyncio.Protocol):
         "nick",
         "peer",
         "ping_sent",
-        "rooms",
         "transport",
     )
 
-    def __init__(self, hub: Hub, session_id: int) -> None:
-        self.hub = hub
-        self.id = session_id
+    def __init__(self, host: SessionHost, session_id: str) -> None:
+        self.host = host
+        self.id = session_id  # unique across processes (``registry.Sessions.new_id``)
         self.peer = "?"
         self.ip = ""
         self.nick = ""
         self.key = ""  # folded nick, "" until registered
         self.away: str | None = None
-        self.rooms: set[str] = set()
+        self.in_chat = False  # admitted and not yet departed; written by the registry only
         self.connected_at = self.last_seen = time.monotonic()
         self.ping_sent: float | None = None
         self.transport: asyncio.Transport | None = None
         self.closing = False
         self.leaving = False  # quit was received; its goodbye waits for earlier effects
-        self._decoder = p.LineDecoder(hub.config.max_line)
-        self._tokens = float(hub.config.msg_burst)
+        self._decoder = p.LineDecoder(host.config.max_line)
+        self._tokens = float(host.config.msg_burst)
         self._refilled = self.connected_at
         self._cork: list[bytes] | None = None
         self._lines: deque[bytes] = deque()  # read, not yet handled
@@ -91,11 +117,10 @@ class Session(asyncio.Protocol):
         if isinstance(peer, tuple):
             self.ip = str(peer[0])
             self.peer = f"{peer[0]}:{peer[1]}"
-        sendq = self.hub.config.sendq
+        sendq = self.host.config.sendq
         transport.set_write_buffer_limits(high=sendq, low=sendq // 2)
         log.info("connect %s", self.peer)
-        self.hub.live[self.id] = self
-        self.hub.connect(self)
+        self.host.opened(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self.leaving or self._decoder.too_large:
@@ -115,8 +140,7 @@ class Session(asyncio.Protocol):
         self.closing = True
         if self._waiting is not None:
             self._waiting.cancel()  # what it would answer has nowhere to go
-        self.hub.live.pop(self.id, None)
-        self.hub.disconnect(self, "connection lost" if exc else "closed")
+        self.host.closed(self, "connection lost" if exc else "closed")
         log.info("disconnect %s%s", self.peer, f" ({exc})" if exc else "")
 
     def pause_writing(self) -> None:
@@ -127,7 +151,7 @@ class Session(asyncio.Protocol):
 
     def _serve(self) -> None:
         """Handle the queued lines in order until they run out or a handler has to wait."""
-        handle = self.hub.handle
+        handle = self.host.handle
         lines = self._lines
         while lines:
             if self.closing or self.leaving:
@@ -155,7 +179,9 @@ class Session(asyncio.Protocol):
             # Replies to the lines before it (a pong, an echo) may wait on the store: say
             # goodbye after them.
             too_large = self._decoder.error
-            self.hub.after_effects(lambda: self.drop(too_large.code, too_large.message, error=True))
+            self.host.after_effects(
+                lambda: self.drop(too_large.code, too_large.message, error=True)
+            )
 
     def _wait_for(self, handler: Coroutine[Any, Any, None], waiting_on: object) -> None:
         """Let a handler that waits (on the store, a lock, a thread) finish in a task.
@@ -190,7 +216,7 @@ class Session(asyncio.Protocol):
 
     def _charge(self, ref: p.Ref | p.UnsetType = p.UNSET) -> bool:
         """Take one token for a frame; answer ``rate_limited`` and refuse it when none is left."""
-        config = self.hub.config
+        config = self.host.config
         if config.msg_rate <= 0:
             return True
         now = time.monotonic()
@@ -258,7 +284,7 @@ class Session(asyncio.Protocol):
             transport.abort()
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
-        self.hub.disconnect(self, (message or None) if reason == "quit" else reason)
+        self.host.left(self, (message or None) if reason == "quit" else reason)
 
 
 class _Started:

@@ -30,7 +30,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) ->
 
 def session_of(server: Server, nick: str) -> Session:
     """The hub's session registered as ``nick``."""
-    return next(s for s in server.hub.sessions.values() if s.nick == nick)
+    return next(s for s in server.hub.sessions if s.nick == nick)
 
 
 def assert_dropped(last: list[dict[str, Any]], reason: str) -> None:
@@ -69,7 +69,7 @@ async def flood_until_dropped(
     timeout) while the victim is stuck: the victim never holds anyone up.
     """
     ids: list[int] = []
-    while victim.id in server.hub.sessions:
+    while victim.in_chat:
         assert len(ids) < 20_000, "the non-reader was never dropped"
         await flooder.send(type="say", room="#flood", text=TEXT)
         own = await next_message(flooder, others["flooder"])
@@ -133,11 +133,12 @@ async def test_dropped_slow_consumer_is_released(start_server: StartServer, dial
     victim = session_of(server, "sloth")
 
     await flood_until_dropped(flooder, flooder, server, victim, {"flooder": [], "reader": []})
-    assert "sloth" not in {s.nick for s in server.hub.sessions.values()}
+    assert "sloth" not in {s.nick for s in server.hub.sessions.in_chat()}
     assert "sloth" not in server.hub.nicks
-    assert victim.id not in server.hub.rooms["#flood"].members
+    assert victim.id not in server.hub.rooms.members("#flood")
+    assert server.hub.rooms.rooms_of(victim) == []
     # The client still reads nothing; the server must not keep its buffer forever.
-    await wait_until(lambda: victim.id not in server.hub.live)
+    await wait_until(lambda: victim.id not in server.hub.sessions)
     # The nick is free again for a newcomer.
     await dial(server.port, "sloth")  # welcomed under the freed nick
 
@@ -155,14 +156,14 @@ async def test_per_ip_cap_refuses_extra_connections(start_server: StartServer, d
     extra = await dial(server.port)
     assert_dropped(await extra.closed(), "too_many_connections")
     # The refused connection did not take a slot, and the others are unaffected.
-    assert server.hub.per_ip["127.0.0.1"] == 2
+    assert server.hub.sessions.per_ip["127.0.0.1"] == 2
     await first.barrier()
     await second.hello("second")
 
     # Once one leaves, a new connection is accepted.
     await first.send(type="quit")
     await first.expect("bye", reason="quit")
-    await wait_until(lambda: server.hub.per_ip["127.0.0.1"] == 1)
+    await wait_until(lambda: server.hub.sessions.per_ip["127.0.0.1"] == 1)
     await dial(server.port, "late")  # welcomed in the freed slot
 
 
@@ -192,7 +193,7 @@ async def test_per_ip_cap_zero_is_unlimited(start_server: StartServer, dial: Dia
     clients = [await dial(server.port) for _ in range(24)]
     for number, client in enumerate(clients):
         await client.hello(f"user{number}")
-    assert len(server.hub.sessions) == 24
+    assert len(server.hub.sessions.in_chat()) == 24
 
 
 # --- registration timeout -------------------------------------------------------------------
@@ -237,7 +238,7 @@ async def test_registration_timeout_is_not_reset_by_pings(
     frames.extend(await chatty.closed())
     assert len(frames) > 3
     assert_dropped(frames, "register_timeout")
-    assert server.hub.sessions == {}
+    assert server.hub.sessions.in_chat() == []
 
 
 # --- keepalive ------------------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""Who is where: the rooms this process knows, who is in each, and what it caches about them.
+
+``Rooms`` is the only owner of room membership. It keeps two indexes (members by room, rooms by
+session) and nothing else writes either: ``join``, ``part`` and ``leave_all`` change both, and
+every other view (``members``, ``rooms_of``, ``is_member``) is read from them.
+
+Two things per room are *caches* of the store, filled by ``load`` at start-up and then kept up to
+date by this process alone: the topic (written through by the ``topic`` frame) and the window of
+newest messages that answers a ``join`` without reading the disk (extended by fan-out on each
+commit). With one process they are exact. When several processes share a room (a Redis
+backplane), a process only sees its own topic changes and commits, so whatever relays another
+process's events must call the hooks here: ``topic_changed`` with the new topic, and ``stale``
+for a room whose messages came from elsewhere, which empties its window so that the next join
+refills it from the store (an awaited read). Membership is not a cache: each process holds its own
+members and fan-out reaches the others through the backplane.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from app.server.session import Session
+from app.store import Page, Snapshot, StoredMessage
+
+log = logging.getLogger("parley.server")
+
+_NOBODY: Mapping[str, Session] = MappingProxyType({})
+
+
+@dataclass
+class Room:
+    """A room's cached state: topic, newest messages, and whether older ones exist."""
+
+    name: str
+    recent: deque[StoredMessage]
+    topic: str = ""
+    topic_by: str = ""
+    has_older: bool = False
+    # False once another process may have added messages: the next join reads the window anew.
+    fresh: bool = True
+    # Ids read by a refill that a fan-out already on its way may bring again (see ``refill``).
+    refilled: frozenset[int] = frozenset()
+
+
+class Rooms:
+    """Every room this process knows, and the only record of who is in which."""
+
+    def __init__(self, recent: int) -> None:
+        self.recent = recent  # the size of each room's window of newest messages
+        self._rooms: dict[str, Room] = {}
+        self._members: dict[str, dict[str, Session]] = {}  # room -> session id -> session
+        self._joined: dict[str, set[str]] = {}  # session id -> rooms
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Fill the caches from the store (``snapshot`` holds one message more than the window,
+        which tells whether older ones exist)."""
+        for stored in snapshot.rooms:
+            newest = snapshot.recent.get(stored.room, [])
+            room = self.get_or_create(stored.room)
+            room.topic, room.topic_by = stored.topic, stored.topic_by
+            room.recent.extend(newest)
+            room.has_older = len(newest) > self.recent
+
+    # --- rooms ---
+
+    def get(self, name: str) -> Room | None:
+        return self._rooms.get(name)
+
+    def get_or_create(self, name: str) -> Room:
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = Room(name, deque(maxlen=self.recent))
+        return room
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(self._rooms.values())
+
+    # --- membership ---
+
+    def members(self, name: str) -> Mapping[str, Session]:
+        """The members of ``name`` by session id (read-only; empty for an unknown room)."""
+        members = self._members.get(name)
+        return _NOBODY if members is None else members
+
+    def is_member(self, name: str, session: Session) -> bool:
+        return session.id in self._members.get(name, _NOBODY)
+
+    def rooms_of(self, session: Session) -> list[str]:
+        """The rooms ``session`` is in, sorted (the order its events are announced in)."""
+        return sorted(self._joined.get(session.id, ()))
+
+    def join(self, name: str, session: Session) -> bool:
+        """Put ``session`` in ``name``; False if it already was."""
+        members = self._members.setdefault(name, {})
+        if session.id in members:
+            return False
+        members[session.id] = session
+        self._joined.setdefault(session.id, set()).add(name)
+        return True
+
+    def part(self, name: str, session: Session) -> bool:
+        """Take ``session`` out of ``name``; False if it was not in it."""
+        members = self._members.get(name)
+        if members is None or members.pop(session.id, None) is None:
+            return False
+        if not members:
+            del self._members[name]
+        joined = self._joined[session.id]
+        joined.discard(name)
+        if not joined:
+            del self._joined[session.id]
+        return True
+
+    def leave_all(self, session: Session) -> list[str]:
+        """Take ``session`` out of every room; the rooms it was in, sorted."""
+        names = self.rooms_of(session)
+        for name in names:
+            self.part(name, session)
+        return names
+
+    # --- caches and their invalidation ---
+
+    def remember(self, name: str, messages: Iterable[StoredMessage]) -> None:
+        """Committed messages of ``name`` enter its window (called by fan-out)."""
+        room = self.get_or_create(name)
+        window = room.recent
+        refilled, room.refilled = room.refilled, frozenset()
+        for message in messages:
+            if message.id in refilled:
+                continue
+            # Older messages exist once one is pushed out of the window, not when it is full.
+            if len(window) == window.maxlen:
+                room.has_older = True
+            window.append(message)
+
+    def refill(self, name: str, page: Page) -> None:
+        """Replace the window of a stale room with ``page``, its newest messages from the store.
+
+        Called from the read's completion, in the store's order: every message committed before
+        the read is in ``page``, every later one is not yet committed. Those committed but not
+        yet fanned out (fan-out is paced) are in the next ``remember``, which skips them.
+        """
+        room = self.get_or_create(name)
+        room.recent.clear()
+        room.recent.extend(page.messages)
+        room.has_older = page.more
+        room.fresh = True
+        room.refilled = frozenset(m.id for m in page.messages)
+
+    def stale(self, name: str) -> None:
+        """Hook: messages of ``name`` were committed elsewhere; reread its window on next join."""
+        room = self._rooms.get(name)
+        if room is not None:
+            room.fresh = False
+
+    def topic_changed(self, name: str, topic: str, by: str) -> None:
+        """Hook, and the ``topic`` frame's write: the room's topic is now ``topic``."""
+        room = self.get_or_create(name)
+        room.topic, room.topic_by = topic, by

@@ -1,0 +1,150 @@
+"""Fan-out: room messages from commit to every member, and every other effect in store order.
+
+Room messages are handed to the ``History`` store and fanned out only once the store says they
+are committed, so a client never sees a message that a crash could lose. Fan-out is per batch of
+committed messages and per room: the batch is encoded once, published once to the ``Backplane``,
+and every member gets it in one write; only the senders get a copy of their own (with their
+``nonce``). Under load a pause between fan-outs lets batches grow instead of writes. Every other
+room event (``broadcast``) and every reply that must follow earlier effects (``after_store``:
+the ``pong`` barrier, a topic's echo, a direct message) waits behind the store's queue too, so
+everything a client caused reaches it in the order it was caused. ``Fanout`` also writes each
+batch into the rooms' windows of newest messages (``Rooms.remember``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from app import protocol as p
+from app.server.backplane import Backplane
+from app.server.directory import Rooms
+from app.server.session import Session
+from app.store import History, StoredMessage
+
+log = logging.getLogger("parley.server")
+
+# A fan-out costs about the same per member whether it carries one message or twenty (the cost
+# is the write to each socket), so after a fan-out that took t seconds of CPU the next one waits
+# at least t: under load batches grow instead of writes, and the loop keeps at least half of its
+# time for reading. An idle room is not delayed at all; this caps the wait in a huge one.
+MAX_FANOUT_PAUSE = 0.05
+
+
+@dataclass(slots=True)
+class _Said:
+    """A room message waiting for its commit, with what its sender's own copy needs."""
+
+    message: StoredMessage
+    sender: Session
+    nonce: str | None
+    ref: p.Ref | p.UnsetType
+
+
+def to_wire(m: StoredMessage) -> p.Message:
+    """A stored room message as the frame clients receive."""
+    return p.Message(id=m.id, ts=m.ts, sender=m.sender, text=m.text, room=m.room, action=m.action)
+
+
+class Fanout:
+    """Commit-then-deliver for room messages, and store-ordered delivery of everything else."""
+
+    def __init__(self, store: History, backplane: Backplane, rooms: Rooms) -> None:
+        self.store = store
+        self.backplane = backplane
+        self.rooms = rooms
+        self._said: dict[int, _Said] = {}
+        self._committed: list[_Said] = []
+        self._flush_scheduled = False
+        self._next_flush = 0.0  # loop time before which committed messages wait (batching)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        backplane.attach(self._deliver)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fan out on ``loop`` (the one the store calls back on)."""
+        self._loop = loop
+
+    def say(
+        self, message: StoredMessage, sender: Session, nonce: str | None, ref: p.Ref | p.UnsetType
+    ) -> None:
+        """Store a room message; fan it out (the sender's copy with ``nonce``) once committed."""
+        self._said[message.id] = _Said(message, sender, nonce, ref)
+        self.store.append((message,), self._on_committed)
+
+    def after_store(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything submitted before it was committed and delivered."""
+
+        def run() -> None:
+            self._flush()
+            action()
+
+        self.store.barrier(run)
+
+    def broadcast(self, room: str, frame: p.ServerFrame, skip: Session | None = None) -> None:
+        """Publish one room event, encoded once, in order behind pending messages."""
+        payload = p.encode(frame)
+        skipped = frozenset((skip.id,)) if skip is not None else frozenset()
+        self.after_store(lambda: self.backplane.publish(room, payload, skipped))
+
+    def _on_committed(self, messages: Sequence[StoredMessage]) -> None:
+        for message in messages:
+            said = self._said.pop(message.id, None)
+            if said is not None:
+                self._committed.append(said)
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            delay = self._next_flush - self._loop.time()
+            if delay > 0:
+                self._loop.call_later(delay, self._flush)
+            else:
+                self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Fan out every committed message: one payload per room, one write per member."""
+        self._flush_scheduled = False
+        if not self._committed:
+            return
+        began = time.thread_time()
+        batch, self._committed = self._committed, []
+        by_room: dict[str, list[_Said]] = {}
+        for said in batch:
+            by_room.setdefault(said.message.room, []).append(said)
+        for name, saids in by_room.items():
+            frames = [p.encode(to_wire(said.message)) for said in saids]
+            self.rooms.remember(name, (said.message for said in saids))
+            senders = {said.sender.id: said.sender for said in saids}
+            self.backplane.publish(name, b"".join(frames), frozenset(senders))
+            for sender in senders.values():
+                sender.write(self._own_copy(sender, saids, frames))
+        if self._loop is not None:
+            spent = time.thread_time() - began
+            self._next_flush = self._loop.time() + min(spent, MAX_FANOUT_PAUSE)
+
+    @staticmethod
+    def _own_copy(sender: Session, saids: list[_Said], frames: list[bytes]) -> bytes:
+        """The batch as ``sender`` sees it: its own messages carry its nonce and ref."""
+        parts = []
+        for said, frame in zip(saids, frames, strict=True):
+            if said.sender is sender:
+                own = msgspec.structs.replace(to_wire(said.message), nonce=said.nonce, ref=said.ref)
+                frame = p.encode(own)
+            parts.append(frame)
+        return b"".join(parts)
+
+    def _deliver(self, room: str, payload: bytes, skip: frozenset[str]) -> None:
+        """The backplane's delivery: write ``payload`` to this process's members of ``room``."""
+        members = self.rooms.members(room)
+        if not members:
+            return
+        if skip:
+            for sid, member in list(members.items()):
+                if sid not in skip:
+                    member.write(payload)
+        else:
+            for member in list(members.values()):
+                member.write(payload)

@@ -1,0 +1,127 @@
+"""What a feature module is: a typed table of its frames' handlers, and what handlers share.
+
+The hub dispatches and nothing else; what each client frame does lives in a feature module
+(``rooms.py``, ``messages.py``, ``presence.py``; next ``accounts.py``, ``moderation.py``). A
+feature is a class built from the shared ``Context`` whose ``handlers`` table maps each frame type
+it owns to an ``async`` handler, written with ``Handlers.on`` so that mypy checks every handler
+against its frame type. It may read the store's snapshot at start-up (``load``) and clean up when
+a session departs (``departed``). The checks that answer the client when they fail
+(``refuse``, ``room_name``, ``member_of``), the text limit and ``read_page`` (a store read to
+await) are here because several features use them. A new feature is a new module and one line
+in ``runner.FEATURES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from app import protocol as p
+from app.server.config import ServerConfig
+from app.server.directory import Room, Rooms
+from app.server.fanout import Fanout
+from app.server.registry import Sessions
+from app.server.session import Session
+from app.store import History, Page, Snapshot
+
+MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
+
+F = TypeVar("F", bound=p.ClientFrame)
+# The table's own type forgets which frame each handler takes; ``Handlers.on`` is what checks it.
+AnyHandler = Callable[[Session, Any], Coroutine[Any, Any, None]]
+
+
+class Handlers:
+    """One feature's frames: the handler of each, and which may come before ``hello``."""
+
+    def __init__(self) -> None:
+        self.table: dict[type, AnyHandler] = {}
+        self.before_hello: set[type] = set()
+
+    def on(
+        self,
+        frame_type: type[F],
+        handler: Callable[[Session, F], Coroutine[Any, Any, None]],
+        *,
+        before_hello: bool = False,
+    ) -> Handlers:
+        """Let ``handler`` do ``frame_type`` frames (from registered sessions only, unless
+        ``before_hello``)."""
+        if frame_type in self.table:
+            raise ValueError(f"{frame_type.__name__} has two handlers")
+        self.table[frame_type] = handler
+        if before_hello:
+            self.before_hello.add(frame_type)
+        return self
+
+
+@dataclass(frozen=True)
+class Context:
+    """The server's shared state and services, as every feature sees them."""
+
+    config: ServerConfig
+    store: History
+    sessions: Sessions
+    rooms: Rooms
+    nicks: dict[str, Session]  # folded nick -> its session; written by presence only
+    fanout: Fanout
+
+
+class Feature(Protocol):
+    """A feature module's class: its handlers and its part in start-up and departure."""
+
+    handlers: Handlers
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Take what it needs from the store's start-up snapshot."""
+        ...
+
+    def departed(self, session: Session, text: str | None) -> None:
+        """``session`` left the chat (quit, dropped or lost): forget it."""
+        ...
+
+
+FeatureFactory = Callable[[Context], Feature]
+
+
+# --- checks that answer the client when they fail ---
+
+
+def refuse(s: Session, f: p.ClientFrame, code: p.ErrorCode, message: str) -> None:
+    """Answer ``f`` with an error and do nothing else."""
+    s.send(p.Error(code=code, message=message, ref=f.ref))
+
+
+def room_name(s: Session, f: p.ClientFrame, room: str) -> str | None:
+    """The folded name of ``room``, or ``None`` (and a ``bad_room``) if it is not one."""
+    if not p.is_valid_room(room):
+        refuse(s, f, "bad_room", "a room is # then 1-32 letters, digits, _ or -")
+        return None
+    return p.fold(room)
+
+
+def member_of(rooms: Rooms, s: Session, f: p.ClientFrame, room: str) -> Room | None:
+    """The room ``s`` names and is in, or ``None`` (and an error) otherwise."""
+    name = room_name(s, f, room)
+    if name is None:
+        return None
+    if not rooms.is_member(name, s):
+        refuse(s, f, "not_in_room", f"you are not in {name}")
+        return None
+    return rooms.get(name)
+
+
+async def read_page(
+    store: History, room: str, before: int | None, after: int | None, limit: int
+) -> Page:
+    """One page of ``room`` read from the store, in the order of its queue, awaited."""
+    read: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
+
+    def done(page: Page) -> None:
+        if not read.done():  # the session may have gone, and its wait been cancelled
+            read.set_result(page)
+
+    store.page(room, before, after, limit, done)
+    return await read

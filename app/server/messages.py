@@ -1,0 +1,110 @@
+"""Messages: what ``say`` and ``history`` do, and the ids that number every message.
+
+Each handler is one row of ``docs/protocol.md``'s table. A room message gets an id and a
+timestamp here and goes to ``Fanout.say``, which delivers it once the store has committed it; a
+direct message is never stored and is delivered behind the store's queue, so it cannot overtake
+what its sender said before. ``history`` awaits a page read from the store. Rules owned here: a
+``say`` names exactly one of ``room`` and ``to``, its text is 1 to ``MAX_TEXT`` characters, a
+``history`` query gives at most one of ``before`` and ``after`` and its numbers are clamped to
+what the store can hold. Ids come from one counter per process whose ceiling is reserved in the
+store in blocks, so that ids of direct messages are not reused after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+
+from app import protocol as p
+from app.server.fanout import to_wire
+from app.server.feature import MAX_TEXT, Context, Handlers, member_of, read_page, refuse
+from app.server.session import Session
+from app.store import Snapshot, StoredMessage
+
+log = logging.getLogger("parley.server")
+
+_ID_BLOCK = 4096  # ids reserved per write of the id ceiling
+# SQLite integers are 64-bit: a larger id in a query would kill the store's writer thread.
+MAX_ID = (1 << 63) - 1
+
+
+class MessageFeature:
+    """The message frames' handlers and the message id counter."""
+
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.rooms = context.rooms
+        self.fanout = context.fanout
+        self._next_id = 1
+        self._reserved_id = 0
+        self.handlers = Handlers().on(p.Say, self.say).on(p.GetHistory, self.history)
+
+    def load(self, snapshot: Snapshot) -> None:
+        self._next_id = snapshot.last_id + 1
+        self._reserved_id = snapshot.last_id
+
+    def departed(self, session: Session, text: str | None) -> None:
+        return None
+
+    async def say(self, s: Session, f: p.Say) -> None:
+        if (f.room is None) == (f.to is None):
+            refuse(s, f, "bad_frame", 'say needs exactly one of "room" and "to"')
+        elif not f.text or len(f.text) > MAX_TEXT:
+            refuse(s, f, "bad_frame", f"text must be 1 to {MAX_TEXT} characters")
+        elif f.to is not None:
+            self._direct(s, f, f.to)
+        elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
+            message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
+            self.fanout.say(message, s, f.nonce, f.ref)
+
+    def _direct(self, s: Session, f: p.Say, to: str) -> None:
+        target = self.ctx.nicks.get(p.fold(to))
+        if target is None:
+            refuse(s, f, "no_such_nick", f"nobody is called {to}")
+            return
+        base = p.Message(
+            id=self._take_id(),
+            ts=_now_ms(),
+            sender=s.nick,
+            text=f.text,
+            to=target.nick,
+            action=f.action,
+        )
+        own = msgspec.structs.replace(base, nonce=f.nonce, ref=f.ref)
+
+        def deliver() -> None:
+            if target is not s:
+                target.send(base)
+            s.send(own)
+
+        self.fanout.after_store(deliver)
+
+    async def history(self, s: Session, f: p.GetHistory) -> None:
+        room = member_of(self.rooms, s, f, f.room)
+        if room is None:
+            return
+        if f.before is not None and f.after is not None:
+            refuse(s, f, "bad_frame", 'give "before" or "after", not both')
+            return
+        limit = max(1, min(f.limit, p.HISTORY_LIMIT_MAX))
+        # Ids are positive, so clamping to 0..MAX_ID keeps what the query means.
+        before = None if f.before is None else max(0, min(f.before, MAX_ID))
+        after = None if f.after is None else max(0, min(f.after, MAX_ID))
+        page = await read_page(self.ctx.store, room.name, before, after, limit)
+        messages = [to_wire(m) for m in page.messages]
+        s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
+
+    def _take_id(self) -> int:
+        if self._next_id > self._reserved_id:
+            # Direct messages are never stored, so their ids would be reused after a restart
+            # unless a ceiling is; it is committed before the message is delivered.
+            self._reserved_id = self._next_id + _ID_BLOCK
+            self.ctx.store.reserve_ids(self._reserved_id)
+        self._next_id += 1
+        return self._next_id - 1
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

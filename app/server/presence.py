@@ -1,0 +1,109 @@
+"""Presence: registering under a nick, renaming, away, keepalive and quitting.
+
+Each handler is one row of ``docs/protocol.md``'s table for ``hello``, ``nick``, ``away``,
+``ping``, ``pong`` and ``quit``; ``hello``, ``ping``, ``pong`` and ``quit`` are the frames
+allowed before registration. This module is the only writer of ``Context.nicks`` (folded nick to
+session) and of a session's ``nick``, ``key`` and ``away``. Rules owned here: a nick is valid per
+``protocol.is_valid_nick`` and unique case-insensitively; a rename and an away change are
+announced in every room of the session, not to itself; the ``pong`` to a client's ``ping`` and the
+goodbye after ``quit`` wait behind the store's queue, so they follow every effect of the frames
+before them. The keepalive sweep that pings quiet clients is ``registry.Sessions.sweep``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app import protocol as p
+from app.server.feature import MAX_TEXT, Context, Handlers, refuse
+from app.server.session import Session
+from app.store import Snapshot
+
+log = logging.getLogger("parley.server")
+
+
+class PresenceFeature:
+    """The presence frames' handlers and the nick registry's rules."""
+
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.nicks = context.nicks
+        self.fanout = context.fanout
+        self.handlers = (
+            Handlers()
+            .on(p.Hello, self.hello, before_hello=True)
+            .on(p.Nick, self.nick)
+            .on(p.Away, self.away)
+            .on(p.Ping, self.ping, before_hello=True)
+            .on(p.Pong, self.pong, before_hello=True)
+            .on(p.Quit, self.quit, before_hello=True)
+        )
+
+    def load(self, snapshot: Snapshot) -> None:
+        return None
+
+    def departed(self, session: Session, text: str | None) -> None:
+        if session.key and self.nicks.get(session.key) is session:
+            del self.nicks[session.key]
+
+    async def hello(self, s: Session, f: p.Hello) -> None:
+        if s.key:
+            refuse(s, f, "already_registered", f"you are already {s.nick}")
+        elif f.proto != p.PROTO_VERSION:
+            refuse(s, f, "bad_proto", f"this server speaks protocol {p.PROTO_VERSION}")
+        elif self._check_nick(s, f, f.nick):
+            s.nick, s.key = f.nick, p.fold(f.nick)
+            self.nicks[s.key] = s
+            server = self.ctx.config.server_name
+            s.send(p.Welcome(nick=s.nick, server=server, proto=p.PROTO_VERSION, ref=f.ref))
+            log.info("register %s as %s", s.peer, s.nick)
+
+    async def nick(self, s: Session, f: p.Nick) -> None:
+        if not self._check_nick(s, f, f.nick):
+            return
+        old = s.nick
+        if f.nick == old:
+            s.send(p.Renamed(nick=old, old=old, ref=f.ref))
+            return
+        del self.nicks[s.key]
+        s.nick, s.key = f.nick, p.fold(f.nick)
+        self.nicks[s.key] = s
+        s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
+        for name in self.ctx.rooms.rooms_of(s):
+            event = p.Presence(room=name, nick=s.nick, old=old, event="nick")
+            self.fanout.broadcast(name, event, skip=s)
+
+    async def away(self, s: Session, f: p.Away) -> None:
+        if f.text is not None and len(f.text) > MAX_TEXT:
+            refuse(s, f, "bad_frame", f"an away text is at most {MAX_TEXT} characters")
+            return
+        s.away = f.text or None
+        s.send(p.AwaySet(text=s.away, ref=f.ref))
+        event: p.PresenceEvent = "away" if s.away is not None else "back"
+        for name in self.ctx.rooms.rooms_of(s):
+            presence = p.Presence(room=name, nick=s.nick, event=event, text=s.away)
+            self.fanout.broadcast(name, presence, skip=s)
+
+    async def ping(self, s: Session, f: p.Ping) -> None:
+        pong = p.ServerPong(id=f.id, ref=f.ref)
+        self.fanout.after_store(lambda: s.send(pong))
+
+    async def pong(self, s: Session, f: p.Pong) -> None:
+        s.ping_sent = None  # any input already counts; this is the explicit answer
+
+    async def quit(self, s: Session, f: p.Quit) -> None:
+        # The echo of a message said just before quit may still wait on the store.
+        s.leaving = True
+        self.fanout.after_store(lambda: s.drop("quit", f.text or ""))
+
+    def _check_nick(self, s: Session, f: p.ClientFrame, nick: str) -> bool:
+        if not p.is_valid_nick(nick):
+            refuse(
+                s, f, "bad_nick", "a nick is 1-24 letters, digits, _ or -, starting with a letter"
+            )
+            return False
+        holder = self.nicks.get(p.fold(nick))
+        if holder is not None and holder is not s:
+            refuse(s, f, "nick_taken", f"{nick} is already taken")
+            return False
+        return True

@@ -1,0 +1,131 @@
+"""Rooms: joining, leaving, topics and listings, as the protocol table's rows for them.
+
+Each handler is one row of ``docs/protocol.md``'s table for the frames ``join``, ``part``,
+``topic``, ``who`` and ``rooms``. Membership itself is kept by ``directory.Rooms`` (this module
+asks it to change and reads its views); room events go out through ``Fanout.broadcast``, behind
+the store's queue. Rules owned here: a room name is folded to lower case; ``who`` answers only for
+a room with someone in it and ``rooms`` lists only those; a topic is at most ``MAX_TEXT``
+characters and is written through to the store; a session that departs is announced in each of
+its rooms as ``quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app import protocol as p
+from app.server.fanout import to_wire
+from app.server.feature import (
+    MAX_TEXT,
+    Context,
+    Handlers,
+    member_of,
+    refuse,
+    room_name,
+)
+from app.server.session import Session
+from app.store import Page, Snapshot, StoredRoom
+
+log = logging.getLogger("parley.server")
+
+
+class RoomFeature:
+    """The room frames' handlers."""
+
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.rooms = context.rooms
+        self.fanout = context.fanout
+        self.handlers = (
+            Handlers()
+            .on(p.Join, self.join)
+            .on(p.Part, self.part)
+            .on(p.SetTopic, self.set_topic)
+            .on(p.Who, self.who)
+            .on(p.ListRooms, self.list_rooms)
+        )
+
+    def load(self, snapshot: Snapshot) -> None:
+        self.rooms.load(snapshot)
+
+    def departed(self, session: Session, text: str | None) -> None:
+        for name in self.rooms.leave_all(session):
+            event = p.Presence(room=name, nick=session.nick, event="quit", text=text)
+            self.fanout.broadcast(name, event)
+
+    async def join(self, s: Session, f: p.Join) -> None:
+        name = room_name(s, f, f.room)
+        if name is None:
+            return
+        room = self.rooms.get_or_create(name)
+        if not room.fresh:
+            await self._refill(name)
+        if self.rooms.join(name, s):
+            self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
+        members = sorted((m.nick for m in self.rooms.members(name).values()), key=p.fold)
+        s.send(p.Joined(room=name, topic=room.topic, members=members, ref=f.ref))
+        s.send(
+            p.HistoryPage(
+                room=name,
+                messages=[to_wire(m) for m in room.recent],
+                more=room.has_older,
+                ref=f.ref,
+            )
+        )
+
+    async def part(self, s: Session, f: p.Part) -> None:
+        room = member_of(self.rooms, s, f, f.room)
+        if room is None:
+            return
+        self.rooms.part(room.name, s)
+        s.send(p.Parted(room=room.name, ref=f.ref))
+        self.fanout.broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
+
+    async def set_topic(self, s: Session, f: p.SetTopic) -> None:
+        room = member_of(self.rooms, s, f, f.room)
+        if room is None:
+            return
+        if len(f.topic) > MAX_TEXT:
+            refuse(s, f, "bad_frame", f"a topic is at most {MAX_TEXT} characters")
+            return
+        self.rooms.topic_changed(room.name, f.topic, s.nick)
+        self.ctx.store.save_room(StoredRoom(room.name, room.topic, room.topic_by))
+        self.fanout.broadcast(room.name, p.Topic(room=room.name, topic=f.topic, by=s.nick), skip=s)
+        own = p.Topic(room=room.name, topic=f.topic, by=s.nick, ref=f.ref)
+        self.fanout.after_store(lambda: s.send(own))
+
+    async def who(self, s: Session, f: p.Who) -> None:
+        name = room_name(s, f, f.room)
+        if name is None:
+            return
+        members = self.rooms.members(name)
+        if not members:
+            refuse(s, f, "no_such_room", f"nobody is in {name}")
+            return
+        listed = [
+            p.Member(nick=m.nick, away=m.away is not None)
+            for m in sorted(members.values(), key=lambda m: m.key)
+        ]
+        s.send(p.Members(room=name, members=listed, ref=f.ref))
+
+    async def list_rooms(self, s: Session, f: p.ListRooms) -> None:
+        rooms = [
+            p.RoomInfo(room=r.name, topic=r.topic, members=len(self.rooms.members(r.name)))
+            for r in sorted(self.rooms, key=lambda r: r.name)
+            if self.rooms.members(r.name)
+        ]
+        s.send(p.RoomList(rooms=rooms, ref=f.ref))
+
+    async def _refill(self, name: str) -> None:
+        """Reread a stale room's window of newest messages (see ``directory.Rooms.stale``)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def refill(page: Page) -> None:
+            # Here, in the store's order, not after the await: fan-out may run in between.
+            self.rooms.refill(name, page)
+            if not done.done():
+                done.set_result(None)
+
+        self.ctx.store.page(name, None, None, self.rooms.recent, refill)
+        await done

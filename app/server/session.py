@@ -271,6 +271,11 @@ class Session(asyncio.Protocol):
         transport.write(b"".join(cork or ()) + words)
         self.closing = True
         log.info("drop %s (%s): %s", self.peer, self.nick or "-", reason)
+        if self._waiting is not None:
+            # A handler still waiting has no one left to answer; and the lingering close below
+            # must read again to see the client hang up.
+            self._waiting.cancel()
+            transport.resume_reading()
         # A lingering close: send FIN but keep reading (and ignoring) until the client hangs up.
         # Closing with its input unread would make the kernel send a reset, and a reset can
         # destroy the error and bye before the client reads them.

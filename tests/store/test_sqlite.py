@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -180,11 +181,10 @@ def test_a_damaged_file_fails_the_integrity_check(tmp_path: Path) -> None:
     conn.close()
     data = bytearray(path.read_bytes())
     page_size = 4096
-    index_root = (
-        sqlite3.connect(path)
-        .execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages_by_room'")
-        .fetchone()[0]
-    )
+    with closing(sqlite3.connect(path)) as conn:
+        (index_root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'messages_by_room'"
+        ).fetchone()
     start = (index_root - 1) * page_size
     data[start + 8 : start + page_size] = b"\x07" * (page_size - 8)
     path.write_bytes(bytes(data))
@@ -215,7 +215,8 @@ async def test_a_backup_of_a_live_store_holds_what_was_committed(tmp_path: Path)
 def test_a_backup_never_overwrites_a_file(tmp_path: Path) -> None:
     """Backing up onto an existing file is refused and leaves that file as it was."""
     path = str(tmp_path / "h.db")
-    sqlite3.connect(path).executescript(_UNNUMBERED_SCHEMA)
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(_UNNUMBERED_SCHEMA)
     existing = tmp_path / "existing"
     existing.write_bytes(b"keep me")
     with pytest.raises(FileExistsError):

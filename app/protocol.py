@@ -56,6 +56,7 @@ ErrorCode = Literal[
     "register_timeout",
     "ping_timeout",
     "server_shutdown",
+    "unavailable",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are

@@ -111,6 +111,7 @@ _ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "register_timeout": "The server timed out waiting for us to sign in",
     "ping_timeout": "The server stopped hearing from us",
     "server_shutdown": "The server is shutting down",
+    "unavailable": "The server cannot save that right now; try again later",
 }
 
 

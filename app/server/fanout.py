@@ -9,6 +9,10 @@ room event (``broadcast``) and every reply that must follow earlier effects (``a
 the ``pong`` barrier, a topic's echo, a direct message) waits behind the store's queue too, so
 everything a client caused reaches it in the order it was caused. ``Fanout`` also writes each
 batch into the rooms' windows of newest messages (``Rooms.remember``).
+
+A message the store could not write is never fanned out: its sender alone gets ``unavailable``
+(``refuse_unsaved``), in the store's order, after every echo committed before it, so that no
+``pong`` and no later echo overtakes the refusal.
 """
 
 from __future__ import annotations
@@ -74,7 +78,14 @@ class Fanout:
     ) -> None:
         """Store a room message; fan it out (the sender's copy with ``nonce``) once committed."""
         self._said[message.id] = _Said(message, sender, nonce, ref)
-        self.store.append((message,), self._on_committed)
+        self.store.append((message,), self._on_committed, self._on_failed)
+
+    def refuse_unsaved(self, session: Session, ref: p.Ref | p.UnsetType, what: str) -> None:
+        """Tell ``session`` that ``what`` it asked for was not saved, after every message
+        committed before (call from a store callback, which keeps the store's order)."""
+        self._flush()
+        message = f"{what} could not be saved: the server cannot write its history now; try again"
+        session.send(p.Error(code="unavailable", message=f"{message} later", ref=ref))
 
     def after_store(self, action: Callable[[], None]) -> None:
         """Run ``action`` once everything submitted before it was committed and delivered."""
@@ -103,6 +114,12 @@ class Fanout:
                 self._loop.call_later(delay, self._flush)
             else:
                 self._loop.call_soon(self._flush)
+
+    def _on_failed(self, messages: Sequence[StoredMessage], reason: str) -> None:
+        for message in messages:
+            said = self._said.pop(message.id, None)
+            if said is not None:
+                self.refuse_unsaved(said.sender, said.ref, "your message")
 
     def _flush(self) -> None:
         """Fan out every committed message: one payload per room, one write per member."""

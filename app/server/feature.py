@@ -6,7 +6,8 @@ feature is a class built from the shared ``Context`` whose ``handlers`` table ma
 it owns to an ``async`` handler, written with ``Handlers.on`` so that mypy checks every handler
 against its frame type. It may read the store's snapshot at start-up (``load``) and clean up when
 a session departs (``departed``). The checks that answer the client when they fail
-(``refuse``, ``room_name``, ``member_of``), the text limit and ``read_page`` (a store read to
+(``refuse``, ``room_name``, ``member_of``), the text limit, ``read_page`` (a store read to
+await, which raises ``Unavailable`` when the store cannot read) and ``save_room`` (a write to
 await) are here because several features use them. A new feature is a new module and one line
 in ``runner.FEATURES``.
 """
@@ -24,7 +25,7 @@ from app.server.directory import Room, Rooms
 from app.server.fanout import Fanout
 from app.server.registry import Sessions
 from app.server.session import Session
-from app.store import History, Page, Snapshot
+from app.store import History, Page, Snapshot, StoredRoom
 
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
 
@@ -113,15 +114,40 @@ def member_of(rooms: Rooms, s: Session, f: p.ClientFrame, room: str) -> Room | N
     return rooms.get(name)
 
 
+class Unavailable(Exception):
+    """The store could not do what was asked (the reason is the message, for the log)."""
+
+
 async def read_page(
     store: History, room: str, before: int | None, after: int | None, limit: int
 ) -> Page:
-    """One page of ``room`` read from the store, in the order of its queue, awaited."""
+    """One page of ``room`` read from the store, in the order of its queue, awaited; raises
+    ``Unavailable`` if the store cannot read it."""
     read: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
 
     def done(page: Page) -> None:
         if not read.done():  # the session may have gone, and its wait been cancelled
             read.set_result(page)
 
-    store.page(room, before, after, limit, done)
+    def failed(reason: str) -> None:
+        if not read.done():
+            read.set_exception(Unavailable(reason))
+
+    store.page(room, before, after, limit, done, failed)
     return await read
+
+
+async def save_room(
+    store: History, room: StoredRoom, saved: Callable[[], None], refused: Callable[[], None]
+) -> None:
+    """Write ``room`` and wait until the store has; ``saved`` or ``refused`` runs in the store's
+    order (so two writes at once take effect as the store has them) before the wait ends."""
+    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def settle(then: Callable[[], None]) -> None:
+        then()  # even if the session's wait was cancelled: the store has decided
+        if not written.done():
+            written.set_result(None)
+
+    store.save_room(room, lambda: settle(saved), lambda reason: settle(refused))
+    await written

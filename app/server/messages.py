@@ -3,11 +3,13 @@
 Each handler is one row of ``docs/protocol.md``'s table. A room message gets an id and a
 timestamp here and goes to ``Fanout.say``, which delivers it once the store has committed it; a
 direct message is never stored and is delivered behind the store's queue, so it cannot overtake
-what its sender said before. ``history`` awaits a page read from the store. Rules owned here: a
-``say`` names exactly one of ``room`` and ``to``, its text is 1 to ``MAX_TEXT`` characters, a
-``history`` query gives at most one of ``before`` and ``after`` and its numbers are clamped to
-what the store can hold. Ids come from one counter per process whose ceiling is reserved in the
-store in blocks, so that ids of direct messages are not reused after a restart.
+what its sender said before. A room message the store cannot write is answered ``unavailable``
+to its sender alone (``Fanout``), as is a ``history`` the store cannot read. ``history`` awaits
+a page read from the store. Rules owned here: a ``say`` names exactly one of ``room`` and ``to``,
+its text is 1 to ``MAX_TEXT`` characters, a ``history`` query gives at most one of ``before`` and
+``after`` and its numbers are clamped to what the store can hold. Ids come from one counter per
+process whose ceiling is reserved in the store in blocks, so that ids of direct messages are not
+reused after a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import msgspec
 
 from app import protocol as p
 from app.server.fanout import to_wire
-from app.server.feature import MAX_TEXT, Context, Handlers, member_of, read_page, refuse
+from app.server.feature import (
+    MAX_TEXT,
+    Context,
+    Handlers,
+    Unavailable,
+    member_of,
+    read_page,
+    refuse,
+)
 from app.server.session import Session
 from app.store import Snapshot, StoredMessage
 
@@ -92,7 +102,12 @@ class MessageFeature:
         # Ids are positive, so clamping to 0..MAX_ID keeps what the query means.
         before = None if f.before is None else max(0, min(f.before, MAX_ID))
         after = None if f.after is None else max(0, min(f.after, MAX_ID))
-        page = await read_page(self.ctx.store, room.name, before, after, limit)
+        try:
+            page = await read_page(self.ctx.store, room.name, before, after, limit)
+        except Unavailable:
+            message = "the server cannot read its history now; try again later"
+            refuse(s, f, "unavailable", message)
+            return
         messages = [to_wire(m) for m in page.messages]
         s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
 

@@ -5,8 +5,8 @@ Each handler is one row of ``docs/protocol.md``'s table for the frames ``join``,
 asks it to change and reads its views); room events go out through ``Fanout.broadcast``, behind
 the store's queue. Rules owned here: a room name is folded to lower case; ``who`` answers only for
 a room with someone in it and ``rooms`` lists only those; a topic is at most ``MAX_TEXT``
-characters and is written through to the store; a session that departs is announced in each of
-its rooms as ``quit``.
+characters and is shown and kept only once the store has saved it (else the setter alone gets
+``unavailable``); a session that departs is announced in each of its rooms as ``quit``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from app.server.feature import (
     member_of,
     refuse,
     room_name,
+    save_room,
 )
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
@@ -89,11 +90,18 @@ class RoomFeature:
         if len(f.topic) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"a topic is at most {MAX_TEXT} characters")
             return
-        self.rooms.topic_changed(room.name, f.topic, s.nick)
-        self.ctx.store.save_room(StoredRoom(room.name, room.topic, room.topic_by))
-        self.fanout.broadcast(room.name, p.Topic(room=room.name, topic=f.topic, by=s.nick), skip=s)
-        own = p.Topic(room=room.name, topic=f.topic, by=s.nick, ref=f.ref)
-        self.fanout.after_store(lambda: s.send(own))
+        name, by = room.name, s.nick
+
+        def saved() -> None:
+            self.rooms.topic_changed(name, f.topic, by)
+            self.fanout.broadcast(name, p.Topic(room=name, topic=f.topic, by=by), skip=s)
+            own = p.Topic(room=name, topic=f.topic, by=by, ref=f.ref)
+            self.fanout.after_store(lambda: s.send(own))
+
+        def refused() -> None:
+            self.fanout.refuse_unsaved(s, f.ref, "the topic")
+
+        await save_room(self.ctx.store, StoredRoom(name, f.topic, by), saved, refused)
 
     async def who(self, s: Session, f: p.Who) -> None:
         name = room_name(s, f, f.room)

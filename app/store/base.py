@@ -4,15 +4,22 @@ The hub never touches a database. It hands messages to a ``History`` to be made 
 called back, on its own event loop and in submission order, once they are; reads are answered the
 same way. Every operation is ordered after the ones submitted before it, which is what lets the
 hub use ``barrier`` to send a reply only after the effects of a client's earlier frames went out.
+A write the storage refuses (read-only, full, an I/O error) is never silent: its ``failed``
+callback runs in that same order, with the reason, and the store logs one line when writing
+starts failing and one when it works again (``WriteHealth``), not one per operation.
 SQLite (``app/store/sqlite.py``) is the embedded default; a Redis or PostgreSQL backend is another
 class with the same methods.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+# Why a write or read did not happen, for the log: "database or disk is full".
+Failed = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +69,21 @@ class History(Protocol):
         ...
 
     def append(
-        self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
+        self,
+        messages: Sequence[StoredMessage],
+        done: Callable[[Sequence[StoredMessage]], None],
+        failed: Callable[[Sequence[StoredMessage], str], None],
     ) -> None:
-        """Make ``messages`` durable, then call ``done`` with them."""
+        """Make ``messages`` durable, then call ``done`` with them; or, if the storage refused
+        them, ``failed`` with them and the reason (none of them is stored)."""
         ...
 
     def reserve_ids(self, upto: int) -> None:
         """Record that ids up to ``upto`` may be in use (direct messages are not stored)."""
         ...
 
-    def save_room(self, room: StoredRoom) -> None:
-        """Record a room's topic (ordered like everything else, no callback)."""
+    def save_room(self, room: StoredRoom, done: Callable[[], None], failed: Failed) -> None:
+        """Record a room's topic, then call ``done``; or ``failed`` with the reason."""
         ...
 
     def page(
@@ -82,8 +93,11 @@ class History(Protocol):
         after: int | None,
         limit: int,
         done: Callable[[Page], None],
+        failed: Failed | None = None,
     ) -> None:
-        """Read one page of ``room`` older than ``before`` or newer than ``after``."""
+        """Read one page of ``room`` older than ``before`` or newer than ``after``; if the
+        storage cannot be read, call ``failed`` with the reason (without it, nothing is called
+        and the failure is only logged)."""
         ...
 
     def trim(
@@ -92,9 +106,11 @@ class History(Protocol):
         keep: int | None,
         limit: int,
         done: Callable[[int], None],
+        failed: Failed,
     ) -> None:
         """Delete at most ``limit`` messages that are older than ``older_than`` (a ``ts``) or
-        beyond the newest ``keep`` of their room, oldest first; ``done`` gets how many went.
+        beyond the newest ``keep`` of their room, oldest first; ``done`` gets how many went, or
+        ``failed`` the reason none did.
 
         Bounded so that a large trim is many small jobs between which other work runs: call
         again until fewer than ``limit`` were deleted.
@@ -113,3 +129,32 @@ class History(Protocol):
     async def close(self) -> None:
         """Finish everything submitted, then close."""
         ...
+
+
+class WriteHealth:
+    """Whether the storage takes writes, logged once per change rather than once per write.
+
+    A backend calls ``failed`` for every write its storage refused and ``worked`` for every one
+    it committed; the first failure after success logs one error line, the first success after
+    a failure one warning line. Called from one thread (a backend's writer) only.
+    """
+
+    def __init__(self, where: str, log: logging.Logger) -> None:
+        self.where = where
+        self.log = log
+        self.writable = True
+
+    def failed(self, reason: str) -> None:
+        if self.writable:
+            self.writable = False
+            self.log.error(
+                "cannot write the history in %s: %s; messages and topics are refused as"
+                " unavailable until it can be written again",
+                self.where,
+                reason,
+            )
+
+    def worked(self) -> None:
+        if not self.writable:
+            self.writable = True
+            self.log.warning("the history in %s can be written again", self.where)

@@ -6,6 +6,13 @@ their completions back to the loop as one callback, in submission order. Under l
 many messages per transaction; when idle a message is committed alone and at once. The database
 is in WAL mode with ``synchronous=NORMAL``: a commit survives the server process being killed at
 any moment (what is promised), though not necessarily a power cut of the machine.
+
+When a transaction fails, each of its jobs is run again alone, so that only what really failed
+is lost; the failed ones call their ``failed`` callbacks, in order with the rest. A storage that
+refuses writes (read-only, full, an I/O error) is logged once through ``WriteHealth`` and is
+tried again with every later write, so the store recovers by itself; any other failure is a bug
+of ours and is logged with its traceback. ``open`` writes for real, so that a file SQLite can
+only read (it opens one without a word) stops the start-up instead of every message after it.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from app.store.base import Page, Snapshot, StoredMessage, StoredRoom
+from app.store.base import Failed, Page, Snapshot, StoredMessage, StoredRoom, WriteHealth
 
 log = logging.getLogger("parley.store")
 
@@ -60,12 +68,29 @@ _Job = Callable[[sqlite3.Connection], Callable[[], None]]
 _CLOSE: Final = object()
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A job on the queue, with whom to tell if it fails and whether it writes."""
+
+    job: _Job
+    failed: Failed | None = None
+    writes: bool = True
+
+
 def _row(row: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
 def _nothing() -> None:
     return None
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the storage refusing (full, read-only, an I/O error, locked, damaged)
+    rather than a bug of ours (a duplicate id, bad SQL)."""
+    return (
+        isinstance(exc, (sqlite3.OperationalError, OSError)) or type(exc) is sqlite3.DatabaseError
+    )
 
 
 class SchemaTooNewError(sqlite3.DatabaseError):
@@ -122,6 +147,7 @@ class SQLiteHistory:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._health = WriteHealth(path, log)
 
     # --- start-up, on the loop's thread, before serving ---
 
@@ -130,32 +156,53 @@ class SQLiteHistory:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
             _migrate(conn, self._path)  # first: a file from a newer Parley is left untouched
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            last_id = conn.execute(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),"
+                " COALESCE((SELECT value FROM meta WHERE key = 'reserved_id'), 0))"
+            ).fetchone()[0]
+            self._probe_write(conn, last_id)
+            rooms = {
+                row[0]: StoredRoom(row[0], row[1], row[2])
+                for row in conn.execute("SELECT room, topic, topic_by FROM rooms")
+            }
+            for (name,) in conn.execute("SELECT DISTINCT room FROM messages").fetchall():
+                rooms.setdefault(name, StoredRoom(name, "", ""))
+            newest = {
+                name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0
+            }
         except BaseException:
             conn.close()
             raise
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         self._conn = conn
-        last_id = conn.execute(
-            "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),"
-            " COALESCE((SELECT value FROM meta WHERE key = 'reserved_id'), 0))"
-        ).fetchone()[0]
-        rooms = {
-            row[0]: StoredRoom(row[0], row[1], row[2])
-            for row in conn.execute("SELECT room, topic, topic_by FROM rooms")
-        }
-        for (name,) in conn.execute("SELECT DISTINCT room FROM messages").fetchall():
-            rooms.setdefault(name, StoredRoom(name, "", ""))
-        newest = {name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0}
         self._thread = threading.Thread(target=self._run, name="parley-store", daemon=True)
         self._thread.start()
         log.info("history in %s: %d rooms, last message id %d", self._path, len(rooms), last_id)
         return Snapshot(last_id, list(rooms.values()), newest)
 
+    def _probe_write(self, conn: sqlite3.Connection, last_id: int) -> None:
+        """Write for real, so that a file SQLite can only read fails here, at start-up; a full
+        disk does not stop the start (reads are served, and writes work once there is room)."""
+        try:
+            conn.execute(
+                "INSERT INTO meta VALUES ('reserved_id', ?) ON CONFLICT (key) DO UPDATE"
+                " SET value = MAX(value, excluded.value)",
+                (last_id,),
+            )
+        except sqlite3.OperationalError as exc:
+            full = getattr(exc, "sqlite_errorname", None) == "SQLITE_FULL"
+            if not (full or str(exc) == "database or disk is full"):
+                raise
+            self._health.failed(str(exc))
+
     # --- operations, called on the loop ---
 
     def append(
-        self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
+        self,
+        messages: Sequence[StoredMessage],
+        done: Callable[[Sequence[StoredMessage]], None],
+        failed: Callable[[Sequence[StoredMessage], str], None],
     ) -> None:
         rows = [(m.id, m.room, m.ts, m.sender, m.text, int(m.action)) for m in messages]
 
@@ -163,7 +210,7 @@ class SQLiteHistory:
             conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
             return lambda: done(messages)
 
-        self._submit(job)
+        self._submit(job, lambda reason: failed(messages, reason))
 
     def reserve_ids(self, upto: int) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
@@ -176,16 +223,16 @@ class SQLiteHistory:
 
         self._submit(job)
 
-    def save_room(self, room: StoredRoom) -> None:
+    def save_room(self, room: StoredRoom, done: Callable[[], None], failed: Failed) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             conn.execute(
                 "INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT (room) DO UPDATE"
                 " SET topic = excluded.topic, topic_by = excluded.topic_by",
                 (room.room, room.topic, room.topic_by),
             )
-            return _nothing
+            return done
 
-        self._submit(job)
+        self._submit(job, failed)
 
     def page(
         self,
@@ -194,6 +241,7 @@ class SQLiteHistory:
         after: int | None,
         limit: int,
         done: Callable[[Page], None],
+        failed: Failed | None = None,
     ) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             if after is not None:
@@ -207,7 +255,7 @@ class SQLiteHistory:
                 result = Page(messages, more)
             return lambda: done(result)
 
-        self._submit(job)
+        self._submit(job, failed, writes=False)
 
     def trim(
         self,
@@ -215,6 +263,7 @@ class SQLiteHistory:
         keep: int | None,
         limit: int,
         done: Callable[[int], None],
+        failed: Failed,
     ) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             # The newest message may go too: its id must stay used.
@@ -235,13 +284,13 @@ class SQLiteHistory:
                 deleted += self._trim_rooms(conn, keep, limit - deleted)
             return lambda: done(deleted)
 
-        self._submit(job)
+        self._submit(job, failed)
 
     def barrier(self, done: Callable[[], None]) -> None:
         if self._in_flight == 0:
             done()
         else:
-            self._submit(lambda conn: done)
+            self._submit(lambda conn: done, writes=False)
 
     @property
     def idle(self) -> bool:
@@ -297,9 +346,9 @@ class SQLiteHistory:
             ).rowcount
         return deleted
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: _Job, failed: Failed | None = None, *, writes: bool = True) -> None:
         self._in_flight += 1
-        self._queue.put(job)
+        self._queue.put(_Work(job, failed, writes))
 
     def _run(self) -> None:
         """The writer thread: drain waiting jobs, run them in one transaction, hand back."""
@@ -314,36 +363,52 @@ class SQLiteHistory:
                 except queue.Empty:
                     break
             closing = _CLOSE in jobs
-            work = [job for job in jobs if job is not _CLOSE]
+            work = [job for job in jobs if isinstance(job, _Work)]
             try:
                 completions = self._transaction(conn, work)
-            except Exception:
+            except Exception as exc:
                 # One bad operation must not take the others down: run each alone, so that only
                 # what really failed is lost (and, not being committed, never delivered).
-                log.exception("history batch of %d failed; retrying one by one", len(work))
+                if _is_storage_failure(exc):
+                    log.debug(
+                        "history batch of %d failed (%s); retrying one by one", len(work), exc
+                    )
+                else:
+                    log.exception("history batch of %d failed; retrying one by one", len(work))
                 completions = [self._alone(conn, job) for job in work]
             self._loop.call_soon_threadsafe(self._complete, completions)
         conn.close()
         self._loop.call_soon_threadsafe(self._finish_close)
 
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, jobs: list[object]) -> list[Callable[[], None]]:
+    def _transaction(self, conn: sqlite3.Connection, work: list[_Work]) -> list[Callable[[], None]]:
+        changes = conn.total_changes
         conn.execute("BEGIN")
         try:
-            completions = [job(conn) for job in jobs]  # type: ignore[operator]
+            completions = [item.job(conn) for item in work]
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                # A storage failing may fail the rollback too; what it raised first is the news.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
+        if conn.total_changes != changes:
+            self._health.worked()
         return completions
 
-    def _alone(self, conn: sqlite3.Connection, job: object) -> Callable[[], None]:
+    def _alone(self, conn: sqlite3.Connection, item: _Work) -> Callable[[], None]:
         try:
-            return self._transaction(conn, [job])[0]
-        except Exception:
-            log.exception("history operation failed and was dropped")
-            return _nothing
+            return self._transaction(conn, [item])[0]
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            if not _is_storage_failure(exc):
+                log.exception("history operation failed and was dropped")
+            elif item.writes:
+                self._health.failed(reason)
+            else:
+                log.warning("cannot read the history in %s: %s", self._path, reason)
+            failed = item.failed
+            return _nothing if failed is None else lambda: failed(reason)
 
     def _complete(self, completions: list[Callable[[], None]]) -> None:
         for completion in completions:

@@ -34,12 +34,13 @@ class GatedHistory(SQLiteHistory):
         after: int | None,
         limit: int,
         done: Callable[[Page], None],
+        failed: Callable[[str], None] | None = None,
     ) -> None:
         async def later() -> None:
             self.waiting += 1
             await self.gate.wait()
             self.waiting -= 1
-            super(GatedHistory, self).page(room, before, after, limit, done)
+            super(GatedHistory, self).page(room, before, after, limit, done, failed)
 
         task = asyncio.get_running_loop().create_task(later())
         self._held.add(task)

@@ -87,7 +87,9 @@ async def test_a_stale_room_rereads_its_window_on_join(
     elsewhere.open(recent=1)
     committed = asyncio.get_running_loop().create_future()
     there = StoredMessage(10_000, 0, "#a", "carol", "there", False)
-    elsewhere.append([there], committed.set_result)
+    elsewhere.append(
+        [there], committed.set_result, lambda ms, reason: committed.set_exception(OSError(reason))
+    )
     await committed
     await elsewhere.close()
 

@@ -3,17 +3,21 @@ backend, on real storage (today a SQLite file in ``tmp_path``).
 
 A backend is a factory of ``History`` objects that share one durable storage, so a test can close
 a store and open a new one on the same data to prove what survives. Adding a backend (Redis) is one
-more entry in ``_BACKENDS``: the suite then runs every behaviour against it unchanged.
+more entry in ``_BACKENDS``: the suite then runs every behaviour against it unchanged. ``cramped``
+gives the same on storage that a test can fill up and free again (for SQLite, a file on a 2 MiB
+tmpfs; skipped where the machine cannot mount one).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from app.store import History, SQLiteHistory
+from tests.tinyfs import TinyFS, tinyfs
 
 # A reopenable store: each call makes a new, unopened ``History`` on the same storage.
 Reopen = Callable[[], History]
@@ -25,6 +29,35 @@ def _sqlite(tmp_path: Path) -> Reopen:
 
 
 _BACKENDS: dict[str, Callable[[Path], Reopen]] = {"sqlite": _sqlite}
+
+
+@dataclass
+class Cramped:
+    """Stores on storage that ``fs.fill()`` fills up and ``fs.free()`` frees."""
+
+    reopen: Reopen
+    fs: TinyFS
+
+
+@pytest.fixture(params=sorted(_BACKENDS))
+async def cramped(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cramped]:
+    """New stores on one backend's fresh storage on a tiny filesystem, closed (and the space
+    freed) before it is unmounted."""
+    with tinyfs(tmp_path / "tiny") as fs:
+        make = _BACKENDS[request.param](fs.path)
+        made: list[History] = []
+
+        def new() -> History:
+            store = make()
+            made.append(store)
+            return store
+
+        try:
+            yield Cramped(new, fs)
+        finally:
+            fs.free()
+            for store in made:
+                await store.close()
 
 
 @pytest.fixture(params=sorted(_BACKENDS))

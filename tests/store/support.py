@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from app.store import History, Page, StoredMessage
+from app.store import History, Page, StoredMessage, StoredRoom
 
 TIMEOUT = 5.0
 TS0 = 1_700_000_000_000  # the timestamp of message 0
@@ -18,11 +18,42 @@ def message(
     return StoredMessage(id=id, ts=TS0 + id, room=room, sender=sender, text=text, action=action)
 
 
+class StoreRefused(Exception):
+    """A store called ``failed`` where the test expected success."""
+
+
+def must_not_fail(*args: object) -> None:
+    """A ``failed`` callback for a write the test expects to succeed (the test's later checks
+    fail if it does not)."""
+    raise StoreRefused(args)
+
+
 async def append(store: History, *messages: StoredMessage) -> Sequence[StoredMessage]:
-    """Append ``messages`` in one call and return what ``done`` was called with."""
+    """Append ``messages`` in one call and return what ``done`` was called with; raise
+    ``StoreRefused`` with the reason if the store called ``failed`` instead."""
     future: asyncio.Future[Sequence[StoredMessage]] = asyncio.get_running_loop().create_future()
-    store.append(messages, future.set_result)
+
+    def failed(messages: Sequence[StoredMessage], reason: str) -> None:
+        future.set_exception(StoreRefused(reason))
+
+    store.append(messages, future.set_result, failed)
     return await asyncio.wait_for(future, TIMEOUT)
+
+
+def save_room(store: History, room: StoredRoom) -> None:
+    """Submit a topic write that the test expects to succeed, without waiting for it."""
+    store.save_room(room, lambda: None, must_not_fail)
+
+
+async def saved_room(store: History, room: StoredRoom) -> None:
+    """Save ``room`` and wait; raise ``StoreRefused`` with the reason if the store refused."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    store.save_room(
+        room,
+        lambda: future.set_result(None),
+        lambda reason: future.set_exception(StoreRefused(reason)),
+    )
+    await asyncio.wait_for(future, TIMEOUT)
 
 
 async def page(
@@ -30,7 +61,14 @@ async def page(
 ) -> Page:
     """One page of ``room``, as ``done`` received it."""
     future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
-    store.page(room, before, after, limit, future.set_result)
+    store.page(
+        room,
+        before,
+        after,
+        limit,
+        future.set_result,
+        lambda r: future.set_exception(StoreRefused(r)),
+    )
     return await asyncio.wait_for(future, TIMEOUT)
 
 
@@ -46,7 +84,9 @@ async def trim(
 ) -> int:
     """One bounded trim; how many messages it deleted."""
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    store.trim(older_than, keep, limit, future.set_result)
+    store.trim(
+        older_than, keep, limit, future.set_result, lambda r: future.set_exception(StoreRefused(r))
+    )
     return await asyncio.wait_for(future, TIMEOUT)
 
 

@@ -11,7 +11,17 @@ from collections.abc import Sequence
 
 from app.store import History, Page, StoredMessage, StoredRoom
 from tests.store.conftest import Reopen
-from tests.store.support import TS0, append, barrier, ids, message, page, trim
+from tests.store.support import (
+    TS0,
+    append,
+    barrier,
+    ids,
+    message,
+    must_not_fail,
+    page,
+    save_room,
+    trim,
+)
 
 # --- open ---
 
@@ -46,8 +56,8 @@ async def test_open_lists_rooms_with_messages_or_a_topic_once_each(
     """Every room that has messages or a saved topic is in the snapshot once, with its topic."""
     store.open(recent=10)
     await append(store, message(1, "#a"), message(2, "#b"))
-    store.save_room(StoredRoom("#b", "busy", "bob"))
-    store.save_room(StoredRoom("#c", "quiet here", "ann"))
+    save_room(store, StoredRoom("#b", "busy", "bob"))
+    save_room(store, StoredRoom("#c", "quiet here", "ann"))
     await store.close()
 
     again = reopen()
@@ -69,7 +79,7 @@ async def test_append_calls_done_with_the_messages(store: History) -> None:
     store.open(recent=10)
     messages = [message(1), message(2), message(3, "#b")]
     calls: list[Sequence[StoredMessage]] = []
-    store.append(messages, calls.append)
+    store.append(messages, calls.append, must_not_fail)
     await barrier(store)
     assert [list(c) for c in calls] == [messages]
     await store.close()
@@ -99,7 +109,7 @@ async def test_close_finishes_appends_still_in_flight(store: History, reopen: Re
     """An append not yet completed when ``close`` is called completes and is durable."""
     store.open(recent=10)
     appended: list[int] = []
-    store.append([message(1)], lambda ms: appended.extend(m.id for m in ms))
+    store.append([message(1)], lambda ms: appended.extend(m.id for m in ms), must_not_fail)
     await store.close()
     assert appended == [1]
 
@@ -148,8 +158,8 @@ async def test_a_lower_reservation_never_lowers_the_last_id(store: History, reop
 async def test_a_saved_topic_replaces_the_previous_one(store: History, reopen: Reopen) -> None:
     """Saving a room again overwrites its topic and who set it; the last save wins."""
     store.open(recent=10)
-    store.save_room(StoredRoom("#a", "first", "ann"))
-    store.save_room(StoredRoom("#a", "second", "bob"))
+    save_room(store, StoredRoom("#a", "first", "ann"))
+    save_room(store, StoredRoom("#a", "second", "bob"))
     await store.close()
 
     again = reopen()
@@ -160,8 +170,8 @@ async def test_a_saved_topic_replaces_the_previous_one(store: History, reopen: R
 async def test_a_topic_can_be_cleared(store: History, reopen: Reopen) -> None:
     """Saving an empty topic keeps the room, with no topic."""
     store.open(recent=10)
-    store.save_room(StoredRoom("#a", "something", "ann"))
-    store.save_room(StoredRoom("#a", "", "bob"))
+    save_room(store, StoredRoom("#a", "something", "ann"))
+    save_room(store, StoredRoom("#a", "", "bob"))
     await store.close()
 
     again = reopen()
@@ -239,7 +249,7 @@ async def test_a_page_of_an_unknown_room_is_empty(store: History) -> None:
 async def test_a_page_sees_messages_appended_before_it(store: History) -> None:
     """A read submitted after an append, without waiting for it, already sees its messages."""
     store.open(recent=10)
-    store.append([message(1)], lambda ms: None)
+    store.append([message(1)], lambda ms: None, must_not_fail)
     assert ids(await page(store, "#a")) == [1]
     await store.close()
 
@@ -319,11 +329,11 @@ async def test_completions_run_in_submission_order(store: History) -> None:
     def paged(result: Page) -> None:
         order.append(f"page {ids(result)}")
 
-    store.append([message(1)], appended)
+    store.append([message(1)], appended, must_not_fail)
     store.page("#a", None, None, 10, paged)
-    store.append([message(2)], appended)
+    store.append([message(2)], appended, must_not_fail)
     store.barrier(lambda: order.append("barrier"))
-    store.save_room(StoredRoom("#a", "t", "ann"))
+    save_room(store, StoredRoom("#a", "t", "ann"))
     store.barrier(lambda: done.set_result(None))
     await asyncio.wait_for(done, 5)
     assert order == ["append 1", "page [1]", "append 2", "barrier"]
@@ -344,7 +354,7 @@ async def test_idle_is_false_while_work_is_in_flight(store: History) -> None:
     """``idle`` is true after open, false once work is submitted, true once it all completed."""
     store.open(recent=10)
     assert store.idle
-    store.append([message(1)], lambda ms: None)
+    store.append([message(1)], lambda ms: None, must_not_fail)
     assert not store.idle
     await barrier(store)
     assert store.idle

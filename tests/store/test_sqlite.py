@@ -5,6 +5,7 @@ predates them. What every backend does is in ``test_history.py``."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -14,7 +15,8 @@ import pytest
 
 from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
 from app.store.sqlite import SCHEMA_VERSION, backup, check_integrity
-from tests.store.support import append, barrier, ids, message, page
+from tests.store.support import append, barrier, ids, message, must_not_fail, page, save_room
+from tests.tinyfs import tinyfs
 
 # The schema exactly as the release before numbered migrations created it (it never set
 # ``user_version``). A fixture, not an import: it must not follow later changes to the code.
@@ -55,23 +57,27 @@ def _tables(path: Path) -> set[str]:
 
 
 async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
-    """A write that fails (a duplicate id) is dropped alone; its batch-mates still commit."""
+    """A write that fails (a duplicate id) is dropped alone and reported to its ``failed``, in
+    order; its batch-mates still commit."""
     store = SQLiteHistory(str(db_path))
     store.open(recent=10)
-    committed: list[int] = []
+    outcomes: list[str] = []
     done = asyncio.get_running_loop().create_future()
 
     def appended(messages: Sequence[StoredMessage]) -> None:
-        committed.extend(m.id for m in messages)
+        outcomes.extend(f"stored {m.id}" for m in messages)
 
-    store.append([message(1)], appended)
+    def refused(messages: Sequence[StoredMessage], reason: str) -> None:
+        outcomes.extend(f"refused {m.id} {m.text}" for m in messages)
+
+    store.append([message(1)], appended, refused)
     await barrier(store)
-    store.append([message(2)], appended)
-    store.append([message(1, text="duplicate")], appended)
-    store.append([message(3)], appended)
+    store.append([message(2)], appended, refused)
+    store.append([message(1, text="duplicate")], appended, refused)
+    store.append([message(3)], appended, refused)
     store.barrier(lambda: done.set_result(None))
     await asyncio.wait_for(done, 5)
-    assert committed == [1, 2, 3]
+    assert outcomes == ["stored 1", "stored 2", "refused 1 duplicate", "stored 3"]
     assert store.idle
     await store.close()
 
@@ -123,7 +129,7 @@ async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path
     assert snapshot.recent["#b"] == [
         StoredMessage(2, 1_700_000_000_002, "#b", "bob", "waves", True)
     ]
-    store.append([message(41, "#a")], lambda ms: None)
+    store.append([message(41, "#a")], lambda ms: None, must_not_fail)
     assert ids(await page(store, "#a")) == [1, 3, 41]
     await store.close()
 
@@ -153,6 +159,25 @@ async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None
         assert conn.execute("SELECT text FROM messages").fetchall() == [("from the future",)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     conn.close()
+
+
+async def test_a_file_on_a_read_only_filesystem_is_refused_at_open(tmp_path: Path) -> None:
+    """A history left as a killed server leaves it (with its -wal and -shm files) on a read-only
+    filesystem is one SQLite reads without a word; ``open`` writes for real, so it is refused."""
+    live = tmp_path / "h.db"
+    store = SQLiteHistory(str(live))
+    store.open(recent=10)
+    await append(store, message(1))
+    with tinyfs(tmp_path / "tiny") as fs:
+        # Copied while the store is open: the files as a kill -9 would leave them.
+        for suffix in ("", "-wal", "-shm"):
+            shutil.copyfile(f"{live}{suffix}", fs.path / f"h.db{suffix}")
+        await store.close()
+        fs.remount("ro")
+        again = SQLiteHistory(str(fs.path / "h.db"))
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+            again.open(recent=10)
+        await again.close()
 
 
 # --- integrity check and backup (what `parley admin` runs) ---
@@ -198,7 +223,7 @@ async def test_a_backup_of_a_live_store_holds_what_was_committed(tmp_path: Path)
     store = SQLiteHistory(path)
     store.open(recent=10)
     await append(store, message(1), message(2, room="#b"))
-    store.save_room(StoredRoom("#a", "the topic", "ann"))
+    save_room(store, StoredRoom("#a", "the topic", "ann"))
     await barrier(store)
     copy = str(tmp_path / "copy.db")
     backup(path, copy)

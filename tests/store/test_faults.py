@@ -1,0 +1,129 @@
+"""Storage faults, backend by backend: a store whose storage fills up says so for every write it
+could not make, keeps answering reads, logs the condition once, and works again by itself.
+
+Each test runs once per backend on ``cramped`` storage (``conftest.py``): a real tiny filesystem
+that ``fs.fill()`` fills up and ``fs.free()`` frees while the store is open. Messages are of
+3,900 characters so that each write needs new space on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from app.store import History, StoredMessage, StoredRoom
+from tests.store.conftest import Cramped
+from tests.store.support import (
+    TIMEOUT,
+    StoreRefused,
+    append,
+    barrier,
+    ids,
+    message,
+    page,
+    saved_room,
+    trim,
+)
+
+BIG = "x" * 3900
+
+
+def big(id: int, room: str = "#a") -> StoredMessage:
+    return message(id, room, text=BIG)
+
+
+async def test_a_refused_write_calls_failed_in_order_and_reads_go_on(cramped: Cramped) -> None:
+    """On full storage an append calls ``failed`` (not ``done``) with a reason, in order with
+    the other completions; pages are still read."""
+    store = cramped.reopen()
+    store.open(recent=10)
+    await append(store, big(1))
+    cramped.fs.fill()
+    outcomes: list[str] = []
+    reasons: list[str] = []
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stored(messages: Sequence[StoredMessage]) -> None:
+        outcomes.extend(f"stored {m.id}" for m in messages)
+
+    def refused(messages: Sequence[StoredMessage], reason: str) -> None:
+        outcomes.extend(f"refused {m.id}" for m in messages)
+        reasons.append(reason)
+
+    store.append([big(2), big(3)], stored, refused)
+    store.page("#a", None, None, 10, lambda p: outcomes.append(f"page {ids(p)}"))
+    store.barrier(lambda: finished.set_result(None))
+    await asyncio.wait_for(finished, TIMEOUT)
+    assert outcomes == ["refused 2", "refused 3", "page [1]"]
+    assert reasons and all(reasons)
+    assert ids(await page(store, "#a")) == [1]
+
+
+async def test_writes_work_again_once_there_is_room(cramped: Cramped) -> None:
+    """After the storage has room again the same open store writes, and only what it stored
+    survives a reopen."""
+    store = cramped.reopen()
+    store.open(recent=10)
+    await append(store, big(1))
+    cramped.fs.fill()
+    with pytest.raises(StoreRefused):
+        await append(store, big(2))
+    cramped.fs.free()
+    await append(store, big(3))
+    await store.close()
+
+    again = cramped.reopen()
+    assert [m.id for m in again.open(recent=10).recent["#a"]] == [1, 3]
+
+
+async def test_a_refused_topic_leaves_the_old_one(cramped: Cramped) -> None:
+    """A topic the storage cannot take calls ``failed``; after a reopen the old topic is there."""
+    store = cramped.reopen()
+    store.open(recent=10)
+    await saved_room(store, StoredRoom("#a", "the old topic", "ann"))
+    cramped.fs.fill()
+    with pytest.raises(StoreRefused):
+        await saved_room(store, StoredRoom("#a", BIG, "bob"))
+    cramped.fs.free()
+    await store.close()
+
+    again = cramped.reopen()
+    assert again.open(recent=10).rooms == [StoredRoom("#a", "the old topic", "ann")]
+
+
+async def test_a_refused_trim_calls_failed(cramped: Cramped) -> None:
+    """A trim on full storage calls ``failed`` rather than leaving its caller waiting."""
+    store = cramped.reopen()
+    store.open(recent=10)
+    await append(store, big(1), big(2), big(3))
+    cramped.fs.fill()
+    with pytest.raises(StoreRefused):
+        await trim(store, keep=1)
+    cramped.fs.free()
+    assert await trim(store, keep=1) == 2
+
+
+async def test_the_condition_is_logged_once_and_so_is_the_recovery(
+    cramped: Cramped, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Many refused writes log one error line; the first write that works logs one more."""
+    store: History = cramped.reopen()
+    store.open(recent=10)
+    await append(store, big(1))
+    cramped.fs.fill()
+    with caplog.at_level(logging.DEBUG, logger="parley.store"):
+        for id in range(2, 8):
+            with pytest.raises(StoreRefused):
+                await append(store, big(id))
+        cramped.fs.free()
+        await append(store, big(8))
+        await append(store, big(9))
+        await barrier(store)
+    above_debug = [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert [r.levelname for r in above_debug] == ["ERROR", "WARNING"]
+    assert "cannot write the history" in above_debug[0].getMessage()
+    assert "can be written again" in above_debug[1].getMessage()
+    assert not any(r.exc_info for r in caplog.records)

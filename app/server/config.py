@@ -32,3 +32,9 @@ class ServerConfig:
     shutdown_timeout: float = 5.0
     # Messages per room kept in memory so that a join answers without reading the disk.
     recent: int = 50
+    # Retention: messages older than this many days are deleted (0 = kept forever) ...
+    retention_days: int = 0
+    # ... and so is every message of a room beyond its newest ``max_history`` (0 = no limit),
+    max_history: int = 0
+    # by a background trim (``retention.py``) this often, in seconds.
+    trim_interval: float = 600.0

@@ -3,7 +3,8 @@
 ``Server`` binds the listening socket and wires the hub to its store, backplane and feature
 modules (``FEATURES``, where a new feature is registered); tests and the benchmark use it
 directly. ``start`` binds first and only then reads the store, so a server that
-cannot listen never touches the database, and then begins accepting; ``stop`` stops
+cannot listen never touches the database, and then begins accepting and starts the background
+trim of old history (``retention.py``, when a limit is set); ``stop`` stops trimming and
 accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
 waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
@@ -26,6 +27,7 @@ from app.server.feature import FeatureFactory
 from app.server.hub import Hub
 from app.server.messages import MessageFeature
 from app.server.presence import PresenceFeature
+from app.server.retention import Retention
 from app.server.rooms import RoomFeature
 from app.server.settings import UsageError, listen_error
 from app.store import History, SQLiteHistory
@@ -53,6 +55,7 @@ class Server:
             backplane if backplane is not None else LocalBackplane(),
             FEATURES,
         )
+        self.retention = Retention(config, self.store, self.hub.rooms)
         self._listener: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
@@ -76,6 +79,7 @@ class Server:
         await listener.start_serving()
         self.port = self._listener.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep(), name="parley-sweeper")
+        self.retention.start()
         log.info("listening on %s:%d", self.config.host, self.port)
 
     async def stop(self) -> None:
@@ -88,6 +92,7 @@ class Server:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.retention.stop()
         self.hub.say_goodbye()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout

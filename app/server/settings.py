@@ -187,6 +187,25 @@ SETTINGS: Final = (
         choices=LOG_LEVELS,
         metavar="{" + ",".join(LOG_LEVELS) + "}",
     ),
+    Setting(
+        "retention_days",
+        int,
+        _DEFAULTS.retention_days,
+        "delete room messages older than this many days",
+        0,
+        36_500,
+        "0 = keep them forever",
+        metavar="DAYS",
+    ),
+    Setting(
+        "max_history",
+        int,
+        _DEFAULTS.max_history,
+        "keep at most this many of the newest messages of each room, deleting older ones",
+        0,
+        1_000_000_000,
+        "0 = no limit",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 

@@ -50,6 +50,8 @@ ErrorCode = Literal[
     "no_such_room",
     "not_in_room",
     "no_such_nick",
+    "too_many_rooms",
+    "server_full",
     "rate_limited",
     "too_many_connections",
     "slow_consumer",

@@ -105,6 +105,8 @@ _ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "no_such_room": "There is no such room",
     "not_in_room": "You are not in that room",
     "no_such_nick": "Nobody by that nick is online",
+    "too_many_rooms": "You are in as many rooms as the server allows; leave one first",
+    "server_full": "The server holds as many rooms as it allows; join an existing one",
     "rate_limited": "You are sending too fast",
     "too_many_connections": "Too many connections from your address",
     "slow_consumer": "The server dropped us for reading too slowly",

@@ -25,6 +25,11 @@ class ServerConfig:
     msg_rate: float = 2.0
     msg_burst: int = 20
     sendq: int = 1 << 20
+    # Rooms one connection may be in (IRC's maxchans), rooms held in memory at once, and rooms
+    # new to the server that one address may create per minute; 0 turns each off.
+    max_rooms_per_conn: int = 50
+    max_rooms: int = 10_000
+    new_rooms_per_min: int = 20
     server_name: str = "parley"
     register_timeout: float = 10.0
     ping_interval: float = 60.0

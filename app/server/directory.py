@@ -79,6 +79,9 @@ class Rooms:
     def __iter__(self) -> Iterator[Room]:
         return iter(self._rooms.values())
 
+    def __len__(self) -> int:
+        return len(self._rooms)
+
     # --- membership ---
 
     def members(self, name: str) -> Mapping[str, Session]:
@@ -92,6 +95,10 @@ class Rooms:
     def rooms_of(self, session: Session) -> list[str]:
         """The rooms ``session`` is in, sorted (the order its events are announced in)."""
         return sorted(self._joined.get(session.id, ()))
+
+    def count_of(self, session: Session) -> int:
+        """How many rooms ``session`` is in."""
+        return len(self._joined.get(session.id, ()))
 
     def join(self, name: str, session: Session) -> bool:
         """Put ``session`` in ``name``; False if it already was."""

@@ -25,6 +25,7 @@ from app.server.feature import (
     room_name,
     save_room,
 )
+from app.server.limits import Refusal, RoomQuota
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
 
@@ -38,6 +39,7 @@ class RoomFeature:
         self.ctx = context
         self.rooms = context.rooms
         self.fanout = context.fanout
+        self.quota = RoomQuota(context.config)
         self.handlers = (
             Handlers()
             .on(p.Join, self.join)
@@ -59,6 +61,13 @@ class RoomFeature:
         name = room_name(s, f, f.room)
         if name is None:
             return
+        if not self.rooms.is_member(name, s):
+            refusal = self.quota.may_join(self.rooms.count_of(s))
+            if refusal is None and self.rooms.get(name) is None:
+                refusal = self.quota.may_hold(len(self.rooms)) or self.quota.may_create(s.ip)
+            if refusal is not None:
+                _refuse(s, f, refusal)
+                return
         room = self.rooms.get_or_create(name)
         if not room.fresh:
             await self._refill(name)
@@ -137,3 +146,12 @@ class RoomFeature:
 
         self.ctx.store.page(name, None, None, self.rooms.recent, refill)
         await done
+
+
+def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:
+    """Answer ``f`` with the error a limit gives."""
+    s.send(
+        p.make_error(
+            refusal.code, refusal.message, ref=f.ref, retry_after_ms=refusal.retry_after_ms
+        )
+    )

@@ -180,6 +180,36 @@ SETTINGS: Final = (
         metavar="BYTES",
     ),
     Setting(
+        "max_rooms_per_conn",
+        int,
+        _DEFAULTS.max_rooms_per_conn,
+        "rooms one connection may be in; one more join gets too_many_rooms",
+        0,
+        1_000_000,
+        "0 = unlimited",
+    ),
+    Setting(
+        "max_rooms",
+        int,
+        _DEFAULTS.max_rooms,
+        "rooms the server holds at once (rooms with someone in them); a join that would "
+        "create one more gets server_full",
+        0,
+        100_000_000,
+        "0 = unlimited",
+    ),
+    Setting(
+        "new_rooms_per_min",
+        int,
+        _DEFAULTS.new_rooms_per_min,
+        "rooms new to the server that one address may create per minute; past it a join "
+        "gets rate_limited",
+        0,
+        1_000_000,
+        "0 = unlimited",
+        metavar="PER_MINUTE",
+    ),
+    Setting(
         "log_level",
         str,
         "info",

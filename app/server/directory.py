@@ -4,13 +4,16 @@
 session) and nothing else writes either: ``join``, ``part`` and ``leave_all`` change both, and
 every other view (``members``, ``rooms_of``, ``is_member``) is read from them.
 
-Two things per room are *caches* of the store, filled by ``load`` at start-up and then kept up to
-date by this process alone: the topic (written through by the ``topic`` frame) and the window of
-newest messages that answers a ``join`` without reading the disk (extended by fan-out on each
-commit). With one process they are exact. When several processes share a room (a Redis
+A room is held only while it is used: ``create`` makes it for the join that names it, and
+``forget_if_unused`` drops it once nobody is in it and no join is waiting for it, so memory grows
+with the rooms in use, never with the rooms ever made. Two things per room are *caches* of the
+store, read when the room is first joined (``refill`` with the store's ``load_room``) and then kept
+up to date by this process alone: the topic (written through by the ``topic`` frame) and the window
+of newest messages that answers a later ``join`` without reading the disk (extended by fan-out on
+each commit). With one process they are exact. When several processes share a room (a Redis
 backplane), a process only sees its own topic changes and commits, so whatever relays another
 process's events must call the hooks here: ``topic_changed`` with the new topic, and ``stale``
-for a room whose messages came from elsewhere, which empties its window so that the next join
+for a room whose messages came from elsewhere, which marks its window so that the next join
 refills it from the store (an awaited read). Membership is not a cache: each process holds its own
 members and fan-out reaches the others through the backplane.
 """
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from app.server.session import Session
-from app.store import Page, Snapshot, StoredMessage
+from app.store import Page, StoredMessage, StoredRoom
 
 log = logging.getLogger("parley.server")
 
@@ -40,8 +43,13 @@ class Room:
     topic: str = ""
     topic_by: str = ""
     has_older: bool = False
-    # False once another process may have added messages: the next join reads the window anew.
-    fresh: bool = True
+    # False until the window is read from the store, and again once another process may have
+    # added messages: the next join reads the window anew.
+    fresh: bool = False
+    # Whether the topic was read from the store (only the first read sets it).
+    loaded: bool = False
+    # Joins waiting for the store's read of this room: it is not forgotten under them.
+    waiting: int = 0
     # Ids read by a refill that a fan-out already on its way may bring again (see ``refill``).
     refilled: frozenset[int] = frozenset()
 
@@ -55,26 +63,23 @@ class Rooms:
         self._members: dict[str, dict[str, Session]] = {}  # room -> session id -> session
         self._joined: dict[str, set[str]] = {}  # session id -> rooms
 
-    def load(self, snapshot: Snapshot) -> None:
-        """Fill the caches from the store (``snapshot`` holds one message more than the window,
-        which tells whether older ones exist)."""
-        for stored in snapshot.rooms:
-            newest = snapshot.recent.get(stored.room, [])
-            room = self.get_or_create(stored.room)
-            room.topic, room.topic_by = stored.topic, stored.topic_by
-            room.recent.extend(newest)
-            room.has_older = len(newest) > self.recent
-
     # --- rooms ---
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name)
 
-    def get_or_create(self, name: str) -> Room:
-        room = self._rooms.get(name)
-        if room is None:
-            room = self._rooms[name] = Room(name, deque(maxlen=self.recent))
+    def create(self, name: str) -> Room:
+        """Hold ``name`` (not yet read from the store: ``fresh`` is False)."""
+        room = self._rooms[name] = Room(name, deque(maxlen=self.recent))
         return room
+
+    def forget_if_unused(self, name: str) -> bool:
+        """Drop ``name`` if nobody is in it and no join waits for it; whether it was dropped."""
+        room = self._rooms.get(name)
+        if room is None or room.waiting or name in self._members:
+            return False
+        del self._rooms[name]
+        return True
 
     def __iter__(self) -> Iterator[Room]:
         return iter(self._rooms.values())
@@ -132,8 +137,11 @@ class Rooms:
     # --- caches and their invalidation ---
 
     def remember(self, name: str, messages: Iterable[StoredMessage]) -> None:
-        """Committed messages of ``name`` enter its window (called by fan-out)."""
-        room = self.get_or_create(name)
+        """Committed messages of ``name`` enter its window (called by fan-out); a room no longer
+        held reads them from the store when it is next joined."""
+        room = self._rooms.get(name)
+        if room is None:
+            return
         window = room.recent
         refilled, room.refilled = room.refilled, frozenset()
         for message in messages:
@@ -144,14 +152,22 @@ class Rooms:
                 room.has_older = True
             window.append(message)
 
-    def refill(self, name: str, page: Page) -> None:
-        """Replace the window of a stale room with ``page``, its newest messages from the store.
+    def refill(self, room: Room, stored: StoredRoom | None, page: Page) -> None:
+        """Replace the window of a room not fresh with ``page``, its newest messages from the
+        store, and take its topic from ``stored`` if it was never read.
 
         Called from the read's completion, in the store's order: every message committed before
         the read is in ``page``, every later one is not yet committed. Those committed but not
-        yet fanned out (fan-out is paced) are in the next ``remember``, which skips them.
+        yet fanned out (fan-out is paced) are in the next ``remember``, which skips them. A topic
+        set here since the read was submitted is newer than ``stored``, so only the first read
+        sets it.
         """
-        room = self.get_or_create(name)
+        if self._rooms.get(room.name) is not room:
+            return  # forgotten while the read was on its way
+        if not room.loaded:
+            room.loaded = True
+            if stored is not None:
+                room.topic, room.topic_by = stored.topic, stored.topic_by
         room.recent.clear()
         room.recent.extend(page.messages)
         room.has_older = page.more
@@ -166,5 +182,7 @@ class Rooms:
 
     def topic_changed(self, name: str, topic: str, by: str) -> None:
         """Hook, and the ``topic`` frame's write: the room's topic is now ``topic``."""
-        room = self.get_or_create(name)
-        room.topic, room.topic_by = topic, by
+        room = self._rooms.get(name)
+        if room is not None:
+            room.topic, room.topic_by = topic, by
+            room.loaded = True  # newer than what a read on its way would bring

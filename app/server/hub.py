@@ -67,10 +67,10 @@ class Hub:
             raise ValueError(f"no feature handles {sorted(t.__name__ for t in unhandled)}")
 
     def load(self) -> None:
-        """Read the store's rooms and newest messages (blocking; before serving)."""
+        """Open the store and read what the features start from (blocking; before serving).
+        Rooms are not read here but when first joined."""
         self.fanout.start(asyncio.get_running_loop())
-        # One message more than is kept tells whether older ones exist (``more`` on join).
-        snapshot = self.store.open(self.config.recent + 1)
+        snapshot = self.store.open()
         for feature in self.features:
             feature.load(snapshot)
 

@@ -6,7 +6,12 @@ asks it to change and reads its views); room events go out through ``Fanout.broa
 the store's queue. Rules owned here: a room name is folded to lower case; ``who`` answers only for
 a room with someone in it and ``rooms`` lists only those; a topic is at most ``MAX_TEXT``
 characters and is shown and kept only once the store has saved it (else the setter alone gets
-``unavailable``); a session that departs is announced in each of its rooms as ``quit``.
+``unavailable``); a session that departs is announced in each of its rooms as ``quit``. A room is
+read from the store (topic and newest messages) when a join first needs it (a join the store
+cannot answer gets ``unavailable``), and forgotten when its last member leaves: in memory at once,
+and in the store unless it holds messages someone may page. Whether a join may take one more room
+is ``limits.RoomQuota``'s rule; a room counts as new (charged to its creator's address) when the
+store has never heard of it.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import asyncio
 import logging
 
 from app import protocol as p
+from app.server.directory import Room
 from app.server.fanout import to_wire
 from app.server.feature import (
     MAX_TEXT,
     Context,
     Handlers,
+    Unavailable,
     member_of,
     refuse,
     room_name,
@@ -50,12 +57,13 @@ class RoomFeature:
         )
 
     def load(self, snapshot: Snapshot) -> None:
-        self.rooms.load(snapshot)
+        return None  # rooms are read from the store when first joined
 
     def departed(self, session: Session, text: str | None) -> None:
         for name in self.rooms.leave_all(session):
             event = p.Presence(room=name, nick=session.nick, event="quit", text=text)
             self.fanout.broadcast(name, event)
+            self._forget_if_empty(name)
 
     async def join(self, s: Session, f: p.Join) -> None:
         name = room_name(s, f, f.room)
@@ -64,13 +72,27 @@ class RoomFeature:
         if not self.rooms.is_member(name, s):
             refusal = self.quota.may_join(self.rooms.count_of(s))
             if refusal is None and self.rooms.get(name) is None:
-                refusal = self.quota.may_hold(len(self.rooms)) or self.quota.may_create(s.ip)
+                refusal = self.quota.may_hold(len(self.rooms))
             if refusal is not None:
                 _refuse(s, f, refusal)
                 return
-        room = self.rooms.get_or_create(name)
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms.create(name)
         if not room.fresh:
-            await self._refill(name)
+            try:
+                known = await self._load(room)
+            except Unavailable:
+                message = f"{name} cannot be read from the history just now; try again later"
+                refuse(s, f, "unavailable", message)
+                return
+            if not known and not self.rooms.members(name):
+                # Nobody is in it and the store has never heard of it: a new room.
+                refusal = self.quota.may_create(s.ip)
+                if refusal is not None:
+                    self.rooms.forget_if_unused(name)
+                    _refuse(s, f, refusal)
+                    return
         if self.rooms.join(name, s):
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
         members = sorted((m.nick for m in self.rooms.members(name).values()), key=p.fold)
@@ -91,6 +113,7 @@ class RoomFeature:
         self.rooms.part(room.name, s)
         s.send(p.Parted(room=room.name, ref=f.ref))
         self.fanout.broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
+        self._forget_if_empty(room.name)
 
     async def set_topic(self, s: Session, f: p.SetTopic) -> None:
         room = member_of(self.rooms, s, f, f.room)
@@ -134,18 +157,37 @@ class RoomFeature:
         ]
         s.send(p.RoomList(rooms=rooms, ref=f.ref))
 
-    async def _refill(self, name: str) -> None:
-        """Reread a stale room's window of newest messages (see ``directory.Rooms.stale``)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _load(self, room: Room) -> bool:
+        """Read a room's topic (the first time) and window of newest messages from the store;
+        whether the store knew the room at all. The room is not forgotten while this waits; if
+        the join is cancelled (its client left) and nobody else uses the room, it is dropped."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
-        def refill(page: Page) -> None:
+        def loaded(stored: StoredRoom | None, page: Page) -> None:
             # Here, in the store's order, not after the await: fan-out may run in between.
-            self.rooms.refill(name, page)
+            self.rooms.refill(room, stored, page)
             if not done.done():
-                done.set_result(None)
+                done.set_result(stored is not None or bool(page.messages))
 
-        self.ctx.store.page(name, None, None, self.rooms.recent, refill)
-        await done
+        def unreadable(reason: str) -> None:
+            if not done.done():
+                done.set_exception(Unavailable(reason))
+
+        room.waiting += 1
+        self.ctx.store.load_room(room.name, self.rooms.recent, loaded, unreadable)
+        try:
+            known = await done
+        except BaseException:
+            room.waiting -= 1
+            self.rooms.forget_if_unused(room.name)
+            raise
+        room.waiting -= 1
+        return known
+
+    def _forget_if_empty(self, name: str) -> None:
+        """Drop a room nobody is in, here and (unless it holds messages) in the store."""
+        if self.rooms.forget_if_unused(name):
+            self.ctx.store.forget_room(name)
 
 
 def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:

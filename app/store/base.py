@@ -53,18 +53,17 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What the hub needs at start-up: the last id used (stored or reserved), the rooms and
-    each room's newest messages."""
+    """What the hub needs at start-up: the last id used (stored or reserved). Nothing per room:
+    a room is read when it is first joined (``load_room``), so start-up does not grow with the
+    number of rooms stored."""
 
     last_id: int
-    rooms: list[StoredRoom]
-    recent: dict[str, list[StoredMessage]]
 
 
 class History(Protocol):
     """Durable history, driven from one event loop; callbacks run on that loop, in order."""
 
-    def open(self, recent: int) -> Snapshot:
+    def open(self) -> Snapshot:
         """Open the store and read what the hub starts from (blocking: call before serving)."""
         ...
 
@@ -128,6 +127,22 @@ class History(Protocol):
 
     async def close(self) -> None:
         """Finish everything submitted, then close."""
+        ...
+
+    def load_room(
+        self,
+        room: str,
+        recent: int,
+        done: Callable[[StoredRoom | None, Page], None],
+        failed: Failed,
+    ) -> None:
+        """Read ``room``'s stored state (``None`` if it has none) and its newest ``recent``
+        messages, oldest first, with ``more`` saying whether older ones exist; ``failed`` if the
+        storage cannot be read."""
+        ...
+
+    def forget_room(self, room: str) -> None:
+        """Delete ``room``'s stored state unless it holds messages (ordered, no callback)."""
         ...
 
 

@@ -151,7 +151,7 @@ class SQLiteHistory:
 
     # --- start-up, on the loop's thread, before serving ---
 
-    def open(self, recent: int) -> Snapshot:
+    def open(self) -> Snapshot:
         self._loop = asyncio.get_running_loop()
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
@@ -163,23 +163,14 @@ class SQLiteHistory:
                 " COALESCE((SELECT value FROM meta WHERE key = 'reserved_id'), 0))"
             ).fetchone()[0]
             self._probe_write(conn, last_id)
-            rooms = {
-                row[0]: StoredRoom(row[0], row[1], row[2])
-                for row in conn.execute("SELECT room, topic, topic_by FROM rooms")
-            }
-            for (name,) in conn.execute("SELECT DISTINCT room FROM messages").fetchall():
-                rooms.setdefault(name, StoredRoom(name, "", ""))
-            newest = {
-                name: self._latest(conn, name, None, recent)[0] for name in rooms if recent > 0
-            }
         except BaseException:
             conn.close()
             raise
         self._conn = conn
         self._thread = threading.Thread(target=self._run, name="parley-store", daemon=True)
         self._thread.start()
-        log.info("history in %s: %d rooms, last message id %d", self._path, len(rooms), last_id)
-        return Snapshot(last_id, list(rooms.values()), newest)
+        log.info("history in %s: last message id %d", self._path, last_id)
+        return Snapshot(last_id)
 
     def _probe_write(self, conn: sqlite3.Connection, last_id: int) -> None:
         """Write for real, so that a file SQLite can only read fails here, at start-up; a full
@@ -306,6 +297,35 @@ class SQLiteHistory:
         await asyncio.to_thread(self._thread.join)
         self._thread = None
         log.info("history closed")
+
+    def load_room(
+        self,
+        room: str,
+        recent: int,
+        done: Callable[[StoredRoom | None, Page], None],
+        failed: Failed,
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            row = conn.execute(
+                "SELECT room, topic, topic_by FROM rooms WHERE room = ?", (room,)
+            ).fetchone()
+            stored = None if row is None else StoredRoom(row[0], row[1], row[2])
+            messages, more = self._latest(conn, room, None, recent)
+            page = Page(messages, more)
+            return lambda: done(stored, page)
+
+        self._submit(job, failed, writes=False)
+
+    def forget_room(self, room: str) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            conn.execute(
+                "DELETE FROM rooms WHERE room = ?"
+                " AND NOT EXISTS (SELECT 1 FROM messages WHERE room = ?)",
+                (room, room),
+            )
+            return _nothing
+
+        self._submit(job)
 
     # --- internals ---
 

@@ -84,7 +84,7 @@ async def test_a_stale_room_rereads_its_window_on_join(
     await alice.barrier()
 
     elsewhere = SQLiteHistory(str(db_path))
-    elsewhere.open(recent=1)
+    elsewhere.open()
     committed = asyncio.get_running_loop().create_future()
     there = StoredMessage(10_000, 0, "#a", "carol", "there", False)
     elsewhere.append(
@@ -111,9 +111,11 @@ async def test_a_stale_room_rereads_its_window_on_join(
 
 async def test_topic_changed_hook_is_what_joiners_see(server: Server, connect: Connect) -> None:
     """A topic relayed from another process through ``topic_changed`` is sent on join."""
-    server.hub.rooms.topic_changed("#a", "from elsewhere", "carol")
     alice = await connect("alice")
-    joined, _ = await alice.join("#a")
+    await alice.join("#a")
+    server.hub.rooms.topic_changed("#a", "from elsewhere", "carol")
+    bob = await connect("bob")
+    joined, _ = await bob.join("#a")
     assert joined["topic"] == "from elsewhere"
 
 

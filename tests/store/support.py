@@ -92,3 +92,13 @@ async def trim(
 
 def ids(page: Page) -> list[int]:
     return [m.id for m in page.messages]
+
+
+async def load_room(store: History, room: str, recent: int = 10) -> tuple[StoredRoom | None, Page]:
+    """``room``'s stored state and newest messages, as ``done`` received them."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[StoredRoom | None, Page]] = loop.create_future()
+    store.load_room(
+        room, recent, lambda stored, newest: future.set_result((stored, newest)), must_not_fail
+    )
+    return await asyncio.wait_for(future, TIMEOUT)

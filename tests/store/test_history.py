@@ -16,6 +16,7 @@ from tests.store.support import (
     append,
     barrier,
     ids,
+    load_room,
     message,
     must_not_fail,
     page,
@@ -27,47 +28,43 @@ from tests.store.support import (
 
 
 async def test_a_new_store_opens_empty(store: History) -> None:
-    """Opening empty storage gives no rooms, no messages and a last id of 0."""
-    snapshot = store.open(recent=10)
+    """Opening empty storage gives a last id of 0, and no room has a state or messages."""
+    snapshot = store.open()
     assert snapshot.last_id == 0
-    assert snapshot.rooms == []
-    assert snapshot.recent == {}
+    assert await load_room(store, "#a") == (None, Page([], False))
     await store.close()
 
 
-async def test_open_gives_each_rooms_newest_messages_oldest_first(
+async def test_load_room_gives_its_newest_messages_oldest_first(
     store: History, reopen: Reopen
 ) -> None:
-    """The snapshot holds, per room, at most ``recent`` of its newest messages, oldest first."""
-    store.open(recent=2)
+    """``load_room`` gives at most ``recent`` of the room's newest messages, oldest first, and
+    whether older ones exist."""
+    store.open()
     await append(store, message(1, "#a"), message(2, "#b"), message(3, "#a"), message(4, "#a"))
     await store.close()
 
     again = reopen()
-    snapshot = again.open(recent=2)
-    assert [m.id for m in snapshot.recent["#a"]] == [3, 4]
-    assert [m.id for m in snapshot.recent["#b"]] == [2]
+    again.open()
+    assert ids((await load_room(again, "#a", recent=2))[1]) == [3, 4]
+    assert (await load_room(again, "#a", recent=2))[1].more is True
+    assert (await load_room(again, "#b", recent=2))[1] == Page([message(2, "#b")], False)
     await again.close()
 
 
-async def test_open_lists_rooms_with_messages_or_a_topic_once_each(
-    store: History, reopen: Reopen
-) -> None:
-    """Every room that has messages or a saved topic is in the snapshot once, with its topic."""
-    store.open(recent=10)
+async def test_load_room_gives_the_saved_topic_or_none(store: History, reopen: Reopen) -> None:
+    """A room with a saved topic loads it; a room with only messages has no stored state."""
+    store.open()
     await append(store, message(1, "#a"), message(2, "#b"))
     save_room(store, StoredRoom("#b", "busy", "bob"))
     save_room(store, StoredRoom("#c", "quiet here", "ann"))
     await store.close()
 
     again = reopen()
-    snapshot = again.open(recent=10)
-    assert sorted(snapshot.rooms, key=lambda r: r.room) == [
-        StoredRoom("#a", "", ""),
-        StoredRoom("#b", "busy", "bob"),
-        StoredRoom("#c", "quiet here", "ann"),
-    ]
-    assert snapshot.recent.get("#c", []) == []
+    again.open()
+    assert (await load_room(again, "#a"))[0] is None
+    assert (await load_room(again, "#b"))[0] == StoredRoom("#b", "busy", "bob")
+    assert await load_room(again, "#c") == (StoredRoom("#c", "quiet here", "ann"), Page([], False))
     await again.close()
 
 
@@ -76,7 +73,7 @@ async def test_open_lists_rooms_with_messages_or_a_topic_once_each(
 
 async def test_append_calls_done_with_the_messages(store: History) -> None:
     """``done`` receives exactly the messages that were appended, in one call."""
-    store.open(recent=10)
+    store.open()
     messages = [message(1), message(2), message(3, "#b")]
     calls: list[Sequence[StoredMessage]] = []
     store.append(messages, calls.append, must_not_fail)
@@ -89,7 +86,7 @@ async def test_appended_messages_survive_a_reopen_field_for_field(
     store: History, reopen: Reopen
 ) -> None:
     """A message whose ``done`` ran is kept, every field intact (action, Unicode, empty text)."""
-    store.open(recent=10)
+    store.open()
     kept = [
         message(1, text="plain"),
         message(2, text="waves 👋 — ünïcödé", sender="zoë", action=True),
@@ -99,22 +96,23 @@ async def test_appended_messages_survive_a_reopen_field_for_field(
     await store.close()
 
     again = reopen()
-    snapshot = again.open(recent=10)
-    assert snapshot.recent["#a"] == kept
+    again.open()
+    assert (await load_room(again, "#a"))[1].messages == kept
     assert (await page(again, "#a")).messages == kept
     await again.close()
 
 
 async def test_close_finishes_appends_still_in_flight(store: History, reopen: Reopen) -> None:
     """An append not yet completed when ``close`` is called completes and is durable."""
-    store.open(recent=10)
+    store.open()
     appended: list[int] = []
     store.append([message(1)], lambda ms: appended.extend(m.id for m in ms), must_not_fail)
     await store.close()
     assert appended == [1]
 
     again = reopen()
-    assert [m.id for m in again.open(recent=10).recent["#a"]] == [1]
+    again.open()
+    assert ids(await page(again, "#a")) == [1]
     await again.close()
 
 
@@ -125,30 +123,30 @@ async def test_reserved_ids_raise_the_last_id_after_a_reopen(
     store: History, reopen: Reopen
 ) -> None:
     """``last_id`` is the highest of the reserved ids and the stored message ids."""
-    store.open(recent=10)
+    store.open()
     await append(store, message(5))
     store.reserve_ids(100)
     await store.close()
 
     again = reopen()
-    assert again.open(recent=10).last_id == 100
+    assert again.open().last_id == 100
     await append(again, message(150))
     await again.close()
 
     third = reopen()
-    assert third.open(recent=10).last_id == 150
+    assert third.open().last_id == 150
     await third.close()
 
 
 async def test_a_lower_reservation_never_lowers_the_last_id(store: History, reopen: Reopen) -> None:
     """Reserving fewer ids than before keeps the earlier, higher ceiling."""
-    store.open(recent=10)
+    store.open()
     store.reserve_ids(100)
     store.reserve_ids(40)
     await store.close()
 
     again = reopen()
-    assert again.open(recent=10).last_id == 100
+    assert again.open().last_id == 100
     await again.close()
 
 
@@ -157,25 +155,27 @@ async def test_a_lower_reservation_never_lowers_the_last_id(store: History, reop
 
 async def test_a_saved_topic_replaces_the_previous_one(store: History, reopen: Reopen) -> None:
     """Saving a room again overwrites its topic and who set it; the last save wins."""
-    store.open(recent=10)
+    store.open()
     save_room(store, StoredRoom("#a", "first", "ann"))
     save_room(store, StoredRoom("#a", "second", "bob"))
     await store.close()
 
     again = reopen()
-    assert again.open(recent=10).rooms == [StoredRoom("#a", "second", "bob")]
+    again.open()
+    assert (await load_room(again, "#a"))[0] == StoredRoom("#a", "second", "bob")
     await again.close()
 
 
 async def test_a_topic_can_be_cleared(store: History, reopen: Reopen) -> None:
     """Saving an empty topic keeps the room, with no topic."""
-    store.open(recent=10)
+    store.open()
     save_room(store, StoredRoom("#a", "something", "ann"))
     save_room(store, StoredRoom("#a", "", "bob"))
     await store.close()
 
     again = reopen()
-    assert again.open(recent=10).rooms == [StoredRoom("#a", "", "bob")]
+    again.open()
+    assert (await load_room(again, "#a"))[0] == StoredRoom("#a", "", "bob")
     await again.close()
 
 
@@ -184,7 +184,7 @@ async def test_a_topic_can_be_cleared(store: History, reopen: Reopen) -> None:
 
 async def test_the_latest_page_is_the_newest_messages_oldest_first(store: History) -> None:
     """With neither ``before`` nor ``after``, a page is the room's newest ``limit`` messages."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 6)))
     latest = await page(store, "#a", limit=3)
     assert ids(latest) == [3, 4, 5]
@@ -194,7 +194,7 @@ async def test_the_latest_page_is_the_newest_messages_oldest_first(store: Histor
 
 async def test_a_page_before_an_id_holds_older_messages(store: History) -> None:
     """With ``before``, a page is the newest ``limit`` messages older than that id."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 8)))
     older = await page(store, "#a", before=6, limit=3)
     assert ids(older) == [3, 4, 5]
@@ -207,7 +207,7 @@ async def test_a_page_before_an_id_holds_older_messages(store: History) -> None:
 
 async def test_a_page_after_an_id_holds_newer_messages(store: History) -> None:
     """With ``after``, a page is the oldest ``limit`` messages newer than that id."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 8)))
     newer = await page(store, "#a", after=2, limit=3)
     assert ids(newer) == [3, 4, 5]
@@ -220,7 +220,7 @@ async def test_a_page_after_an_id_holds_newer_messages(store: History) -> None:
 
 async def test_more_is_false_when_a_page_holds_exactly_the_rest(store: History) -> None:
     """A page that holds the last ``limit`` messages exactly says there are no more."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 4)))
     assert not (await page(store, "#a", limit=3)).more
     assert not (await page(store, "#a", before=4, limit=3)).more
@@ -230,7 +230,7 @@ async def test_more_is_false_when_a_page_holds_exactly_the_rest(store: History) 
 
 async def test_a_page_holds_only_its_own_room(store: History) -> None:
     """Messages of other rooms never appear in a room's page, whichever direction."""
-    store.open(recent=10)
+    store.open()
     await append(store, message(1, "#a"), message(2, "#b"), message(3, "#a"), message(4, "#b"))
     assert ids(await page(store, "#a")) == [1, 3]
     assert ids(await page(store, "#b", before=4)) == [2]
@@ -240,7 +240,7 @@ async def test_a_page_holds_only_its_own_room(store: History) -> None:
 
 async def test_a_page_of_an_unknown_room_is_empty(store: History) -> None:
     """A room with no messages gives an empty page with nothing more."""
-    store.open(recent=10)
+    store.open()
     await append(store, message(1, "#a"))
     assert await page(store, "#nowhere") == Page([], False)
     await store.close()
@@ -248,7 +248,7 @@ async def test_a_page_of_an_unknown_room_is_empty(store: History) -> None:
 
 async def test_a_page_sees_messages_appended_before_it(store: History) -> None:
     """A read submitted after an append, without waiting for it, already sees its messages."""
-    store.open(recent=10)
+    store.open()
     store.append([message(1)], lambda ms: None, must_not_fail)
     assert ids(await page(store, "#a")) == [1]
     await store.close()
@@ -259,12 +259,12 @@ async def test_a_page_sees_messages_appended_before_it(store: History) -> None:
 
 async def test_trim_by_age_deletes_only_older_messages(store: History, reopen: Reopen) -> None:
     """Messages with ``ts`` before the bound go, in every room; newer ones stay, durably."""
-    store.open(recent=10)
+    store.open()
     await append(store, message(1), message(2, room="#b"), message(3), message(4, room="#b"))
     assert await trim(store, older_than=TS0 + 3) == 2
     await store.close()
     again = reopen()
-    again.open(recent=10)
+    again.open()
     assert ids(await page(again, "#a")) == [3]
     assert ids(await page(again, "#b")) == [4]
     await again.close()
@@ -272,7 +272,7 @@ async def test_trim_by_age_deletes_only_older_messages(store: History, reopen: R
 
 async def test_trim_by_count_keeps_each_rooms_newest(store: History) -> None:
     """``keep`` leaves the newest ``keep`` messages of each room and no more."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 8)), message(8, room="#b"))
     assert await trim(store, keep=3) == 4
     assert ids(await page(store, "#a")) == [5, 6, 7]
@@ -284,7 +284,7 @@ async def test_trim_by_count_keeps_each_rooms_newest(store: History) -> None:
 
 async def test_a_trim_deletes_at_most_its_limit_oldest_first(store: History) -> None:
     """A large trim is done in bounded steps, each removing the oldest of what must go."""
-    store.open(recent=10)
+    store.open()
     await append(store, *(message(i) for i in range(1, 11)))
     assert await trim(store, older_than=TS0 + 8, limit=3) == 3
     assert ids(await page(store, "#a")) == [4, 5, 6, 7, 8, 9, 10]
@@ -298,19 +298,19 @@ async def test_a_trim_deletes_at_most_its_limit_oldest_first(store: History) -> 
 
 async def test_a_trim_of_an_empty_store_deletes_nothing(store: History) -> None:
     """Trimming nothing is no error and reports 0."""
-    store.open(recent=10)
+    store.open()
     assert await trim(store, older_than=TS0 + 100, keep=0) == 0
     await store.close()
 
 
 async def test_a_trim_keeps_the_last_id(store: History, reopen: Reopen) -> None:
     """Trimming every message never lets a later id repeat an old one."""
-    store.open(recent=10)
+    store.open()
     await append(store, message(1), message(2))
     assert await trim(store, keep=0) == 2
     await store.close()
     again = reopen()
-    assert again.open(recent=10).last_id == 2
+    assert again.open().last_id == 2
     await again.close()
 
 
@@ -319,7 +319,7 @@ async def test_a_trim_keeps_the_last_id(store: History, reopen: Reopen) -> None:
 
 async def test_completions_run_in_submission_order(store: History) -> None:
     """Appends, reads and barriers complete in the order they were submitted."""
-    store.open(recent=10)
+    store.open()
     order: list[str] = []
     done = asyncio.get_running_loop().create_future()
 
@@ -342,7 +342,7 @@ async def test_completions_run_in_submission_order(store: History) -> None:
 
 async def test_a_barrier_on_an_idle_store_completes(store: History) -> None:
     """A barrier with nothing in flight still calls ``done``."""
-    store.open(recent=10)
+    store.open()
     await barrier(store)
     await store.close()
 
@@ -352,7 +352,7 @@ async def test_a_barrier_on_an_idle_store_completes(store: History) -> None:
 
 async def test_idle_is_false_while_work_is_in_flight(store: History) -> None:
     """``idle`` is true after open, false once work is submitted, true once it all completed."""
-    store.open(recent=10)
+    store.open()
     assert store.idle
     store.append([message(1)], lambda ms: None, must_not_fail)
     assert not store.idle
@@ -362,4 +362,45 @@ async def test_idle_is_false_while_work_is_in_flight(store: History) -> None:
     assert not store.idle
     await barrier(store)
     assert store.idle
+    await store.close()
+
+
+# --- forget_room ---
+
+
+async def test_forget_room_deletes_the_state_of_a_room_without_messages(
+    store: History, reopen: Reopen
+) -> None:
+    """A forgotten room with a topic but no messages is gone, for good."""
+    store.open()
+    store.save_room(StoredRoom("#a", "passing through", "ann"))
+    store.forget_room("#a")
+    assert await load_room(store, "#a") == (None, Page([], False))
+    await store.close()
+
+    again = reopen()
+    again.open()
+    assert await load_room(again, "#a") == (None, Page([], False))
+    await again.close()
+
+
+async def test_forget_room_keeps_a_room_that_holds_messages(store: History) -> None:
+    """A room with history someone may page keeps its topic and messages when forgotten."""
+    store.open()
+    await append(store, message(1, "#a"))
+    store.save_room(StoredRoom("#a", "kept", "ann"))
+    store.forget_room("#a")
+    stored, newest = await load_room(store, "#a")
+    assert stored == StoredRoom("#a", "kept", "ann")
+    assert ids(newest) == [1]
+    await store.close()
+
+
+async def test_a_room_saved_after_it_was_forgotten_is_kept(store: History) -> None:
+    """Forgetting is ordered like everything else: a later save stands."""
+    store.open()
+    store.save_room(StoredRoom("#a", "old", "ann"))
+    store.forget_room("#a")
+    store.save_room(StoredRoom("#a", "new", "bob"))
+    assert (await load_room(store, "#a"))[0] == StoredRoom("#a", "new", "bob")
     await store.close()

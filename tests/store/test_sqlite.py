@@ -15,7 +15,16 @@ import pytest
 
 from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
 from app.store.sqlite import SCHEMA_VERSION, backup, check_integrity
-from tests.store.support import append, barrier, ids, message, must_not_fail, page, save_room
+from tests.store.support import (
+    append,
+    barrier,
+    ids,
+    load_room,
+    message,
+    must_not_fail,
+    page,
+    save_room,
+)
 from tests.tinyfs import tinyfs
 
 # The schema exactly as the release before numbered migrations created it (it never set
@@ -60,7 +69,7 @@ async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
     """A write that fails (a duplicate id) is dropped alone and reported to its ``failed``, in
     order; its batch-mates still commit."""
     store = SQLiteHistory(str(db_path))
-    store.open(recent=10)
+    store.open()
     outcomes: list[str] = []
     done = asyncio.get_running_loop().create_future()
 
@@ -82,15 +91,19 @@ async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
     await store.close()
 
     reopened = SQLiteHistory(str(db_path))
-    snapshot = reopened.open(recent=10)
-    assert [(m.id, m.text) for m in snapshot.recent["#a"]] == [(1, "hi"), (2, "hi"), (3, "hi")]
+    reopened.open()
+    assert [(m.id, m.text) for m in (await page(reopened, "#a")).messages] == [
+        (1, "hi"),
+        (2, "hi"),
+        (3, "hi"),
+    ]
     await reopened.close()
 
 
 async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
     """A new database file gets all the tables and the current schema version."""
     store = SQLiteHistory(str(db_path))
-    store.open(recent=10)
+    store.open()
     await store.close()
     assert _user_version(db_path) == SCHEMA_VERSION == 1
     assert {"messages", "meta", "rooms"} <= _tables(db_path)
@@ -114,19 +127,15 @@ async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path
     assert _user_version(db_path) == 0
 
     store = SQLiteHistory(str(db_path))
-    snapshot = store.open(recent=10)
+    snapshot = store.open()
     assert _user_version(db_path) == 1
     assert snapshot.last_id == 40
-    assert sorted(snapshot.rooms, key=lambda r: r.room) == [
-        StoredRoom("#a", "", ""),
-        StoredRoom("#b", "", ""),
-        StoredRoom("#c", "quiet here", "ann"),
-    ]
-    assert [(m.id, m.sender, m.text) for m in snapshot.recent["#a"]] == [
+    assert (await load_room(store, "#c"))[0] == StoredRoom("#c", "quiet here", "ann")
+    assert [(m.id, m.sender, m.text) for m in (await load_room(store, "#a"))[1].messages] == [
         (1, "ann", "hello"),
         (3, "bob", "hi ann"),
     ]
-    assert snapshot.recent["#b"] == [
+    assert (await load_room(store, "#b"))[1].messages == [
         StoredMessage(2, 1_700_000_000_002, "#b", "bob", "waves", True)
     ]
     store.append([message(41, "#a")], lambda ms: None, must_not_fail)
@@ -134,7 +143,7 @@ async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path
     await store.close()
 
     again = SQLiteHistory(str(db_path))
-    assert again.open(recent=10).last_id == 41
+    assert again.open().last_id == 41
     await again.close()
     assert _user_version(db_path) == 1
 
@@ -149,7 +158,7 @@ async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None
 
     store = SQLiteHistory(str(db_path))
     with pytest.raises(SchemaTooNewError, match="written by a newer Parley") as raised:
-        store.open(recent=10)
+        store.open()
     assert raised.value.version == SCHEMA_VERSION + 1
     assert isinstance(raised.value, sqlite3.DatabaseError)
     assert store.idle
@@ -166,7 +175,7 @@ async def test_a_file_on_a_read_only_filesystem_is_refused_at_open(tmp_path: Pat
     filesystem is one SQLite reads without a word; ``open`` writes for real, so it is refused."""
     live = tmp_path / "h.db"
     store = SQLiteHistory(str(live))
-    store.open(recent=10)
+    store.open()
     await append(store, message(1))
     with tinyfs(tmp_path / "tiny") as fs:
         # Copied while the store is open: the files as a kill -9 would leave them.
@@ -176,7 +185,7 @@ async def test_a_file_on_a_read_only_filesystem_is_refused_at_open(tmp_path: Pat
         fs.remount("ro")
         again = SQLiteHistory(str(fs.path / "h.db"))
         with pytest.raises(sqlite3.OperationalError, match="readonly database"):
-            again.open(recent=10)
+            again.open()
         await again.close()
 
 
@@ -187,7 +196,7 @@ async def test_a_sound_file_passes_the_integrity_check(tmp_path: Path) -> None:
     """A history written by the store has no integrity problems."""
     path = str(tmp_path / "h.db")
     store = SQLiteHistory(path)
-    store.open(recent=10)
+    store.open()
     await append(store, message(1), message(2))
     await store.close()
     assert check_integrity(path) == []
@@ -221,7 +230,7 @@ async def test_a_backup_of_a_live_store_holds_what_was_committed(tmp_path: Path)
     """A backup taken while the store is open has every committed message and is itself sound."""
     path = str(tmp_path / "h.db")
     store = SQLiteHistory(path)
-    store.open(recent=10)
+    store.open()
     await append(store, message(1), message(2, room="#b"))
     save_room(store, StoredRoom("#a", "the topic", "ann"))
     await barrier(store)
@@ -231,8 +240,9 @@ async def test_a_backup_of_a_live_store_holds_what_was_committed(tmp_path: Path)
     await store.close()
     assert check_integrity(copy) == []
     restored = SQLiteHistory(copy)
-    snapshot = restored.open(recent=10)
-    assert {room.room: room.topic for room in snapshot.rooms} == {"#a": "the topic", "#b": ""}
+    restored.open()
+    assert (await load_room(restored, "#a"))[0] == StoredRoom("#a", "the topic", "ann")
+    assert ids((await load_room(restored, "#b"))[1]) == [2]
     assert ids(await page(restored, "#a")) == [1]
     await restored.close()
 

@@ -28,6 +28,13 @@ DEFAULT_MAX_LINE: Final = 16384
 MAX_DEPTH: Final = 32  # levels of [ and { in one line; frames need 3
 DEFAULT_ROOM: Final = "#general"
 HISTORY_LIMIT_MAX: Final = 200
+# Listings come in pages: ``rooms`` and ``who`` take an optional ``limit`` (clamped to the most) and
+# ``after`` (the last name of the previous page); a ``joined`` lists at most JOINED_MEMBERS_MAX.
+ROOMS_PAGE: Final = 100
+ROOMS_PAGE_MAX: Final = 500
+WHO_PAGE: Final = 500
+WHO_PAGE_MAX: Final = 1000
+JOINED_MEMBERS_MAX: Final = 500
 
 NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
 ROOM_RE: Final = re.compile(r"#[A-Za-z0-9_-]{1,32}")
@@ -123,11 +130,18 @@ class SetTopic(_ClientBase, tag="topic"):
 
 
 class Who(_ClientBase, tag="who"):
+    """One page of a room's members: those whose nick sorts after ``after`` (ignoring case)."""
+
     room: str
+    after: str | None = None
+    limit: int = WHO_PAGE
 
 
 class ListRooms(_ClientBase, tag="rooms"):
-    pass
+    """One page of the rooms with members: those whose name sorts after ``after``."""
+
+    after: str | None = None
+    limit: int = ROOMS_PAGE
 
 
 class GetHistory(_ClientBase, tag="history"):
@@ -200,9 +214,12 @@ class Message(_ServerBase, tag="message"):
 
 
 class Joined(_ServerBase, tag="joined"):
+    """``members`` is the first page of the room's members; ``more`` says ``who`` has the rest."""
+
     room: str
     topic: str
     members: list[str]
+    more: bool = False
 
 
 class Parted(_ServerBase, tag="parted"):
@@ -238,8 +255,12 @@ class Member(msgspec.Struct, omit_defaults=True):
 
 
 class Members(_ServerBase, tag="members"):
+    """One page of members; with ``more``, ``next`` is the ``after`` that asks for the next."""
+
     room: str
     members: list[Member]
+    more: bool = False
+    next: str | None = None
 
 
 class RoomInfo(msgspec.Struct):
@@ -249,7 +270,11 @@ class RoomInfo(msgspec.Struct):
 
 
 class RoomList(_ServerBase, tag="room_list"):
+    """One page of rooms; with ``more``, ``next`` is the ``after`` that asks for the next."""
+
     rooms: list[RoomInfo]
+    more: bool = False
+    next: str | None = None
 
 
 class Renamed(_ServerBase, tag="renamed"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from app.client.events import (
@@ -50,11 +50,14 @@ from app.protocol import (
     GetHistory,
     HistoryPage,
     Joined,
+    ListRooms,
+    Member,
     Members,
     Message,
     Parted,
     Presence,
     Renamed,
+    RoomInfo,
     RoomList,
     ServerFrame,
     Topic,
@@ -81,12 +84,19 @@ class Request:
     show: bool = True  # join: switch to the room; who: print the member list
     cursor: int = 0  # catchup: fetch after this id ...
     head: int = 0  # ... up to the first message the rejoin's history page showed
-    pages: int = 0
+    pages: int = 0  # catchup, who, rooms: the pages asked for after the first
+    # who and rooms: what the pages so far listed (the server sends listings in pages).
+    members: list[Member] = field(default_factory=list)
+    rooms: list[RoomInfo] = field(default_factory=list)
 
 
 Send = Callable[[ClientFrame, "Request | None"], bool]
 
 OLDER_PAGE: Final = 200  # the most the server gives in one page: fewer round trips when paging back
+# Pages of a listing fetched for the user to read (/rooms, /who of a room we are not in); the
+# member list of a room we are in is always fetched whole.
+SHOWN_PAGES: Final = 5
+SHOWN_NAMES: Final = 300  # /who prints at most this many nicks
 
 
 # One text per ``ErrorCode``; tests/client/test_errors.py fails if a code has none.
@@ -474,31 +484,56 @@ class Receiver:
         self.notify.changed()
 
     def _members(self, members: Members) -> None:
+        """A page of members: the first replaces the member list, later ones add to it, and
+        the next is asked for while ``more``."""
         request = self._request(members.ref)
         conversation = self.state.get(members.room)
-        if conversation is not None and conversation.joined:
-            conversation.members = {
-                fold(m.nick): MemberView(m.nick, m.away) for m in members.members
-            }
+        joined = conversation is not None and conversation.joined
+        if conversation is not None and joined:
+            page = {fold(m.nick): MemberView(m.nick, m.away) for m in members.members}
+            if request is not None and request.pages:
+                conversation.members.update(page)
+            else:
+                conversation.members = page
             self.notify.changed()
-        if request is not None and request.show:
+        if request is None:
+            return
+        request.members.extend(members.members)
+        wanted = joined or request.pages + 1 < SHOWN_PAGES
+        if members.more and members.next is not None and wanted:
+            request.pages += 1
+            self._send(Who(room=members.room, after=members.next), request)
+            return
+        if request.show:
+            listed = sorted(request.members, key=lambda m: fold(m.nick))
             names = ", ".join(
-                f"{m.nick} (away)" if m.away else m.nick
-                for m in sorted(members.members, key=lambda m: fold(m.nick))
+                f"{m.nick} (away)" if m.away else m.nick for m in listed[:SHOWN_NAMES]
             )
-            count = len(members.members)
+            count = f"{len(listed)}+" if members.more else str(len(listed))
+            if len(listed) > SHOWN_NAMES or members.more:
+                names += ", …"
             self.show(LineKind.NOTICE, f"{members.room} ({count}): {names}", request.conversation)
 
     def _room_list(self, room_list: RoomList) -> None:
+        """A page of rooms: shown once the last page (or the last one we fetch) is in."""
         request = self._request(room_list.ref)
+        if request is not None:
+            request.rooms.extend(room_list.rooms)
+            if room_list.more and room_list.next is not None and request.pages + 1 < SHOWN_PAGES:
+                request.pages += 1
+                self._send(ListRooms(after=room_list.next), request)
+                return
         where = request.conversation if request is not None else None
-        if not room_list.rooms:
+        rooms = request.rooms if request is not None else room_list.rooms
+        if not rooms:
             self.show(LineKind.NOTICE, "No rooms on the server yet.", where)
             return
         self.show(LineKind.NOTICE, f"Rooms on {self.state.server}:", where)
-        for info in sorted(room_list.rooms, key=lambda r: fold(r.room)):
+        for info in sorted(rooms, key=lambda r: fold(r.room)):
             topic = f" - {info.topic}" if info.topic else ""
             self.show(LineKind.NOTICE, f"  {info.room} ({info.members}){topic}", where)
+        if room_list.more:
+            self.show(LineKind.NOTICE, f"  … and more than the {len(rooms)} listed here.", where)
 
     def _presence(self, presence: Presence) -> None:
         conversation = self.state.get(presence.room)

@@ -1,5 +1,5 @@
-"""The bounds on what one client can make the server hold: rooms per connection, rooms on the
-server, and rooms created per address.
+"""The bounds on what one client can make the server hold or send: rooms per connection, rooms on
+the server, rooms created per address, and the size of one reply.
 
 ``RoomQuota`` owns these rules and the state they need (a token bucket of room creations per
 address); ``rooms.py`` asks it before a join takes a connection into one more room. A join is
@@ -9,15 +9,33 @@ refused with ``too_many_rooms`` when the connection is already in ``--max-rooms-
 server and its address has created ``--new-rooms-per-min`` rooms within the last minute's worth
 of its bucket. Joining a room that exists is never charged to the creation bucket, so clients
 rejoining their rooms after a restart are not slowed. Each limit is off at 0.
+
+A short request must not make a long reply: ``fit`` takes the first entries of a listing (the
+rooms of ``rooms``, the members of ``who`` and of ``joined``) that fit a count and a byte budget,
+counted as they are encoded, and says whether more are left; ``reply_bytes`` is that bound for a
+server (64 KiB, or half of ``--sendq`` if that is less), so that one reply never comes near the
+output a connection may have queued. A page holds at least one entry, so paging always advances.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import msgspec
 
 from app import protocol as p
 from app.server.config import ServerConfig
+
+T = TypeVar("T")
+
+MAX_REPLY: Final = 64 * 1024  # bytes in one listing reply, frame and all
+# Room for what a page adds to its empty frame besides entries: ``"more":true`` and a ``next``
+# cursor (a room name or a nick, both at most 33 characters).
+_CURSOR: Final = 64
+_encode: Final = msgspec.json.Encoder().encode
 
 # Buckets of addresses that have not created a room for a while are full again and can be
 # forgotten; they are swept when there are more than this many.
@@ -93,3 +111,30 @@ class RoomQuota:
         ]
         for address in full:
             del self._buckets[address]
+
+
+def reply_bytes(config: ServerConfig) -> int:
+    """The most bytes one listing reply of this server may take."""
+    return min(MAX_REPLY, config.sendq // 2)
+
+
+def budget(bound: int, empty: p.ServerFrame) -> int:
+    """The bytes left for entries in a reply of at most ``bound`` bytes whose frame, with no
+    entries, is ``empty`` (its ``ref`` and topic count too)."""
+    return bound - len(p.encode(empty)) - _CURSOR
+
+
+def fit(entries: Iterable[T], limit: int, room: int) -> tuple[list[T], bool]:
+    """The first of ``entries`` that fit: at most ``limit`` of them in ``room`` bytes of JSON
+    (each with its comma), but always the first; and whether any are left over."""
+    page: list[T] = []
+    used = 0
+    for entry in entries:
+        if len(page) >= limit:
+            return page, True
+        size = len(_encode(entry)) + 1
+        if page and used + size > room:
+            return page, True
+        page.append(entry)
+        used += size
+    return page, False

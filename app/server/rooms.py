@@ -17,6 +17,7 @@ store has never heard of it.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 
 from app import protocol as p
@@ -32,7 +33,7 @@ from app.server.feature import (
     room_name,
     save_room,
 )
-from app.server.limits import Refusal, RoomQuota
+from app.server.limits import Refusal, RoomQuota, budget, fit, reply_bytes
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
 
@@ -47,6 +48,7 @@ class RoomFeature:
         self.rooms = context.rooms
         self.fanout = context.fanout
         self.quota = RoomQuota(context.config)
+        self.reply_bytes = reply_bytes(context.config)
         self.handlers = (
             Handlers()
             .on(p.Join, self.join)
@@ -95,8 +97,7 @@ class RoomFeature:
                     return
         if self.rooms.join(name, s):
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
-        members = sorted((m.nick for m in self.rooms.members(name).values()), key=p.fold)
-        s.send(p.Joined(room=name, topic=room.topic, members=members, ref=f.ref))
+        s.send(self._joined(name, room.topic, f.ref))
         s.send(
             p.HistoryPage(
                 room=name,
@@ -135,6 +136,14 @@ class RoomFeature:
 
         await save_room(self.ctx.store, StoredRoom(name, f.topic, by), saved, refused)
 
+    def _joined(self, name: str, topic: str, ref: p.Ref | p.UnsetType) -> p.Joined:
+        """The ``joined`` reply: the first members by nick, as many as fit; ``who`` pages on."""
+        limit = p.JOINED_MEMBERS_MAX
+        first = heapq.nsmallest(limit + 1, self.rooms.members(name).values(), key=_by_key)
+        room = budget(self.reply_bytes, p.Joined(room=name, topic=topic, members=[], ref=ref))
+        members, more = fit((m.nick for m in first), limit, room)
+        return p.Joined(room=name, topic=topic, members=members, more=more, ref=ref)
+
     async def who(self, s: Session, f: p.Who) -> None:
         name = room_name(s, f, f.room)
         if name is None:
@@ -143,19 +152,33 @@ class RoomFeature:
         if not members:
             refuse(s, f, "no_such_room", f"nobody is in {name}")
             return
-        listed = [
-            p.Member(nick=m.nick, away=m.away is not None)
-            for m in sorted(members.values(), key=lambda m: m.key)
-        ]
-        s.send(p.Members(room=name, members=listed, ref=f.ref))
+        limit = max(1, min(f.limit, p.WHO_PAGE_MAX))
+        after = p.fold(f.after) if f.after is not None else ""
+        chosen = heapq.nsmallest(
+            limit + 1, (m for m in members.values() if m.key > after), key=_by_key
+        )
+        room = budget(self.reply_bytes, p.Members(room=name, members=[], ref=f.ref))
+        listed, more = fit(
+            (p.Member(nick=m.nick, away=m.away is not None) for m in chosen), limit, room
+        )
+        cursor = listed[-1].nick if more else None
+        s.send(p.Members(room=name, members=listed, more=more, next=cursor, ref=f.ref))
 
     async def list_rooms(self, s: Session, f: p.ListRooms) -> None:
-        rooms = [
-            p.RoomInfo(room=r.name, topic=r.topic, members=len(self.rooms.members(r.name)))
-            for r in sorted(self.rooms, key=lambda r: r.name)
-            if self.rooms.members(r.name)
-        ]
-        s.send(p.RoomList(rooms=rooms, ref=f.ref))
+        limit = max(1, min(f.limit, p.ROOMS_PAGE_MAX))
+        after = p.fold(f.after) if f.after is not None else ""
+        names = heapq.nsmallest(
+            limit + 1, (r.name for r in self.rooms if r.name > after and self.rooms.members(r.name))
+        )
+        infos = (
+            p.RoomInfo(room=n, topic=r.topic, members=len(self.rooms.members(n)))
+            for n in names
+            if (r := self.rooms.get(n)) is not None
+        )
+        room = budget(self.reply_bytes, p.RoomList(rooms=[], ref=f.ref))
+        rooms, more = fit(infos, limit, room)
+        cursor = rooms[-1].room if more else None
+        s.send(p.RoomList(rooms=rooms, more=more, next=cursor, ref=f.ref))
 
     async def _load(self, room: Room) -> bool:
         """Read a room's topic (the first time) and window of newest messages from the store;
@@ -197,3 +220,7 @@ def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:
             refusal.code, refusal.message, ref=f.ref, retry_after_ms=refusal.retry_after_ms
         )
     )
+
+
+def _by_key(session: Session) -> str:
+    return session.key

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from app import protocol
 from app.client.config import ConfigStore
 from app.client.events import ScrollbackReset
 from app.client.receive import describe_error
@@ -13,6 +14,7 @@ from app.client.state import ConnectionState, ConversationKind, LineKind
 from app.protocol import Error
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, Tap, eventually
+from tests.conftest import StartServer as StartServerFixture
 
 Pair = tuple[Client, Client]
 MakeTap = Callable[[int], Awaitable[Tap]]
@@ -473,3 +475,31 @@ async def test_submitting_while_disconnected_sends_nothing(
     assert all(e.startswith("Not connected to the server") for e in errors)
     assert alice.rec.chat("#general") == []
     assert alice.engine.outstanding == 0
+
+
+async def test_member_list_who_and_rooms_follow_pages(
+    start_server: StartServerFixture, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pages smaller than the room, the member list, /who and /rooms still show all."""
+    monkeypatch.setattr(protocol, "JOINED_MEMBERS_MAX", 2)
+    monkeypatch.setattr(protocol, "WHO_PAGE_MAX", 3)
+    monkeypatch.setattr(protocol, "ROOMS_PAGE_MAX", 2)
+    server = await start_server(max_conns_per_ip=0)
+    others = [await make_client(f"user{n}", server.port) for n in range(6)]
+    for n, other in enumerate(others[:4]):
+        other.engine.submit(f"/join #side{n}")
+    alice = await make_client("alice", server.port)
+    everyone = ["alice", *(f"user{n}" for n in range(6))]
+    assert [m.nick for m in alice.rec.view("#general").members] == everyone
+    alice.engine.submit("/who")
+    await eventually(
+        lambda: (
+            f"#general (7): {', '.join(everyone)}" in alice.rec.texts("#general", LineKind.NOTICE)
+        ),
+        "who output of every page",
+    )
+    alice.engine.submit("/rooms")
+    await eventually(
+        lambda: "  #side3 (1)" in alice.rec.texts("#general", LineKind.NOTICE), "every room"
+    )
+    assert "  #general (7)" in alice.rec.texts("#general", LineKind.NOTICE)

@@ -25,6 +25,8 @@ class ServerConfig:
     msg_rate: float = 2.0
     msg_burst: int = 20
     sendq: int = 1 << 20
+    # A client whose unread output stays above a quarter of ``sendq`` this long is dropped.
+    sendq_timeout: float = 30.0
     # Rooms one connection may be in (IRC's maxchans), rooms held in memory at once, and rooms
     # new to the server that one address may create per minute; 0 turns each off.
     max_rooms_per_conn: int = 50

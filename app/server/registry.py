@@ -7,8 +7,9 @@ runner waits on it at shutdown for the goodbyes to drain. In between, a session 
 quit or lost, whichever comes first): only then does it count against its address, hold a nick
 and sit in rooms. Session ids are ``<process>-<n>`` with a random process part, so that fan-out
 can skip a sender by id even for a payload that crossed processes (a Redis backplane). Keepalive
-(ping the quiet, drop the silent and the unregistered) and the shutdown goodbye walk the registry,
-so they live here too.
+(ping the quiet, drop the silent and the unregistered), dropping clients that stay behind on their
+output for longer than ``--sendq-timeout``, and the shutdown goodbye walk the registry, so they
+live here too.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ class Sessions:
     # --- housekeeping ---
 
     def sweep(self) -> None:
-        """Drop unregistered and unresponsive sessions; ping the quiet ones."""
+        """Drop unregistered, unresponsive and long-behind sessions; ping the quiet ones."""
         now = time.monotonic()
         config = self.config
         for s in self.in_chat():
-            if not s.key:
+            if s.behind_since is not None and now - s.behind_since > config.sendq_timeout:
+                s.drop("slow_consumer", "you have not read what was sent for too long", error=True)
+            elif not s.key:
                 if now - s.connected_at > config.register_timeout:
                     s.drop("register_timeout", "no hello in time", error=True)
             elif s.ping_sent is not None:

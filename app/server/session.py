@@ -4,10 +4,15 @@ A ``Session`` is the asyncio ``Protocol`` of one TCP connection, and the only co
 that connection's protocol state (its ``LineDecoder``). It feeds what it reads to the decoder,
 answers bad lines with a typed error, charges each frame to a token bucket, and hands good frames
 to its host (the ``Hub``, seen only through the ``SessionHost`` protocol, so that neither module
-imports the other). Output is written straight to the transport, whose buffer is bounded by
-``--sendq``: when a client stops reading and the buffer passes that bound, asyncio pauses writing
-and the session drops the client with ``slow_consumer``, so one slow reader never holds up the
-others or grows the server's memory. Replies caused by one read are corked into a single write.
+imports the other). Output is written straight to the transport. A client is *behind* while
+its unread output is above a low-water mark (a quarter of ``--sendq``; asyncio's ``pause_writing``
+and ``resume_writing`` say when it crosses): its own later frames then wait unread, so a burst of
+requests cannot pile up replies faster than it reads them, and the registry's sweep drops it with
+``slow_consumer`` if it stays behind for ``--sendq-timeout`` seconds. One large reply it asked for
+therefore costs it nothing as long as it reads; the hard bound remains: past ``--sendq`` unread
+bytes (room messages from others keep coming while it is behind) it is dropped at once, so one
+slow reader never holds up the others or grows the server's memory. Replies caused by one read
+are corked into a single write.
 Handlers are coroutines, awaited one at a time in the order the frames arrived: the session runs
 each one's first step itself (no task, so the message path costs what a call does), and only when
 a handler has to wait (on the store, a lock, a thread pool) does it pause reading this connection
@@ -65,12 +70,14 @@ class Session(asyncio.Protocol):
 
     __slots__ = (
         "_cork",
+        "_corked",
         "_decoder",
         "_lines",
         "_refilled",
         "_tokens",
         "_waiting",
         "away",
+        "behind_since",
         "closing",
         "connected_at",
         "host",
@@ -104,6 +111,9 @@ class Session(asyncio.Protocol):
         self._tokens = float(host.config.msg_burst)
         self._refilled = self.connected_at
         self._cork: list[bytes] | None = None
+        self._corked = 0  # bytes in the cork
+        # When the unread output last rose above the low-water mark; None while below it.
+        self.behind_since: float | None = None
         self._lines: deque[bytes] = deque()  # read, not yet handled
         self._waiting: asyncio.Task[None] | None = None  # a handler that had to wait
 
@@ -117,8 +127,8 @@ class Session(asyncio.Protocol):
         if isinstance(peer, tuple):
             self.ip = str(peer[0])
             self.peer = f"{peer[0]}:{peer[1]}"
-        sendq = self.host.config.sendq
-        transport.set_write_buffer_limits(high=sendq, low=sendq // 2)
+        mark = self.host.config.sendq // 4
+        transport.set_write_buffer_limits(high=mark, low=mark // 2)
         log.info("connect %s", self.peer)
         self.host.opened(self)
 
@@ -144,8 +154,34 @@ class Session(asyncio.Protocol):
         log.info("disconnect %s%s", self.peer, f" ({exc})" if exc else "")
 
     def pause_writing(self) -> None:
-        # The client has let more than --sendq bytes pile up unread.
-        self.drop("slow_consumer", "you are not reading fast enough", error=True)
+        # More than a quarter of --sendq is unread: the client is behind. Its own requests wait
+        # until it catches up; the sweep drops it if it stays behind, ``write`` if it reaches
+        # --sendq.
+        if not self.closing:
+            self.behind_since = time.monotonic()
+            self._read_if_ready()
+
+    def resume_writing(self) -> None:
+        self.behind_since = None
+        if self.closing:
+            return
+        if self._waiting is None and self._lines:
+            self._cork = []
+            try:
+                self._serve()
+            finally:
+                self._flush_cork()
+        self._read_if_ready()
+
+    def _read_if_ready(self) -> None:
+        """Read while no handler waits and the client is not behind; else leave input unread."""
+        transport = self.transport
+        if transport is None or self.closing or transport.is_closing():
+            return
+        if self._waiting is None and self.behind_since is None:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
 
     # --- input ---
 
@@ -153,10 +189,17 @@ class Session(asyncio.Protocol):
         """Handle the queued lines in order until they run out or a handler has to wait."""
         handle = self.host.handle
         lines = self._lines
+        mark = self.host.config.sendq // 4
         while lines:
             if self.closing or self.leaving:
                 lines.clear()
                 return
+            if self._cork is not None and self._corked > mark:
+                # Replies pile up: send them now, which tells whether the client keeps up.
+                self._flush_cork()
+                self._cork = []
+            if self.behind_since is not None:
+                return  # the rest waits until the client has read (``resume_writing``)
             line = lines.popleft()
             try:
                 frame = p.decode_client_frame(line)
@@ -189,10 +232,9 @@ class Session(asyncio.Protocol):
         This connection reads nothing more meanwhile, so its later frames take effect after this
         one's; every other connection goes on being served.
         """
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
         loop = asyncio.get_running_loop()
         self._waiting = loop.create_task(self._finish(_Started(handler, waiting_on)))
+        self._read_if_ready()
 
     async def _finish(self, handler: _Started) -> None:
         try:
@@ -210,9 +252,7 @@ class Session(asyncio.Protocol):
             self._serve()
         finally:
             self._flush_cork()
-        transport = self.transport
-        if self._waiting is None and transport is not None and not transport.is_closing():
-            transport.resume_reading()
+        self._read_if_ready()
 
     def _charge(self, ref: p.Ref | p.UnsetType = p.UNSET) -> bool:
         """Take one token for a frame; answer ``rate_limited`` and refuse it when none is left."""
@@ -251,13 +291,25 @@ class Session(asyncio.Protocol):
             return
         if self._cork is not None:
             self._cork.append(data)
+            self._corked += len(data)
         else:
             self.transport.write(data)
+            if self.behind_since is not None:
+                self._check_sendq()
 
     def _flush_cork(self) -> None:
         cork, self._cork = self._cork, None
+        self._corked = 0
         if cork and not self.closing and self.transport is not None:
             self.transport.write(cork[0] if len(cork) == 1 else b"".join(cork))
+            if self.behind_since is not None:
+                self._check_sendq()
+
+    def _check_sendq(self) -> None:
+        """The hard bound: a client with more than --sendq bytes unread is dropped at once."""
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > self.host.config.sendq:
+            self.drop("slow_consumer", "you are not reading fast enough", error=True)
 
     def drop(self, reason: str, message: str, *, error: bool = False) -> None:
         """Say why (``error`` then ``bye``), half-close, and abort if the client lingers."""
@@ -272,10 +324,11 @@ class Session(asyncio.Protocol):
         self.closing = True
         log.info("drop %s (%s): %s", self.peer, self.nick or "-", reason)
         if self._waiting is not None:
-            # A handler still waiting has no one left to answer; and the lingering close below
-            # must read again to see the client hang up.
+            # A handler still waiting has no one left to answer.
             self._waiting.cancel()
-            transport.resume_reading()
+        # The lingering close below must read again (reading may be paused by a handler that
+        # waited or by output piling up) to see the client hang up.
+        transport.resume_reading()
         # A lingering close: send FIN but keep reading (and ignoring) until the client hangs up.
         # Closing with its input unread would make the kernel send a reset, and a reset can
         # destroy the error and bye before the client reads them.

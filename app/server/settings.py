@@ -180,6 +180,16 @@ SETTINGS: Final = (
         metavar="BYTES",
     ),
     Setting(
+        "sendq_timeout",
+        float,
+        _DEFAULTS.sendq_timeout,
+        "seconds a connection may stay behind (more than a quarter of --sendq unread) before "
+        "it is dropped as slow_consumer",
+        0.1,
+        3600,
+        metavar="SECONDS",
+    ),
+    Setting(
         "max_rooms_per_conn",
         int,
         _DEFAULTS.max_rooms_per_conn,

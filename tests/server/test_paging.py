@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import pytest
 
 from app import protocol as p
+from app.server import Server
 from app.server.limits import MAX_REPLY
 from tests.conftest import TIMEOUT, Dial, StartServer, WireClient
+from tests.server.test_limits import assert_dropped, session_of, wait_until
 
 
 async def reply_line(client: WireClient, **request: Any) -> tuple[int, dict[str, Any]]:
@@ -120,3 +123,72 @@ async def test_joined_lists_the_first_members_and_says_more(
     small = await dial(server.port, "solo")
     joined, _ = await small.join("#small")
     assert joined["members"] == ["solo"] and "more" not in joined
+
+
+# --- a burst of listings and slow readers ---------------------------------------------------
+
+BURST = 60
+SMALL_BUFFER = 8192
+
+
+async def narrow_client(server: Server, nick: str) -> WireClient:
+    """A client whose socket buffers (its receive side, the server's send side) are small, so
+    that what it has not read piles up in the server's output, not in the kernel."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    # The stream's own buffer is small too (it stops reading the socket at twice ``limit``).
+    reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_REPLY)
+    client = WireClient(reader, writer)
+    await client.hello(nick)
+    session = session_of(server, nick)
+    assert session.transport is not None
+    server_side = session.transport.get_extra_info("socket")
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+    return client
+
+
+async def test_a_burst_of_listings_drops_only_the_client_that_stops_reading(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """A pipelined burst of ``rooms``: a client reading slowly but steadily gets every reply;
+    one that stops reading is dropped as slow_consumer, with its queue bounded by --sendq."""
+    sendq = 64 * 1024
+    server = await start_server(
+        sendq=sendq, sendq_timeout=1.0, new_rooms_per_min=0, max_rooms_per_conn=0
+    )
+    owner = await dial(server.port, "owner")
+    for n in range(200):
+        await owner.join(f"#topic{n:03}")
+    for n in range(200):
+        await owner.send(type="topic", room=f"#topic{n:03}", topic="t" * 4000)
+    await owner.barrier()
+
+    steady = await narrow_client(server, "steady")
+    stopped = await narrow_client(server, "stopped")
+    try:
+        burst = b'{"type":"rooms"}\n' * BURST
+        await stopped.send_raw(burst)
+        await steady.send_raw(burst)
+
+        replies = 0
+        while replies < BURST:
+            line = await asyncio.wait_for(steady.reader.readline(), TIMEOUT)
+            assert line, "the steady reader was dropped"
+            frame = json.loads(line)
+            assert frame["type"] == "room_list", frame
+            replies += 1
+            await asyncio.sleep(0.002)  # slow, but it keeps reading
+        await steady.barrier()
+
+        victim = session_of(server, "stopped")
+        await wait_until(lambda: not victim.in_chat)
+        assert victim.transport is not None
+        assert victim.transport.get_write_buffer_size() <= sendq + 1024
+        last = await stopped.closed()
+        assert_dropped(last, "slow_consumer")
+        assert "steady" in server.hub.nicks
+    finally:
+        await steady.close()
+        await stopped.close()

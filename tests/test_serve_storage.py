@@ -28,7 +28,7 @@ def write_history(path: Path, count: int) -> None:
 
     async def write() -> None:
         store = SQLiteHistory(str(path))
-        store.open(recent=10)
+        store.open()
         done = asyncio.get_running_loop().create_future()
         messages = [StoredMessage(i, i, "#a", "ann", "x" * 1000, False) for i in range(1, count)]
 

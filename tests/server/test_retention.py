@@ -46,7 +46,7 @@ async def joined_texts(dial: Dial, port: int, nick: str, room: str) -> dict[str,
 async def store_messages(db: Path, messages: list[StoredMessage]) -> None:
     """Write ``messages`` to the history at ``db`` before any server opens it."""
     store = SQLiteHistory(str(db))
-    store.open(recent=10)
+    store.open()
     done = asyncio.get_running_loop().create_future()
     store.append(messages, done.set_result, lambda ms, r: done.set_exception(OSError(r)))
     await done

@@ -373,7 +373,7 @@ async def test_forget_room_deletes_the_state_of_a_room_without_messages(
 ) -> None:
     """A forgotten room with a topic but no messages is gone, for good."""
     store.open()
-    store.save_room(StoredRoom("#a", "passing through", "ann"))
+    save_room(store, StoredRoom("#a", "passing through", "ann"))
     store.forget_room("#a")
     assert await load_room(store, "#a") == (None, Page([], False))
     await store.close()
@@ -388,7 +388,7 @@ async def test_forget_room_keeps_a_room_that_holds_messages(store: History) -> N
     """A room with history someone may page keeps its topic and messages when forgotten."""
     store.open()
     await append(store, message(1, "#a"))
-    store.save_room(StoredRoom("#a", "kept", "ann"))
+    save_room(store, StoredRoom("#a", "kept", "ann"))
     store.forget_room("#a")
     stored, newest = await load_room(store, "#a")
     assert stored == StoredRoom("#a", "kept", "ann")
@@ -399,8 +399,8 @@ async def test_forget_room_keeps_a_room_that_holds_messages(store: History) -> N
 async def test_a_room_saved_after_it_was_forgotten_is_kept(store: History) -> None:
     """Forgetting is ordered like everything else: a later save stands."""
     store.open()
-    store.save_room(StoredRoom("#a", "old", "ann"))
+    save_room(store, StoredRoom("#a", "old", "ann"))
     store.forget_room("#a")
-    store.save_room(StoredRoom("#a", "new", "bob"))
+    save_room(store, StoredRoom("#a", "new", "bob"))
     assert (await load_room(store, "#a"))[0] == StoredRoom("#a", "new", "bob")
     await store.close()

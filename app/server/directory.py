@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Final
 
 from app.server.session import Session
 from app.store import Page, StoredMessage, StoredRoom
@@ -32,6 +33,9 @@ from app.store import Page, StoredMessage, StoredRoom
 log = logging.getLogger("parley.server")
 
 _NOBODY: Mapping[str, Session] = MappingProxyType({})
+# A room's window of newest messages holds at most this many characters of text (and at most
+# ``--recent`` messages): it bounds the memory of each held room and the history a join sends.
+WINDOW_CHARS: Final = 16_000
 
 
 @dataclass
@@ -52,6 +56,25 @@ class Room:
     waiting: int = 0
     # Ids read by a refill that a fan-out already on its way may bring again (see ``refill``).
     refilled: frozenset[int] = frozenset()
+    # Characters of text in ``recent``, kept at most ``WINDOW_CHARS``.
+    recent_chars: int = 0
+
+    def add_newest(self, message: StoredMessage) -> None:
+        """Put ``message`` at the new end of the window, pushing out what no longer fits."""
+        window = self.recent
+        if len(window) == window.maxlen:
+            self.drop_oldest()
+        window.append(message)
+        self.recent_chars += len(message.text)
+        while self.recent_chars > WINDOW_CHARS and len(window) > 1:
+            self.drop_oldest()
+
+    def drop_oldest(self) -> StoredMessage:
+        """Take the oldest message out of the window: older ones now exist (in the store)."""
+        message = self.recent.popleft()
+        self.recent_chars -= len(message.text)
+        self.has_older = True
+        return message
 
 
 class Rooms:
@@ -142,15 +165,12 @@ class Rooms:
         room = self._rooms.get(name)
         if room is None:
             return
-        window = room.recent
         refilled, room.refilled = room.refilled, frozenset()
         for message in messages:
             if message.id in refilled:
                 continue
             # Older messages exist once one is pushed out of the window, not when it is full.
-            if len(window) == window.maxlen:
-                room.has_older = True
-            window.append(message)
+            room.add_newest(message)
 
     def refill(self, room: Room, stored: StoredRoom | None, page: Page) -> None:
         """Replace the window of a room not fresh with ``page``, its newest messages from the
@@ -169,8 +189,10 @@ class Rooms:
             if stored is not None:
                 room.topic, room.topic_by = stored.topic, stored.topic_by
         room.recent.clear()
-        room.recent.extend(page.messages)
+        room.recent_chars = 0
         room.has_older = page.more
+        for message in page.messages:
+            room.add_newest(message)
         room.fresh = True
         room.refilled = frozenset(m.id for m in page.messages)
 

@@ -12,15 +12,17 @@ rejoining their rooms after a restart are not slowed. Each limit is off at 0.
 
 A short request must not make a long reply: ``fit`` takes the first entries of a listing (the
 rooms of ``rooms``, the members of ``who`` and of ``joined``) that fit a count and a byte budget,
-counted as they are encoded, and says whether more are left; ``reply_bytes`` is that bound for a
-server (64 KiB, or half of ``--sendq`` if that is less), so that one reply never comes near the
-output a connection may have queued. A page holds at least one entry, so paging always advances.
+counted as they are encoded, and says whether more are left (``fit_newest`` does the same from
+the end, for the messages of a ``history`` page and of the one a join sends); ``reply_bytes`` is
+that bound for a server (64 KiB, or half of ``--sendq`` if that is less), so that one reply never
+comes near the output a connection may have queued. A page holds at least one entry, so paging
+always advances.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -138,3 +140,11 @@ def fit(entries: Iterable[T], limit: int, room: int) -> tuple[list[T], bool]:
         page.append(entry)
         used += size
     return page, False
+
+
+def fit_newest(entries: Sequence[T], room: int) -> tuple[list[T], bool]:
+    """The last of ``entries`` (the newest messages of a page) that fit ``room`` bytes, in their
+    order, but always the last one; and whether older ones were left out."""
+    page, cut = fit(reversed(entries), len(entries), room)
+    page.reverse()
+    return page, cut

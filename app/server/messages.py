@@ -7,9 +7,10 @@ what its sender said before. A room message the store cannot write is answered `
 to its sender alone (``Fanout``), as is a ``history`` the store cannot read. ``history`` awaits
 a page read from the store. Rules owned here: a ``say`` names exactly one of ``room`` and ``to``,
 its text is 1 to ``MAX_TEXT`` characters, a ``history`` query gives at most one of ``before`` and
-``after`` and its numbers are clamped to what the store can hold. Ids come from one counter per
-process whose ceiling is reserved in the store in blocks, so that ids of direct messages are not
-reused after a restart.
+``after`` and its numbers are clamped to what the store can hold, and its reply holds what fits
+one reply line (``limits.reply_bytes``), ``more`` saying the rest is there. Ids come from one
+counter per process whose ceiling is reserved in the store in blocks, so that ids of direct
+messages are not reused after a restart.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.server.feature import (
     read_page,
     refuse,
 )
+from app.server.limits import budget, fit, fit_newest, reply_bytes
 from app.server.session import Session
 from app.store import Snapshot, StoredMessage
 
@@ -47,6 +49,7 @@ class MessageFeature:
         self.ctx = context
         self.rooms = context.rooms
         self.fanout = context.fanout
+        self.reply_bytes = reply_bytes(context.config)
         self._next_id = 1
         self._reserved_id = 0
         self.handlers = Handlers().on(p.Say, self.say).on(p.GetHistory, self.history)
@@ -108,8 +111,16 @@ class MessageFeature:
             message = "the server cannot read its history now; try again later"
             refuse(s, f, "unavailable", message)
             return
+        # A page of long messages could be megabytes: it holds what fits one reply, and ``more``
+        # sends the client back for the rest.
         messages = [to_wire(m) for m in page.messages]
-        s.send(p.HistoryPage(room=room.name, messages=messages, more=page.more, ref=f.ref))
+        empty = p.HistoryPage(room=room.name, messages=[], more=True, ref=f.ref)
+        room_left = budget(self.reply_bytes, empty)
+        if after is None:
+            shown, cut = fit_newest(messages, room_left)
+        else:
+            shown, cut = fit(messages, len(messages), room_left)
+        s.send(p.HistoryPage(room=room.name, messages=shown, more=page.more or cut, ref=f.ref))
 
     def _take_id(self) -> int:
         if self._next_id > self._reserved_id:

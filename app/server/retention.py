@@ -112,10 +112,10 @@ class Retention:
             window = room.recent
             dropped = False
             while older_than is not None and window and window[0].ts < older_than:
-                window.popleft()
+                room.drop_oldest()
                 dropped = True
             while keep is not None and len(window) > keep:
-                window.popleft()
+                room.drop_oldest()
                 dropped = True
             if dropped or (keep is not None and len(window) >= keep):
                 room.has_older = False if dropped else room.has_older

@@ -33,7 +33,7 @@ from app.server.feature import (
     room_name,
     save_room,
 )
-from app.server.limits import Refusal, RoomQuota, budget, fit, reply_bytes
+from app.server.limits import Refusal, RoomQuota, budget, fit, fit_newest, reply_bytes
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
 
@@ -98,14 +98,9 @@ class RoomFeature:
         if self.rooms.join(name, s):
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
         s.send(self._joined(name, room.topic, f.ref))
-        s.send(
-            p.HistoryPage(
-                room=name,
-                messages=[to_wire(m) for m in room.recent],
-                more=room.has_older,
-                ref=f.ref,
-            )
-        )
+        empty = p.HistoryPage(room=name, messages=[], more=True, ref=f.ref)
+        shown, cut = fit_newest([to_wire(m) for m in room.recent], budget(self.reply_bytes, empty))
+        s.send(p.HistoryPage(room=name, messages=shown, more=room.has_older or cut, ref=f.ref))
 
     async def part(self, s: Session, f: p.Part) -> None:
         room = member_of(self.rooms, s, f, f.room)

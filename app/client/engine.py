@@ -48,9 +48,10 @@ from app.client.commands import (
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
+from app.client.errors import describe_error
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import Link, LinkDead, Timings, backoff_delay
-from app.client.receive import Receiver, Request, describe_error, local_line
+from app.client.receive import Receiver, Request, local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ChatState,

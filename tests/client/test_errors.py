@@ -10,32 +10,32 @@ from __future__ import annotations
 from typing import get_args
 
 from app import protocol as p
-from app.client import engine, receive
-from app.client.receive import describe_error
+from app.client import engine, errors
+from app.client.errors import describe_error
 
 
 def test_every_error_code_has_a_text() -> None:
     """Adding a code to ``ErrorCode`` without a text for the client fails here."""
-    assert set(receive._ERROR_TEXT) == set(get_args(p.ErrorCode))
+    assert set(errors.ERROR_TEXT) == set(get_args(p.ErrorCode))
 
 
 def test_every_text_is_a_sentence_stem() -> None:
     """Each text is non-empty and has no final stop (``describe_error`` adds one)."""
-    for code, text in receive._ERROR_TEXT.items():
+    for code, text in errors.ERROR_TEXT.items():
         assert text.strip() == text and text and not text.endswith("."), code
 
 
 def test_fatal_on_hello_codes_are_error_codes() -> None:
     """Every fatal-on-hello code is in ``ErrorCode`` (mypy checks this too)."""
     assert engine._FATAL_ON_HELLO <= p.ERROR_CODES
-    assert receive._NAME_FIRST <= p.ERROR_CODES
+    assert errors.NAME_FIRST <= p.ERROR_CODES
 
 
 def test_each_known_code_without_message_gets_its_text() -> None:
     """An error with no message shows the code's text, for every code but ``rate_limited``."""
     for code in p.ERROR_CODES - {"rate_limited"}:
         shown = describe_error(p.make_error(code, ""))
-        assert shown == f"{receive._ERROR_TEXT[code]}.", code
+        assert shown == f"{errors.ERROR_TEXT[code]}.", code
 
 
 def test_an_unknown_code_from_a_newer_server_is_shown_by_name() -> None:

@@ -1,0 +1,66 @@
+"""What the client tells a person about a server's ``error`` frame: one sentence per error.
+
+This module owns the client's text for every ``ErrorCode`` (``ERROR_TEXT``, checked against the
+protocol's list by mypy's key type and by tests/client/test_errors.py) and ``describe_error``,
+which turns an ``error`` frame into a sentence a person can act on. The server's own ``message``
+is written for people and is used as it is; the table stands in when a server sent none, and a
+code this version does not know (from a newer server) is shown as such rather than refused.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from app.protocol import Error, ErrorCode, is_error_code
+
+# One text per ``ErrorCode``; tests/client/test_errors.py fails if a code has none.
+ERROR_TEXT: Final[dict[ErrorCode, str]] = {
+    "bad_json": "The server could not read what we sent",
+    "bad_utf8": "The server could not read what we sent",
+    "bad_frame": "The server refused a malformed request",
+    "unknown_type": "The server does not know that request",
+    "frame_too_large": "That was too long for the server",
+    "not_registered": "Not signed in yet",
+    "already_registered": "Already signed in",
+    "bad_proto": "This server speaks another protocol version",
+    "nick_taken": "That nick is already taken",
+    "bad_nick": "That nick is not allowed",
+    "bad_room": "That room name is not allowed",
+    "no_such_room": "There is no such room",
+    "not_in_room": "You are not in that room",
+    "no_such_nick": "Nobody by that nick is online",
+    "too_many_rooms": "You are in as many rooms as the server allows; leave one first",
+    "server_full": "The server holds as many rooms as it allows; join an existing one",
+    "rate_limited": "You are sending too fast",
+    "too_many_connections": "Too many connections from your address",
+    "slow_consumer": "The server dropped us for reading too slowly",
+    "register_timeout": "The server timed out waiting for us to sign in",
+    "ping_timeout": "The server stopped hearing from us",
+    "server_shutdown": "The server is shutting down",
+    "unavailable": "The server cannot save that right now; try again later",
+}
+
+
+# Codes whose server message starts with a name (``alice is already taken``), whose case is not
+# ours to change.
+NAME_FIRST: Final[frozenset[ErrorCode]] = frozenset({"nick_taken"})
+
+
+def describe_error(error: Error) -> str:
+    """A server error as one sentence a person can act on, said once.
+
+    The protocol writes ``message`` for people, so it is used as it is (as a sentence); our own
+    label for the code stands in only when the server gave no message. ``rate_limited`` says
+    when to try again in seconds rather than in the server's milliseconds.
+    """
+    if error.code == "rate_limited":
+        wait = (error.retry_after_ms or 1000) / 1000
+        return f"You are sending too fast; try again in {wait:.1f} s."
+    text = error.message.strip()
+    if not text:
+        code = error.code
+        # A newer server may send a code this version does not know.
+        return f"{ERROR_TEXT[code] if is_error_code(code) else f'Server error {code}'}."
+    if error.code not in NAME_FIRST:
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."

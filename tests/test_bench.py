@@ -93,3 +93,21 @@ def test_bench_command_runs_from_a_source_checkout(tmp_path: Path) -> None:
     (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
     (step,) = run["steps"]
     assert step["messages"] > 0 and step["lost"] == 0
+
+
+def test_the_abuse_probes_run_and_see_bounded_listings(tmp_path: Path) -> None:
+    """A tiny run of each memory probe of ``benchmarks.abuse`` reports numbers, and the listing
+    probe's longest reply line stays within the server's reply bound."""
+    from app.server.limits import MAX_REPLY
+    from benchmarks import abuse
+
+    rows = [
+        abuse.probe_rooms(tmp_path, 20, abuse.NO_ROOM_LIMITS, "off"),
+        abuse.probe_topics(tmp_path, 30),
+        abuse.probe_listing(tmp_path, 40),
+    ]
+    for row in rows:
+        assert row["start MiB"] > 1 and row["after MiB"] > 1, row
+    longest = int(rows[2]["probe"].split("longest line ")[1].split(" B")[0].replace(",", ""))
+    assert 4000 < longest <= MAX_REPLY
+    assert "| probe |" in abuse.table(rows)

@@ -24,6 +24,7 @@ from msgspec import UnsetType as UnsetType
 
 PROTO_VERSION: Final = 1
 DEFAULT_PORT: Final = 65433
+DEFAULT_TLS_PORT: Final = 65434  # the same frames inside TLS
 DEFAULT_MAX_LINE: Final = 16384
 MAX_DEPTH: Final = 32  # levels of [ and { in one line; frames need 3
 DEFAULT_ROOM: Final = "#general"

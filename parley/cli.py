@@ -58,6 +58,15 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="print the settings this command would run with, as a TOML file, and exit",
     )
     for setting in SETTINGS:
+        if setting.kind is bool:
+            # --plain / --no-plain: None when neither is given, so PARLEY_PLAIN or the file decide.
+            serve.add_argument(
+                setting.flag,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=_serve_help(setting),
+            )
+            continue
         serve.add_argument(
             setting.flag,
             default=None,
@@ -69,6 +78,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _serve_help(setting: Setting) -> str:
     default = "parley.db in the user data dir" if setting.key == "db" else str(setting.default)
+    if setting.kind is bool:
+        default = "--" + setting.key if setting.default else "--no-" + setting.key
+    elif setting.default is None:
+        default = "none"
     bounds = "" if setting.choices else setting.bounds()
     return setting.help + (f", {bounds}" if bounds else "") + f"; default: {default}"
 

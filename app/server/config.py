@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.protocol import DEFAULT_MAX_LINE, DEFAULT_PORT
+from app.protocol import DEFAULT_MAX_LINE, DEFAULT_PORT, DEFAULT_TLS_PORT
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,8 @@ class ServerConfig:
     max_history: int = 0
     # by a background trim (``retention.py``) this often, in seconds.
     trim_interval: float = 600.0
+    # TLS: a second listener on tls_port when both PEM files are given; plain=False leaves only it.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_port: int = DEFAULT_TLS_PORT
+    plain: bool = True

@@ -1,15 +1,16 @@
 """The server's lifecycle: start, serve, shut down gracefully, as uvicorn's ``server.py`` does.
 
-``Server`` binds the listening socket and wires the hub to its store, backplane and feature
-modules (``FEATURES``, where a new feature is registered); tests and the benchmark use it
-directly. ``start`` binds first and only then reads the store, so a server that
-cannot listen never touches the database, and then begins accepting and starts the background
-trim of old history (``retention.py``, when a limit is set); ``stop`` stops trimming and
+``Server`` binds its listening sockets (the plain port, the TLS port, or both) and wires the hub
+to its store, backplane and feature modules (``FEATURES``, where a new feature is registered);
+tests and the benchmark use it directly. ``start`` binds first and only then reads the store, so
+a server that cannot listen never touches the database, and then begins accepting and starts the
+background trim of old history (``retention.py``, when a limit is set); ``stop`` stops trimming and
 accepting, tells every client ``bye {reason: "server_shutdown"}``, flushes and closes the store,
 waits a bounded time for the goodbyes to drain and then aborts what is left. ``run`` is the
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
-graceful stop (a second signal exits at once); a port it cannot listen on or a history it cannot
-open becomes a ``UsageError``, one sentence for the CLI to print.
+graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
+certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
+a ``UsageError``, one sentence for the CLI to print.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import os
 import signal
 import sqlite3
+from collections.abc import Callable
 
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.config import ServerConfig
@@ -30,6 +32,7 @@ from app.server.presence import PresenceFeature
 from app.server.retention import Retention
 from app.server.rooms import RoomFeature
 from app.server.settings import UsageError, listen_error
+from app.server.tls import Certificate, PlainDoor, TLSDoor, close_doors
 from app.store import History, SQLiteHistory
 
 log = logging.getLogger("parley.server")
@@ -38,8 +41,17 @@ log = logging.getLogger("parley.server")
 FEATURES: tuple[FeatureFactory, ...] = (PresenceFeature, RoomFeature, MessageFeature)
 
 
+class ListenFailed(OSError):
+    """A port could not be bound: which one, and the ``OSError`` saying why."""
+
+    def __init__(self, port: int, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.port = port
+        self.error = error
+
+
 class Server:
-    """A Parley server on one listening socket."""
+    """A Parley server on its plain port, its TLS port, or both."""
 
     def __init__(
         self,
@@ -56,38 +68,83 @@ class Server:
             FEATURES,
         )
         self.retention = Retention(config, self.store, self.hub.rooms)
-        self._listener: asyncio.Server | None = None
+        self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
-        self.port = 0
+        self._handshakes: set[asyncio.Task[None]] = set()
+        # Read before anything listens: a pair that does not load is refused at start.
+        self.certificate = (
+            Certificate(config.tls_cert, config.tls_key)
+            if config.tls_cert is not None and config.tls_key is not None
+            else None
+        )
+        self.port = 0  # the plain port once listening (0 with plain=False)
+        self.tls_port = 0  # the TLS port once listening (0 without a certificate)
 
     async def start(self) -> None:
-        """Bind the listening socket, open the store, then start accepting connections."""
-        loop = asyncio.get_running_loop()
-        listener = await loop.create_server(
-            self.hub.new_session,
-            self.config.host,
-            self.config.port,
-            backlog=4096,
-            start_serving=False,
-        )
+        """Bind the listening sockets, open the store, then start accepting connections."""
+        config = self.config
+        if config.plain:
+            self._listeners.append(await self._bind(self._plain_door, config.port))
+        if self.certificate is not None:
+            self._listeners.append(await self._bind(self._tls_door, config.tls_port))
         try:
             self.hub.load()
         except BaseException:
-            listener.close()
+            self._close_listeners()
             raise
-        self._listener = listener
-        await listener.start_serving()
-        self.port = self._listener.sockets[0].getsockname()[1]
+        for listener in self._listeners:
+            await listener.start_serving()
+        ports = iter(listener.sockets[0].getsockname()[1] for listener in self._listeners)
+        if config.plain:
+            self.port = next(ports)
+            log.info("listening on %s:%d", config.host, self.port)
+        if self.certificate is not None:
+            self.tls_port = next(ports)
+            log.info("listening for TLS on %s:%d", config.host, self.tls_port)
         self._sweeper = asyncio.create_task(self._sweep(), name="parley-sweeper")
         self.retention.start()
-        log.info("listening on %s:%d", self.config.host, self.port)
+
+    async def _bind(self, factory: Callable[[], asyncio.Protocol], port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.create_server(
+                factory, self.config.host, port, backlog=4096, start_serving=False
+            )
+        except OSError as exc:
+            self._close_listeners()
+            raise ListenFailed(port, exc) from exc
+
+    def _close_listeners(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
+
+    def _plain_door(self) -> PlainDoor:
+        session = self.hub.new_session()
+        return PlainDoor(session, lambda reason, text: session.drop(reason, text, error=True))
+
+    def _tls_door(self) -> TLSDoor:
+        assert self.certificate is not None
+        return TLSDoor(
+            self.certificate,
+            self.hub.new_session,
+            self.config.register_timeout,
+            self._handshakes,
+        )
+
+    def reload_tls(self) -> bool:
+        """SIGHUP: load the certificate and key again for new connections (False: kept the old)."""
+        if self.certificate is None:
+            log.info("SIGHUP: no TLS certificate to reload")
+            return False
+        return self.certificate.reload()
 
     async def stop(self) -> None:
         """Say goodbye to everyone, flush the store, and close."""
-        if self._listener is None:
+        if not self._listeners:
             return
-        listener, self._listener = self._listener, None
-        listener.close()
+        self._close_listeners()
+        await close_doors(self._handshakes)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,8 +176,8 @@ async def serve(config: ServerConfig) -> None:
     server = Server(config)
     try:
         await server.start()
-    except OSError as exc:
-        raise listen_error(config.host, config.port, exc) from None
+    except ListenFailed as failed:
+        raise listen_error(config.host, failed.port, failed.error) from None
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open the history {config.db}: {exc}") from None
     loop = asyncio.get_running_loop()
@@ -135,6 +192,9 @@ async def serve(config: ServerConfig) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    if server.certificate is not None:
+        # As nginx does: a renewed certificate (say, from an ACME client) without a restart.
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await stopping.wait()
     finally:

@@ -5,11 +5,11 @@ with its TOML key, ``PARLEY_*`` variable, type, bounds and default) and their re
 command line wins over the environment, which wins over a TOML file (``--config`` or
 ``PARLEY_CONFIG``), which wins over the defaults. Every value, wherever it came from, is checked
 for type and range by ``resolve``; ``check_machine`` then checks what depends on this machine (the
-database's folder is writable, the host is one of its addresses, the port is free) without opening
-the database or keeping a socket. A bad value is a ``UsageError`` whose message is one sentence
-naming the flag, the variable or the file and line it came from; the CLI prints it and exits 2.
-The checks the client commands share (a port, a file to write) live here too, so that every
-``parley`` subcommand words them the same way.
+database's folder is writable, the host is one of its addresses, the ports are free, the TLS
+certificate and key load and match) without opening the database or keeping a socket. A bad value
+is a ``UsageError`` whose message is one sentence naming the flag, the variable or the file and
+line it came from; the CLI prints it and exits 2. The checks the client commands share (a port, a
+file to write) live here too, so that every ``parley`` subcommand words them the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from app.server.config import ServerConfig
+from app.server.tls import CertificateError, server_context
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +51,7 @@ class Setting:
     """One ``parley serve`` setting: ``--max-line``, ``PARLEY_MAX_LINE`` and ``max_line =``."""
 
     key: str
-    kind: type[int] | type[float] | type[str]
+    kind: type[int] | type[float] | type[str] | type[bool]
     default: Any
     help: str
     low: float | None = None
@@ -77,12 +78,21 @@ class Setting:
         text = f"from {_number(self.low)} to {_number(self.high)}"
         return f"{text} ({self.low_means})" if self.low_means else text
 
-    def parse(self, text: str, origin: str) -> Any:
-        """A value typed as text (a flag or a variable), converted and checked."""
+    def parse(self, text: str | bool, origin: str) -> Any:
+        """A value typed as text (a flag or a variable), converted and checked; a switch such as
+        ``--plain``/``--no-plain`` arrives from argparse as a bool already."""
+        if isinstance(text, bool):
+            return text
+        if self.kind is bool:
+            return parse_switch(text, origin)
         return self.check(parse_number(text, self.kind, origin), origin)
 
     def accept(self, value: object, origin: str) -> Any:
         """A value read from a TOML file, type-checked and checked."""
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise UsageError(f"{origin} must be true or false, not {_shown(value)}")
+            return value
         if self.kind is str:
             if not isinstance(value, str):
                 raise UsageError(f"{origin} must be a string, not {_shown(value)}")
@@ -102,6 +112,16 @@ class Setting:
         if self.low is not None and self.high is not None and not self.low <= value <= self.high:
             raise UsageError(f"{origin} must be {self.bounds()}, not {_number(value)}")
         return value
+
+
+def parse_switch(text: str, origin: str) -> bool:
+    """An on/off variable: true/false, yes/no, on/off or 1/0, in any case."""
+    word = text.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise UsageError(f"{origin} must be true or false, not {text!r}")
 
 
 def _kind_name(kind: type) -> str:
@@ -246,6 +266,32 @@ SETTINGS: Final = (
         1_000_000_000,
         "0 = no limit",
     ),
+    # TLS (``app/server/tls.py``); kept last so that rows added above merge without a fight.
+    Setting(
+        "tls_cert",
+        str,
+        None,
+        "PEM certificate chain (leaf first) for the TLS listener; needs --tls-key",
+        metavar="PEM",
+    ),
+    Setting("tls_key", str, None, "PEM private key of --tls-cert, unencrypted", metavar="PEM"),
+    Setting(
+        "tls_port",
+        int,
+        _DEFAULTS.tls_port,
+        "TCP port of the TLS listener, used when --tls-cert is given",
+        0,
+        65535,
+        "0 = any free port, shown in the log",
+        metavar="PORT",
+    ),
+    Setting(
+        "plain",
+        bool,
+        _DEFAULTS.plain,
+        "listen on --port without TLS too; --no-plain (plain = false) leaves the TLS port alone",
+        metavar="",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 
@@ -270,7 +316,11 @@ class Settings:
             bounds = setting.bounds()
             lines.append("")
             lines.append(f"# {setting.help}" + (f", {bounds}" if bounds else ""))
-            lines.append(f"{setting.key} = {toml_value(values[setting.key])}")
+            value = values[setting.key]
+            if value is None:
+                lines.append(f"# {setting.key} = (not set)")
+            else:
+                lines.append(f"{setting.key} = {toml_value(value)}")
         return "\n".join(lines) + "\n"
 
     def values(self) -> dict[str, Any]:
@@ -284,7 +334,9 @@ class Settings:
 
 
 def toml_value(value: object) -> str:
-    """``value`` (a string or a number) written as TOML."""
+    """``value`` (a string, a number or a bool) written as TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         # A JSON string is a TOML basic string, except that TOML wants DEL escaped too.
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
@@ -313,13 +365,14 @@ def default_db() -> str:
 
 
 def resolve(
-    flags: Mapping[str, str | None],
+    flags: Mapping[str, str | bool | None],
     environ: Mapping[str, str],
     config_file: str | None = None,
 ) -> Settings:
     """The settings from the command line, the environment and a file, checked for type and range.
 
-    ``flags`` maps keys to the text given on the command line (``None`` when not given);
+    ``flags`` maps keys to the text given on the command line (``None`` when not given; a
+    bool for a switch);
     ``config_file`` is ``--config``, or else ``PARLEY_CONFIG`` names the file. An empty variable
     counts as unset. Nothing is opened except the file.
     """
@@ -333,9 +386,11 @@ def resolve(
         if text:
             given[setting.key] = (setting.parse(text, setting.env), setting.env)
     for setting in SETTINGS:
-        text = flags.get(setting.key)
-        if text is not None:
-            given[setting.key] = (setting.parse(text, setting.flag), setting.flag)
+        flag = flags.get(setting.key)
+        if flag is not None:
+            # A switch turned off was spelled --no-plain.
+            origin = "--no-" + setting.flag[2:] if flag is False else setting.flag
+            given[setting.key] = (setting.parse(flag, origin), origin)
     values = {setting.key: setting.default for setting in SETTINGS}
     origins = {setting.key: "the default" for setting in SETTINGS}
     for key, (value, origin) in given.items():
@@ -346,12 +401,34 @@ def resolve(
             f"{origins['sendq']} must be at least max_line ({values['max_line']}), "
             f"not {values['sendq']}"
         )
+    _check_tls(values, origins)
     db = values["db"] if values["db"] is not None else default_db()
     if db != MEMORY_DB:
         db = os.path.abspath(os.path.expanduser(db))
     log_level = values.pop("log_level")
     values["db"] = db
+    for key in ("tls_cert", "tls_key"):
+        if values[key] is not None:
+            values[key] = os.path.abspath(os.path.expanduser(values[key]))
     return Settings(replace(_DEFAULTS, **values), log_level, origins)
+
+
+def _check_tls(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """The TLS settings make sense together: both files or neither, and something to listen on."""
+    cert, key = values["tls_cert"], values["tls_key"]
+    if (cert is None) != (key is None):
+        given, missing = ("tls_cert", "--tls-key") if key is None else ("tls_key", "--tls-cert")
+        raise UsageError(f"{origins[given]} needs {missing} too: a certificate goes with its key")
+    if cert is None and not values["plain"]:
+        raise UsageError(
+            f"{origins['plain']} turns off the only listener: give --tls-cert and --tls-key"
+        )
+    port, tls_port = values["port"], values["tls_port"]
+    if cert is not None and values["plain"] and port == tls_port != 0:
+        raise UsageError(
+            f"{origins['tls_port']} must differ from the plain port {port} "
+            "(or turn that one off with --no-plain)"
+        )
 
 
 def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
@@ -377,10 +454,14 @@ def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
             raise UsageError(f"unknown key {key!r} {where} ({_known_keys_hint(key)})")
         origin = f"{key} {where}"
         checked = setting.accept(value, origin)
-        if key == "db" and checked != MEMORY_DB:
+        if key in _PATHS and checked != MEMORY_DB:
             checked = str(Path(path).parent / os.path.expanduser(checked))
         given[key] = (checked, origin)
     return given
+
+
+# Keys naming a file, which a config file gives relative to its own folder.
+_PATHS: Final = frozenset({"db", "tls_cert", "tls_key"})
 
 
 def _known_keys_hint(key: str) -> str:
@@ -467,7 +548,8 @@ def check_db(path: str, origin: str) -> None:
 
 
 def check_machine(settings: Settings) -> None:
-    """Check what depends on this machine: the database folder, the host and a free port.
+    """Check what depends on this machine: the database folder, the host, free ports, and that
+    the TLS certificate and key load and belong together.
 
     The default database's folder (the user data directory) is created, as it always was; the
     database itself is not opened, and the port is only bound for a moment to see that it is free.
@@ -483,7 +565,14 @@ def check_machine(settings: Settings) -> None:
                 "(--db names another file)"
             ) from None
     check_db(config.db, origins["db"])
-    check_listen(config.host, config.port, origins["host"])
+    if config.plain:
+        check_listen(config.host, config.port, origins["host"])
+    if config.tls_cert is not None and config.tls_key is not None:
+        try:
+            server_context(config.tls_cert, config.tls_key, origins["tls_cert"], origins["tls_key"])
+        except CertificateError as exc:
+            raise UsageError(str(exc)) from None
+        check_listen(config.host, config.tls_port, origins["host"])
 
 
 def check_listen(host: str, port: int, host_origin: str = "--host") -> None:

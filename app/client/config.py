@@ -34,10 +34,20 @@ class ClientConfig(msgspec.Struct, kw_only=True):
     nick: str | None = None
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    # Whether that server is reached over TLS, and the private CA (a PEM file) that signed it.
+    tls: bool = False
+    ca: str | None = None
     rooms: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
     def rooms_for(self, server: str) -> list[str]:
         return [room for room in self.rooms.get(server, []) if is_valid_room(room)]
+
+    def transport_for(self, host: str | None, port: int | None) -> tuple[bool, str | None]:
+        """TLS and CA as remembered, if ``host`` and ``port`` are the remembered server's or
+        unset; a server named now that is not the remembered one starts in plain TCP."""
+        if host in (None, self.host) and port in (None, self.port):
+            return self.tls, self.ca
+        return False, None
 
 
 def server_key(host: str, port: int) -> str:
@@ -92,11 +102,23 @@ class ConfigStore:
             # Remembering is a convenience; a read-only home must not break the chat.
             log.warning("cannot save %s: %s", self.path, exc)
 
-    def remember(self, *, host: str, port: int, nick: str, rooms: list[str]) -> None:
-        """Record the server, nick and joined rooms of the session that is running now."""
+    def remember(
+        self,
+        *,
+        host: str,
+        port: int,
+        nick: str,
+        rooms: list[str],
+        tls: bool = False,
+        ca: str | None = None,
+    ) -> None:
+        """Record the server (and whether over TLS), nick and joined rooms of the session that is
+        running now."""
         config = self.load()
         config.host = host
         config.port = port
+        config.tls = tls
+        config.ca = ca if tls else None
         config.nick = nick
         unique = {fold(room): room for room in rooms}
         config.rooms[server_key(host, port)] = list(unique.values())

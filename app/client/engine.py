@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Iterable
 from typing import Final, TypeVar
@@ -50,7 +51,15 @@ from app.client.commands import (
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
 from app.client.errors import describe_error
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
-from app.client.link import Link, LinkDead, Timings, backoff_delay
+from app.client.link import (
+    Link,
+    LinkDead,
+    Timings,
+    TLSFailed,
+    backoff_delay,
+    client_context,
+    silence_reason,
+)
 from app.client.receive import Receiver, Request, local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -104,7 +113,9 @@ class Engine:
     ends ``closed`` then, or when the very first ``hello`` is refused (``closed_reason`` says why).
     With ``give_up_before_welcome`` (for a sign-in form) it also ends ``closed`` when the server
     cannot be reached, or drops or turns us away, before it has welcomed us once; after the
-    first welcome it reconnects as always.
+    first welcome it reconnects as always. With ``tls`` it connects in TLS, verifying the server
+    against the system's CAs or the PEM file ``ca``; a certificate that does not verify, or a
+    server that does not speak TLS, ends it ``closed`` too: no retry would help.
     """
 
     def __init__(
@@ -121,9 +132,13 @@ class Engine:
         catchup_pages: int = 10,
         rng: random.Random | None = None,
         give_up_before_welcome: bool = False,
+        tls: bool = False,
+        ca: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.tls = tls or ca is not None
+        self.ca = ca
         self.state = ChatState(nick, server_key(host, port), scrollback)
         self.closed_reason = ""
         self._timings = timings or Timings()
@@ -238,7 +253,17 @@ class Engine:
     async def _session(self) -> tuple[bool, str, bool]:
         """One connection from open to close: (registered, why it ended, fatal)."""
         try:
-            link = await self._until_quit(Link.open(self.host, self.port, self._timings))
+            context = client_context(self.ca) if self.tls else None
+        except (OSError, ssl.SSLError) as exc:
+            return self._give_up(f"cannot use the CA file {self.ca}: {exc.strerror or exc}")
+        try:
+            link = await self._until_quit(Link.open(self.host, self.port, self._timings, context))
+        except TLSFailed as exc:
+            if not exc.final:
+                return False, str(exc), False
+            if self._registered_once:
+                return self._give_up(f"{exc}; stopped reconnecting")
+            return self._give_up(str(exc))
         except (OSError, asyncio.TimeoutError) as exc:
             return False, f"cannot connect to {self.state.server}: {exc or 'timed out'}", False
         if link is None or self._quitting:
@@ -264,6 +289,10 @@ class Engine:
                         refusal = self._refused(frame)
                         if refusal is not None:
                             return False, *refusal
+            if not registered and not self.tls and not link.frames_seen:
+                silent = silence_reason(self.state.server, link.first_bytes)
+                if silent is not None:
+                    return False, silent, False
             return registered, _goodbye(bye), False
         except LinkDead as exc:
             return registered, str(exc), False
@@ -274,10 +303,22 @@ class Engine:
             link.abort()
             await link.wait_closed()
 
+    def _give_up(self, text: str) -> tuple[bool, str, bool]:
+        """End the engine with ``text`` as its reason: a session that no retry can fix."""
+        self.closed_reason = text
+        self._notify.emit(ErrorReported(text, None))
+        return False, text, True
+
     def _refused(self, error: Error) -> tuple[str, bool] | None:
         """Why ``hello`` failed and whether retrying is pointless; None if not about ``hello``."""
         text = describe_error(error)
         first = not self._registered_once
+        # Our hello is well formed: a bad_frame in answer means the server did not understand
+        # the connection at all (a plain hello on its TLS port says so).
+        if error.code == "bad_frame" and not self._connected:
+            self.closed_reason = text
+            self._notify.emit(ErrorReported(text, None))
+            return text, True
         if error.code in _FATAL_ON_HELLO or (error.code == "nick_taken" and first):
             self.closed_reason = text
             self._notify.emit(ErrorReported(text, None))
@@ -327,6 +368,8 @@ class Engine:
                 port=self.port,
                 nick=self.state.nick,
                 rooms=self.state.joined_rooms(),
+                tls=self.tls,
+                ca=self.ca,
             )
 
     # --- requests from the frontend -----------------------------------------------------

@@ -117,6 +117,7 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
     )
     tk.add_argument("--nick", default=None, help="connect at once with this nick")
+    _add_tls_flags(tk)
     tk.add_argument(
         "--log-level",
         default="warning",
@@ -130,10 +131,47 @@ def _tk(args: argparse.Namespace) -> int:
     from app.server.settings import parse_port
 
     port = None if args.port is None else parse_port(args.port, "--port")
+    ca = _check_ca(args.ca)
     _check_display()
     from frontends.tk import run
 
-    return run(host=args.host, port=port, nick=args.nick)
+    return run(host=args.host, port=port, nick=args.nick, tls=args.tls, ca=ca)
+
+
+def _add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect in TLS, verifying the server against the system's CAs "
+        "(default: as remembered for the server; the port then defaults to 65434)",
+    )
+    parser.add_argument(
+        "--ca",
+        default=None,
+        metavar="PEM",
+        help="trust only the CA certificates in this PEM file (a private CA); implies --tls",
+    )
+
+
+def _check_ca(path: str | None) -> str | None:
+    """``--ca`` names a PEM file of CA certificates that TLS can load; its absolute path."""
+    if path is None:
+        return None
+    import ssl
+
+    from app.server.settings import UsageError
+
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full):
+        raise UsageError(f"--ca {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=full)
+    except ssl.SSLError:
+        raise UsageError(f"--ca {path} holds no PEM certificate") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(f"--ca {path} is not readable: {reason}") from None
+    return full
 
 
 def _check_display() -> None:
@@ -183,6 +221,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
     )
     tui.add_argument("--nick", default=None, help="connect at once with this nick")
+    _add_tls_flags(tui)
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)
 
@@ -191,6 +230,7 @@ def _tui(args: argparse.Namespace) -> int:
     from app.server.settings import check_writable_file, parse_port
 
     port = None if args.port is None else parse_port(args.port, "--port")
+    ca = _check_ca(args.ca)
     if args.log_file is not None:
         check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_tui
@@ -199,6 +239,8 @@ def _tui(args: argparse.Namespace) -> int:
         host=args.host,
         port=port,
         nick=args.nick,
+        tls=args.tls,
+        ca=ca,
         bell=not args.no_bell,
         log_file=args.log_file,
     )

@@ -167,3 +167,13 @@ async def test_sighup_reloads_the_certificate_without_dropping_anyone(
         reader.join(TIMEOUT)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize("command", ["tui", "tk"])
+@pytest.mark.parametrize(
+    ("name", "words"), [("missing.pem", "no such file"), ("junk.pem", "holds no PEM certificate")]
+)
+def test_clients_refuse_a_bad_ca(tmp_path: Path, command: str, name: str, words: str) -> None:
+    """parley tui|tk --ca names a missing or non-PEM file in one sentence, before anything opens."""
+    (tmp_path / "junk.pem").write_text("not a certificate\n", encoding="utf-8")
+    one_sentence(parley(tmp_path, command, "--ca", name), command, "--ca", name, words)

@@ -1,11 +1,12 @@
 """What the client remembers between runs: the last server and nick, and the rooms per server.
 
-This module owns the client's config file, ``client.json`` in the platformdirs config directory
-for "parley" (``PARLEY_CONFIG_DIR`` overrides the directory, which is how tests keep it inside
-``tmp_path``). JSON rather than TOML because the standard library of every supported Python can
-write it. A missing or unreadable file is an empty config, never an error: losing remembered rooms
-must not stop anyone from chatting. Writes go to a temporary file that replaces the old one, so a
-crash never leaves half a file behind.
+This module owns the client's config file (the last server, whether it speaks TLS and with which
+private CA, the nick, and the rooms per server), ``client.json`` in the platformdirs config
+directory for "parley" (``PARLEY_CONFIG_DIR`` overrides the directory, which is how tests keep it
+inside ``tmp_path``). JSON rather than TOML because the standard library of every supported Python
+can write it. A missing or unreadable file is an empty config, never an error: losing remembered
+rooms must not stop anyone from chatting. Writes go to a temporary file that replaces the old one,
+so a crash never leaves half a file behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Final
 import msgspec
 import platformdirs
 
-from app.protocol import DEFAULT_PORT, fold, is_valid_room
+from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT, fold, is_valid_room
 
 log = logging.getLogger("parley.client")
 
@@ -48,6 +49,22 @@ class ClientConfig(msgspec.Struct, kw_only=True):
         if host in (None, self.host) and port in (None, self.port):
             return self.tls, self.ca
         return False, None
+
+    def server_for(
+        self, host: str | None, port: int | None, *, tls: bool = False, ca: str | None = None
+    ) -> tuple[str, int, bool, str | None]:
+        """Where a client started with these flags connects: ``(host, port, tls, ca)``.
+
+        What is not given comes from the remembered server when it is the same one; ``--ca``
+        implies TLS, and without a port a TLS connection goes to the default TLS port.
+        """
+        remembered_tls, remembered_ca = self.transport_for(host, port)
+        tls = tls or ca is not None or remembered_tls
+        ca = ca if ca is not None else (remembered_ca if tls else None)
+        if port is None:
+            same = host in (None, self.host) and tls == self.tls
+            port = self.port if same else (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+        return host or self.host, port, tls, ca
 
 
 def server_key(host: str, port: int) -> str:

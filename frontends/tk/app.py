@@ -91,6 +91,8 @@ class TkApp:
         host: str | None = None,
         port: int | None = None,
         nick: str | None = None,
+        tls: bool = False,
+        ca: str | None = None,
         store: ConfigStore | None = None,
         timings: Timings | None = None,
         scrollback: int = DEFAULT_SCROLLBACK,
@@ -99,8 +101,8 @@ class TkApp:
         self.store = store
         config = store.load() if store is not None else ClientConfig()
         self.nick = nick or config.nick or ""
-        self.host = host or config.host
-        self.port = port or config.port
+        # The remembered port and TLS belong to the remembered host, not to one named now.
+        self.host, self.port, self.tls, self.ca = config.server_for(host, port, tls=tls, ca=ca)
         self.timings = timings
         self.scrollback = scrollback
         self.session: EngineThread | None = None
@@ -120,7 +122,7 @@ class TkApp:
         if ask or not self.nick:
             self.show_login()
         else:
-            self._connect(self.nick, self.host, self.port, straight_to_chat=True)
+            self._connect(self.nick, self.host, self.port, self.tls, straight_to_chat=True)
         self._poll_id = self.root.after(POLL_MS, self._poll)
 
     # --- the poll loop ------------------------------------------------------------------------
@@ -204,6 +206,7 @@ class TkApp:
                 server=format_server(self.host, self.port),
                 on_connect=self._connect,
                 on_quit=self.close,
+                tls=self.tls,
             )
             self.login.place(relx=0.5, rely=0.45, anchor="center")
         self.root.title(f"Sign in — {APP_NAME}")
@@ -224,9 +227,11 @@ class TkApp:
         )
         self.window.pack(fill="both", expand=True)
 
-    def _connect(self, nick: str, host: str, port: int, *, straight_to_chat: bool = False) -> None:
+    def _connect(
+        self, nick: str, host: str, port: int, tls: bool, *, straight_to_chat: bool = False
+    ) -> None:
         self._retire_session()
-        self.nick, self.host, self.port = nick, host, port
+        self.nick, self.host, self.port, self.tls = nick, host, port, tls
         self._connected_once = False
         self._buffer = []
         self.session = EngineThread(
@@ -238,6 +243,8 @@ class TkApp:
             scrollback=self.scrollback,
             # From the form, a failure goes back to the form; from --nick, the window retries.
             give_up_before_welcome=not straight_to_chat,
+            tls=tls,
+            ca=self.ca if tls else None,
         )
         self.session.start()
         if straight_to_chat:
@@ -286,7 +293,14 @@ class TkApp:
         self.root.destroy()
 
 
-def run(*, host: str | None, port: int | None, nick: str | None) -> int:
+def run(
+    *,
+    host: str | None,
+    port: int | None,
+    nick: str | None,
+    tls: bool = False,
+    ca: str | None = None,
+) -> int:
     """``parley tk``: open the window and run until it is closed; the process exit status."""
     try:
         root = tk.Tk(className=APP_NAME)
@@ -296,7 +310,7 @@ def run(*, host: str | None, port: int | None, nick: str | None) -> int:
     root.geometry("1040x660")
     root.minsize(640, 400)
     apply_style(root)
-    app = TkApp(root, host=host, port=port, nick=nick, store=ConfigStore.default())
+    app = TkApp(root, host=host, port=port, nick=nick, tls=tls, ca=ca, store=ConfigStore.default())
     app.start(ask=nick is None)
     # Ctrl+C in the terminal closes the window properly instead of printing a traceback.
     previous: Callable[..., object] | int | None = signal.getsignal(signal.SIGINT)

@@ -1,11 +1,11 @@
 """The Tk window's forms: the login form, a one-line prompt, and the commands help.
 
 This module owns every place where the window asks the user something. ``LoginForm`` asks for a
-nick and a ``host:port``, checks both before anything is sent, and shows what went wrong
-(``nick_taken``, a refused connection) in place so the user can correct it and retry.
+nick, a ``host:port`` and whether to use TLS, checks both before anything is sent, and shows what
+went wrong (``nick_taken``, a refused connection) in place so the user can correct it and retry.
 ``Prompt`` is a small non-modal dialog with one entry (Join…, Set topic…): non-modal because a
-modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test
-can fill it and press its button like a user. ``CommandsHelp`` lists the command language from
+modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test can
+fill it and press its button like a user. ``CommandsHelp`` lists the command language from
 ``app.client.commands.help_lines``, the same text ``/help`` prints.
 """
 
@@ -55,7 +55,7 @@ def format_server(host: str, port: int) -> str:
 
 
 class LoginForm(ttk.Frame):
-    """Nick and server; ``on_connect(nick, host, port)`` once both are valid."""
+    """Nick, server and TLS; ``on_connect(nick, host, port, tls)`` once both fields are valid."""
 
     def __init__(
         self,
@@ -63,8 +63,9 @@ class LoginForm(ttk.Frame):
         *,
         nick: str,
         server: str,
-        on_connect: Callable[[str, str, int], None],
+        on_connect: Callable[[str, str, int, bool], None],
         on_quit: Callable[[], None],
+        tls: bool = False,
     ) -> None:
         super().__init__(master, padding=24)
         self.on_connect = on_connect
@@ -82,10 +83,16 @@ class LoginForm(ttk.Frame):
         self.server_entry = ttk.Entry(self, width=28)
         fill(self.server_entry, server)
         self.server_entry.grid(row=3, column=1, sticky="ew", pady=4)
+        # No variable: the check button keeps its state itself (see ``fill`` on Variables).
+        self.tls_check = ttk.Checkbutton(
+            self, text="TLS: encrypted, the server's certificate verified"
+        )
+        self.tls_check.state(["!alternate", "selected" if tls else "!selected"])
+        self.tls_check.grid(row=4, column=1, sticky="w", pady=4)
         self.message = ttk.Label(self, text="", style="Error.TLabel", wraplength=320)
-        self.message.grid(row=4, column=0, columnspan=2, sticky="w", pady=(8, 8))
+        self.message.grid(row=5, column=0, columnspan=2, sticky="w", pady=(8, 8))
         buttons = ttk.Frame(self)
-        buttons.grid(row=5, column=0, columnspan=2, sticky="e")
+        buttons.grid(row=6, column=0, columnspan=2, sticky="e")
         self.quit_button = ttk.Button(buttons, text="Quit", command=on_quit)
         self.quit_button.pack(side="right")
         self.connect_button = ttk.Button(
@@ -114,8 +121,14 @@ class LoginForm(ttk.Frame):
             self.show_error(str(exc).capitalize() + ".")
             self.server_entry.focus_set()
             return
-        self.set_busy(f"Connecting to {format_server(host, port)}…")
-        self.on_connect(nick, host, port)
+        how = " over TLS" if self.tls else ""
+        self.set_busy(f"Connecting to {format_server(host, port)}{how}…")
+        self.on_connect(nick, host, port, self.tls)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the TLS box is ticked."""
+        return bool(self.tls_check.instate(["selected"]))
 
     def set_busy(self, text: str) -> None:
         self.message.configure(text=text, style="Info.TLabel")

@@ -42,10 +42,14 @@ class EngineThread:
         timings: Timings | None = None,
         scrollback: int = DEFAULT_SCROLLBACK,
         give_up_before_welcome: bool = False,
+        tls: bool = False,
+        ca: str | None = None,
     ) -> None:
         self.nick = nick
         self.host = host
         self.port = port
+        self.tls = tls
+        self.ca = ca
         self.events: queue.Queue[FrontendEvent] = queue.Queue()
         self._store = store
         self._timings = timings
@@ -79,6 +83,8 @@ class EngineThread:
             timings=self._timings,
             scrollback=self._scrollback,
             give_up_before_welcome=self._give_up_before_welcome,
+            tls=self.tls,
+            ca=self.ca,
         )
         self._control = ThreadSafeControl(engine, asyncio.get_running_loop())
         self._ready.set()

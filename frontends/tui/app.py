@@ -119,6 +119,8 @@ class ParleyApp(App[None]):
         host: str,
         port: int,
         nick: str | None = None,
+        tls: bool = False,
+        ca: str | None = None,
         bell: bool = True,
         store: ConfigStore | None = None,
         timings: Timings | None = None,
@@ -132,6 +134,8 @@ class ParleyApp(App[None]):
         self.host = host
         self.port = port
         self.nick = nick
+        self.tls = tls or ca is not None
+        self.ca = ca  # a private CA (--ca), used whenever TLS is on
         self.bell_on = bell
         self.bells = 0  # how many times we rang, so tests can see a mention was noticed
         self.engine: Engine | None = None
@@ -188,13 +192,13 @@ class ParleyApp(App[None]):
         self.status_line.bell = self.bell_on
         self.chat_input.focus()
         if self.nick:
-            self.connect(self.nick, self.host, self.port)
+            self.connect(self.nick, self.host, self.port, tls=self.tls)
         else:
             self.push_screen(self._login_screen(""))
 
     def _login_screen(self, error: str) -> LoginScreen:
         nick = self.nick or self.suggested_nick
-        return LoginScreen(nick=nick, host=self.host, port=self.port, error=error)
+        return LoginScreen(nick=nick, host=self.host, port=self.port, error=error, tls=self.tls)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The chat's keys mean nothing on the login screen; this also hides them from the Footer.
@@ -202,15 +206,18 @@ class ParleyApp(App[None]):
 
     # --- the engine -----------------------------------------------------------------------
 
-    def connect(self, nick: str, host: str, port: int, *, from_login: bool = False) -> None:
-        """Start an engine for ``nick`` at ``host:port``, replacing any previous one.
+    def connect(
+        self, nick: str, host: str, port: int, *, tls: bool = False, from_login: bool = False
+    ) -> None:
+        """Start an engine for ``nick`` at ``host:port`` (in TLS if ``tls``), replacing any
+        previous one.
 
         ``from_login``: the engine gives up if it cannot get in (refused, or the server cannot
         be reached), so the login screen can say why; with ``--nick`` it keeps retrying.
         """
         if self.engine is not None:
             self.engine.quit()
-        self.nick, self.host, self.port = nick, host, port
+        self.nick, self.host, self.port, self.tls = nick, host, port, tls
         self._frontend = TextualFrontend(self)
         self._shown = None
         self._signed_in = False
@@ -223,12 +230,14 @@ class ParleyApp(App[None]):
             timings=self._timings,
             scrollback=self.scrollback,
             give_up_before_welcome=from_login,
+            tls=tls,
+            ca=self.ca if tls else None,
         )
         self.status_line.nick = nick
         self.engine.start()
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
-        self.connect(message.nick, message.host, message.port, from_login=True)
+        self.connect(message.nick, message.host, message.port, tls=message.tls, from_login=True)
 
     def on_engine_message(self, message: EngineMessage) -> None:
         # Only the live engine is listened to, and only while the widgets still exist (while the

@@ -1,11 +1,12 @@
 """The login screen: which nick, which server, and why the last try did not work.
 
 This module owns ``LoginScreen``, shown when ``parley tui`` starts without ``--nick`` or when the
-server refuses the nick (``nick_taken``, ``bad_nick``). It checks what it can locally (a valid
-nick, a ``host:port`` that parses) and otherwise only posts ``LoginScreen.Submitted`` for the app
-to act on; the app reports back through ``show_error`` and ``show_progress``, so the user can fix
-the nick and try again without restarting. Enter in the nick field moves on, Enter in the server
-field (or in the nick field once the server is filled) submits.
+server refuses the nick (``nick_taken``, ``bad_nick``). Its TLS switch (remembered with the server)
+chooses an encrypted connection. It checks what it can locally (a valid nick, a ``host:port`` that
+parses) and otherwise only posts ``LoginScreen.Submitted`` for the app to act on; the app reports
+back through ``show_error`` and ``show_progress``, so the user can fix the nick and try again
+without restarting. Enter in the nick field moves on, Enter in the server field (or in the nick
+field once the server is filled) submits.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static, Switch
 
 from app.protocol import DEFAULT_PORT, is_valid_nick
 from frontends.tui.chatlog import printable
@@ -48,19 +49,23 @@ class LoginScreen(Screen[None]):
     ]
 
     class Submitted(Message):
-        """The user wants to connect as ``nick`` to ``host``:``port``."""
+        """The user wants to connect as ``nick`` to ``host``:``port`` (in TLS if ``tls``)."""
 
-        def __init__(self, nick: str, host: str, port: int) -> None:
+        def __init__(self, nick: str, host: str, port: int, tls: bool = False) -> None:
             super().__init__()
             self.nick = nick
             self.host = host
             self.port = port
+            self.tls = tls
 
-    def __init__(self, *, nick: str, host: str, port: int, error: str = "") -> None:
+    def __init__(
+        self, *, nick: str, host: str, port: int, error: str = "", tls: bool = False
+    ) -> None:
         super().__init__()
         self._nick = nick
         self._server = format_server(host, port)
         self._error = printable(error)
+        self._tls = tls
 
     def compose(self) -> ComposeResult:
         with Vertical(id="login-box"):
@@ -71,6 +76,11 @@ class LoginScreen(Screen[None]):
             )
             yield Label("Server")
             yield Input(self._server, placeholder="host:port", id="login-server", compact=True)
+            with Horizontal(id="login-tls-row"):
+                yield Switch(self._tls, id="login-tls", animate=False)
+                yield Label(
+                    "TLS: encrypted, the server's certificate verified", id="login-tls-label"
+                )
             # The reason comes from the server or the socket: shown as it is, never as markup.
             yield Static(self._error, id="login-error", markup=False)
             yield Static("Enter to connect · Esc to quit", id="login-help")
@@ -88,6 +98,11 @@ class LoginScreen(Screen[None]):
         nick.disabled = False
         self.query_one("#login-server", Input).disabled = False
         nick.focus()
+
+    @property
+    def tls(self) -> bool:
+        """Whether the TLS switch is on."""
+        return self.query_one("#login-tls", Switch).value
 
     def show_progress(self, text: str) -> None:
         error = self.query_one("#login-error", Static)
@@ -114,5 +129,6 @@ class LoginScreen(Screen[None]):
             self.show_error("The server is host:port, for example 127.0.0.1:7000.")
             server_input.focus()
             return
-        self.show_progress(f"Connecting to {format_server(*server)} as {nick}…")
-        self.post_message(self.Submitted(nick, *server))
+        how = " over TLS" if self.tls else ""
+        self.show_progress(f"Connecting to {format_server(*server)}{how} as {nick}…")
+        self.post_message(self.Submitted(nick, *server, tls=self.tls))

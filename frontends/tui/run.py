@@ -32,7 +32,6 @@ from types import FrameType, TracebackType
 from typing import Any, Final, TextIO
 
 from app.client.config import ConfigStore
-from app.protocol import DEFAULT_PORT
 from app.server import Server, ServerConfig
 from frontends.tui.app import ParleyApp
 
@@ -211,22 +210,25 @@ def run_tui(
     nick: str | None,
     bell: bool = True,
     log_file: str | None = None,
+    tls: bool = False,
+    ca: str | None = None,
 ) -> int:
     """``parley tui``: chat in this terminal until the user quits.
 
-    The server defaults to the one used last time (remembered in the client config), and
-    without a nick the login screen asks for one.
+    The server (and whether it speaks TLS) defaults to the one used last time (remembered in
+    the client config), and without a nick the login screen asks for one.
     """
     log_to_file(log_file)
     store = ConfigStore.default()
     remembered = store.load()
-    if port is None:
-        # The remembered port belongs to the remembered host, not to one named now.
-        port = remembered.port if host in (None, remembered.host) else DEFAULT_PORT
+    # The remembered port and TLS belong to the remembered host, not to one named now.
+    host, port, tls, ca = remembered.server_for(host, port, tls=tls, ca=ca)
     app = ParleyApp(
-        host=host or remembered.host,
+        host=host,
         port=port,
         nick=nick,
+        tls=tls,
+        ca=ca,
         bell=bell,
         store=store,
         suggested_nick=remembered.nick or "",

@@ -259,6 +259,11 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="SQLite history file; ':memory:' keeps none (default: a temporary one, deleted after)",
     )
     demo.add_argument("--nick", default=None, help="your nick (default: ask)")
+    demo.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve over TLS only, with a throwaway certificate made for this run",
+    )
     _add_terminal_flags(demo)
     demo.set_defaults(command=_demo)
 
@@ -272,7 +277,9 @@ def _demo(args: argparse.Namespace) -> int:
         check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_demo
 
-    return run_demo(db=args.db, nick=args.nick, bell=not args.no_bell, log_file=args.log_file)
+    return run_demo(
+        db=args.db, nick=args.nick, bell=not args.no_bell, log_file=args.log_file, tls=args.tls
+    )
 
 
 def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,6 +11,7 @@ protocol of the TLS port until its handshake is over (``loop.start_tls``, timed 
 ``register_timeout`` like a registration): only then is a ``Session`` made, so a client that never
 finishes costs one socket for a bounded time and is never in the chat. ``PlainDoor`` watches the
 first bytes on the plain port: a TLS hello there gets an error in plain text and one log line.
+``write_throwaway_pair`` makes the private CA and certificate of ``parley demo --tls``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -36,6 +38,15 @@ _NOT_TLS: Final = frozenset(
 _NOT_A_TLS_CLIENT: Final = "the client does not speak TLS (a plain client on the TLS port?)"
 # How long a refused client has to read the answer and hang up before the socket is aborted.
 _LINGER: Final = 2.0
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Where a certificate chain, its key and the CA that signed it were written."""
+
+    cert: Path
+    key: Path
+    ca: Path
 
 
 class CertificateError(Exception):
@@ -355,3 +366,86 @@ async def close_doors(doors: set[asyncio.Task[None]]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*doors, return_exceptions=True)
+
+
+def write_throwaway_pair(folder: Path, names: tuple[str, ...] = ("localhost",)) -> Pair:
+    """A new private CA and a server certificate it signed for ``names`` (host names or IP
+    addresses), valid for a day, written into ``folder``; for ``parley demo --tls``.
+
+    A CA and a leaf rather than one self-signed certificate: Python 3.13's default client
+    context verifies strictly, and a CA certificate serving as its own leaf fails that.
+    The ``cryptography`` package (a dependency of Parley for this alone) is imported here only.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Parley demo CA (throwaway)")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    alternatives: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternatives.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternatives.append(x509.DNSName(name))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pair = Pair(folder / "demo-cert.pem", folder / "demo-key.pem", folder / "demo-ca.pem")
+    pair.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pair.key.touch(mode=0o600)
+    pair.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pair

@@ -33,6 +33,7 @@ from typing import Any, Final, TextIO
 
 from app.client.config import ConfigStore
 from app.server import Server, ServerConfig
+from app.server.tls import write_throwaway_pair
 from frontends.tui.app import ParleyApp
 
 # A terminal that closes sends SIGHUP; a service manager or `kill` sends SIGTERM.
@@ -239,40 +240,66 @@ def run_tui(
 DEMO_HOST = "127.0.0.1"
 
 
-def join_command(host: str, port: int) -> str:
-    """What a second person types to join the demo from another terminal on this machine."""
-    return f"parley tui --host {host} --port {port}"
+def join_command(host: str, port: int, ca: str | None = None) -> str:
+    """What a second person types to join the demo from another terminal on this machine
+    (with ``ca``, the demo's throwaway CA, over TLS)."""
+    command = f"parley tui --host {host} --port {port}"
+    return f"{command} --tls --ca {ca}" if ca is not None else command
 
 
-def demo_app(*, port: int, nick: str | None, bell: bool = True) -> ParleyApp:
-    """The app as ``parley demo`` opens it on its server at ``port``: with the join command as
-    its invite, and with no store, so the demo's server is not remembered."""
+def demo_app(*, port: int, nick: str | None, bell: bool = True, ca: str | None = None) -> ParleyApp:
+    """The app as ``parley demo`` opens it on its server at ``port`` (TLS if ``ca``): with the
+    join command as its invite, and with no store, so the demo's server is not remembered."""
     return ParleyApp(
         host=DEMO_HOST,
         port=port,
         nick=nick,
+        ca=ca,
         bell=bell,
-        invite=join_command(DEMO_HOST, port),
+        invite=join_command(DEMO_HOST, port, ca),
         suggested_nick=ConfigStore.default().load().nick or "",
     )
 
 
-async def serve_demo(*, db: str, nick: str | None, bell: bool, scratch: str | None = None) -> int:
+def demo_config(db: str, scratch: str | None, tls: bool) -> tuple[ServerConfig, str | None]:
+    """The demo server's settings, and with ``tls`` the CA file of a throwaway certificate made
+    in ``scratch``: then the server listens in TLS only."""
+    if not tls or scratch is None:
+        return ServerConfig(host=DEMO_HOST, port=0, db=db), None
+    pair = write_throwaway_pair(Path(scratch), (DEMO_HOST, "localhost"))
+    config = ServerConfig(
+        host=DEMO_HOST,
+        db=db,
+        tls_cert=str(pair.cert),
+        tls_key=str(pair.key),
+        tls_port=0,
+        plain=False,
+    )
+    return config, str(pair.ca)
+
+
+async def serve_demo(
+    *, db: str, nick: str | None, bell: bool, scratch: str | None = None, tls: bool = False
+) -> int:
     """Run the embedded server and the app on the running loop until the user quits or a
-    signal stops them; the exit status. ``scratch``: the demo's temporary folder."""
+    signal stops them; the exit status. ``scratch``: the demo's temporary folder (which holds
+    the throwaway certificate with ``tls``)."""
     with StopOnSignal(scratch=scratch) as stop:
-        server = Server(ServerConfig(host=DEMO_HOST, port=0, db=db))
+        config, ca = demo_config(db, scratch, tls)
+        server = Server(config)
         await server.start()
+        port = server.tls_port if ca is not None else server.port
         try:
             # Short lines: a line wider than the terminal would wrap in the middle of a path.
-            print(f"Parley demo server on {DEMO_HOST}:{server.port}")
-            if scratch is not None:
+            how = " (TLS only, a throwaway certificate)" if ca is not None else ""
+            print(f"Parley demo server on {DEMO_HOST}:{port}{how}")
+            if scratch is not None and db.startswith(scratch):
                 print(f"Temporary database: {db} (deleted on exit)")
             else:
                 print(f"Database: {db}")
-            print(f"To join from another terminal:  {join_command(DEMO_HOST, server.port)}")
+            print(f"To join from another terminal:  {join_command(DEMO_HOST, port, ca)}")
             sys.stdout.flush()
-            app = demo_app(port=server.port, nick=nick, bell=bell)
+            app = demo_app(port=port, nick=nick, bell=bell, ca=ca)
             await stop.run(app)
         finally:
             await server.stop()
@@ -283,12 +310,17 @@ async def serve_demo(*, db: str, nick: str | None, bell: bool, scratch: str | No
 
 
 def run_demo(
-    *, db: str | None, nick: str | None, bell: bool = True, log_file: str | None = None
+    *,
+    db: str | None,
+    nick: str | None,
+    bell: bool = True,
+    log_file: str | None = None,
+    tls: bool = False,
 ) -> int:
     """``parley demo``: start the embedded server and open the UI on it."""
     log_to_file(log_file)
-    if db is not None:
+    if db is not None and not tls:
         return asyncio.run(serve_demo(db=db, nick=nick, bell=bell))
     with tempfile.TemporaryDirectory(prefix="parley-demo-") as folder:
-        path = str(Path(folder) / "demo.db")
-        return asyncio.run(serve_demo(db=path, nick=nick, bell=bell, scratch=folder))
+        path = db if db is not None else str(Path(folder) / "demo.db")
+        return asyncio.run(serve_demo(db=path, nick=nick, bell=bell, scratch=folder, tls=tls))

@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import sys
 import termios
 from collections.abc import Iterator
@@ -189,6 +190,26 @@ async def test_demo_prints_the_join_command_and_serves_it(connect: Connect, spaw
     received = await frame_with(guest, "message", text="come in")
     assert received["from"] == "host"
     await quit_app(child)
+
+
+async def test_demo_over_tls_prints_a_join_command_that_verifies(spawn: Any) -> None:
+    """`parley demo --tls` serves TLS with a throwaway CA; its join command's --ca verifies it."""
+    child = spawn("demo", "--tls", "--nick", "host")
+    match = await expect(child, r"parley tui --host 127\.0\.0\.1 --port (\d+) --tls --ca (\S+)")
+    port, ca = int(match.group(1)), Path(match.group(2))
+    await expect(child, "You joined")
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=ssl.create_default_context(cafile=str(ca))
+    )
+    guest = WireClient(reader, writer)
+    try:
+        await guest.hello("guest")
+        await guest.join("#general")
+        await expect(child, "guest joined")
+    finally:
+        await guest.close()
+    await quit_app(child)
+    assert not ca.exists()  # the throwaway certificate went with the demo
 
 
 async def test_sigterm_stops_the_demo_cleanly(spawn: Any, dial: Dial) -> None:

@@ -9,8 +9,9 @@ into a ``CertificateError`` whose message is one sentence. ``Certificate`` holds
 loaded, so a bad renewal keeps the old pair and every open connection stays. ``TLSDoor`` is the
 protocol of the TLS port until its handshake is over (``loop.start_tls``, timed out after
 ``register_timeout`` like a registration): only then is a ``Session`` made, so a client that never
-finishes costs one socket for a bounded time and is never in the chat. ``PlainDoor`` watches the
-first bytes on the plain port: a TLS hello there gets an error in plain text and one log line.
+finishes costs one socket for a bounded time and is never in the chat; a first byte that opens no
+TLS handshake is a plain client, answered with an error in plain text and one log line.
+``PlainDoor`` does the reverse on the plain port for a TLS hello.
 ``write_throwaway_pair`` makes the private CA and certificate of ``parley demo --tls``.
 """
 
@@ -316,6 +317,8 @@ def _handshake_failure(exc: BaseException) -> str:
         return _NOT_A_TLS_CLIENT
     if isinstance(exc, (asyncio.TimeoutError, ConnectionAbortedError)):
         return "not finished in time"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)):
+        return "the client hung up (does it trust this certificate?)"
     return ssl_reason(exc)
 
 

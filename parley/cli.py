@@ -269,12 +269,20 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from app.server.settings import check_db, check_writable_file
+    from app.server.settings import UsageError, check_db, check_writable_file
 
     if args.db is not None:
         check_db(args.db, "--db")
     if args.log_file is not None:
         check_writable_file(args.log_file, "--log-file")
+    if args.tls:
+        # A dependency, so only a broken install lacks it; the certificate is made with it.
+        try:
+            import cryptography  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--tls needs the cryptography package: pip install cryptography"
+            ) from None
     from frontends.tui.run import run_demo
 
     return run_demo(

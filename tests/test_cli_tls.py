@@ -24,7 +24,7 @@ import trustme
 
 from tests.certs import Pems, client_context, issue
 from tests.conftest import WireClient
-from tests.test_cli import TIMEOUT, environment, one_sentence, parley, printed_config
+from tests.test_cli import REPO, TIMEOUT, environment, one_sentence, parley, printed_config
 
 TLS_LISTENING = re.compile(r"listening for TLS on (\S+):(\d+)")
 
@@ -177,3 +177,24 @@ def test_clients_refuse_a_bad_ca(tmp_path: Path, command: str, name: str, words:
     """parley tui|tk --ca names a missing or non-PEM file in one sentence, before anything opens."""
     (tmp_path / "junk.pem").write_text("not a certificate\n", encoding="utf-8")
     one_sentence(parley(tmp_path, command, "--ca", name), command, "--ca", name, words)
+
+
+def test_demo_tls_without_cryptography_is_one_sentence(tmp_path: Path) -> None:
+    """A broken install without ``cryptography``: ``demo --tls`` says what to install, exit 2."""
+    code = (
+        "import sys; sys.modules['cryptography'] = None; from parley.cli import main;"
+        " sys.exit(main(['demo', '--tls']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "parley demo: error: --tls needs the cryptography package: pip install cryptography\n"
+    )

@@ -148,6 +148,10 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            # A TLS transport on Python 3.10 is not marked closed when its peer goes first, and
+            # warns when collected; closing a plain one that is gone does nothing.
+            self.transport.close()
         if self._waiting is not None:
             self._waiting.cancel()  # what it would answer has nowhere to go
         self.host.closed(self, "connection lost" if exc else "closed")

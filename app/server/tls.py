@@ -288,6 +288,12 @@ def _replay(protocol: asyncio.BaseProtocol, data: bytes) -> None:
         view = view[size:]
 
 
+def looks_like_tls(data: bytes) -> bool:
+    """Whether a connection's first bytes are a TLS handshake record: type 22, then version
+    3.0 to 3.4 (RFC 8446, 5.1): three bytes, so that a stray byte 22 of junk is not one."""
+    return len(data) >= 3 and data[0] == _TLS_HANDSHAKE and data[1] == 3 and data[2] <= 4
+
+
 def refuse_in_plain_text(transport: asyncio.Transport, message: str) -> None:
     """Answer a client on the wrong port with ``error`` and ``bye`` it can read, then close.
 
@@ -344,7 +350,7 @@ class PlainDoor(asyncio.Protocol):
         if transport is None:
             return
         transport.set_protocol(self._session)
-        if data[:1] == bytes([_TLS_HANDSHAKE]):
+        if looks_like_tls(data):
             log.info("%s speaks TLS on the plain port: dropped", _peer(transport))
             self._drop("bad_frame", "this is a plain Parley port: connect without TLS")
             return

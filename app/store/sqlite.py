@@ -57,6 +57,30 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         topic_by TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: accounts and the direct messages between them (``sqlite_accounts.py``). ``pair`` is the
+    # two folded nicks in order, joined by a space (no nick holds one), so that a conversation is
+    # one index range; the partial index finds a recipient's undelivered mail.
+    """
+    CREATE TABLE accounts (
+        key TEXT PRIMARY KEY,
+        nick TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE directs (
+        id INTEGER PRIMARY KEY,
+        pair TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        "to" TEXT NOT NULL,
+        text TEXT NOT NULL,
+        action INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX directs_by_pair ON directs (pair, id);
+    CREATE INDEX directs_undelivered ON directs (recipient, id) WHERE delivered = 0;
+    """,
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 # The tables an unnumbered (version 0) database from an earlier release already has.
@@ -160,6 +184,7 @@ class SQLiteHistory:
             conn.execute("PRAGMA synchronous=NORMAL")
             last_id = conn.execute(
                 "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),"
+                " COALESCE((SELECT MAX(id) FROM directs), 0),"
                 " COALESCE((SELECT value FROM meta WHERE key = 'reserved_id'), 0))"
             ).fetchone()[0]
             self._probe_write(conn, last_id)
@@ -365,6 +390,11 @@ class SQLiteHistory:
                 (room, newest_gone, limit - deleted),
             ).rowcount
         return deleted
+
+    def submit(self, job: _Job, failed: Failed | None = None, *, writes: bool = True) -> None:
+        """Queue ``job`` for the writer thread, in order with every other operation: how the other
+        stores of this file (``sqlite_accounts.py``) share its thread, queue and transactions."""
+        self._submit(job, failed, writes=writes)
 
     def _submit(self, job: _Job, failed: Failed | None = None, *, writes: bool = True) -> None:
         self._in_flight += 1

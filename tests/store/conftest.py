@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.store import History, SQLiteHistory
+from app.store import Accounts, History, SQLiteAccounts, SQLiteHistory
 from tests.tinyfs import TinyFS, tinyfs
 
 # A reopenable store: each call makes a new, unopened ``History`` on the same storage.
@@ -29,6 +29,32 @@ def _sqlite(tmp_path: Path) -> Reopen:
 
 
 _BACKENDS: dict[str, Callable[[Path], Reopen]] = {"sqlite": _sqlite}
+
+
+@dataclass
+class Stores:
+    """A backend's history and its accounts, on one storage (``history`` is opened and closed;
+    ``accounts`` lives as long as it)."""
+
+    history: History
+    accounts: Accounts
+
+
+# A reopenable pair: each call makes a new, unopened history and its accounts on the same storage.
+ReopenStores = Callable[[], Stores]
+
+
+def _sqlite_stores(tmp_path: Path) -> ReopenStores:
+    path = str(tmp_path / "history.db")
+
+    def make() -> Stores:
+        history = SQLiteHistory(path)
+        return Stores(history, SQLiteAccounts(history))
+
+    return make
+
+
+_ACCOUNT_BACKENDS: dict[str, Callable[[Path], ReopenStores]] = {"sqlite": _sqlite_stores}
 
 
 @dataclass
@@ -80,3 +106,27 @@ async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 def store(reopen: Reopen) -> History:
     """A new, not yet opened store on a backend's fresh storage."""
     return reopen()
+
+
+@pytest.fixture(params=sorted(_ACCOUNT_BACKENDS))
+async def reopen_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ReopenStores]:
+    """New history-and-accounts pairs on one backend's fresh storage; closed at the end."""
+    make = _ACCOUNT_BACKENDS[request.param](tmp_path)
+    made: list[Stores] = []
+
+    def new() -> Stores:
+        stores = make()
+        made.append(stores)
+        return stores
+
+    yield new
+    for stores in made:
+        await stores.history.close()
+
+
+@pytest.fixture
+def stores(reopen_stores: ReopenStores) -> Stores:
+    """A new, not yet opened history and its accounts on a backend's fresh storage."""
+    return reopen_stores()

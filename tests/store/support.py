@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from app.store import History, Page, StoredMessage, StoredRoom
 
@@ -101,4 +102,16 @@ async def load_room(store: History, room: str, recent: int = 10) -> tuple[Stored
     store.load_room(
         room, recent, lambda stored, newest: future.set_result((stored, newest)), must_not_fail
     )
+    return await asyncio.wait_for(future, TIMEOUT)
+
+
+async def called(operation: Callable[..., None], *args: object) -> Any:
+    """Run a store operation taking ``(*args, done, failed)`` and return what ``done`` got (``None``
+    for a ``done`` of no arguments); raise ``StoreRefused`` if ``failed`` was called."""
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def done(*result: object) -> None:
+        future.set_result(result[0] if result else None)
+
+    operation(*args, done, lambda reason: future.set_exception(StoreRefused(reason)))
     return await asyncio.wait_for(future, TIMEOUT)

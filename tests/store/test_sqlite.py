@@ -105,12 +105,13 @@ async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
     store = SQLiteHistory(str(db_path))
     store.open()
     await store.close()
-    assert _user_version(db_path) == SCHEMA_VERSION == 1
-    assert {"messages", "meta", "rooms"} <= _tables(db_path)
+    assert _user_version(db_path) == SCHEMA_VERSION == 2
+    assert {"messages", "meta", "rooms", "accounts", "directs"} <= _tables(db_path)
 
 
-async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path: Path) -> None:
-    """A version-0 file written by the release before migrations keeps its data, becomes v1."""
+async def test_a_database_of_the_unnumbered_release_is_migrated(db_path: Path) -> None:
+    """A version-0 file written by the release before migrations keeps its data, is stamped v1
+    and migrated to the current version."""
     with sqlite3.connect(db_path) as conn:
         conn.executescript(_UNNUMBERED_SCHEMA)
         conn.executemany(
@@ -128,7 +129,7 @@ async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path
 
     store = SQLiteHistory(str(db_path))
     snapshot = store.open()
-    assert _user_version(db_path) == 1
+    assert _user_version(db_path) == SCHEMA_VERSION
     assert snapshot.last_id == 40
     assert (await load_room(store, "#c"))[0] == StoredRoom("#c", "quiet here", "ann")
     assert [(m.id, m.sender, m.text) for m in (await load_room(store, "#a"))[1].messages] == [
@@ -145,7 +146,7 @@ async def test_a_database_of_the_unnumbered_release_is_stamped_version_1(db_path
     again = SQLiteHistory(str(db_path))
     assert again.open().last_id == 41
     await again.close()
-    assert _user_version(db_path) == 1
+    assert _user_version(db_path) == SCHEMA_VERSION
 
 
 async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None:

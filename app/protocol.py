@@ -36,6 +36,10 @@ ROOMS_PAGE_MAX: Final = 500
 WHO_PAGE: Final = 500
 WHO_PAGE_MAX: Final = 1000
 JOINED_MEMBERS_MAX: Final = 500
+# Accounts: a password is at least PASSWORD_MIN characters (else ``weak_password``) and at most
+# PASSWORD_MAX_BYTES bytes of UTF-8 (else ``bad_frame``), so that hashing one costs a bounded time.
+PASSWORD_MIN: Final = 8
+PASSWORD_MAX_BYTES: Final = 1024
 
 NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
 ROOM_RE: Final = re.compile(r"#[A-Za-z0-9_-]{1,32}")
@@ -67,6 +71,10 @@ ErrorCode = Literal[
     "ping_timeout",
     "server_shutdown",
     "unavailable",
+    "nick_registered",
+    "weak_password",
+    "bad_password",
+    "no_account",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are
@@ -101,8 +109,11 @@ class _ClientBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
 
 
 class Hello(_ClientBase, tag="hello"):
+    """``password`` signs in to the account ``nick`` is (a registered nick needs it)."""
+
     nick: str
     proto: int
+    password: str | None = None
 
 
 class Join(_ClientBase, tag="join"):
@@ -122,7 +133,10 @@ class Say(_ClientBase, tag="say"):
 
 
 class Nick(_ClientBase, tag="nick"):
+    """``password`` signs in to the account the new nick is (a registered nick needs it)."""
+
     nick: str
+    password: str | None = None
 
 
 class SetTopic(_ClientBase, tag="topic"):
@@ -146,7 +160,10 @@ class ListRooms(_ClientBase, tag="rooms"):
 
 
 class GetHistory(_ClientBase, tag="history"):
-    room: str
+    """A page of a room's history, or (``with``, between accounts) of stored direct messages."""
+
+    room: str | None = None
+    with_: str | None = msgspec.field(name="with", default=None)
     before: int | None = None
     after: int | None = None
     limit: int = 50
@@ -170,6 +187,27 @@ class Quit(_ClientBase, tag="quit"):
     text: str | None = None
 
 
+class Register(_ClientBase, tag="register"):
+    """Make the sender's current nick an account with this password."""
+
+    password: str
+
+
+class ChangePassword(_ClientBase, tag="password"):
+    old: str
+    new: str
+
+
+class Unregister(_ClientBase, tag="unregister"):
+    """Delete the sender's account (and its stored direct messages)."""
+
+    password: str
+
+
+class Whois(_ClientBase, tag="whois"):
+    nick: str
+
+
 ClientFrame = (
     Hello
     | Join
@@ -184,6 +222,10 @@ ClientFrame = (
     | Ping
     | Pong
     | Quit
+    | Register
+    | ChangePassword
+    | Unregister
+    | Whois
 )
 CLIENT_TYPES: Final = frozenset(t.__struct_config__.tag for t in ClientFrame.__args__)
 
@@ -196,13 +238,17 @@ class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
 
 
 class Welcome(_ServerBase, tag="welcome"):
+    """``account`` is the nick when the session signed in to its account (absent for a guest)."""
+
     nick: str
     server: str
     proto: int
+    account: str | None = None
 
 
 class Message(_ServerBase, tag="message"):
-    """A chat line. ``room`` for a room message, ``to`` for a direct one; never both."""
+    """A chat line. ``room`` for a room message, ``to`` for a direct one; never both. ``offline``
+    on the sender's copy of a direct message: its recipient is offline and gets it at sign-in."""
 
     id: int
     ts: int
@@ -212,6 +258,7 @@ class Message(_ServerBase, tag="message"):
     to: str | None = None
     action: bool = False
     nonce: str | None = None
+    offline: bool = False
 
 
 class Joined(_ServerBase, tag="joined"):
@@ -228,9 +275,12 @@ class Parted(_ServerBase, tag="parted"):
 
 
 class HistoryPage(_ServerBase, tag="history"):
-    room: str
+    """A page of a ``room``'s messages, or of the direct messages ``with`` an account."""
+
     messages: list[Message]
     more: bool
+    room: str | None = None
+    with_: str | None = msgspec.field(name="with", default=None)
 
 
 PresenceEvent = Literal["join", "part", "quit", "nick", "away", "back"]
@@ -314,6 +364,26 @@ class Error(_ServerBase, tag="error"):
     retry_after_ms: int | None = None
 
 
+class AccountInfo(_ServerBase, tag="account"):
+    """The reply to ``register``, ``password`` and ``unregister``: ``nick`` is (or, with
+    ``registered`` false, is no longer) an account."""
+
+    nick: str
+    registered: bool = True
+
+
+class WhoisInfo(_ServerBase, tag="whois"):
+    """The reply to ``whois``: ``rooms`` are those the asker shares with ``nick``;
+    ``connected_ms`` is how long it has been connected (absent when offline)."""
+
+    nick: str
+    account: bool
+    online: bool
+    rooms: list[str]
+    away: str | None = None
+    connected_ms: int | None = None
+
+
 class Bye(_ServerBase, tag="bye"):
     reason: str
     message: str = ""
@@ -335,6 +405,8 @@ ServerFrame = (
     | ServerPing
     | Error
     | Bye
+    | AccountInfo
+    | WhoisInfo
 )
 
 

@@ -38,6 +38,10 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "ping_timeout": "The server stopped hearing from us",
     "server_shutdown": "The server is shutting down",
     "unavailable": "The server cannot save that right now; try again later",
+    "nick_registered": "That nick is already an account",
+    "weak_password": "That password is too short: use at least 8 characters",
+    "bad_password": "Wrong nick or password",
+    "no_account": "You are not signed in to an account",
 }
 
 

@@ -293,7 +293,8 @@ class Receiver:
 
     def _history(self, page: HistoryPage) -> None:
         request = self._request(page.ref)
-        conversation = self.state.get(page.room)
+        name = page.room if page.room is not None else page.with_
+        conversation = self.state.get(name) if name is not None else None
         if conversation is None:
             return
         if request is not None and request.kind == "older":

@@ -5,7 +5,9 @@ The hub dispatches and nothing else; what each client frame does lives in a feat
 feature is a class built from the shared ``Context`` whose ``handlers`` table maps each frame type
 it owns to an ``async`` handler, written with ``Handlers.on`` so that mypy checks every handler
 against its frame type. It may read the store's snapshot at start-up (``load``) and clean up when
-a session departs (``departed``). The checks that answer the client when they fail
+a session departs (``departed``). Who may take a nick is asked of ``Context.owners``: presence asks,
+and the accounts feature, when registered, answers (``NickOwner``), so that neither imports the
+other. The checks that answer the client when they fail
 (``refuse``, ``room_name``, ``member_of``), the text limit, ``read_page`` (a store read to
 await, which raises ``Unavailable`` when the store cannot read) and ``save_room`` (a write to
 await) are here because several features use them. A new feature is a new module and one line
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from app import protocol as p
@@ -25,7 +27,7 @@ from app.server.directory import Room, Rooms
 from app.server.fanout import Fanout
 from app.server.registry import Sessions
 from app.server.session import Session
-from app.store import History, Page, Snapshot, StoredRoom
+from app.store import Accounts, History, Page, Snapshot, StoredRoom
 
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
 
@@ -58,6 +60,40 @@ class Handlers:
         return self
 
 
+class NickOwner(Protocol):
+    """Who owns nicks: asked by presence before a ``hello`` or ``nick`` takes a nick."""
+
+    async def claim(
+        self, s: Session, f: p.ClientFrame, nick: str, password: str | None
+    ) -> str | None:
+        """The account (folded nick) ``s`` signs in to by taking ``nick``, "" to take it as a
+        guest, or None if it may not (then ``s`` has been answered)."""
+        ...
+
+    async def signed_in(self, s: Session) -> None:
+        """``s`` was just welcomed or renamed into its account (``s.account``)."""
+        ...
+
+
+class Guests:
+    """The ``NickOwner`` of a server without accounts: every nick is a guest's."""
+
+    async def claim(
+        self, s: Session, f: p.ClientFrame, nick: str, password: str | None
+    ) -> str | None:
+        return ""
+
+    async def signed_in(self, s: Session) -> None:
+        return None
+
+
+class Owners:
+    """Where presence finds the ``NickOwner``: guests only, until a feature sets ``rule``."""
+
+    def __init__(self) -> None:
+        self.rule: NickOwner = Guests()
+
+
 @dataclass(frozen=True)
 class Context:
     """The server's shared state and services, as every feature sees them."""
@@ -68,6 +104,8 @@ class Context:
     rooms: Rooms
     nicks: dict[str, Session]  # folded nick -> its session; written by presence only
     fanout: Fanout
+    accounts: Accounts
+    owners: Owners = field(default_factory=Owners)
 
 
 class Feature(Protocol):

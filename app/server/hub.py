@@ -31,7 +31,7 @@ from app.server.fanout import Fanout
 from app.server.feature import AnyHandler, Context, Feature, FeatureFactory, refuse
 from app.server.registry import Sessions
 from app.server.session import Session
-from app.store import History
+from app.store import Accounts, History
 
 log = logging.getLogger("parley.server")
 
@@ -45,6 +45,7 @@ class Hub:
         store: History,
         backplane: Backplane,
         features: Sequence[FeatureFactory],
+        accounts: Accounts,
     ) -> None:
         self.config = config
         self.store = store
@@ -52,7 +53,9 @@ class Hub:
         self.rooms = Rooms(config.recent)
         self.nicks: dict[str, Session] = {}
         self.fanout = Fanout(store, backplane, self.rooms)
-        context = Context(config, store, self.sessions, self.rooms, self.nicks, self.fanout)
+        context = Context(
+            config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts
+        )
         self.features: list[Feature] = [make(context) for make in features]
         self._handlers: dict[type, AnyHandler] = {}
         self._before_hello: set[type] = set()

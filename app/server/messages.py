@@ -2,15 +2,16 @@
 
 Each handler is one row of ``docs/protocol.md``'s table. A room message gets an id and a
 timestamp here and goes to ``Fanout.say``, which delivers it once the store has committed it; a
-direct message is never stored and is delivered behind the store's queue, so it cannot overtake
-what its sender said before. A room message the store cannot write is answered ``unavailable``
-to its sender alone (``Fanout``), as is a ``history`` the store cannot read. ``history`` awaits
-a page read from the store. Rules owned here: a ``say`` names exactly one of ``room`` and ``to``,
-its text is 1 to ``MAX_TEXT`` characters, a ``history`` query gives at most one of ``before`` and
-``after`` and its numbers are clamped to what the store can hold, and its reply holds what fits
-one reply line (``limits.reply_bytes``), ``more`` saying the rest is there. Ids come from one
-counter per process whose ceiling is reserved in the store in blocks, so that ids of direct
-messages are not reused after a restart.
+direct message (``say {to}``) and a page of one (``history {with}``) are ``directs.py``'s: stored
+between two accounts, live-only otherwise, and never overtaking what its sender said before. A
+room message the store cannot write is answered ``unavailable`` to its sender alone
+(``Fanout``), as is a ``history`` the store cannot read. ``history`` awaits a page read from the
+store. Rules owned here: a ``say`` names exactly one of ``room`` and ``to``, its text is 1 to
+``MAX_TEXT`` characters, a ``history`` query names exactly one of ``room`` and ``with`` and gives
+at most one of ``before`` and ``after``, its numbers are clamped to what the store can hold, and
+its reply holds what fits one reply line (``limits.reply_bytes``), ``more`` saying the rest is
+there. Ids come from one counter per process whose ceiling is reserved in the store in blocks, so
+that ids of guests' direct messages are not reused after a restart.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from __future__ import annotations
 import logging
 import time
 
-import msgspec
-
 from app import protocol as p
+from app.server.directs import Directs
 from app.server.fanout import to_wire
 from app.server.feature import (
     MAX_TEXT,
@@ -52,6 +52,7 @@ class MessageFeature:
         self.reply_bytes = reply_bytes(context.config)
         self._next_id = 1
         self._reserved_id = 0
+        self.directs = Directs(context, self._take_id)
         self.handlers = Handlers().on(p.Say, self.say).on(p.GetHistory, self.history)
 
     def load(self, snapshot: Snapshot) -> None:
@@ -67,39 +68,24 @@ class MessageFeature:
         elif not f.text or len(f.text) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"text must be 1 to {MAX_TEXT} characters")
         elif f.to is not None:
-            self._direct(s, f, f.to)
+            await self.directs.say(s, f, f.to)
         elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
             message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
             self.fanout.say(message, s, f.nonce, f.ref)
 
-    def _direct(self, s: Session, f: p.Say, to: str) -> None:
-        target = self.ctx.nicks.get(p.fold(to))
-        if target is None:
-            refuse(s, f, "no_such_nick", f"nobody is called {to}")
-            return
-        base = p.Message(
-            id=self._take_id(),
-            ts=_now_ms(),
-            sender=s.nick,
-            text=f.text,
-            to=target.nick,
-            action=f.action,
-        )
-        own = msgspec.structs.replace(base, nonce=f.nonce, ref=f.ref)
-
-        def deliver() -> None:
-            if target is not s:
-                target.send(base)
-            s.send(own)
-
-        self.fanout.after_store(deliver)
-
     async def history(self, s: Session, f: p.GetHistory) -> None:
-        room = member_of(self.rooms, s, f, f.room)
-        if room is None:
+        if (f.room is None) == (f.with_ is None):
+            refuse(s, f, "bad_frame", 'history needs exactly one of "room" and "with"')
             return
         if f.before is not None and f.after is not None:
             refuse(s, f, "bad_frame", 'give "before" or "after", not both')
+            return
+        if f.with_ is not None:
+            await self.directs.history(s, f, f.with_)
+            return
+        assert f.room is not None
+        room = member_of(self.rooms, s, f, f.room)
+        if room is None:
             return
         limit = max(1, min(f.limit, p.HISTORY_LIMIT_MAX))
         # Ids are positive, so clamping to 0..MAX_ID keeps what the query means.
@@ -124,8 +110,8 @@ class MessageFeature:
 
     def _take_id(self) -> int:
         if self._next_id > self._reserved_id:
-            # Direct messages are never stored, so their ids would be reused after a restart
-            # unless a ceiling is; it is committed before the message is delivered.
+            # Guests' direct messages are never stored, so their ids would be reused after a
+            # restart unless a ceiling is; it is committed before the message is delivered.
             self._reserved_id = self._next_id + _ID_BLOCK
             self.ctx.store.reserve_ids(self._reserved_id)
         self._next_id += 1

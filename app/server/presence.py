@@ -3,8 +3,12 @@
 Each handler is one row of ``docs/protocol.md``'s table for ``hello``, ``nick``, ``away``,
 ``ping``, ``pong`` and ``quit``; ``hello``, ``ping``, ``pong`` and ``quit`` are the frames
 allowed before registration. This module is the only writer of ``Context.nicks`` (folded nick to
-session) and of a session's ``nick``, ``key`` and ``away``. Rules owned here: a nick is valid per
-``protocol.is_valid_nick`` and unique case-insensitively; a rename and an away change are
+session) and of a session's ``nick``, ``key`` and ``away``; whether a nick may be taken at all
+(an account's, which needs its password) it asks of ``Context.owners`` (``accounts.py``) and then
+sets the session's ``account``. Rules owned here: a nick is valid per ``protocol.is_valid_nick``
+and unique case-insensitively, except that signing in to an account takes its nick over from
+another connection of the same account (which is told ``bye {reason: "logged_in_elsewhere"}``);
+a rename and an away change are
 announced in every room of the session, not to itself; the ``pong`` to a client's ``ping`` and the
 goodbye after ``quit`` wait behind the store's queue, so they follow every effect of the frames
 before them. The keepalive sweep that pings quiet clients is ``registry.Sessions.sweep``.
@@ -29,6 +33,7 @@ class PresenceFeature:
         self.ctx = context
         self.nicks = context.nicks
         self.fanout = context.fanout
+        self.owners = context.owners
         self.handlers = (
             Handlers()
             .on(p.Hello, self.hello, before_hello=True)
@@ -49,14 +54,30 @@ class PresenceFeature:
     async def hello(self, s: Session, f: p.Hello) -> None:
         if s.key:
             refuse(s, f, "already_registered", f"you are already {s.nick}")
-        elif f.proto != p.PROTO_VERSION:
+            return
+        if f.proto != p.PROTO_VERSION:
             refuse(s, f, "bad_proto", f"this server speaks protocol {p.PROTO_VERSION}")
-        elif self._check_nick(s, f, f.nick):
-            s.nick, s.key = f.nick, p.fold(f.nick)
-            self.nicks[s.key] = s
-            server = self.ctx.config.server_name
-            s.send(p.Welcome(nick=s.nick, server=server, proto=p.PROTO_VERSION, ref=f.ref))
-            log.info("register %s as %s", s.peer, s.nick)
+            return
+        if not self._check_nick(s, f, f.nick):
+            return
+        account = await self.owners.rule.claim(s, f, f.nick, f.password)
+        # The nick may have been taken while the password was checked.
+        if account is None or s.closing or not self._take_over(s, f, f.nick, account):
+            return
+        s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
+        self.nicks[s.key] = s
+        server = self.ctx.config.server_name
+        welcome = p.Welcome(
+            nick=s.nick,
+            server=server,
+            proto=p.PROTO_VERSION,
+            account=s.nick if account else None,
+            ref=f.ref,
+        )
+        s.send(welcome)
+        log.info("register %s as %s", s.peer, s.nick)
+        if account:
+            await self.owners.rule.signed_in(s)
 
     async def nick(self, s: Session, f: p.Nick) -> None:
         if not self._check_nick(s, f, f.nick):
@@ -65,8 +86,15 @@ class PresenceFeature:
         if f.nick == old:
             s.send(p.Renamed(nick=old, old=old, ref=f.ref))
             return
+        if p.fold(f.nick) == s.key:
+            account = s.account  # the same nick in another case: the same account
+        else:
+            claimed = await self.owners.rule.claim(s, f, f.nick, f.password)
+            if claimed is None or s.closing or not self._take_over(s, f, f.nick, claimed):
+                return
+            account = claimed
         del self.nicks[s.key]
-        s.nick, s.key = f.nick, p.fold(f.nick)
+        s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
         s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
         for name in self.ctx.rooms.rooms_of(s):
@@ -103,7 +131,23 @@ class PresenceFeature:
             )
             return False
         holder = self.nicks.get(p.fold(nick))
-        if holder is not None and holder is not s:
+        # A connection signed in to the nick's account may be taken over: the owner decides.
+        if holder is not None and holder is not s and not holder.account:
             refuse(s, f, "nick_taken", f"{nick} is already taken")
             return False
         return True
+
+    def _take_over(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
+        """Whether ``s`` may now hold ``nick`` as ``account`` ("" a guest): free, its own, or held
+        by another connection of the same account, which is dropped."""
+        holder = self.nicks.get(p.fold(nick))
+        if holder is None or holder is s:
+            return True
+        if account and holder.account == account:
+            log.info(
+                "account %s signed in again from %s: dropping %s", account, s.peer, holder.peer
+            )
+            holder.drop("logged_in_elsewhere", "you signed in from another connection")
+            return self.nicks.get(p.fold(nick)) is None
+        refuse(s, f, "nick_taken", f"{nick} is already taken")
+        return False

@@ -23,6 +23,7 @@ import signal
 import sqlite3
 from collections.abc import Callable
 
+from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.config import ServerConfig
 from app.server.feature import FeatureFactory
@@ -33,12 +34,17 @@ from app.server.retention import Retention
 from app.server.rooms import RoomFeature
 from app.server.settings import UsageError, listen_error
 from app.server.tls import Certificate, PlainDoor, TLSDoor, close_doors
-from app.store import History, SQLiteHistory
+from app.store import Accounts, History, SQLiteAccounts, SQLiteHistory
 
 log = logging.getLogger("parley.server")
 
 # Every feature module of the server; a new one (accounts, moderation) is registered here.
-FEATURES: tuple[FeatureFactory, ...] = (PresenceFeature, RoomFeature, MessageFeature)
+FEATURES: tuple[FeatureFactory, ...] = (
+    PresenceFeature,
+    RoomFeature,
+    MessageFeature,
+    AccountFeature,
+)
 
 
 class ListenFailed(OSError):
@@ -58,14 +64,20 @@ class Server:
         config: ServerConfig,
         store: History | None = None,
         backplane: Backplane | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.config = config
         self.store = store if store is not None else SQLiteHistory(config.db)
+        if accounts is None:
+            if not isinstance(self.store, SQLiteHistory):
+                raise TypeError("a store other than SQLiteHistory needs its accounts= too")
+            accounts = SQLiteAccounts(self.store)
         self.hub = Hub(
             config,
             self.store,
             backplane if backplane is not None else LocalBackplane(),
             FEATURES,
+            accounts,
         )
         self.retention = Retention(config, self.store, self.hub.rooms)
         self._listeners: list[asyncio.Server] = []

@@ -76,6 +76,7 @@ class Session(asyncio.Protocol):
         "_refilled",
         "_tokens",
         "_waiting",
+        "account",
         "away",
         "behind_since",
         "closing",
@@ -100,6 +101,7 @@ class Session(asyncio.Protocol):
         self.ip = ""
         self.nick = ""
         self.key = ""  # folded nick, "" until registered
+        self.account = ""  # the folded nick of the account it signed in to; "" for a guest
         self.away: str | None = None
         self.in_chat = False  # admitted and not yet departed; written by the registry only
         self.connected_at = self.last_seen = time.monotonic()

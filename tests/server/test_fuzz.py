@@ -239,20 +239,27 @@ _values = st.recursive(
     max_leaves=5,
 )
 # Per type, the fields it takes, with values that are mostly of the right kind.
+_passwords = st.one_of(
+    st.text(max_size=12), st.sampled_from(["p" * 1024, "p" * 1025, "\u00e9" * 513])
+)
 _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "hello": {"nick": _nicks, "proto": _ints},
+    "hello": {"nick": _nicks, "proto": _ints, "password": _passwords},
     "join": {"room": _rooms},
     "part": {"room": _rooms},
     "say": {"room": _rooms, "to": _nicks, "text": _texts, "nonce": _texts, "action": _scalars},
-    "nick": {"nick": _nicks},
+    "nick": {"nick": _nicks, "password": _passwords},
     "topic": {"room": _rooms, "topic": _texts},
     "who": {"room": _rooms},
     "rooms": {},
-    "history": {"room": _rooms, "before": _ints, "after": _ints, "limit": _ints},
+    "history": {"room": _rooms, "with": _nicks, "before": _ints, "after": _ints, "limit": _ints},
     "away": {"text": _texts | st.none()},
     "ping": {"id": _scalars},
     "pong": {"id": _scalars},
     "quit": {"text": _texts},
+    "register": {"password": _passwords},
+    "password": {"old": _passwords, "new": _passwords},
+    "unregister": {"password": _passwords},
+    "whois": {"nick": _nicks},
 }
 assert set(_FIELDS) == p.CLIENT_TYPES
 

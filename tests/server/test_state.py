@@ -14,14 +14,14 @@ import pytest
 from app import protocol as p
 from app.server import Server, ServerConfig
 from app.server.backplane import Deliver
-from app.server.feature import Context, Handlers
+from app.server.feature import Context, FeatureFactory, Handlers
 from app.server.hub import Hub
 from app.server.messages import MessageFeature
 from app.server.presence import PresenceFeature
 from app.server.rooms import RoomFeature
 from app.server.runner import FEATURES
 from app.server.session import Session
-from app.store import Snapshot, SQLiteHistory, StoredMessage
+from app.store import Snapshot, SQLiteAccounts, SQLiteHistory, StoredMessage
 from tests.conftest import Connect, Dial, StartServer
 
 
@@ -137,17 +137,18 @@ class _Twice:
 
 def test_every_client_frame_has_exactly_one_handler() -> None:
     """The hub refuses to start with a frame handled twice or by nobody."""
-    config = ServerConfig()
+
+    def hub(features: tuple[FeatureFactory, ...]) -> Hub:
+        store = SQLiteHistory(":memory:")
+        return Hub(ServerConfig(), store, SharedBackplane(), features, SQLiteAccounts(store))
+
     with pytest.raises(ValueError, match="Ping is handled by two features"):
-        Hub(config, SQLiteHistory(":memory:"), SharedBackplane(), (*FEATURES, _Twice))
+        hub((*FEATURES, _Twice))
     with pytest.raises(ValueError, match="no feature handles"):
-        Hub(config, SQLiteHistory(":memory:"), SharedBackplane(), (RoomFeature, MessageFeature))
-    Hub(
-        config,
-        SQLiteHistory(":memory:"),
-        SharedBackplane(),
-        (PresenceFeature, RoomFeature, MessageFeature),
-    )
+        hub((RoomFeature, MessageFeature))
+    with pytest.raises(ValueError, match="no feature handles"):
+        hub((PresenceFeature, RoomFeature, MessageFeature))
+    hub(FEATURES)
 
 
 def test_a_table_refuses_a_second_handler_for_a_frame() -> None:

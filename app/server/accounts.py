@@ -1,0 +1,231 @@
+"""Accounts: registering a nick, signing in to it, changing or dropping its password, ``whois``.
+
+Each handler is one row of ``docs/protocol.md``'s table for ``register``, ``password``,
+``unregister`` and ``whois``; as the server's ``NickOwner`` (``feature.Owners``) this module also
+decides whether a ``hello`` or ``nick`` may take a nick (``claim``), and hands a session that has
+just signed in the direct messages kept for it (``directs.py``). Rules owned here: a registered
+nick is owned, so only its password takes it, whether its owner is online or not, and a second
+sign-in takes it over from the first (which gets ``bye {reason: "logged_in_elsewhere"}``,
+presence's doing); a password is 8 characters or more and 1024 bytes or fewer; a wrong password
+and an account that does not exist get the same ``bad_password`` after the same work; after 5
+failures within a minute for one account or from one address, further attempts on it get
+``rate_limited`` before any hashing (``passwords.Guesses``). Hashes are made and checked off the
+event loop (``passwords.Passwords``); passwords are never logged, only nicks and addresses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from app import protocol as p
+from app.server.directs import Directs, awaited
+from app.server.feature import Context, Handlers, Unavailable, refuse
+from app.server.passwords import Guesses, Passwords
+from app.server.session import Session
+from app.store import Snapshot, StoredAccount
+
+log = logging.getLogger("parley.server")
+
+WRONG = "wrong nick or password"
+
+
+class AccountFeature:
+    """The account frames' handlers, and the rule of who may take a registered nick."""
+
+    def __init__(self, context: Context) -> None:
+        self.ctx = context
+        self.store = context.accounts
+        self.passwords = Passwords()
+        self.guesses = Guesses()
+        # Delivery at sign-in only: its messages already have ids, so none are taken here.
+        self.directs = Directs(context, _no_ids)
+        context.owners.rule = self
+        self.handlers = (
+            Handlers()
+            .on(p.Register, self.register)
+            .on(p.ChangePassword, self.change_password)
+            .on(p.Unregister, self.unregister)
+            .on(p.Whois, self.whois)
+        )
+
+    def load(self, snapshot: Snapshot) -> None:
+        return None
+
+    def departed(self, session: Session, text: str | None) -> None:
+        return None
+
+    # --- NickOwner: what presence asks ---
+
+    async def claim(
+        self, s: Session, f: p.ClientFrame, nick: str, password: str | None
+    ) -> str | None:
+        if password is not None and _too_long(s, f, password):
+            return None
+        key = p.fold(nick)
+        account = await self._find(s, f, key)
+        if account is False:
+            return None
+        if password is None:
+            if account is None:
+                return ""
+            refuse(s, f, "bad_password", f"{account.nick} is registered: sign in with its password")
+            return None
+        if not await self._check(s, f, key, account, password):
+            return None
+        log.info("sign-in %s as account %s", s.peer, key)
+        return key
+
+    async def signed_in(self, s: Session) -> None:
+        await self.directs.deliver_waiting(s)
+
+    # --- handlers ---
+
+    async def register(self, s: Session, f: p.Register) -> None:
+        if _too_long(s, f, f.password):
+            return
+        if s.account:
+            refuse(s, f, "nick_registered", f"{s.nick} is already an account")
+            return
+        if len(f.password) < p.PASSWORD_MIN:
+            refuse(s, f, "weak_password", f"a password is at least {p.PASSWORD_MIN} characters")
+            return
+        password_hash = await self.passwords.hash(f.password)
+        account = StoredAccount(s.nick, password_hash, time.time_ns() // 1_000_000)
+        try:
+            created = await awaited(self.store.create_account, account)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot store accounts now; try again later")
+            return
+        if not created:
+            refuse(s, f, "nick_registered", f"{s.nick} is already an account")
+            return
+        s.account = s.key
+        log.info("register account %s from %s", s.key, s.peer)
+        s.send(p.AccountInfo(nick=s.nick, ref=f.ref))
+
+    async def change_password(self, s: Session, f: p.ChangePassword) -> None:
+        if _too_long(s, f, f.old) or _too_long(s, f, f.new):
+            return
+        if len(f.new) < p.PASSWORD_MIN:
+            refuse(s, f, "weak_password", f"a password is at least {p.PASSWORD_MIN} characters")
+            return
+        account = await self._own_account(s, f, f.old)
+        if account is None:
+            return
+        password_hash = await self.passwords.hash(f.new)
+        try:
+            await awaited(self.store.set_password, s.account, password_hash)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot store accounts now; try again later")
+            return
+        log.info("password changed for account %s from %s", s.account, s.peer)
+        s.send(p.AccountInfo(nick=s.nick, ref=f.ref))
+
+    async def unregister(self, s: Session, f: p.Unregister) -> None:
+        if _too_long(s, f, f.password):
+            return
+        account = await self._own_account(s, f, f.password)
+        if account is None:
+            return
+        try:
+            await awaited(self.store.delete_account, s.account)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot store accounts now; try again later")
+            return
+        log.info("unregister account %s from %s", s.account, s.peer)
+        s.account = ""
+        s.send(p.AccountInfo(nick=s.nick, registered=False, ref=f.ref))
+
+    async def whois(self, s: Session, f: p.Whois) -> None:
+        key = p.fold(f.nick)
+        target = self.ctx.nicks.get(key)
+        if target is not None:
+            rooms = self.ctx.rooms
+            shared = [name for name in rooms.rooms_of(target) if rooms.is_member(name, s)]
+            connected = int((time.monotonic() - target.connected_at) * 1000)
+            info = p.WhoisInfo(
+                nick=target.nick,
+                account=bool(target.account),
+                online=True,
+                rooms=sorted(shared),
+                away=target.away,
+                connected_ms=connected,
+                ref=f.ref,
+            )
+            s.send(info)
+            return
+        account = await self._find(s, f, key) if p.is_valid_nick(f.nick) else None
+        if account is False:
+            return
+        if account is None:
+            refuse(s, f, "no_such_nick", f"nobody is called {f.nick}")
+            return
+        s.send(p.WhoisInfo(nick=account.nick, account=True, online=False, rooms=[], ref=f.ref))
+
+    # --- checks that answer the client when they fail ---
+
+    async def _find(
+        self, s: Session, f: p.ClientFrame, key: str
+    ) -> StoredAccount | Literal[False] | None:
+        """The account ``key`` (None if there is none), or False (answered) if unreadable."""
+        try:
+            found: StoredAccount | None = await awaited(self.store.find_account, key)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot read its accounts now; try again later")
+            return False
+        return found
+
+    async def _own_account(
+        self, s: Session, f: p.ClientFrame, password: str
+    ) -> StoredAccount | None:
+        """The sender's account if ``password`` is its password; else None (answered)."""
+        if not s.account:
+            refuse(s, f, "no_account", "you are not signed in to an account")
+            return None
+        account = await self._find(s, f, s.account)
+        if account is False:
+            return None
+        if account is None:
+            s.account = ""
+            refuse(s, f, "no_account", "you are not signed in to an account")
+            return None
+        if not await self._check(s, f, s.account, account, password):
+            return None
+        return account
+
+    async def _check(
+        self,
+        s: Session,
+        f: p.ClientFrame,
+        key: str,
+        account: StoredAccount | None,
+        password: str,
+    ) -> bool:
+        """Whether ``password`` opens ``account`` (None: no such account, which looks the same),
+        counting the guess; a refusal (throttled, wrong) is answered."""
+        keys = (f"account {key}", f"address {s.ip}")
+        wait = self.guesses.retry_after_ms(*keys)
+        if wait is not None:
+            message = f"too many wrong passwords; try again in {wait // 1000 + 1} s"
+            s.send(p.make_error("rate_limited", message, ref=f.ref, retry_after_ms=wait))
+            return False
+        mark = self.guesses.attempt(*keys)
+        if await self.passwords.verify(account.hash if account else None, password):
+            self.guesses.forgive(mark, *keys)
+            return True
+        log.info("wrong password for %s from %s", key, s.peer)
+        refuse(s, f, "bad_password", WRONG)
+        return False
+
+
+def _too_long(s: Session, f: p.ClientFrame, password: str) -> bool:
+    if len(password.encode("utf-8", "surrogatepass")) <= p.PASSWORD_MAX_BYTES:
+        return False
+    refuse(s, f, "bad_frame", f"a password is at most {p.PASSWORD_MAX_BYTES} bytes")
+    return True
+
+
+def _no_ids() -> int:
+    raise AssertionError("delivering kept messages takes no new ids")

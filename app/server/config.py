@@ -50,3 +50,5 @@ class ServerConfig:
     tls_key: str | None = None
     tls_port: int = DEFAULT_TLS_PORT
     plain: bool = True
+    # Accounts: with accounts_required a guest may sign in and register, but not join or talk.
+    accounts_required: bool = False

@@ -133,6 +133,14 @@ def refuse(s: Session, f: p.ClientFrame, code: p.ErrorCode, message: str) -> Non
     s.send(p.Error(code=code, message=message, ref=f.ref))
 
 
+def may_talk(config: ServerConfig, s: Session, f: p.ClientFrame) -> bool:
+    """Whether ``s`` may join and talk: always, unless ``--accounts-required`` and a guest."""
+    if config.accounts_required and not s.account:
+        refuse(s, f, "no_account", "this server is for accounts only: register your nick first")
+        return False
+    return True
+
+
 def room_name(s: Session, f: p.ClientFrame, room: str) -> str | None:
     """The folded name of ``room``, or ``None`` (and a ``bad_room``) if it is not one."""
     if not p.is_valid_room(room):

@@ -27,6 +27,7 @@ from app.server.feature import (
     Context,
     Handlers,
     Unavailable,
+    may_talk,
     member_of,
     read_page,
     refuse,
@@ -63,6 +64,8 @@ class MessageFeature:
         return None
 
     async def say(self, s: Session, f: p.Say) -> None:
+        if not may_talk(self.ctx.config, s, f):
+            return
         if (f.room is None) == (f.to is None):
             refuse(s, f, "bad_frame", 'say needs exactly one of "room" and "to"')
         elif not f.text or len(f.text) > MAX_TEXT:

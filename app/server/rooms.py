@@ -28,6 +28,7 @@ from app.server.feature import (
     Context,
     Handlers,
     Unavailable,
+    may_talk,
     member_of,
     refuse,
     room_name,
@@ -68,6 +69,8 @@ class RoomFeature:
             self._forget_if_empty(name)
 
     async def join(self, s: Session, f: p.Join) -> None:
+        if not may_talk(self.ctx.config, s, f):
+            return
         name = room_name(s, f, f.room)
         if name is None:
             return

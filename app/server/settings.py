@@ -292,6 +292,14 @@ SETTINGS: Final = (
         "listen on --port without TLS too; --no-plain (plain = false) leaves the TLS port alone",
         metavar="",
     ),
+    # Accounts (``app/server/accounts.py``).
+    Setting(
+        "accounts_required",
+        bool,
+        _DEFAULTS.accounts_required,
+        "only accounts may join rooms and talk; a guest may still sign in and register",
+        metavar="",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 

@@ -259,3 +259,18 @@ async def test_hashing_does_not_stall_the_chat(server: Server, connect: Connect)
     for n, client in enumerate(others):
         await client.expect("account", ref=n)
     assert chat < time.monotonic() - start
+
+
+async def test_accounts_required_keeps_guests_out_until_they_register(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """With accounts_required a guest signs in but may not join or talk until it registers."""
+    server = await start_server(accounts_required=True)
+    guest = await dial(server.port, "newcomer")
+    await guest.send(type="join", room="#a", ref=1)
+    await guest.expect("error", code="no_account", ref=1)
+    await guest.send(type="say", to="newcomer", text="hi", ref=2)
+    await guest.expect("error", code="no_account", ref=2)
+    await guest.send(type="register", password=PASSWORD, ref=3)
+    await guest.expect("account", ref=3)
+    await guest.join("#a")

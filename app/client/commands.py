@@ -99,6 +99,29 @@ class ClearScrollback:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Make the current nick an account with ``password``."""
+
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unregister:
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhoIs:
+    nick: str
+
+
 Command = (
     SayText
     | JoinRoom
@@ -115,6 +138,10 @@ Command = (
     | QuitChat
     | ShowHelp
     | ClearScrollback
+    | Register
+    | ChangePassword
+    | Unregister
+    | WhoIs
 )
 
 DEFAULT_AWAY_TEXT: Final = "away"
@@ -141,6 +168,10 @@ HELP: Final[dict[str, CommandHelp]] = {
     "quit": CommandHelp("/quit [text]", "leave the chat, with an optional goodbye"),
     "help": CommandHelp("/help [command]", "list the commands, or explain one"),
     "clear": CommandHelp("/clear", "clear this conversation's scrollback (locally)"),
+    "register": CommandHelp("/register password", "make your nick an account (8+ characters)"),
+    "password": CommandHelp("/password old new", "change your account's password"),
+    "unregister": CommandHelp("/unregister password", "delete your account and its messages"),
+    "whois": CommandHelp("/whois nick", "who a nick is: account, rooms you share, away, online"),
 }
 COMMAND_NAMES: Final = tuple(HELP)
 
@@ -231,6 +262,19 @@ def _parse(line: str) -> Command | None:
         return SetAway(rest or DEFAULT_AWAY_TEXT)
     if name == "quit":
         return QuitChat(rest or None)
+    if name in ("register", "unregister"):
+        # A password is one word: spaces would be ambiguous on a command line.
+        if len(args) != 1:
+            raise _usage(name)
+        return Register(args[0]) if name == "register" else Unregister(args[0])
+    if name == "password":
+        if len(args) != 2:
+            raise _usage(name)
+        return ChangePassword(args[0], args[1])
+    if name == "whois":
+        if len(args) != 1:
+            raise _usage(name)
+        return WhoIs(_nick(args[0]))
     if name == "help":
         if len(args) > 1:
             raise _usage(name)
@@ -274,7 +318,7 @@ class Completion:
 
 
 _ROOM_ARG_COMMANDS: Final = frozenset({"/join", "/part", "/who"})
-_NICK_ARG_COMMANDS: Final = frozenset({"/msg"})
+_NICK_ARG_COMMANDS: Final = frozenset({"/msg", "/whois"})
 
 
 def complete(state: StateSnapshot, text: str, cursor: int | None = None) -> Completion:

@@ -25,8 +25,10 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Final, TypeVar
 
+from app.client.accounts import account_frame, plain_password_refusal
 from app.client.commands import (
     ChangeNick,
+    ChangePassword,
     ChangeTopic,
     ClearScrollback,
     Command,
@@ -38,12 +40,15 @@ from app.client.commands import (
     ListRooms,
     OpenDirect,
     QuitChat,
+    Register,
     SayText,
     SendAction,
     SendDirect,
     SetAway,
     SetBack,
     ShowHelp,
+    Unregister,
+    WhoIs,
     complete,
     help_lines,
     parse,
@@ -103,7 +108,7 @@ log = logging.getLogger("parley.client")
 T = TypeVar("T")
 
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
-_FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset({"bad_nick", "bad_proto"})
+_FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset({"bad_nick", "bad_proto", "bad_password"})
 
 
 class Engine:
@@ -134,11 +139,16 @@ class Engine:
         give_up_before_welcome: bool = False,
         tls: bool = False,
         ca: str | None = None,
+        password: str | None = None,
+        allow_plain_password: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.tls = tls or ca is not None
         self.ca = ca
+        # In memory only: never handed to the config store.
+        self._password = password
+        self._allow_plain_password = allow_plain_password
         self.state = ChatState(nick, server_key(host, port), scrollback)
         self.closed_reason = ""
         self._timings = timings or Timings()
@@ -173,6 +183,12 @@ class Engine:
         attempt = 0
         reason = ""
         try:
+            if self._password is not None:
+                refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
+                if refusal is not None:
+                    self.closed_reason = refusal
+                    self._notify.emit(ErrorReported(refusal, None))
+                    return
             while not self._quitting:
                 if attempt == 0:
                     self._set_status(ConnectionState.CONNECTING)
@@ -275,7 +291,7 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
-            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION))
+            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION, password=self._password))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
@@ -464,6 +480,14 @@ class Engine:
             text = command.text if isinstance(command, SetAway) else None
             if self._online():
                 self._send(Away(text=text), Request("away", self.state.active))
+        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs)):
+            refusal = None
+            if not isinstance(command, WhoIs):
+                refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
+            if refusal is not None:
+                self._refuse(refusal)
+            elif self._online():
+                self._send(account_frame(command), Request("account", self.state.active))
         elif isinstance(command, QuitChat):
             self.quit(command.text)
         elif isinstance(command, ShowHelp):

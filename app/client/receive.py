@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from app.client.accounts import account_text, offline_text, whois_text
 from app.client.errors import describe_error
 from app.client.events import (
     ErrorReported,
@@ -44,6 +45,7 @@ from app.client.state import (
 )
 from app.protocol import (
     HISTORY_LIMIT_MAX,
+    AccountInfo,
     AwaySet,
     ClientFrame,
     Error,
@@ -62,6 +64,7 @@ from app.protocol import (
     ServerFrame,
     Topic,
     Who,
+    WhoisInfo,
     fold,
 )
 
@@ -69,7 +72,7 @@ log = logging.getLogger("parley.client")
 
 
 RequestKind = Literal[
-    "say", "join", "part", "who", "rooms", "older", "catchup", "nick", "away", "topic"
+    "say", "join", "part", "who", "rooms", "older", "catchup", "nick", "away", "topic", "account"
 ]
 
 
@@ -247,6 +250,10 @@ class Receiver:
             self._renamed(frame)
         elif isinstance(frame, AwaySet):
             self._away_set(frame)
+        elif isinstance(frame, (AccountInfo, WhoisInfo)):
+            request = self._request(frame.ref)
+            text = account_text(frame) if isinstance(frame, AccountInfo) else whois_text(frame)
+            self.show(LineKind.NOTICE, text, request.conversation if request else None)
         elif isinstance(frame, Error):
             self._error(frame)
         else:
@@ -270,6 +277,8 @@ class Receiver:
             pending = conversation.pending.get(message.nonce) if message.nonce else None
             if pending is not None:
                 self._confirm(conversation, pending, message)
+                if message.offline and message.to:
+                    self.show(LineKind.NOTICE, offline_text(message.to), conversation.key)
                 return
         self.append(conversation, message_line(message, me))
 

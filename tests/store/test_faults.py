@@ -1,9 +1,10 @@
 """Storage faults, backend by backend: a store whose storage fills up says so for every write it
 could not make, keeps answering reads, logs the condition once, and works again by itself.
 
-Each test runs once per backend on ``cramped`` storage (``conftest.py``): a real tiny filesystem
-that ``fs.fill()`` fills up and ``fs.free()`` frees while the store is open. Messages are of
-3,900 characters so that each write needs new space on the disk.
+Each test runs once per backend on ``cramped`` storage (``conftest.py``) that ``fs.fill()`` fills
+up and ``fs.free()`` frees while the store is open: a real tiny filesystem for SQLite, a Redis
+whose ``maxmemory`` drops below what it holds. Messages are of 3,900 characters so that each
+write needs new space on the disk.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ async def test_a_refused_topic_leaves_the_old_one(cramped: Cramped) -> None:
 
 async def test_a_refused_trim_calls_failed(cramped: Cramped) -> None:
     """A trim on full storage calls ``failed`` rather than leaving its caller waiting."""
+    if cramped.backend == "redis":
+        pytest.skip("Redis deletes when out of memory: test_redis.py proves a trim frees it")
     store = cramped.reopen()
     store.open()
     await append(store, big(1), big(2), big(3))

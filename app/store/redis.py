@@ -178,7 +178,10 @@ class RedisHistory:
             self._url,
             socket_connect_timeout=_CONNECT_TIMEOUT,
             socket_timeout=_REPLY_TIMEOUT,
+            # Once more at once, on a new connection: after a restart of Redis the pooled one
+            # is dead. (Older redis-py retries only the errors named in retry_on_error.)
             retry=Retry(NoBackoff(), 1),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
         self._worker = loop.create_task(self._work(self._client), name="parley-store")
         log.info("history in %s: last message id %d", self._where, last_id)

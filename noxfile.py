@@ -38,8 +38,8 @@ def install_locked(session: nox.Session, *args: str, groups: tuple[str, ...] = (
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (real server, real SQLite, Textual Pilot, Tk on Xvfb)."""
-    install_locked(session, ".[fast]", groups=("test",))
+    """Run the test suite (real server, real SQLite and Redis, Textual Pilot, Tk on Xvfb)."""
+    install_locked(session, ".[fast,redis]", groups=("test",))
     session.run("pytest", *session.posargs)
 
 
@@ -49,7 +49,7 @@ def tests_lowest(session: nox.Session) -> None:
     install_locked(session, groups=("test", "typecheck"))
     # Installed last, so the runtime dependencies are the lowest ones even where a test tool
     # shares one of them.
-    session.install("-c", LOWEST, ".[fast]")
+    session.install("-c", LOWEST, ".[fast,redis]")
     session.run("pip", "check")
     session.run("pytest", *session.posargs)
     session.run("mypy", "--strict", "app", "frontends", "parley")
@@ -66,7 +66,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check app/, frontends/ and parley/ with mypy --strict."""
-    install_locked(session, ".[fast]", groups=("typecheck",))
+    install_locked(session, ".[fast,redis]", groups=("typecheck",))
     session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
@@ -98,7 +98,8 @@ def lock(session: nox.Session) -> None:
     compile_lock += ["--custom-compile-command", "nox -s lock", "--python-version", OLDEST]
     groups = [arg for group in PYPROJECT["dependency-groups"] for arg in ("--group", group)]
     session.run(*compile_lock, "--universal", "--all-extras", *groups, "-o", LOCK)
-    session.run(*compile_lock, "--extra", "fast", "--resolution", "lowest-direct", "-o", LOWEST)
+    lowest = ("--extra", "fast", "--extra", "redis", "--resolution", "lowest-direct")
+    session.run(*compile_lock, *lowest, "-o", LOWEST)
     # A parametrised session is notified one Python at a time: "tests" alone runs only the first.
     others = ("tests_lowest", "lint", "typecheck", "package")
     for name in (*(f"tests-{python}" for python in PYTHONS), *others):

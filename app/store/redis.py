@@ -7,15 +7,15 @@ one round trip and one fsync). Completions run on the loop in submission order, 
 reply, and with Redis at ``appendonly yes`` and ``appendfsync always`` a reply comes only once
 the write is fsynced, so ``done`` means durable; ``open`` warns when the server promises less.
 
-Keys (``prefix`` is ``parley`` unless given; the room name sits in a hash tag, so that on Redis
-Cluster all of one room's keys live on one shard): ``{prefix}:ids`` is a sorted set whose one
+Keys (``PREFIX`` is ``parley`` unless given; docs/redis.md has the table): a room's name sits in
+a hash tag, so that on Redis Cluster all of its keys live on one shard. ``PREFIX:{ROOM}:messages``
+is a room's history, a sorted set scored by message id whose members are the messages as JSON;
+``PREFIX:{ROOM}:state`` a hash of its topic and who set it; ``PREFIX:ids`` a sorted set whose one
 member, ``last``, scores the highest id stored or reserved (raised with ``ZADD GT``, so never
-lowered); ``{prefix}:rooms`` is the set of rooms that hold messages, which a trim walks;
-``{prefix}:{{ROOM}}:messages`` is a room's history, a sorted set scored by message id whose
-members are the messages as JSON; ``{prefix}:{{ROOM}}:state`` is a hash of the room's topic and
-who set it; ``{prefix}:format`` is the layout's version. An append's messages, the ceiling and
-the room index are written in one transaction. This first step needs one Redis (standalone, or a
-primary behind Sentinel): its transactions span rooms, which Cluster refuses across shards.
+lowered); ``PREFIX:rooms`` the set of rooms that hold messages, which a trim walks;
+``PREFIX:format`` the layout's version. An append's messages, the ceiling and the room index are
+written in one transaction. This first step needs one Redis (standalone, or a primary behind
+Sentinel): its transactions span rooms, which Cluster refuses across shards.
 
 A run that Redis refuses (out of memory, ``MISCONF``, ``READONLY``) is sent again one operation
 at a time, so that reads still answer and only the writes fail; each failure calls ``failed``

@@ -327,7 +327,7 @@ class Engine:
 
     def _refused(self, error: Error) -> tuple[str, bool] | None:
         """Why ``hello`` failed and whether retrying is pointless; None if not about ``hello``."""
-        text = describe_error(error)
+        text = describe_error(error, self.state.nick)
         first = not self._registered_once
         # Our hello is well formed: a bad_frame in answer means the server did not understand
         # the connection at all (a plain hello on its TLS port says so).
@@ -339,10 +339,15 @@ class Engine:
             self.closed_reason = text
             self._notify.emit(ErrorReported(text, None))
             return text, True
+        if error.code == "rate_limited" and first:
+            # Too many wrong passwords for this nick or from here: let the user wait and retry.
+            self.closed_reason = text
+            self._notify.emit(ErrorReported(text, None))
+            return text, True
         if error.code == "nick_taken":
             # After a drop our old connection may linger on the server until it times out.
             return f"{text} (waiting for the server to forget our old connection)", False
-        if error.code in ("too_many_connections", "server_shutdown"):
+        if error.code in ("too_many_connections", "server_shutdown", "rate_limited"):
             return text, False
         return None
 

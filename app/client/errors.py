@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.protocol import Error, ErrorCode, is_error_code
+from app.protocol import Error, ErrorCode, fold, is_error_code
 
 # One text per ``ErrorCode``; tests/client/test_errors.py fails if a code has none.
 ERROR_TEXT: Final[dict[ErrorCode, str]] = {
@@ -50,12 +50,13 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
 NAME_FIRST: Final[frozenset[ErrorCode]] = frozenset({"nick_taken"})
 
 
-def describe_error(error: Error) -> str:
+def describe_error(error: Error, name: str | None = None) -> str:
     """A server error as one sentence a person can act on, said once.
 
     The protocol writes ``message`` for people, so it is used as it is (as a sentence); our own
     label for the code stands in only when the server gave no message. ``rate_limited`` says
-    when to try again in seconds rather than in the server's milliseconds.
+    when to try again in seconds rather than in the server's milliseconds. A message that starts
+    with ``name`` (the nick we asked for: ``alice is registered: …``) keeps its case.
     """
     if error.code == "rate_limited":
         wait = (error.retry_after_ms or 1000) / 1000
@@ -65,6 +66,7 @@ def describe_error(error: Error) -> str:
         code = error.code
         # A newer server may send a code this version does not know.
         return f"{ERROR_TEXT[code] if is_error_code(code) else f'Server error {code}'}."
-    if error.code not in NAME_FIRST:
+    named = name is not None and fold(text.split(" ", 1)[0]) == fold(name)
+    if error.code not in NAME_FIRST and not named:
         text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."

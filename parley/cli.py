@@ -110,7 +110,7 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "tk",
         help="open the desktop chat window",
         description="Open the Tk chat window. Without --nick a sign-in form asks for nick and "
-        "server (remembered for next time).",
+        "server (remembered for next time). " + PASSWORD_HELP,
     )
     tk.add_argument("--host", default=None, help="server address (default: the last one used)")
     tk.add_argument(
@@ -118,6 +118,7 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     tk.add_argument("--nick", default=None, help="connect at once with this nick")
     _add_tls_flags(tk)
+    _add_password_flags(tk)
     tk.add_argument(
         "--log-level",
         default="warning",
@@ -132,10 +133,19 @@ def _tk(args: argparse.Namespace) -> int:
 
     port = None if args.port is None else parse_port(args.port, "--port")
     ca = _check_ca(args.ca)
+    password = _password(args)
     _check_display()
     from frontends.tk import run
 
-    return run(host=args.host, port=port, nick=args.nick, tls=args.tls, ca=ca)
+    return run(
+        host=args.host,
+        port=port,
+        nick=args.nick,
+        tls=args.tls,
+        ca=ca,
+        password=password,
+        allow_plain_password=args.allow_plain_password,
+    )
 
 
 def _add_tls_flags(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +161,38 @@ def _add_tls_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PEM",
         help="trust only the CA certificates in this PEM file (a private CA); implies --tls",
     )
+
+
+PASSWORD_HELP: Final = (
+    "The password of a registered nick comes from the environment variable PARLEY_PASSWORD "
+    "(for scripts) or from the sign-in form, never from a flag on the command line, which every "
+    "user of the machine can read in ps. It is sent only over TLS or to this machine, unless "
+    "--allow-plain-password says otherwise."
+)
+
+
+def _add_password_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-plain-password",
+        action="store_true",
+        help="send the password to a server on another machine even without TLS, where anyone "
+        "on the way can read it (default: refuse, and say so)",
+    )
+    # Not a flag: it exists only to refuse a password typed on the command line, saying why.
+    parser.add_argument("--password", default=None, help=argparse.SUPPRESS)
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    """The password from ``PARLEY_PASSWORD``; a ``--password`` on the command line is refused."""
+    from app.client.accounts import PASSWORD_ENV, password_from_env
+    from app.server.settings import UsageError
+
+    if args.password is not None:
+        raise UsageError(
+            "there is no --password: a command line is visible to every user of the machine "
+            f"in ps; set {PASSWORD_ENV}, or type the password in the sign-in form"
+        )
+    return password_from_env()
 
 
 def _check_ca(path: str | None) -> str | None:
@@ -214,7 +256,8 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tui = sub.add_parser(
         "tui",
         help="chat in this terminal (works over SSH)",
-        description="Chat in the terminal. Without --nick a login screen asks for nick and server.",
+        description="Chat in the terminal. Without --nick a login screen asks for nick and "
+        "server. " + PASSWORD_HELP,
     )
     tui.add_argument("--host", default=None, help="server address (default: the last one used)")
     tui.add_argument(
@@ -222,6 +265,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     tui.add_argument("--nick", default=None, help="connect at once with this nick")
     _add_tls_flags(tui)
+    _add_password_flags(tui)
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)
 
@@ -231,6 +275,7 @@ def _tui(args: argparse.Namespace) -> int:
 
     port = None if args.port is None else parse_port(args.port, "--port")
     ca = _check_ca(args.ca)
+    password = _password(args)
     if args.log_file is not None:
         check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_tui
@@ -243,6 +288,8 @@ def _tui(args: argparse.Namespace) -> int:
         ca=ca,
         bell=not args.no_bell,
         log_file=args.log_file,
+        password=password,
+        allow_plain_password=args.allow_plain_password,
     )
 
 

@@ -96,8 +96,13 @@ class TkApp:
         store: ConfigStore | None = None,
         timings: Timings | None = None,
         scrollback: int = DEFAULT_SCROLLBACK,
+        password: str | None = None,
+        allow_plain_password: bool = False,
     ) -> None:
         self.root = root
+        # In memory only, handed to each engine; the config store never sees it.
+        self.password = password
+        self.allow_plain_password = allow_plain_password
         self.store = store
         config = store.load() if store is not None else ClientConfig()
         self.nick = nick or config.nick or ""
@@ -204,9 +209,10 @@ class TkApp:
                 self.root,
                 nick=self.nick,
                 server=format_server(self.host, self.port),
-                on_connect=self._connect,
+                on_connect=self._sign_in,
                 on_quit=self.close,
                 tls=self.tls,
+                password=self.password or "",
             )
             self.login.place(relx=0.5, rely=0.45, anchor="center")
         self.root.title(f"Sign in — {APP_NAME}")
@@ -227,6 +233,11 @@ class TkApp:
         )
         self.window.pack(fill="both", expand=True)
 
+    def _sign_in(self, nick: str, host: str, port: int, tls: bool, password: str | None) -> None:
+        """The form's Connect: the password typed (or none, a guest) is used from now on."""
+        self.password = password
+        self._connect(nick, host, port, tls)
+
     def _connect(
         self, nick: str, host: str, port: int, tls: bool, *, straight_to_chat: bool = False
     ) -> None:
@@ -245,6 +256,8 @@ class TkApp:
             give_up_before_welcome=not straight_to_chat,
             tls=tls,
             ca=self.ca if tls else None,
+            password=self.password,
+            allow_plain_password=self.allow_plain_password,
         )
         self.session.start()
         if straight_to_chat:
@@ -300,8 +313,11 @@ def run(
     nick: str | None,
     tls: bool = False,
     ca: str | None = None,
+    password: str | None = None,
+    allow_plain_password: bool = False,
 ) -> int:
-    """``parley tk``: open the window and run until it is closed; the process exit status."""
+    """``parley tk``: open the window and run until it is closed; the process exit status.
+    ``password`` (``PARLEY_PASSWORD``) signs in to an account; it is held in memory only."""
     try:
         root = tk.Tk(className=APP_NAME)
     except tk.TclError as exc:
@@ -310,7 +326,17 @@ def run(
     root.geometry("1040x660")
     root.minsize(640, 400)
     apply_style(root)
-    app = TkApp(root, host=host, port=port, nick=nick, tls=tls, ca=ca, store=ConfigStore.default())
+    app = TkApp(
+        root,
+        host=host,
+        port=port,
+        nick=nick,
+        tls=tls,
+        ca=ca,
+        store=ConfigStore.default(),
+        password=password,
+        allow_plain_password=allow_plain_password,
+    )
     app.start(ask=nick is None)
     # Ctrl+C in the terminal closes the window properly instead of printing a traceback.
     previous: Callable[..., object] | int | None = signal.getsignal(signal.SIGINT)

@@ -1,8 +1,10 @@
 """The Tk window's forms: the login form, a one-line prompt, and the commands help.
 
 This module owns every place where the window asks the user something. ``LoginForm`` asks for a
-nick, a ``host:port`` and whether to use TLS, checks both before anything is sent, and shows what
-went wrong (``nick_taken``, a refused connection) in place so the user can correct it and retry.
+nick, a ``host:port``, an optional password (masked; for a registered nick) and whether to use
+TLS, checks nick and server before anything is sent, and shows what went wrong (``nick_taken``,
+``bad_password``, a refused connection) in place so the user can correct it and retry. The
+password goes to the engine only, never to the client config.
 ``Prompt`` is a small non-modal dialog with one entry (Join…, Set topic…): non-modal because a
 modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test can
 fill it and press its button like a user. ``CommandsHelp`` lists the command language from
@@ -55,7 +57,8 @@ def format_server(host: str, port: int) -> str:
 
 
 class LoginForm(ttk.Frame):
-    """Nick, server and TLS; ``on_connect(nick, host, port, tls)`` once both fields are valid."""
+    """Nick, server, password and TLS; ``on_connect(nick, host, port, tls, password)`` once nick
+    and server are valid (``password`` None when left empty: a guest)."""
 
     def __init__(
         self,
@@ -63,9 +66,10 @@ class LoginForm(ttk.Frame):
         *,
         nick: str,
         server: str,
-        on_connect: Callable[[str, str, int, bool], None],
+        on_connect: Callable[[str, str, int, bool, str | None], None],
         on_quit: Callable[[], None],
         tls: bool = False,
+        password: str = "",
     ) -> None:
         super().__init__(master, padding=24)
         self.on_connect = on_connect
@@ -83,16 +87,23 @@ class LoginForm(ttk.Frame):
         self.server_entry = ttk.Entry(self, width=28)
         fill(self.server_entry, server)
         self.server_entry.grid(row=3, column=1, sticky="ew", pady=4)
+        ttk.Label(self, text="Password").grid(row=4, column=0, sticky="w", padx=(0, 8), pady=4)
+        self.password_entry = ttk.Entry(self, width=28, show="•")
+        fill(self.password_entry, password)
+        self.password_entry.grid(row=4, column=1, sticky="ew", pady=4)
+        ttk.Label(self, text="only for a registered nick", style="Info.TLabel").grid(
+            row=5, column=1, sticky="w"
+        )
         # No variable: the check button keeps its state itself (see ``fill`` on Variables).
         self.tls_check = ttk.Checkbutton(
             self, text="TLS: encrypted, the server's certificate verified"
         )
         self.tls_check.state(["!alternate", "selected" if tls else "!selected"])
-        self.tls_check.grid(row=4, column=1, sticky="w", pady=4)
+        self.tls_check.grid(row=6, column=1, sticky="w", pady=4)
         self.message = ttk.Label(self, text="", style="Error.TLabel", wraplength=320)
-        self.message.grid(row=5, column=0, columnspan=2, sticky="w", pady=(8, 8))
+        self.message.grid(row=7, column=0, columnspan=2, sticky="w", pady=(8, 8))
         buttons = ttk.Frame(self)
-        buttons.grid(row=6, column=0, columnspan=2, sticky="e")
+        buttons.grid(row=8, column=0, columnspan=2, sticky="e")
         self.quit_button = ttk.Button(buttons, text="Quit", command=on_quit)
         self.quit_button.pack(side="right")
         self.connect_button = ttk.Button(
@@ -100,7 +111,7 @@ class LoginForm(ttk.Frame):
         )
         self.connect_button.pack(side="right", padx=(0, 8))
         self.columnconfigure(1, weight=1)
-        for entry in (self.nick_entry, self.server_entry):
+        for entry in (self.nick_entry, self.server_entry, self.password_entry):
             entry.bind("<Return>", lambda _event: self.submit())
         self.nick_entry.focus_set()
         self.nick_entry.select_range(0, "end")
@@ -123,7 +134,7 @@ class LoginForm(ttk.Frame):
             return
         how = " over TLS" if self.tls else ""
         self.set_busy(f"Connecting to {format_server(host, port)}{how}…")
-        self.on_connect(nick, host, port, self.tls)
+        self.on_connect(nick, host, port, self.tls, self.password_entry.get() or None)
 
     @property
     def tls(self) -> bool:
@@ -138,6 +149,10 @@ class LoginForm(ttk.Frame):
         """Show why the last attempt failed and let the user try again."""
         self.message.configure(text=text, style="Error.TLabel")
         self.connect_button.state(["!disabled"])
+        if "password" in text:
+            # Wrong, missing or refused in clear text: the password field is where to act.
+            self.password_entry.focus_set()
+            self.password_entry.select_range(0, "end")
 
 
 class Prompt(tk.Toplevel):

@@ -44,6 +44,8 @@ class EngineThread:
         give_up_before_welcome: bool = False,
         tls: bool = False,
         ca: str | None = None,
+        password: str | None = None,
+        allow_plain_password: bool = False,
     ) -> None:
         self.nick = nick
         self.host = host
@@ -55,6 +57,8 @@ class EngineThread:
         self._timings = timings
         self._scrollback = scrollback
         self._give_up_before_welcome = give_up_before_welcome
+        self._password = password
+        self._allow_plain_password = allow_plain_password
         self._control: ThreadSafeControl | None = None
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"parley-engine-{nick}", daemon=True)
@@ -85,6 +89,8 @@ class EngineThread:
             give_up_before_welcome=self._give_up_before_welcome,
             tls=self.tls,
             ca=self.ca,
+            password=self._password,
+            allow_plain_password=self._allow_plain_password,
         )
         self._control = ThreadSafeControl(engine, asyncio.get_running_loop())
         self._ready.set()

@@ -127,9 +127,14 @@ class ParleyApp(App[None]):
         invite: str = "",
         suggested_nick: str = "",
         scrollback: int = DEFAULT_SCROLLBACK,
+        password: str | None = None,
+        allow_plain_password: bool = False,
     ) -> None:
         super().__init__()
         _read_alt_digits_as_alt_keys()
+        # In memory only, handed to each engine; the config store never sees it.
+        self.password = password
+        self.allow_plain_password = allow_plain_password
         self.suggested_nick = suggested_nick
         self.host = host
         self.port = port
@@ -198,7 +203,14 @@ class ParleyApp(App[None]):
 
     def _login_screen(self, error: str) -> LoginScreen:
         nick = self.nick or self.suggested_nick
-        return LoginScreen(nick=nick, host=self.host, port=self.port, error=error, tls=self.tls)
+        return LoginScreen(
+            nick=nick,
+            host=self.host,
+            port=self.port,
+            error=error,
+            tls=self.tls,
+            password=self.password or "",
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The chat's keys mean nothing on the login screen; this also hides them from the Footer.
@@ -232,11 +244,14 @@ class ParleyApp(App[None]):
             give_up_before_welcome=from_login,
             tls=tls,
             ca=self.ca if tls else None,
+            password=self.password,
+            allow_plain_password=self.allow_plain_password,
         )
         self.status_line.nick = nick
         self.engine.start()
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
+        self.password = message.password
         self.connect(message.nick, message.host, message.port, tls=message.tls, from_login=True)
 
     def on_engine_message(self, message: EngineMessage) -> None:

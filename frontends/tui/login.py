@@ -1,8 +1,10 @@
 """The login screen: which nick, which server, and why the last try did not work.
 
 This module owns ``LoginScreen``, shown when ``parley tui`` starts without ``--nick`` or when the
-server refuses the nick (``nick_taken``, ``bad_nick``). Its TLS switch (remembered with the server)
-chooses an encrypted connection. It checks what it can locally (a valid nick, a ``host:port`` that
+server refuses the nick (``nick_taken``, ``bad_nick``, ``bad_password``). Its TLS switch
+(remembered with the server) chooses an encrypted connection; its password field (masked, and
+optional: a guest needs none) signs in to an account and goes only to the engine, never to the
+client config. It checks what it can locally (a valid nick, a ``host:port`` that
 parses) and otherwise only posts ``LoginScreen.Submitted`` for the app to act on; the app reports
 back through ``show_error`` and ``show_progress``, so the user can fix the nick and try again
 without restarting. Enter in the nick field moves on, Enter in the server field (or in the nick
@@ -49,20 +51,32 @@ class LoginScreen(Screen[None]):
     ]
 
     class Submitted(Message):
-        """The user wants to connect as ``nick`` to ``host``:``port`` (in TLS if ``tls``)."""
+        """The user wants to connect as ``nick`` to ``host``:``port`` (in TLS if ``tls``), with
+        the account's ``password`` if one was typed."""
 
-        def __init__(self, nick: str, host: str, port: int, tls: bool = False) -> None:
+        def __init__(
+            self, nick: str, host: str, port: int, tls: bool = False, password: str | None = None
+        ) -> None:
             super().__init__()
             self.nick = nick
             self.host = host
             self.port = port
             self.tls = tls
+            self.password = password
 
     def __init__(
-        self, *, nick: str, host: str, port: int, error: str = "", tls: bool = False
+        self,
+        *,
+        nick: str,
+        host: str,
+        port: int,
+        error: str = "",
+        tls: bool = False,
+        password: str = "",
     ) -> None:
         super().__init__()
         self._nick = nick
+        self._password = password
         self._server = format_server(host, port)
         self._error = printable(error)
         self._tls = tls
@@ -76,6 +90,14 @@ class LoginScreen(Screen[None]):
             )
             yield Label("Server")
             yield Input(self._server, placeholder="host:port", id="login-server", compact=True)
+            yield Label("Password")
+            yield Input(
+                self._password,
+                placeholder="only for a registered nick",
+                id="login-password",
+                password=True,
+                compact=True,
+            )
             with Horizontal(id="login-tls-row"):
                 yield Switch(self._tls, id="login-tls", animate=False)
                 yield Label(
@@ -97,7 +119,11 @@ class LoginScreen(Screen[None]):
         nick = self.query_one("#login-nick", Input)
         nick.disabled = False
         self.query_one("#login-server", Input).disabled = False
-        nick.focus()
+        if "password" in text:
+            # Wrong or missing: the password is what to fix (or the nick, one field up).
+            self.query_one("#login-password", Input).focus()
+        else:
+            nick.focus()
 
     @property
     def tls(self) -> bool:
@@ -117,6 +143,7 @@ class LoginScreen(Screen[None]):
         event.stop()
         nick_input = self.query_one("#login-nick", Input)
         server_input = self.query_one("#login-server", Input)
+        password = self.query_one("#login-password", Input).value or None
         if event.input is nick_input and not server_input.value.strip():
             server_input.focus()
             return
@@ -131,4 +158,4 @@ class LoginScreen(Screen[None]):
             return
         how = " over TLS" if self.tls else ""
         self.show_progress(f"Connecting to {format_server(*server)}{how} as {nick}…")
-        self.post_message(self.Submitted(nick, *server, tls=self.tls))
+        self.post_message(self.Submitted(nick, *server, tls=self.tls, password=password))

@@ -213,11 +213,14 @@ def run_tui(
     log_file: str | None = None,
     tls: bool = False,
     ca: str | None = None,
+    password: str | None = None,
+    allow_plain_password: bool = False,
 ) -> int:
     """``parley tui``: chat in this terminal until the user quits.
 
     The server (and whether it speaks TLS) defaults to the one used last time (remembered in
-    the client config), and without a nick the login screen asks for one.
+    the client config), and without a nick the login screen asks for one. ``password``
+    (``PARLEY_PASSWORD``) signs in to an account; it is held in memory only.
     """
     log_to_file(log_file)
     store = ConfigStore.default()
@@ -233,6 +236,8 @@ def run_tui(
         bell=bell,
         store=store,
         suggested_nick=remembered.nick or "",
+        password=password,
+        allow_plain_password=allow_plain_password,
     )
     return asyncio.run(run_app(app))
 

@@ -4,7 +4,8 @@ This module owns ``Engine``, the object every frontend drives. It connects, says
 ``#general`` and the rooms remembered from last time, and keeps the connection state (connecting,
 connected, reconnecting with jittered exponential backoff, closed): the link, whether we are
 registered, and the server's goodbye. After a reconnect it rejoins its rooms and the ``Receiver``
-fetches what was missed; the receiver owns the requests waiting for a reply and the rejoins and
+fetches what was missed (signed in to an account, in direct conversations too:
+``directs.py``); the receiver owns the requests waiting for a reply and the rejoins and
 history pages in progress, and the engine asks it through methods. It carries out the parsed
 commands of ``commands.py``, refusing locally what cannot work (no server call for a bad
 argument, a ``/topic`` in a direct conversation, anything that needs the server while
@@ -354,7 +355,11 @@ class Engine:
     def _on_registered(self, welcome: Welcome) -> None:
         self.state.nick = welcome.nick
         self._connected = True
-        if self._registered_once:
+        self._receiver.directs.signed_in(welcome.account)
+        # The newest id seen anywhere: where a direct conversation with no message yet resumes.
+        watermark = max((c.last_id or 0 for c in self.state), default=0)
+        reconnected = self._registered_once
+        if reconnected:
             rooms = []
             for conversation in self.state:
                 if conversation.kind is ConversationKind.ROOM and conversation.joined:
@@ -366,6 +371,8 @@ class Engine:
         self._set_status(ConnectionState.CONNECTED)
         for room in rooms:
             self._send(Join(room=room), Request("join", fold(room), show=False))
+        if reconnected:
+            self._receiver.directs.resume(watermark)
         if self.state.away is not None:
             self._send(Away(text=self.state.away), Request("away", None))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from app.client.accounts import account_text, offline_text, whois_text
+from app.client.directs import DirectCatchup
 from app.client.errors import describe_error
 from app.client.events import (
     ErrorReported,
@@ -71,9 +72,9 @@ from app.protocol import (
 log = logging.getLogger("parley.client")
 
 
-RequestKind = Literal[
-    "say", "join", "part", "who", "rooms", "older", "catchup", "nick", "away", "topic", "account"
-]
+# "catchup": a room's missed messages; "direct": a direct conversation's (``directs.py``).
+_RoomRequestKind = Literal["join", "part", "who", "rooms", "older", "catchup", "topic"]
+RequestKind = Literal[_RoomRequestKind, "say", "direct", "nick", "away", "account"]
 
 
 @dataclass
@@ -134,14 +135,15 @@ class Receiver:
     ) -> None:
         self.state = state
         self.notify = notify
-        self._send = send
+        self.send = send
         self._remember = remember
-        self._catchup_pages = catchup_pages
+        self.catchup_pages = catchup_pages
         self._requests: dict[int, Request] = {}
         self._last_ref = 0
         # Rooms being rejoined after a reconnect -> the last message id we had seen there.
         self._resume_after: dict[str, int] = {}
         self._loading_older: set[str] = set()
+        self.directs = DirectCatchup(self)
 
     # --- what the engine asks -----------------------------------------------------------
 
@@ -173,7 +175,7 @@ class Receiver:
         ):
             return
         frame = GetHistory(room=conversation.name, before=conversation.oldest_id, limit=OLDER_PAGE)
-        if self._send(frame, Request("older", conversation.key)):
+        if self.send(frame, Request("older", conversation.key)):
             self._loading_older.add(conversation.key)
 
     def connection_lost(self) -> None:
@@ -182,15 +184,17 @@ class Receiver:
         # An interrupted catch-up resumes from where it stood, not from the newest line.
         for request in self._requests.values():
             conversation = self.state.get(request.conversation or "")
-            if request.kind == "catchup" and conversation is not None:
+            if request.kind in ("catchup", "direct") and conversation is not None:
                 conversation.last_id = request.cursor
         self._requests.clear()
         self._resume_after.clear()
         self._loading_older.clear()
+        self.directs.connection_lost()
         for conversation in self.state:
-            if conversation.kind is ConversationKind.DIRECT:
-                # Direct messages are never replayed, so a pending one cannot be confirmed.
-                self._fail(conversation, conversation.pending.values())
+            if conversation.kind is ConversationKind.DIRECT and not self.directs.stored:
+                # A guest's direct messages are never stored: a pending one cannot be confirmed.
+                # An account's are looked for in the catch-up after the reconnect.
+                self.fail(conversation, conversation.pending.values())
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -199,7 +203,7 @@ class Receiver:
             return None
         return self._requests.get(ref) if keep else self._requests.pop(ref, None)
 
-    def _fail(self, conversation: Conversation, lines: Iterable[Line]) -> None:
+    def fail(self, conversation: Conversation, lines: Iterable[Line]) -> None:
         """Mark our pending ``lines`` in ``conversation`` failed, and show it."""
         for line in list(lines):  # a copy: replacing a pending line takes it out of ``pending``
             updated = failed(line)
@@ -272,22 +276,24 @@ class Receiver:
             conversation = self.state.ensure(peer, ConversationKind.DIRECT)
             conversation.joined = True
             self.notify.changed()
+            if self.directs.seen(conversation, message):
+                return  # a catch-up page showed it already
         if own:
             self._request(message.ref)
             pending = conversation.pending.get(message.nonce) if message.nonce else None
             if pending is not None:
-                self._confirm(conversation, pending, message)
+                self.confirm(conversation, pending, message)
                 if message.offline and message.to:
                     self.show(LineKind.NOTICE, offline_text(message.to), conversation.key)
                 return
         self.append(conversation, message_line(message, me))
 
-    def _confirm(self, conversation: Conversation, pending: Line, message: Message) -> None:
+    def confirm(self, conversation: Conversation, pending: Line, message: Message) -> None:
         line = confirmed(pending, message_id=message.id, ts=message.ts)
         conversation.replace(line)
         self.notify.emit(LineUpdated(conversation.key, line))
 
-    def _pending_match(self, conversation: Conversation, message: Message) -> Line | None:
+    def pending_match(self, conversation: Conversation, message: Message) -> Line | None:
         """Our pending line that a history message turns out to be (its echo was lost)."""
         if fold(message.sender) != fold(self.state.nick):
             return None
@@ -310,6 +316,8 @@ class Receiver:
             self._older(conversation, page)
         elif request is not None and request.kind == "catchup":
             self._catchup(conversation, page, request)
+        elif request is not None and request.kind == "direct":
+            self.directs.page(conversation, page, request)
         elif conversation.key in self._resume_after:
             self._rejoin_page(conversation, page)
         else:
@@ -339,9 +347,9 @@ class Receiver:
         for message in page.messages:
             if message.id <= last_id or message.id in shown:
                 continue
-            pending = self._pending_match(conversation, message)
+            pending = self.pending_match(conversation, message)
             if pending is not None:
-                self._confirm(conversation, pending, message)
+                self.confirm(conversation, pending, message)
             else:
                 self.append(conversation, message_line(message, self.state.nick))
         messages = page.messages
@@ -355,7 +363,7 @@ class Receiver:
     def _fetch_after(self, conversation: Conversation, request: Request) -> None:
         request.pages += 1
         frame = GetHistory(room=conversation.name, after=request.cursor, limit=HISTORY_LIMIT_MAX)
-        self._send(frame, request)
+        self.send(frame, request)
 
     def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
         lines: list[Line] = []
@@ -363,9 +371,9 @@ class Receiver:
         for message in page.messages:
             if not request.cursor < message.id < request.head or message.id in shown:
                 continue
-            pending = self._pending_match(conversation, message)
+            pending = self.pending_match(conversation, message)
             if pending is not None:
-                self._confirm(conversation, pending, message)
+                self.confirm(conversation, pending, message)
                 continue
             line = message_line(message, self.state.nick)
             lines.append(line)
@@ -377,7 +385,7 @@ class Receiver:
         reached = newest >= request.head or not page.more or not page.messages
         if reached:
             self._finish_catchup(conversation, reset=True)
-        elif request.pages >= self._catchup_pages:
+        elif request.pages >= self.catchup_pages:
             gap = local_line(
                 LineKind.GAP, "More was missed while disconnected than was fetched here."
             )
@@ -390,7 +398,7 @@ class Receiver:
     def _finish_catchup(self, conversation: Conversation, *, reset: bool) -> None:
         self._resume_after.pop(conversation.key, None)
         # What is still pending was never stored by the server: say so rather than pretend.
-        self._fail(conversation, conversation.pending.values())
+        self.fail(conversation, conversation.pending.values())
         if reset:
             self.notify.reset(conversation)
         self.notify.changed()
@@ -418,7 +426,7 @@ class Receiver:
         conversation.topic = joined.topic
         conversation.set_members(joined.members)
         # ``joined`` lists nicks only; ``who`` adds who is away.
-        self._send(Who(room=joined.room), Request("who", conversation.key, show=False))
+        self.send(Who(room=joined.room), Request("who", conversation.key, show=False))
         if (request is not None and request.show) or self.state.active is None:
             self.state.activate(conversation.key)
             self.notify.reset(conversation)
@@ -458,7 +466,7 @@ class Receiver:
         wanted = joined or request.pages + 1 < SHOWN_PAGES
         if members.more and members.next is not None and wanted:
             request.pages += 1
-            self._send(Who(room=members.room, after=members.next), request)
+            self.send(Who(room=members.room, after=members.next), request)
             return
         if request.show:
             listed = sorted(request.members, key=lambda m: fold(m.nick))
@@ -477,7 +485,7 @@ class Receiver:
             request.rooms.extend(room_list.rooms)
             if room_list.more and room_list.next is not None and request.pages + 1 < SHOWN_PAGES:
                 request.pages += 1
-                self._send(ListRooms(after=room_list.next), request)
+                self.send(ListRooms(after=room_list.next), request)
                 return
         where = request.conversation if request is not None else None
         rooms = request.rooms if request is not None else room_list.rooms
@@ -574,11 +582,13 @@ class Receiver:
         if conversation is None:
             return
         if request.kind == "say" and request.nonce in conversation.pending:
-            self._fail(conversation, [conversation.pending[request.nonce]])
+            self.fail(conversation, [conversation.pending[request.nonce]])
         elif request.kind == "older":
             self._loading_older.discard(conversation.key)
         elif request.kind == "catchup":
             self._finish_catchup(conversation, reset=True)
+        elif request.kind == "direct":
+            self.directs.finish(conversation)
         elif request.kind == "join" and conversation.key in self._resume_after:
             conversation.joined = False
             self._resume_after.pop(conversation.key, None)

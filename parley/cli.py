@@ -266,6 +266,12 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tui.add_argument("--nick", default=None, help="connect at once with this nick")
     _add_tls_flags(tui)
     _add_password_flags(tui)
+    tui.add_argument(
+        "--fixed-server",
+        action="store_true",
+        help="the login screen cannot change the server and nothing is remembered "
+        "(how parley ssh and parley web run it for their visitors)",
+    )
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)
 
@@ -290,6 +296,7 @@ def _tui(args: argparse.Namespace) -> int:
         log_file=args.log_file,
         password=password,
         allow_plain_password=args.allow_plain_password,
+        server_fixed=args.fixed_server,
     )
 
 

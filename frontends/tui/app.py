@@ -129,6 +129,7 @@ class ParleyApp(App[None]):
         scrollback: int = DEFAULT_SCROLLBACK,
         password: str | None = None,
         allow_plain_password: bool = False,
+        server_fixed: bool = False,
     ) -> None:
         super().__init__()
         _read_alt_digits_as_alt_keys()
@@ -156,6 +157,9 @@ class ParleyApp(App[None]):
         self._store = store
         self._timings = timings
         self.scrollback = scrollback
+        # Run for someone else by a gateway (parley ssh, parley web): the server is not theirs
+        # to choose.
+        self.server_fixed = server_fixed
         self._frontend: TextualFrontend | None = None
         self._shown: str | None = None  # the conversation the log is drawing
         self._quitting = False
@@ -210,6 +214,7 @@ class ParleyApp(App[None]):
             error=error,
             tls=self.tls,
             password=self.password or "",
+            server_fixed=self.server_fixed,
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -8,7 +8,9 @@ client config. It checks what it can locally (a valid nick, a ``host:port`` that
 parses) and otherwise only posts ``LoginScreen.Submitted`` for the app to act on; the app reports
 back through ``show_error`` and ``show_progress``, so the user can fix the nick and try again
 without restarting. Enter in the nick field moves on, Enter in the server field (or in the nick
-field once the server is filled) submits.
+field once the server is filled) submits. With ``server_fixed`` (the app run by ``parley ssh`` or
+``parley web`` for someone else) the server and its TLS switch are shown but cannot be changed, so
+a visitor cannot point the gateway's machine at another host.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class LoginScreen(Screen[None]):
         error: str = "",
         tls: bool = False,
         password: str = "",
+        server_fixed: bool = False,
     ) -> None:
         super().__init__()
         self._nick = nick
@@ -80,6 +83,7 @@ class LoginScreen(Screen[None]):
         self._server = format_server(host, port)
         self._error = printable(error)
         self._tls = tls
+        self._server_fixed = server_fixed
 
     def compose(self) -> ComposeResult:
         with Vertical(id="login-box"):
@@ -89,7 +93,13 @@ class LoginScreen(Screen[None]):
                 self._nick, placeholder="your nick", id="login-nick", max_length=24, compact=True
             )
             yield Label("Server")
-            yield Input(self._server, placeholder="host:port", id="login-server", compact=True)
+            yield Input(
+                self._server,
+                placeholder="host:port",
+                id="login-server",
+                compact=True,
+                disabled=self._server_fixed,
+            )
             yield Label("Password")
             yield Input(
                 self._password,
@@ -99,7 +109,7 @@ class LoginScreen(Screen[None]):
                 compact=True,
             )
             with Horizontal(id="login-tls-row"):
-                yield Switch(self._tls, id="login-tls", animate=False)
+                yield Switch(self._tls, id="login-tls", animate=False, disabled=self._server_fixed)
                 yield Label(
                     "TLS: encrypted, the server's certificate verified", id="login-tls-label"
                 )
@@ -118,7 +128,7 @@ class LoginScreen(Screen[None]):
         error.set_class(True, "-error")
         nick = self.query_one("#login-nick", Input)
         nick.disabled = False
-        self.query_one("#login-server", Input).disabled = False
+        self.query_one("#login-server", Input).disabled = self._server_fixed
         if "password" in text:
             # Wrong or missing: the password is what to fix (or the nick, one field up).
             self.query_one("#login-password", Input).focus()

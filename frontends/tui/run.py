@@ -31,7 +31,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Final, TextIO
 
-from app.client.config import ConfigStore
+from app.client.config import DEFAULT_HOST, ConfigStore
+from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT
 from app.server import Server, ServerConfig
 from app.server.tls import write_throwaway_pair
 from frontends.tui.app import ParleyApp
@@ -215,14 +216,31 @@ def run_tui(
     ca: str | None = None,
     password: str | None = None,
     allow_plain_password: bool = False,
+    server_fixed: bool = False,
 ) -> int:
     """``parley tui``: chat in this terminal until the user quits.
 
     The server (and whether it speaks TLS) defaults to the one used last time (remembered in
     the client config), and without a nick the login screen asks for one. ``password``
-    (``PARLEY_PASSWORD``) signs in to an account; it is held in memory only.
+    (``PARLEY_PASSWORD``) signs in to an account; it is held in memory only. ``server_fixed``
+    (``--fixed-server``, as ``parley ssh`` and ``parley web`` run it for their visitors): the
+    server is the one given and cannot be changed, and nothing is read from or written to the
+    client config, which belongs to the gateway's user, not to the visitor.
     """
     log_to_file(log_file)
+    if server_fixed:
+        app = ParleyApp(
+            host=host or DEFAULT_HOST,
+            port=port or (DEFAULT_TLS_PORT if tls or ca else DEFAULT_PORT),
+            nick=nick,
+            tls=tls or ca is not None,
+            ca=ca,
+            bell=bell,
+            password=password,
+            allow_plain_password=allow_plain_password,
+            server_fixed=True,
+        )
+        return asyncio.run(run_app(app))
     store = ConfigStore.default()
     remembered = store.load()
     # The remembered port and TLS belong to the remembered host, not to one named now.

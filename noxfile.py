@@ -23,6 +23,13 @@ nox.options.error_on_missing_interpreters = True
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 OLDEST = PYTHONS[0]
+# The end-to-end tests (OpenSSH's ssh, a real browser) take the longest and test no Python
+# feature: they run on this one Python; the others pass `-m "not e2e"`.
+E2E_PYTHON = "3.11"
+# The extras the tests import (uvloop for the server, the gateways' libraries); the lowest
+# versions of these are tested too.
+EXTRA_NAMES = ("fast", "redis", "ssh")
+EXTRAS = f".[{','.join(EXTRA_NAMES)}]"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 LOCK = "requirements/lock.txt"
 LOWEST = "requirements/lowest.txt"
@@ -38,9 +45,11 @@ def install_locked(session: nox.Session, *args: str, groups: tuple[str, ...] = (
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (real server, real SQLite and Redis, Textual Pilot, Tk on Xvfb)."""
-    install_locked(session, ".[fast,redis]", groups=("test",))
-    session.run("pytest", *session.posargs)
+    """Run the test suite (real server, real SQLite and Redis, Textual Pilot, Tk on Xvfb); the end-to-end
+    tests (OpenSSH, chromium) on 3.11 only."""
+    install_locked(session, EXTRAS, groups=("test",))
+    only = [] if session.python == E2E_PYTHON else ["-m", "not e2e"]
+    session.run("pytest", *only, *session.posargs)
 
 
 @nox.session(python=OLDEST)
@@ -49,9 +58,9 @@ def tests_lowest(session: nox.Session) -> None:
     install_locked(session, groups=("test", "typecheck"))
     # Installed last, so the runtime dependencies are the lowest ones even where a test tool
     # shares one of them.
-    session.install("-c", LOWEST, ".[fast,redis]")
+    session.install("-c", LOWEST, EXTRAS)
     session.run("pip", "check")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-m", "not e2e", *session.posargs)
     session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
@@ -66,7 +75,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check app/, frontends/ and parley/ with mypy --strict."""
-    install_locked(session, ".[fast,redis]", groups=("typecheck",))
+    install_locked(session, EXTRAS, groups=("typecheck",))
     session.run("mypy", "--strict", "app", "frontends", "parley")
 
 
@@ -98,8 +107,8 @@ def lock(session: nox.Session) -> None:
     compile_lock += ["--custom-compile-command", "nox -s lock", "--python-version", OLDEST]
     groups = [arg for group in PYPROJECT["dependency-groups"] for arg in ("--group", group)]
     session.run(*compile_lock, "--universal", "--all-extras", *groups, "-o", LOCK)
-    lowest = ("--extra", "fast", "--extra", "redis", "--resolution", "lowest-direct")
-    session.run(*compile_lock, *lowest, "-o", LOWEST)
+    extras = [arg for extra in EXTRA_NAMES for arg in ("--extra", extra)]
+    session.run(*compile_lock, *extras, "--resolution", "lowest-direct", "-o", LOWEST)
     # A parametrised session is notified one Python at a time: "tests" alone runs only the first.
     others = ("tests_lowest", "lint", "typecheck", "package")
     for name in (*(f"tests-{python}" for python in PYTHONS), *others):

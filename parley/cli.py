@@ -344,6 +344,35 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _add_ssh(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from frontends.ssh.options import add_ssh_parser
+
+    add_ssh_parser(sub)
+    sub.choices["ssh"].set_defaults(command=_ssh)
+
+
+def _ssh(args: argparse.Namespace) -> int:
+    from frontends.ssh.options import config_from
+
+    config = config_from(args, os.environ)
+    _require("asyncssh", "ssh")
+    from frontends.ssh.gateway import run_gateway
+
+    return run_gateway(config)
+
+
+def _require(module: str, extra: str) -> None:
+    """``module`` can be imported, else a one-line error that names the extra to install."""
+    import importlib.util
+
+    from app.server.settings import UsageError
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(
+            f"this needs {module}, which is not installed: pip install 'parley-chat[{extra}]'"
+        )
+
+
 def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = sub.add_parser(
         "admin",
@@ -435,6 +464,7 @@ _COMMANDS: Final[dict[str, AddParser]] = {
     "tk": _add_tk,
     "tui": _add_tui,
     "demo": _add_demo,
+    "ssh": _add_ssh,
     "admin": _add_admin,
     "bench": _add_bench,
 }

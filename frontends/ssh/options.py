@@ -1,0 +1,173 @@
+"""The flags of ``parley ssh``, their ``PARLEY_SSH_<FLAG>`` variables, and their checks.
+
+This module owns ``GatewayConfig`` (what the gateway listens on, which chat server its visitors
+reach, its host key and its limits) and how it is read from the command line and the
+environment: the command line wins, then ``PARLEY_SSH_<FLAG>`` (``--idle-timeout`` is
+``PARLEY_SSH_IDLE_TIMEOUT``), then the default. Every bad value is a ``UsageError`` (one
+sentence, exit status 2), found before anything is opened, as for every other subcommand. It
+imports neither asyncssh nor Textual, so the command's help and its errors need no extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from app.protocol import DEFAULT_PORT
+from app.server.settings import UsageError, check_listen, parse_number, parse_port
+
+ENV_PREFIX: Final = "PARLEY_SSH_"
+DEFAULT_SSH_PORT: Final = 2022
+HOST_KEY_NAME: Final = "ssh_host_ed25519_key"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """What ``parley ssh`` runs with."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_SSH_PORT
+    server_host: str = "127.0.0.1"
+    server_port: int = DEFAULT_PORT
+    # None: ssh_host_ed25519_key in the user data dir, created on first start.
+    host_key: str | None = None
+    max_sessions: int = 100
+    sessions_per_key: int = 3
+    sessions_per_address: int = 10
+    # Seconds without a key pressed before a session ends. Until accounts exist this also
+    # bounds how long someone may sit on the login screen.
+    idle_timeout: float = 1800.0
+    # Seconds an SSH connection gets to authenticate.
+    login_timeout: float = 30.0
+
+
+def default_host_key() -> Path:
+    """The gateway's host key in the user data dir (beside the server's history)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("parley", appauthor=False)) / HOST_KEY_NAME
+
+
+def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``parley ssh`` and its flags to ``sub``."""
+    ssh = sub.add_parser(
+        "ssh",
+        help="serve the terminal UI to any SSH client (needs the ssh extra)",
+        description="Serve Parley's terminal UI over SSH: `ssh -p PORT host` opens it. Any "
+        "public key is accepted as a guest. Every flag can also be set as PARLEY_SSH_<FLAG> "
+        "(--idle-timeout is PARLEY_SSH_IDLE_TIMEOUT); the command line wins.",
+    )
+    defaults = GatewayConfig()
+    ssh.add_argument("--host", help=f"address to listen on; default: {defaults.host}")
+    ssh.add_argument("--port", help=f"SSH port, 0 picks a free one; default: {defaults.port}")
+    ssh.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help=f"the chat server visitors reach; default: 127.0.0.1:{DEFAULT_PORT}",
+    )
+    ssh.add_argument(
+        "--host-key",
+        metavar="PATH",
+        help="the gateway's ed25519 host key, created if missing; default: "
+        f"{HOST_KEY_NAME} in the user data dir",
+    )
+    ssh.add_argument(
+        "--max-sessions",
+        metavar="N",
+        help=f"sessions open at once, in all; default: {defaults.max_sessions}",
+    )
+    ssh.add_argument(
+        "--sessions-per-key",
+        metavar="N",
+        help=f"sessions open at once with one key; default: {defaults.sessions_per_key}",
+    )
+    ssh.add_argument(
+        "--sessions-per-address",
+        metavar="N",
+        help=f"sessions open at once from one address; default: {defaults.sessions_per_address}",
+    )
+    ssh.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help="a session with no key pressed for this long is closed (also on the login "
+        f"screen); default: {defaults.idle_timeout:g}",
+    )
+    ssh.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log on stderr",
+    )
+
+
+def _given(args: argparse.Namespace, env: Mapping[str, str], key: str) -> tuple[str, str] | None:
+    """The text given for ``key`` and where it came from (its flag or variable), if any."""
+    value = getattr(args, key, None)
+    if value is not None:
+        return value, "--" + key.replace("_", "-")
+    name = ENV_PREFIX + key.upper()
+    if env.get(name):
+        return env[name], name
+    return None
+
+
+def parse_server(text: str, origin: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``[v6]:PORT``, or ``HOST`` for the default port)."""
+    host, colon, port_text = text.strip().rpartition(":")
+    if not colon:
+        host, port_text = text.strip(), str(DEFAULT_PORT)
+    host = host.strip("[]")
+    if not host:
+        raise UsageError(f"{origin} must be HOST:PORT, not {text!r}")
+    return host, parse_port(port_text, origin)
+
+
+def _count(text: str, origin: str) -> int:
+    value: int = parse_number(text, int, origin)
+    if value < 1:
+        raise UsageError(f"{origin} must be from 1 up, not {value}")
+    return value
+
+
+def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> GatewayConfig:
+    """The gateway's config from the parsed flags and the environment, every value checked."""
+    found: dict[str, Any] = {}
+    if (given := _given(args, env, "host")) is not None:
+        found["host"] = given[0]
+    if (given := _given(args, env, "port")) is not None:
+        port: int = parse_number(given[0], int, given[1])
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{given[1]} must be from 0 to 65535, not {port}")
+        found["port"] = port
+    if (given := _given(args, env, "server")) is not None:
+        found["server_host"], found["server_port"] = parse_server(*given)
+    for key in ("max_sessions", "sessions_per_key", "sessions_per_address"):
+        if (given := _given(args, env, key)) is not None:
+            found[key] = _count(*given)
+    if (given := _given(args, env, "idle_timeout")) is not None:
+        seconds: float = parse_number(given[0], float, given[1])
+        if seconds <= 0:
+            raise UsageError(f"{given[1]} must be more than 0 seconds, not {given[0]}")
+        found["idle_timeout"] = seconds
+    if (given := _given(args, env, "host_key")) is not None:
+        found["host_key"] = _check_host_key(*given)
+    config = GatewayConfig(**found)
+    check_listen(config.host, config.port, "--host")
+    return config
+
+
+def _check_host_key(path: str, origin: str) -> str:
+    """A host key file that exists and is readable, or can be created."""
+    target = Path(os.path.expanduser(path))
+    if target.is_dir():
+        raise UsageError(f"{origin} {path} is a folder, not a key file")
+    if target.exists():
+        if not os.access(target, os.R_OK):
+            raise UsageError(f"{origin} {path} is not readable")
+    elif not target.parent.is_dir():
+        raise UsageError(f"{origin} {path}: the folder {target.parent} does not exist")
+    return str(target)

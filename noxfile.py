@@ -28,7 +28,7 @@ OLDEST = PYTHONS[0]
 E2E_PYTHON = "3.11"
 # The extras the tests import (uvloop for the server, the gateways' libraries); the lowest
 # versions of these are tested too.
-EXTRA_NAMES = ("fast", "redis", "ssh")
+EXTRA_NAMES = ("fast", "redis", "ssh", "web")
 EXTRAS = f".[{','.join(EXTRA_NAMES)}]"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 LOCK = "requirements/lock.txt"

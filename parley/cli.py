@@ -361,6 +361,23 @@ def _ssh(args: argparse.Namespace) -> int:
     return run_gateway(config)
 
 
+def _add_web(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from frontends.web.options import add_web_parser
+
+    add_web_parser(sub)
+    sub.choices["web"].set_defaults(command=_web)
+
+
+def _web(args: argparse.Namespace) -> int:
+    from frontends.web.options import config_from
+
+    config = config_from(args, os.environ)
+    _require("textual_serve", "web")
+    from frontends.web.server import run_web
+
+    return run_web(config)
+
+
 def _require(module: str, extra: str) -> None:
     """``module`` can be imported, else a one-line error that names the extra to install."""
     import importlib.util
@@ -465,6 +482,7 @@ _COMMANDS: Final[dict[str, AddParser]] = {
     "tui": _add_tui,
     "demo": _add_demo,
     "ssh": _add_ssh,
+    "web": _add_web,
     "admin": _add_admin,
     "bench": _add_bench,
 }

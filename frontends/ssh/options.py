@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from app.protocol import DEFAULT_PORT
-from app.server.settings import UsageError, check_listen, parse_number, parse_port
+from app.server.settings import UsageError, check_listen
+from frontends.flags import FlagReader
 
 ENV_PREFIX: Final = "PARLEY_SSH_"
 DEFAULT_SSH_PORT: Final = 2022
@@ -104,57 +105,23 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
-def _given(args: argparse.Namespace, env: Mapping[str, str], key: str) -> tuple[str, str] | None:
-    """The text given for ``key`` and where it came from (its flag or variable), if any."""
-    value = getattr(args, key, None)
-    if value is not None:
-        return value, "--" + key.replace("_", "-")
-    name = ENV_PREFIX + key.upper()
-    if env.get(name):
-        return env[name], name
-    return None
-
-
-def parse_server(text: str, origin: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``[v6]:PORT``, or ``HOST`` for the default port)."""
-    host, colon, port_text = text.strip().rpartition(":")
-    if not colon:
-        host, port_text = text.strip(), str(DEFAULT_PORT)
-    host = host.strip("[]")
-    if not host:
-        raise UsageError(f"{origin} must be HOST:PORT, not {text!r}")
-    return host, parse_port(port_text, origin)
-
-
-def _count(text: str, origin: str) -> int:
-    value: int = parse_number(text, int, origin)
-    if value < 1:
-        raise UsageError(f"{origin} must be from 1 up, not {value}")
-    return value
-
-
 def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> GatewayConfig:
     """The gateway's config from the parsed flags and the environment, every value checked."""
+    read = FlagReader(args, env, ENV_PREFIX)
     found: dict[str, Any] = {}
-    if (given := _given(args, env, "host")) is not None:
-        found["host"] = given[0]
-    if (given := _given(args, env, "port")) is not None:
-        port: int = parse_number(given[0], int, given[1])
-        if not 0 <= port <= 65535:
-            raise UsageError(f"{given[1]} must be from 0 to 65535, not {port}")
+    if (host := read.given("host")) is not None:
+        found["host"] = host[0]
+    if (port := read.listen_port()) is not None:
         found["port"] = port
-    if (given := _given(args, env, "server")) is not None:
-        found["server_host"], found["server_port"] = parse_server(*given)
+    if (server := read.server()) is not None:
+        found["server_host"], found["server_port"] = server
     for key in ("max_sessions", "sessions_per_key", "sessions_per_address"):
-        if (given := _given(args, env, key)) is not None:
-            found[key] = _count(*given)
-    if (given := _given(args, env, "idle_timeout")) is not None:
-        seconds: float = parse_number(given[0], float, given[1])
-        if seconds <= 0:
-            raise UsageError(f"{given[1]} must be more than 0 seconds, not {given[0]}")
+        if (count := read.count(key)) is not None:
+            found[key] = count
+    if (seconds := read.seconds("idle_timeout")) is not None:
         found["idle_timeout"] = seconds
-    if (given := _given(args, env, "host_key")) is not None:
-        found["host_key"] = _check_host_key(*given)
+    if (host_key := read.given("host_key")) is not None:
+        found["host_key"] = _check_host_key(*host_key)
     config = GatewayConfig(**found)
     check_listen(config.host, config.port, "--host")
     return config

@@ -1,0 +1,78 @@
+"""Flags shared by the gateways (``parley ssh``, ``parley web``) and how each value is read.
+
+This module owns the reading of a gateway's settings: a value comes from its flag, else from
+``PARLEY_<GATEWAY>_<FLAG>`` (``--idle-timeout`` of ``parley ssh`` is
+``PARLEY_SSH_IDLE_TIMEOUT``), else the default; and the checks every gateway makes the same
+way: a listening port (0 picks a free one), the chat server as ``HOST:PORT``, a count of at
+least 1, a positive number of seconds. A bad value is a ``UsageError`` that names the flag or
+variable it came from, so the command prints one sentence and exits 2 before opening anything.
+It imports no gateway library, so ``--help`` and bad values need no extra installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from app.protocol import DEFAULT_PORT
+from app.server.settings import UsageError, parse_number, parse_port
+
+
+@dataclass(frozen=True)
+class FlagReader:
+    """Reads one gateway's values from its parsed flags and the environment."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    prefix: str  # PARLEY_SSH_, PARLEY_WEB_
+
+    def given(self, key: str) -> tuple[str, str] | None:
+        """The text given for ``key`` and where it came from (its flag or variable), if any."""
+        value = getattr(self.args, key, None)
+        if value is not None:
+            return str(value), "--" + key.replace("_", "-")
+        name = self.prefix + key.upper()
+        if self.env.get(name):
+            return self.env[name], name
+        return None
+
+    def listen_port(self, key: str = "port") -> int | None:
+        if (given := self.given(key)) is None:
+            return None
+        port: int = parse_number(given[0], int, given[1])
+        if not 0 <= port <= 65535:
+            raise UsageError(f"{given[1]} must be from 0 to 65535, not {port}")
+        return port
+
+    def server(self, key: str = "server") -> tuple[str, int] | None:
+        if (given := self.given(key)) is None:
+            return None
+        return parse_server(*given)
+
+    def count(self, key: str) -> int | None:
+        if (given := self.given(key)) is None:
+            return None
+        value: int = parse_number(given[0], int, given[1])
+        if value < 1:
+            raise UsageError(f"{given[1]} must be from 1 up, not {value}")
+        return value
+
+    def seconds(self, key: str) -> float | None:
+        if (given := self.given(key)) is None:
+            return None
+        value: float = parse_number(given[0], float, given[1])
+        if value <= 0:
+            raise UsageError(f"{given[1]} must be more than 0 seconds, not {given[0]}")
+        return value
+
+
+def parse_server(text: str, origin: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``[v6]:PORT``, or ``HOST`` for the default port)."""
+    host, colon, port_text = text.strip().rpartition(":")
+    if not colon:
+        host, port_text = text.strip(), str(DEFAULT_PORT)
+    host = host.strip("[]")
+    if not host:
+        raise UsageError(f"{origin} must be HOST:PORT, not {text!r}")
+    return host, parse_port(port_text, origin)

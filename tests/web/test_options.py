@@ -1,0 +1,42 @@
+"""``parley web`` on the command line: a bad value is one sentence and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frontends.web.options import WebConfig
+from frontends.web.server import tui_command
+from tests.test_cli import one_sentence, parley
+
+pytest.importorskip("textual_serve")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named", "words"),
+    [
+        (("--port", "0"), {}, "--port", "from 1 to 65535"),
+        ((), {"PARLEY_WEB_PORT": "http"}, "PARLEY_WEB_PORT", "whole number"),
+        (("--server", "chat:99999"), {}, "--server", "from 1 to 65535"),
+        (("--public-url", "chat.example.org"), {}, "--public-url", "https://"),
+        (("--max-sessions", "0"), {}, "--max-sessions", "from 1 up"),
+        (("--host", "192.0.2.1"), {}, "--host", "192.0.2.1"),
+    ],
+)
+def test_web_refuses_a_bad_value(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], named: str, words: str
+) -> None:
+    """A bad flag or PARLEY_WEB_* value is one sentence naming it and exit status 2."""
+    one_sentence(parley(tmp_path, "web", *args, env=env), "web", named, words)
+
+
+def test_each_tab_runs_parley_tui_on_the_fixed_server() -> None:
+    """The command per browser tab is `parley tui` on the given server, which it cannot change,
+    with the shell replaced by it; the public URL is what pages use for their websocket."""
+    config = WebConfig(server_host="chat.internal", server_port=7000, public_url="https://c.org/")
+    command = tui_command(config)
+    assert command.startswith("exec ")
+    assert command.endswith("-m parley tui --host chat.internal --port 7000 --fixed-server")
+    assert config.url == "https://c.org"
+    assert WebConfig(host="::1", port=8080).url == "http://[::1]:8080"

@@ -26,6 +26,7 @@ import asyncssh
 
 from frontends.ssh.options import GatewayConfig, default_host_key
 from frontends.ssh.session import ChatSession, Visitor
+from frontends.ssh.terminal import TuiProcess
 
 logger = logging.getLogger("parley.ssh")
 
@@ -87,6 +88,7 @@ class Gateway:
         self._per_key: collections.Counter[str] = collections.Counter()
         self._per_address: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._processes: set[TuiProcess] = set()
 
     @property
     def fingerprint(self) -> str:
@@ -126,6 +128,8 @@ class Gateway:
         if self._acceptor is not None:
             self._acceptor.close()
             await self._acceptor.wait_closed()
+        for process in list(self._processes):
+            self.track(process.stop())
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -134,6 +138,13 @@ class Gateway:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def started(self, process: TuiProcess) -> None:
+        """A session's process is running: hung up by ``stop`` unless it has ended."""
+        self._processes.add(process)
+
+    def ended(self, process: TuiProcess) -> None:
+        self._processes.discard(process)
 
     def admit(self, visitor: Visitor) -> str | None:
         """Count ``visitor``'s new session in, or the sentence that says why not."""

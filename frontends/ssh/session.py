@@ -137,6 +137,7 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
             self._finish(1, "Parley could not start your session; try again later.")
             return
         self._process = process
+        self._gateway.started(process)
         logger.info(
             "session %d for %s (key %s) started",
             process.pid,
@@ -144,10 +145,13 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
             self._visitor.fingerprint,
         )
         self._touch()
-        if not self._open:  # the visitor left while it started
-            await process.stop()
-            return
-        status = await process.wait()
+        try:
+            if not self._open:  # the visitor left while it started
+                await process.stop()
+                return
+            status = await process.wait()
+        finally:
+            self._gateway.ended(process)
         logger.info("session %d ended with status %d", process.pid, status)
         self._finish(status, self._farewell)
 

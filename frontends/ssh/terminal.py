@@ -3,11 +3,13 @@
 This module owns the child side of an SSH session: ``TuiProcess`` starts the command on a new
 pty (the visitor's ``TERM`` and window size, an environment cleaned of the gateway's own
 ``PARLEY_*`` settings and terminal size), relays bytes between the pty's master end and the
-caller, resizes the pty and tells the child so (SIGWINCH; the child has no controlling
-terminal, so the kernel would not), and ends it: SIGHUP, which ``parley tui`` takes as a
-closed terminal (it quits the chat cleanly), then SIGKILL if it has not gone within a grace
-period. The master end is read until the child has closed its side, also after the visitor has
-gone (the output is then dropped), so a child writing its goodbye never blocks on a full pty.
+caller, resizes the pty (the kernel sends the child SIGWINCH and it redraws), and ends it:
+SIGHUP, which ``parley tui`` takes as a closed terminal (it quits the chat cleanly), then
+SIGKILL if it has not gone within a grace period. The pty is the child's controlling terminal,
+so should the gateway itself die, the kernel hangs the child up when the master end closes:
+no visitor's process outlives the gateway. The master end is read until the child has closed
+its side, also after the visitor has gone (the output is then dropped), so a child writing its
+goodbye never blocks on a full pty.
 Backpressure runs both ways: ``pause_output`` stops reading the child (the SSH channel is full)
 and ``input_paused`` is called when the child is not reading what the visitor types.
 """
@@ -92,6 +94,13 @@ def visitor_environment(
     return env
 
 
+def _take_terminal() -> None:
+    """In the child, between fork and exec, after setsid: make stdin (the pty) the controlling
+    terminal. Only an ioctl on modules already imported: safe in a forked child of a threaded
+    process."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class TuiProcess:
     """A child process on its own pty, with its output handed to ``output``."""
 
@@ -134,8 +143,10 @@ class TuiProcess:
                 stdout=child_end,
                 stderr=child_end,
                 env=dict(env),
-                # Its own session: a signal meant for the gateway (Ctrl+C) is not the child's.
+                # Its own session (a signal meant for the gateway, Ctrl+C, is not the child's),
+                # with the pty as its controlling terminal.
                 start_new_session=True,
+                preexec_fn=_take_terminal,
             )
         except BaseException:
             os.close(master)
@@ -232,8 +243,8 @@ class TuiProcess:
         if self._process.returncode is not None:
             return
         with contextlib.suppress(OSError):
+            # The kernel tells the terminal's foreground process (the child) with SIGWINCH.
             fcntl.ioctl(self._master, termios.TIOCSWINSZ, size.packed())
-        self._signal(signal.SIGWINCH)
 
     def hang_up(self) -> None:
         """Tell the child its terminal has closed: it quits the chat and exits."""

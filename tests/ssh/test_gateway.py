@@ -9,6 +9,9 @@ chat connection ends with its SSH channel.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from app.server import Server
 from frontends.ssh.gateway import Gateway
 from frontends.ssh.session import KEY_ENV
 from tests.conftest import Connect
-from tests.ssh.conftest import TIMEOUT, Dial, StartGateway, asyncssh
+from tests.ssh.conftest import ROOT, TIMEOUT, Dial, StartGateway, asyncssh
 from tests.tui.test_terminal import frame_with
 
 
@@ -171,7 +174,69 @@ async def test_an_idle_session_is_closed_with_a_reason(
 ) -> None:
     """A session with no key pressed for --idle-timeout is ended and told why."""
     gateway = await start_gateway(idle_timeout=1.0)
-    process = await open_ui(await ssh_dial(gateway))
-    await screen_until(process, "without a key pressed")
+    conn = await ssh_dial(gateway)
+    process = await conn.create_process(term_type="xterm-256color", term_size=(80, 24))
+    await screen_until(process, "closed after 0.0166667 minutes without a key pressed")
     await asyncio.wait_for(process.wait_closed(), TIMEOUT)
     assert gateway.sessions == 0
+
+
+async def test_stopping_the_gateway_hangs_up_every_session(
+    gateway: Gateway, ssh_dial: Dial, client_key: Any
+) -> None:
+    """Gateway.stop() (SIGTERM, Ctrl+C) ends every session's process before it returns."""
+    await open_ui(await ssh_dial(gateway))
+    fingerprint = client_key.get_fingerprint("sha256")
+    assert len(processes_with(f"{KEY_ENV}={fingerprint}")) == 1
+    await asyncio.wait_for(gateway.stop(), TIMEOUT)
+    assert processes_with(f"{KEY_ENV}={fingerprint}") == []
+
+
+async def test_no_session_outlives_a_killed_gateway(
+    server: Server, client_key: Any, tmp_path: Path
+) -> None:
+    """A gateway killed outright (SIGKILL, no goodbye) leaves no visitor's process behind: the
+    kernel hangs up their terminals."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"))
+    gateway = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "parley", "ssh", "--port", "0"),
+        *("--server", f"127.0.0.1:{server.port}"),
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert gateway.stderr is not None
+        found = None
+        while found is None:
+            line = (await asyncio.wait_for(gateway.stderr.readline(), TIMEOUT)).decode()
+            assert line, "the gateway ended before it listened"
+            found = re.search(r"listening on \S+:(\d+)", line)
+        conn = await asyncio.wait_for(
+            asyncssh.connect(
+                "127.0.0.1",
+                int(found.group(1)),
+                known_hosts=None,
+                client_keys=[client_key],
+                agent_path=None,
+            ),
+            TIMEOUT,
+        )
+        await open_ui(conn)
+        variable = f"{KEY_ENV}={client_key.get_fingerprint('sha256')}"
+        assert len(processes_with(variable)) == 1
+        gateway.kill()
+        await gateway.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while processes_with(variable):
+            assert loop.time() < deadline, "a visitor's process outlived the gateway"
+            await asyncio.sleep(0.05)
+        conn.close()
+    finally:
+        if gateway.returncode is None:
+            gateway.kill()
+            await gateway.wait()

@@ -55,10 +55,17 @@ class _Connection(asyncssh.SSHServer):
         self._address = "?"
         self._username = ""
         self._fingerprint = ""
+        self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._gateway.connected(conn)
         peer = conn.get_extra_info("peername")
         self._address = str(peer[0]) if peer else "?"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._gateway.disconnected(self._conn)
 
     def begin_auth(self, username: str) -> bool:
         self._username = username
@@ -89,6 +96,7 @@ class Gateway:
         self._per_address: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: set[TuiProcess] = set()
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     @property
     def fingerprint(self) -> str:
@@ -124,20 +132,31 @@ class Gateway:
         )
 
     async def stop(self) -> None:
-        """Stop listening, hang up every session and wait for their processes to end."""
+        """Stop listening, hang up every session, wait for their processes to end (each says
+        goodbye to the chat server), then close every connection."""
         if self._acceptor is not None:
             self._acceptor.close()
-            await self._acceptor.wait_closed()
         for process in list(self._processes):
             self.track(process.stop())
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in list(self._connections):
+            conn.close()
+        if self._acceptor is not None:
+            # Since Python 3.12.1 this also waits for every connection to be closed.
+            await self._acceptor.wait_closed()
 
     def track(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` (a session's ending) to completion, also while the gateway stops."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def connected(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connections.add(conn)
+
+    def disconnected(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connections.discard(conn)
 
     def started(self, process: TuiProcess) -> None:
         """A session's process is running: hung up by ``stop`` unless it has ended."""

@@ -176,7 +176,11 @@ class ParleyApp(App[None]):
             yield ChatLog(id="log", max_rows=max(DEFAULT_MAX_ROWS, 2 * self.scrollback))
             yield MemberList(id="members")
         yield StatusLine(id="status")
-        yield ChatInput(id="input", placeholder="Type a message, /help for commands")
+        prompt = ChatInput(id="input", placeholder="Type a message, /help for commands")
+        # For a gateway's visitor a blinking cursor is two redraws a second sent over the
+        # network to every idle session, and most of its idle CPU.
+        prompt.cursor_blink = not self.server_fixed
+        yield prompt
         yield Footer()
 
     @property

@@ -89,9 +89,11 @@ class LoginScreen(Screen[None]):
         with Vertical(id="login-box"):
             yield Static("Parley", id="login-title")
             yield Label("Nick")
-            yield Input(
+            nick = Input(
                 self._nick, placeholder="your nick", id="login-nick", max_length=24, compact=True
             )
+            nick.cursor_blink = not self._server_fixed  # as the app's prompt, for a gateway
+            yield nick
             yield Label("Server")
             yield Input(
                 self._server,

@@ -45,8 +45,8 @@ def install_locked(session: nox.Session, *args: str, groups: tuple[str, ...] = (
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (real server, real SQLite and Redis, Textual Pilot, Tk on Xvfb); the end-to-end
-    tests (OpenSSH, chromium) on 3.11 only."""
+    """Run the test suite (real server, real SQLite and Redis, Textual Pilot, Tk on Xvfb); the
+    end-to-end tests (OpenSSH, chromium) on 3.11 only."""
     install_locked(session, EXTRAS, groups=("test",))
     only = [] if session.python == E2E_PYTHON else ["-m", "not e2e"]
     session.run("pytest", *only, *session.posargs)

@@ -126,7 +126,9 @@ async def test_the_browser_signs_in_and_chats(
     page.on("websocket", screen.watch)
     await page.goto(web, wait_until="domcontentloaded", timeout=TIMEOUT * 1000)
     await screen.until("Enter to connect")
-    await page.click(".textual-terminal")
+    # Keyboard focus for the page, clicked in a corner: a click on a field of the login screen
+    # (the password, say, in its middle) would move Textual's focus there.
+    await page.click(".textual-terminal", position={"x": 2, "y": 2})
     await type_line(page, "webby")
     await frame_with(bob, "presence", event="join", nick="webby")
     await screen.until("connected")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Literal
 
 from app import protocol as p
 from app.server.directs import Directs, awaited
 from app.server.feature import Context, Handlers, Unavailable, refuse
-from app.server.passwords import Guesses, Passwords
+from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
 from app.server.session import Session
 from app.store import Snapshot, StoredAccount
 
@@ -39,6 +40,7 @@ class AccountFeature:
         self.store = context.accounts
         self.passwords = Passwords()
         self.guesses = Guesses()
+        self._checking: Counter[str] = Counter()  # password checks in flight, by address
         # Delivery at sign-in only: its messages already have ids, so none are taken here.
         self.directs = Directs(context, _no_ids)
         context.owners.rule = self
@@ -205,16 +207,28 @@ class AccountFeature:
     ) -> bool:
         """Whether ``password`` opens ``account`` (None: no such account, which looks the same),
         counting the guess; a refusal (throttled, wrong) is answered."""
-        keys = (f"account {key}", f"address {s.ip}")
-        wait = self.guesses.retry_after_ms(*keys)
+        account_key, address_key = f"account {key}", f"address {s.ip}"
+        wait = self.guesses.retry_after_ms(account_key, address_key)
         if wait is not None:
             message = f"too many wrong passwords; try again in {wait // 1000 + 1} s"
             s.send(p.make_error("rate_limited", message, ref=f.ref, retry_after_ms=wait))
             return False
-        mark = self.guesses.attempt(*keys)
-        if await self.passwords.verify(account.hash if account else None, password):
-            self.guesses.forgive(mark, *keys)
+        if self._checking[s.ip] >= CHECKS_PER_ADDRESS:
+            message = "too many sign-ins at once from your address; try again in a second"
+            s.send(p.make_error("rate_limited", message, ref=f.ref, retry_after_ms=1000))
+            return False
+        mark = self.guesses.attempt(account_key)
+        self._checking[s.ip] += 1
+        try:
+            right = await self.passwords.verify(account.hash if account else None, password)
+        finally:
+            self._checking[s.ip] -= 1
+            if not self._checking[s.ip]:
+                del self._checking[s.ip]
+        if right:
+            self.guesses.forgive(mark, account_key)
             return True
+        self.guesses.attempt(address_key)
         log.info("wrong password for %s from %s", key, s.peer)
         refuse(s, f, "bad_password", WRONG)
         return False

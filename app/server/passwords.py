@@ -8,8 +8,11 @@ OWASP's first choice for argon2id (19 MiB, two passes, one lane; the Password St
 Sheet), written into every hash, so raising them later still verifies old hashes. Verifying for
 an account that does not exist checks against a hash of a random password, so that an unknown
 account costs the same time as a wrong password. ``Guesses`` counts failed sign-ins per account
-and per address in a sliding minute and says how long a sixth must wait. A password is never
-logged: nothing here logs, and the callers log only nicks and addresses.
+and per address in a sliding minute and says how long a sixth must wait: against the account an
+attempt counts from the moment it starts (parallel guesses at one account are counted before their
+hashes finish), against the address only once it failed, with at most ``CHECKS_PER_ADDRESS``
+checks in flight from one address, so that people sharing an address can sign in together. A
+password is never logged: nothing here logs, and the callers log only nicks and addresses.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ SALT_LEN: Final = 16
 
 GUESS_WINDOW: Final = 60.0  # seconds
 GUESS_LIMIT: Final = 5  # failures per account, or per address, within the window
+# Checks in flight at once from one address: sign-ins from behind one NAT (or from an SSH
+# gateway, whose visitors all share its address) are not failures, but a burst of parallel
+# guesses must still be bounded before the first of them fails.
+CHECKS_PER_ADDRESS: Final = 8
 
 
 class Passwords:

@@ -274,3 +274,25 @@ async def test_accounts_required_keeps_guests_out_until_they_register(
     await guest.send(type="register", password=PASSWORD, ref=3)
     await guest.expect("account", ref=3)
     await guest.join("#a")
+
+
+async def test_people_behind_one_address_sign_in_together(
+    server: Server, connect: Connect, dial: Dial
+) -> None:
+    """Twelve accounts signing in at once from one address (a NAT, an SSH gateway) all get in:
+    a sign-in being checked is no failure of the address, only checks beyond eight at once wait."""
+    nicks = [f"user{n}" for n in range(12)]
+    for nick in nicks:
+        await (await registered(connect, nick)).close()
+    clients = [await dial(server.port) for _ in nicks]
+    for client, nick in zip(clients, nicks, strict=True):
+        await client.send(type="hello", nick=nick, proto=1, password=PASSWORD, ref=nick)
+    answers = [await client.recv() for client in clients]
+    for client, nick, answer in zip(clients, nicks, answers, strict=True):
+        if answer["type"] == "error":
+            # More than eight at once: told to come back in a second, then let in.
+            assert answer["code"] == "rate_limited" and answer["retry_after_ms"] == 1000, answer
+            await asyncio.sleep(1)
+            await client.send(type="hello", nick=nick, proto=1, password=PASSWORD)
+            answer = await client.recv()
+        assert answer["type"] == "welcome" and answer["account"] == nick, answer

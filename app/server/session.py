@@ -26,11 +26,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, cast
 
 from app import protocol as p
 from app.server.config import ServerConfig
+from app.server.eager import Started
 
 log = logging.getLogger("parley.server")
 
@@ -239,10 +240,10 @@ class Session(asyncio.Protocol):
         one's; every other connection goes on being served.
         """
         loop = asyncio.get_running_loop()
-        self._waiting = loop.create_task(self._finish(_Started(handler, waiting_on)))
+        self._waiting = loop.create_task(self._finish(Started(handler, waiting_on)))
         self._read_if_ready()
 
-    async def _finish(self, handler: _Started) -> None:
+    async def _finish(self, handler: Started[None]) -> None:
         try:
             await handler
         except Exception:
@@ -349,39 +350,3 @@ class Session(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
         self.host.left(self, (message or None) if reason == "quit" else reason)
-
-
-class _Started:
-    """A handler coroutine whose first step already ran and that now waits on ``waiting_on``.
-
-    ``Session`` runs each handler's first step itself, so a handler that never waits (the message
-    path) costs no task. One that does wait is awaited through this in a task: the task first
-    waits on what the handler yielded, then drives the same coroutine on. This is what Python
-    3.12's eager tasks do; written out because the server still runs on 3.10 and 3.11.
-    """
-
-    __slots__ = ("_coro", "_waiting_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], waiting_on: object) -> None:
-        self._coro = coro
-        self._waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, waiting_on = self._coro, self._waiting_on
-        while True:
-            try:
-                sent = yield waiting_on
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                # Cancellation (or anything thrown into the task) belongs to the handler.
-                try:
-                    waiting_on = coro.throw(exc)
-                except StopIteration:
-                    return
-                continue
-            try:
-                waiting_on = coro.send(sent)
-            except StopIteration:
-                return

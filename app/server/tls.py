@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Final, cast
 
 from app import protocol as p
+from app.server.eager import Started
 
 log = logging.getLogger("parley.server")
 
@@ -197,7 +198,7 @@ class TLSDoor(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
         loop = asyncio.get_running_loop()
-        upgrade = _Started(
+        upgrade = Started.start(
             loop.start_tls(
                 transport,
                 self,
@@ -213,7 +214,9 @@ class TLSDoor(asyncio.Protocol):
         self._doors.add(task)
         task.add_done_callback(self._doors.discard)
 
-    async def _handshake(self, transport: asyncio.Transport, upgrade: _Started) -> None:
+    async def _handshake(
+        self, transport: asyncio.Transport, upgrade: Started[asyncio.Transport | None]
+    ) -> None:
         try:
             secure = await upgrade
         except asyncio.CancelledError:
@@ -241,35 +244,6 @@ class TLSDoor(asyncio.Protocol):
         self._lost = True
         if self._deadline is not None:
             self._deadline.cancel()
-
-
-class _Started:
-    """A coroutine whose first step has already run, to be awaited for the rest (as Python
-    3.12's eager tasks do): ``start_tls`` must take the transport over at once, before the
-    event loop reads from it again."""
-
-    def __init__(self, coro: Coroutine[Any, Any, asyncio.BaseTransport | None]) -> None:
-        self._coro = coro
-        self._first = coro.send(None)
-
-    def __await__(self) -> Generator[Any, Any, asyncio.Transport | None]:
-        coro, waiting_on = self._coro, self._first
-        while True:
-            try:
-                sent = yield waiting_on
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    waiting_on = coro.throw(exc)
-                except StopIteration as done:
-                    return cast("asyncio.Transport | None", done.value)
-                continue
-            try:
-                waiting_on = coro.send(sent)
-            except StopIteration as done:
-                return cast("asyncio.Transport | None", done.value)
 
 
 def _replay(protocol: asyncio.BaseProtocol, data: bytes) -> None:

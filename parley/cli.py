@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 if TYPE_CHECKING:
     from app.server.settings import Setting
@@ -112,13 +112,7 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Open the Tk chat window. Without --nick a sign-in form asks for nick and "
         "server (remembered for next time). " + PASSWORD_HELP,
     )
-    tk.add_argument("--host", default=None, help="server address (default: the last one used)")
-    tk.add_argument(
-        "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
-    )
-    tk.add_argument("--nick", default=None, help="connect at once with this nick")
-    _add_tls_flags(tk)
-    _add_password_flags(tk)
+    _add_client_flags(tk)
     tk.add_argument(
         "--log-level",
         default="warning",
@@ -129,23 +123,38 @@ def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tk(args: argparse.Namespace) -> int:
-    from app.server.settings import parse_port
-
-    port = None if args.port is None else parse_port(args.port, "--port")
-    ca = _check_ca(args.ca)
-    password = _password(args)
+    client = _client_args(args)
     _check_display()
     from frontends.tk import run
 
-    return run(
-        host=args.host,
-        port=port,
-        nick=args.nick,
-        tls=args.tls,
-        ca=ca,
-        password=password,
-        allow_plain_password=args.allow_plain_password,
+    return run(**client)
+
+
+def _add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags ``parley tui`` and ``parley tk`` share: which server, which nick, TLS and the
+    password switches."""
+    parser.add_argument("--host", default=None, help="server address (default: the last one used)")
+    parser.add_argument(
+        "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
     )
+    parser.add_argument("--nick", default=None, help="connect at once with this nick")
+    _add_tls_flags(parser)
+    _add_password_flags(parser)
+
+
+def _client_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared client flags, checked, as keyword arguments for a frontend's ``run``."""
+    from app.server.settings import parse_port
+
+    return {
+        "host": args.host,
+        "port": None if args.port is None else parse_port(args.port, "--port"),
+        "nick": args.nick,
+        "tls": args.tls,
+        "ca": _check_ca(args.ca),
+        "password": _password(args),
+        "allow_plain_password": args.allow_plain_password,
+    }
 
 
 def _add_tls_flags(parser: argparse.ArgumentParser) -> None:
@@ -259,13 +268,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Chat in the terminal. Without --nick a login screen asks for nick and "
         "server. " + PASSWORD_HELP,
     )
-    tui.add_argument("--host", default=None, help="server address (default: the last one used)")
-    tui.add_argument(
-        "--port", default=None, help="server port, 1 to 65535 (default: the last one used)"
-    )
-    tui.add_argument("--nick", default=None, help="connect at once with this nick")
-    _add_tls_flags(tui)
-    _add_password_flags(tui)
+    _add_client_flags(tui)
     tui.add_argument(
         "--fixed-server",
         action="store_true",
@@ -277,25 +280,17 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    from app.server.settings import check_writable_file, parse_port
+    from app.server.settings import check_writable_file
 
-    port = None if args.port is None else parse_port(args.port, "--port")
-    ca = _check_ca(args.ca)
-    password = _password(args)
+    client = _client_args(args)
     if args.log_file is not None:
         check_writable_file(args.log_file, "--log-file")
     from frontends.tui.run import run_tui
 
     return run_tui(
-        host=args.host,
-        port=port,
-        nick=args.nick,
-        tls=args.tls,
-        ca=ca,
+        **client,
         bell=not args.no_bell,
         log_file=args.log_file,
-        password=password,
-        allow_plain_password=args.allow_plain_password,
         server_fixed=args.fixed_server,
     )
 

@@ -75,6 +75,11 @@ ErrorCode = Literal[
     "weak_password",
     "bad_password",
     "no_account",
+    "not_permitted",
+    "muted",
+    "banned",
+    "bad_mask",
+    "no_such_message",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are
@@ -208,6 +213,94 @@ class Whois(_ClientBase, tag="whois"):
     nick: str
 
 
+# Moderation (docs/protocol.md, "Moderation"): room roles belong to accounts; server operators are
+# named by the server's configuration. ``duration_s`` absent means until lifted.
+
+
+class Op(_ClientBase, tag="op"):
+    room: str
+    nick: str
+
+
+class Deop(_ClientBase, tag="deop"):
+    room: str
+    nick: str
+
+
+class GiveOwner(_ClientBase, tag="owner"):
+    """Pass the room's ownership to ``nick`` (an account in the room); the giver becomes an op."""
+
+    room: str
+    nick: str
+
+
+class Kick(_ClientBase, tag="kick"):
+    room: str
+    nick: str
+    reason: str | None = None
+
+
+class Ban(_ClientBase, tag="ban"):
+    """``mask`` is ``account:NAME``, ``nick:GLOB`` or ``ip:ADDR[/PREFIX]``."""
+
+    room: str
+    mask: str
+    duration_s: int | None = None
+    reason: str | None = None
+
+
+class Unban(_ClientBase, tag="unban"):
+    room: str
+    mask: str
+
+
+class ListBans(_ClientBase, tag="bans"):
+    """A room's bans, or with no ``room`` (server operators) the server-wide ones."""
+
+    room: str | None = None
+
+
+class Mute(_ClientBase, tag="mute"):
+    room: str
+    nick: str
+    duration_s: int | None = None
+
+
+class Unmute(_ClientBase, tag="unmute"):
+    room: str
+    nick: str
+
+
+class TopicLock(_ClientBase, tag="topic_lock"):
+    room: str
+    locked: bool
+
+
+class Delete(_ClientBase, tag="delete"):
+    """Delete the room message ``id`` (its author, or an op of its room)."""
+
+    id: int
+
+
+class Kill(_ClientBase, tag="kill"):
+    """Disconnect ``nick`` (server operators)."""
+
+    nick: str
+    reason: str | None = None
+
+
+class GlobalBan(_ClientBase, tag="gban"):
+    """Ban ``mask`` from the whole server (server operators)."""
+
+    mask: str
+    duration_s: int | None = None
+    reason: str | None = None
+
+
+class GlobalUnban(_ClientBase, tag="gunban"):
+    mask: str
+
+
 ClientFrame = (
     Hello
     | Join
@@ -226,6 +319,20 @@ ClientFrame = (
     | ChangePassword
     | Unregister
     | Whois
+    | Op
+    | Deop
+    | GiveOwner
+    | Kick
+    | Ban
+    | Unban
+    | ListBans
+    | Mute
+    | Unmute
+    | TopicLock
+    | Delete
+    | Kill
+    | GlobalBan
+    | GlobalUnban
 )
 CLIENT_TYPES: Final = frozenset(t.__struct_config__.tag for t in ClientFrame.__args__)
 
@@ -244,6 +351,7 @@ class Welcome(_ServerBase, tag="welcome"):
     server: str
     proto: int
     account: str | None = None
+    oper: bool = False
 
 
 class Message(_ServerBase, tag="message"):
@@ -259,15 +367,20 @@ class Message(_ServerBase, tag="message"):
     action: bool = False
     nonce: str | None = None
     offline: bool = False
+    deleted: bool = False
 
 
 class Joined(_ServerBase, tag="joined"):
-    """``members`` is the first page of the room's members; ``more`` says ``who`` has the rest."""
+    """``members`` is the first page of the room's members; ``more`` says ``who`` has the rest.
+    ``roles`` maps those of them who are an owner or op to their role; ``locked``: only ops may
+    set the topic."""
 
     room: str
     topic: str
     members: list[str]
     more: bool = False
+    roles: dict[str, str] | None = None
+    locked: bool = False
 
 
 class Parted(_ServerBase, tag="parted"):
@@ -283,15 +396,19 @@ class HistoryPage(_ServerBase, tag="history"):
     with_: str | None = msgspec.field(name="with", default=None)
 
 
-PresenceEvent = Literal["join", "part", "quit", "nick", "away", "back"]
+PresenceEvent = Literal["join", "part", "quit", "nick", "away", "back", "kick"]
 
 
 class Presence(_ServerBase, tag="presence"):
+    """``by`` and ``reason`` on a ``kick``: who removed ``nick``, and why."""
+
     room: str
     nick: str
     event: PresenceEvent
     old: str | None = None
     text: str | None = None
+    by: str | None = None
+    reason: str | None = None
 
 
 class Topic(_ServerBase, tag="topic"):
@@ -300,9 +417,13 @@ class Topic(_ServerBase, tag="topic"):
     by: str
 
 
+Role = Literal["owner", "op", "member"]
+
+
 class Member(msgspec.Struct, omit_defaults=True):
     nick: str
     away: bool = False
+    role: str | None = None  # "owner" or "op"; absent for a member
 
 
 class Members(_ServerBase, tag="members"):
@@ -384,6 +505,63 @@ class WhoisInfo(_ServerBase, tag="whois"):
     connected_ms: int | None = None
 
 
+class Mode(_ServerBase, tag="mode"):
+    """``nick``'s role in ``room`` changed to ``role`` (``owner``, ``op`` or ``member``)."""
+
+    room: str
+    nick: str
+    role: str
+    by: str
+
+
+class Kicked(_ServerBase, tag="kicked"):
+    """To the one removed from ``room`` (kicked, or banned while in it): it is no longer in it."""
+
+    room: str
+    by: str
+    reason: str | None = None
+
+
+ModerationAction = Literal[
+    "ban", "unban", "mute", "unmute", "lock", "unlock", "kill", "gban", "gunban"
+]
+
+
+class Moderated(_ServerBase, tag="moderation"):
+    """A moderation action done: to the room (``room``), or to the server operator alone for
+    the server-wide ones (no ``room``). ``target`` is the mask or nick; ``expires_ms`` when the
+    ban or mute ends (milliseconds since the epoch; absent: until lifted)."""
+
+    action: str
+    target: str
+    by: str
+    room: str | None = None
+    reason: str | None = None
+    expires_ms: int | None = None
+
+
+class BanInfo(msgspec.Struct, omit_defaults=True):
+    mask: str
+    by: str
+    reason: str | None = None
+    expires_ms: int | None = None
+
+
+class BanList(_ServerBase, tag="ban_list"):
+    """The reply to ``bans``: a room's bans, or (no ``room``) the server-wide ones."""
+
+    bans: list[BanInfo]
+    room: str | None = None
+
+
+class Deleted(_ServerBase, tag="deleted"):
+    """Message ``id`` of ``room`` was deleted by ``by``; clients drop its text."""
+
+    room: str
+    id: int
+    by: str
+
+
 class Bye(_ServerBase, tag="bye"):
     reason: str
     message: str = ""
@@ -407,6 +585,11 @@ ServerFrame = (
     | Bye
     | AccountInfo
     | WhoisInfo
+    | Mode
+    | Kicked
+    | Moderated
+    | BanList
+    | Deleted
 )
 
 

@@ -1,24 +1,31 @@
-"""The stores: the interfaces the server talks to (``History``, ``Accounts``) and their embedded
-SQLite defaults, which share one file."""
+"""The stores: the interfaces the server talks to (``History``, ``Accounts``, ``Moderation``)
+and their embedded SQLite defaults, which share one file."""
 
 from __future__ import annotations
 
 from app.store.accounts import Accounts, DirectPage, StoredAccount, StoredDirect
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
+from app.store.moderation import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
 from app.store.sqlite import SchemaTooNewError, SQLiteHistory
 from app.store.sqlite_accounts import SQLiteAccounts
 
 __all__ = [
+    "SERVER_WIDE",
     "Accounts",
     "DirectPage",
     "History",
+    "Moderation",
     "Page",
+    "RoomRole",
+    "RoomRules",
     "SQLiteAccounts",
     "SQLiteHistory",
     "SchemaTooNewError",
     "Snapshot",
     "StoredAccount",
+    "StoredBan",
     "StoredDirect",
     "StoredMessage",
+    "StoredMute",
     "StoredRoom",
 ]

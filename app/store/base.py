@@ -32,6 +32,7 @@ class StoredMessage:
     sender: str
     text: str
     action: bool
+    deleted: bool = False  # deleted by moderation or its author: ``text`` is "" then
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,17 @@ class History(Protocol):
 
     def forget_room(self, room: str) -> None:
         """Delete ``room``'s stored state unless it holds messages (ordered, no callback)."""
+        ...
+
+    def find_message(
+        self, id: int, done: Callable[[StoredMessage | None], None], failed: Failed
+    ) -> None:
+        """Read room message ``id`` (``None`` if no room message has it)."""
+        ...
+
+    def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
+        """Mark room message ``id`` deleted and forget its text for good (it pages on as
+        ``deleted`` with ``text`` ""); ``done(False)`` if there is no such message."""
         ...
 
 

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from app.store import SQLiteAccounts, SQLiteHistory, StoredAccount, StoredRoom
-from app.store.sqlite import SCHEMA_VERSION
+from app.store.sqlite_schema import SCHEMA_VERSION
 from tests.store.support import TS0, called, load_room, page
 
 V1_DB = Path(__file__).resolve().parents[1] / "data" / "history-v1.db"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
-from app.store.sqlite import SCHEMA_VERSION, backup, check_integrity
+from app.store.sqlite import backup, check_integrity
+from app.store.sqlite_schema import SCHEMA_VERSION
 from tests.store.support import (
     append,
     barrier,

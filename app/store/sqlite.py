@@ -35,7 +35,7 @@ from app.store.sqlite_schema import migrate
 
 log = logging.getLogger("parley.store")
 
-_SELECT: Final = "SELECT id, ts, room, sender, text, action FROM messages"
+_SELECT: Final = "SELECT id, ts, room, sender, text, action, deleted FROM messages"
 
 # A job runs on the writer thread and returns the completion to run on the loop.
 _Job = Callable[[sqlite3.Connection], Callable[[], None]]
@@ -52,7 +52,7 @@ class _Work:
 
 
 def _row(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
 
 
 def _nothing() -> None:
@@ -127,10 +127,16 @@ class SQLiteHistory:
         done: Callable[[Sequence[StoredMessage]], None],
         failed: Callable[[Sequence[StoredMessage], str], None],
     ) -> None:
-        rows = [(m.id, m.room, m.ts, m.sender, m.text, int(m.action)) for m in messages]
+        rows = [
+            (m.id, m.room, m.ts, m.sender, m.text, int(m.action), int(m.deleted)) for m in messages
+        ]
 
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
-            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO messages (id, room, ts, sender, text, action, deleted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             return lambda: done(messages)
 
         self._submit(job, lambda reason: failed(messages, reason))
@@ -258,6 +264,29 @@ class SQLiteHistory:
             return _nothing
 
         self._submit(job)
+
+    def find_message(
+        self, id: int, done: Callable[[StoredMessage | None], None], failed: Failed
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (id,)).fetchone()
+            found = None if row is None else _row(row)
+            return lambda: done(found)
+
+        self._submit(job, failed, writes=False)
+
+    def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
+        # The text is overwritten in the row, so no query can bring it back. Its old bytes may
+        # linger in the file's free space and the WAL until SQLite reuses them (no
+        # ``secure_delete``): what Parley serves and what ``backup`` copies (``VACUUM INTO``
+        # writes only live rows) never hold it.
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            found = conn.execute(
+                "UPDATE messages SET text = '', deleted = 1 WHERE id = ?", (id,)
+            ).rowcount
+            return lambda: done(found == 1)
+
+        self._submit(job, failed)
 
     # --- internals ---
 

@@ -63,6 +63,41 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX directs_by_pair ON directs (pair, id);
     CREATE INDEX directs_undelivered ON directs (recipient, id) WHERE delivered = 0;
     """,
+    # 3: moderation (``sqlite_moderation.py``) and deleted messages. A deleted message keeps its
+    # row, with ``deleted`` set and its text overwritten by ''. Roles, bans, mutes and topic locks
+    # have tables of their own, not columns of ``rooms``, whose row ``forget_room`` deletes. A
+    # ban's ``key`` is its mask folded, so that one mask in two spellings is one ban; room ''
+    # holds the server-wide bans. Rooms and accounts are stored folded, as the server keys them.
+    """
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE room_roles (
+        room TEXT NOT NULL,
+        account TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('owner', 'op')),
+        PRIMARY KEY (room, account)
+    );
+    CREATE TABLE bans (
+        room TEXT NOT NULL,
+        key TEXT NOT NULL,
+        mask TEXT NOT NULL,
+        "by" TEXT NOT NULL,
+        reason TEXT,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        PRIMARY KEY (room, key)
+    );
+    CREATE TABLE mutes (
+        room TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        "by" TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        PRIMARY KEY (room, nick)
+    );
+    CREATE TABLE topic_locks (
+        room TEXT PRIMARY KEY
+    );
+    """,
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 # The tables an unnumbered (version 0) database from an earlier release already has.

@@ -8,6 +8,7 @@ from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
 from app.store.moderation import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
 from app.store.sqlite import SQLiteHistory
 from app.store.sqlite_accounts import SQLiteAccounts
+from app.store.sqlite_moderation import SQLiteModeration
 from app.store.sqlite_schema import SchemaTooNewError
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "RoomRules",
     "SQLiteAccounts",
     "SQLiteHistory",
+    "SQLiteModeration",
     "SchemaTooNewError",
     "Snapshot",
     "StoredAccount",

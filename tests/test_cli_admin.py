@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -169,19 +168,6 @@ async def _account(path: Path, nick: str) -> StoredAccount | None:
     return found
 
 
-def _with_stdin(cwd: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m parley ARGS`` with ``text`` on its standard input (a pipe, not a terminal)."""
-    return subprocess.run(
-        [sys.executable, "-m", "parley", *args],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=cwd,
-        env=environment(cwd, {}),
-    )
-
-
 async def test_accounts_lists_each_nick_with_its_creation_date(tmp_path: Path) -> None:
     """``accounts`` prints every account as registered, by folded nick, with its UTC date."""
     await _parley_db(tmp_path / "p.db")
@@ -197,9 +183,8 @@ async def test_reset_password_reads_stdin_and_stores_an_argon2id_hash(tmp_path: 
     """The first line of stdin becomes the password of the account (any case of its nick),
     hashed with argon2id as the server hashes."""
     await _parley_db(tmp_path / "p.db")
-    result = _with_stdin(
-        tmp_path, PASSWORD + "\n", "admin", "--db", "p.db", "reset-password", "BOB"
-    )
+    args = ("admin", "--db", "p.db", "reset-password", "BOB")
+    result = parley(tmp_path, *args, stdin=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "BOB: password changed\n"
     account = await _account(tmp_path / "p.db", "bob")
@@ -239,7 +224,7 @@ async def test_reset_password_asks_twice_on_a_terminal(tmp_path: Path) -> None:
 async def test_a_short_password_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     """A password under 8 characters is one sentence, exit 2, and the old hash stays."""
     await _parley_db(tmp_path / "p.db")
-    result = _with_stdin(tmp_path, "short\n", "admin", "--db", "p.db", "reset-password", "ann")
+    result = parley(tmp_path, "admin", "--db", "p.db", "reset-password", "ann", stdin="short\n")
     one_sentence(result, "admin", "at least 8 characters")
     assert (await _account(tmp_path / "p.db", "ann")) == StoredAccount("ann", "old-hash", TS0)
 
@@ -260,7 +245,7 @@ async def test_delete_account_deletes_it_and_its_mail(tmp_path: Path) -> None:
 async def test_an_unknown_account_is_one_sentence(tmp_path: Path) -> None:
     """Resetting, deleting or crowning a nick that is no account: one sentence naming it."""
     await _parley_db(tmp_path / "p.db")
-    reset = _with_stdin(tmp_path, PASSWORD, "admin", "--db", "p.db", "reset-password", "zed")
+    reset = parley(tmp_path, "admin", "--db", "p.db", "reset-password", "zed", stdin=PASSWORD)
     one_sentence(reset, "admin", "no account zed")
     for action in (("delete-account", "zed"), ("owner", "#a", "zed")):
         one_sentence(parley(tmp_path, "admin", "--db", "p.db", *action), "admin", "no account zed")
@@ -377,9 +362,8 @@ async def test_actions_work_beside_a_running_server(
     listed = await asyncio.to_thread(parley, tmp_path, "admin", "--db", str(db_path), "accounts")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("alice\t")
-    reset = await asyncio.to_thread(
-        _with_stdin, tmp_path, PASSWORD, "admin", "--db", str(db_path), "reset-password", "alice"
-    )
+    args = ("admin", "--db", str(db_path), "reset-password", "alice")
+    reset = await asyncio.to_thread(lambda: parley(tmp_path, *args, stdin=PASSWORD))
     assert reset.returncode == 0, reset.stderr
     await alice.send(type="say", room="#a", text="still here")
     await alice.expect("message", text="still here")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from functools import partial
 
 import msgspec
 
@@ -33,7 +34,7 @@ from app.server.feature import (
     refuse,
 )
 from app.server.limits import reply_bytes
-from app.server.masks import parse_mask
+from app.server.masks import Mask, parse_mask
 from app.server.messages import MAX_ID
 from app.server.operators import (
     ServerOperators,
@@ -218,7 +219,7 @@ class ModerationFeature:
         if victim is None or not self._outranks(s, f, rules, victim.account, victim.nick):
             return
         log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
-        self._remove(room.name, victim, s.nick, f.reason, s, f.ref)
+        self._remove(room.name, [victim], s.nick, f.reason, s, f.ref)
 
     async def ban(self, s: Session, f: p.Ban) -> None:
         if not check_reason(s, f, f.reason) or not check_duration(s, f, f.duration_s):
@@ -254,11 +255,8 @@ class ModerationFeature:
             expires_ms=expires,
         )
         self._announce(room.name, moderated, s, f.ref)
-        for member in list(self.rooms.members(room.name).values()):
-            if self.book.rank(rules, member) < OWNER and mask.matches(
-                member.account, member.key, member.ip
-            ):
-                self._remove(room.name, member, s.nick, f.reason)
+        # Once every member has the ban, the members it matches leave: they see it too.
+        self.fanout.after_store(lambda: self._remove_banned(room.name, mask, s.nick, f.reason))
 
     async def unban(self, s: Session, f: p.Unban) -> None:
         acting = await self._acting(s, f, f.room, OP)
@@ -454,25 +452,40 @@ class ModerationFeature:
         own = msgspec.structs.replace(frame, ref=ref)
         self.fanout.after_store(lambda: actor.send(own))
 
+    def _remove_banned(self, room: str, mask: Mask, by: str, reason: str | None) -> None:
+        """Remove the members of ``room`` that ``mask`` bans (not its owners and operators)."""
+        rules = self.book.cached(room)
+        if rules is None:
+            return  # everyone left meanwhile
+        victims = [
+            member
+            for member in self.rooms.members(room).values()
+            if mask.matches(member.account, member.key, member.ip)
+            and self.book.rank(rules, member) < OWNER
+        ]
+        self._remove(room, victims, by, reason)
+
     def _remove(
         self,
         room: str,
-        victim: Session,
+        victims: list[Session],
         by: str,
         reason: str | None,
         actor: Session | None = None,
         ref: p.Ref | p.UnsetType = p.UNSET,
     ) -> None:
-        """Take ``victim`` out of ``room`` as a part does: it gets ``kicked``, the others a
-        ``presence`` kick (``actor``'s copy with ``ref``)."""
-        self.rooms.part(room, victim)
+        """Take ``victims`` out of ``room`` as a part does, all before anyone is told: each gets
+        ``kicked``, those who stay a ``presence`` kick per victim (``actor``'s copy with
+        ``ref``)."""
+        removed = [victim for victim in victims if self.rooms.part(room, victim)]
         kicked = p.Kicked(room=room, by=by, reason=reason)
-        self.fanout.after_store(lambda: victim.send(kicked))
-        presence = p.Presence(room=room, nick=victim.nick, event="kick", by=by, reason=reason)
-        if actor is not None and actor is not victim:
-            self._announce(room, presence, actor, ref)
-        else:
-            self.fanout.broadcast(room, presence)
+        for victim in removed:
+            self.fanout.after_store(partial(victim.send, kicked))
+            presence = p.Presence(room=room, nick=victim.nick, event="kick", by=by, reason=reason)
+            if actor is not None and actor not in removed:
+                self._announce(room, presence, actor, ref)
+            else:
+                self.fanout.broadcast(room, presence)
         forget_if_empty(self.ctx, room)
 
 

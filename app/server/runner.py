@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
+from app.server.checks import UsageError, listen_error
 from app.server.config import ServerConfig
 from app.server.feature import FeatureFactory
 from app.server.hub import Hub
@@ -33,7 +34,6 @@ from app.server.moderation import ModerationFeature
 from app.server.presence import PresenceFeature
 from app.server.retention import Retention
 from app.server.rooms import RoomFeature
-from app.server.settings import UsageError, listen_error
 from app.server.tls import Certificate, PlainDoor, TLSDoor, close_doors
 from app.store import (
     Accounts,

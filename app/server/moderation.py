@@ -17,7 +17,6 @@ action is logged on ``parley.moderation`` with who, what and where.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
 from functools import partial
 
 import msgspec
@@ -34,7 +33,7 @@ from app.server.feature import (
     refuse,
 )
 from app.server.limits import reply_bytes
-from app.server.masks import Mask, parse_mask
+from app.server.masks import Mask, canonical, parse_mask
 from app.server.messages import MAX_ID
 from app.server.operators import (
     ServerOperators,
@@ -42,7 +41,9 @@ from app.server.operators import (
     check_duration,
     check_reason,
     expiry,
+    lifted,
     refuse_banned,
+    saved,
 )
 from app.server.rulebook import OP, OWNER, RuleBook, now_ms
 from app.server.session import Session
@@ -179,7 +180,7 @@ class ModerationFeature:
             message = f"{target.nick} is the owner of {room.name}: it passes that on with owner"
             refuse(s, f, "not_permitted", message)
             return
-        if not await self._saved(s, f, self.book.set_role(room.name, target.account, role)):
+        if not await saved(self.fanout, s, f, self.book.set_role(room.name, target.account, role)):
             return
         shown = role or "member"
         log.info("%s made %s %s in %s", s.nick, target.nick, shown, room.name)
@@ -195,13 +196,14 @@ class ModerationFeature:
         if target is None:
             return
         giver_owned = self.book.role(rules, s.account) == "owner" and s.account != target.account
-        if not await self._saved(s, f, self.book.set_role(room.name, target.account, "owner")):
+        owned = self.book.set_role(room.name, target.account, "owner")
+        if not await saved(self.fanout, s, f, owned):
             return
         log.info("%s gave the ownership of %s to %s", s.nick, room.name, target.nick)
         mode = p.Mode(room=room.name, nick=target.nick, role="owner", by=s.nick)
         self._announce(room.name, mode, s, f.ref)
         if giver_owned:
-            if not await self._saved(s, f, self.book.set_role(room.name, s.account, "op")):
+            if not await saved(self.fanout, s, f, self.book.set_role(room.name, s.account, "op")):
                 return
             mode = p.Mode(room=room.name, nick=s.nick, role="op", by=s.nick)
             self._announce(room.name, mode, s, f.ref)
@@ -243,7 +245,7 @@ class ModerationFeature:
         now = now_ms()
         expires = expiry(now, f.duration_s)
         ban = StoredBan(room.name, mask.text, s.nick, f.reason, now, expires)
-        if not await self._saved(s, f, self.book.add_ban(ban)):
+        if not await saved(self.fanout, s, f, self.book.add_ban(ban)):
             return
         log.info("%s banned %s from %s: %s", s.nick, mask.text, room.name, f.reason or "-")
         moderated = p.Moderated(
@@ -263,15 +265,10 @@ class ModerationFeature:
         if acting is None:
             return
         room, _rules = acting
-        mask = parse_mask(f.mask)
-        text = mask.text if mask is not None else f.mask
-        try:
-            lifted = await self.book.remove_ban(room.name, text)
-        except Unavailable:
-            self.fanout.refuse_unsaved(s, f.ref, "the change")
-            return
-        if not lifted:
-            refuse(s, f, "bad_mask", f"{f.mask} is not banned from {room.name}")
+        text = canonical(f.mask)
+        removal = self.book.remove_ban(room.name, text)
+        missing = f"{f.mask} is not banned from {room.name}"
+        if not await lifted(self.fanout, s, f, removal, "bad_mask", missing):
             return
         log.info("%s lifted the ban of %s from %s", s.nick, text, room.name)
         moderated = p.Moderated(action="unban", target=text, by=s.nick, room=room.name)
@@ -300,7 +297,7 @@ class ModerationFeature:
         now = now_ms()
         expires = expiry(now, f.duration_s)
         mute = StoredMute(room.name, key, s.nick, now, expires)
-        if not await self._saved(s, f, self.book.add_mute(mute)):
+        if not await saved(self.fanout, s, f, self.book.add_mute(mute)):
             return
         log.info("%s muted %s in %s until %s", s.nick, f.nick, room.name, expires or "unmuted")
         moderated = p.Moderated(
@@ -315,13 +312,9 @@ class ModerationFeature:
         if acting is None:
             return
         room, _rules = acting
-        try:
-            lifted = await self.book.remove_mute(room.name, p.fold(f.nick))
-        except Unavailable:
-            self.fanout.refuse_unsaved(s, f.ref, "the change")
-            return
-        if not lifted:
-            refuse(s, f, "no_such_nick", f"{f.nick} is not muted in {room.name}")
+        removal = self.book.remove_mute(room.name, p.fold(f.nick))
+        missing = f"{f.nick} is not muted in {room.name}"
+        if not await lifted(self.fanout, s, f, removal, "no_such_nick", missing):
             return
         log.info("%s unmuted %s in %s", s.nick, f.nick, room.name)
         moderated = p.Moderated(action="unmute", target=f.nick, by=s.nick, room=room.name)
@@ -332,7 +325,7 @@ class ModerationFeature:
         if acting is None:
             return
         room, _rules = acting
-        if not await self._saved(s, f, self.book.set_locked(room.name, f.locked)):
+        if not await saved(self.fanout, s, f, self.book.set_locked(room.name, f.locked)):
             return
         action = "lock" if f.locked else "unlock"
         log.info("%s %sed the topic of %s", s.nick, action, room.name)
@@ -432,15 +425,6 @@ class ModerationFeature:
             return True
         refuse(s, f, "not_permitted", f"an op cannot do that to {nick}")
         return False
-
-    async def _saved(self, s: Session, f: p.ClientFrame, write: Awaitable[object]) -> bool:
-        """Await a rule book write; False (``unavailable`` answered) if the store refused it."""
-        try:
-            await write
-        except Unavailable:
-            self.fanout.refuse_unsaved(s, f.ref, "the change")
-            return False
-        return True
 
     # --- effects ---
 

@@ -9,19 +9,21 @@ rooms see it quit "killed by NAME: reason"; a server-wide ban is the ban of room
 the rule book, read once at start-up, and closes every matching connection with ``bye {reason:
 "banned"}`` when set; a matching ``hello`` or ``nick`` is refused ``banned`` (the connection
 survives, to choose another nick); server operators are never bound by server-wide bans. The helpers
-that room bans share (``check_duration``, ``expiry``, ``check_reason``, ``ban_list``,
-``refuse_banned``) are here too.
+that room bans share (``check_duration``, ``expiry``, ``check_reason``, ``ban_list``, ``saved``,
+``lifted``, ``refuse_banned``) are here too.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Final
 
 from app import protocol as p
+from app.server.fanout import Fanout
 from app.server.feature import MAX_TEXT, Context, Unavailable, refuse
 from app.server.limits import budget, fit, reply_bytes
-from app.server.masks import parse_mask
+from app.server.masks import canonical, parse_mask
 from app.server.rulebook import RuleBook, now_ms
 from app.server.session import Session
 from app.store import SERVER_WIDE, RoomRules, StoredBan
@@ -66,6 +68,36 @@ def ban_list(
     return p.BanList(bans=bans, room=room, ref=ref)
 
 
+async def saved(fanout: Fanout, s: Session, f: p.ClientFrame, write: Awaitable[object]) -> bool:
+    """Await a rule book write; False (``unavailable`` answered) if the store refused it."""
+    try:
+        await write
+    except Unavailable:
+        fanout.refuse_unsaved(s, f.ref, "the change")
+        return False
+    return True
+
+
+async def lifted(
+    fanout: Fanout,
+    s: Session,
+    f: p.ClientFrame,
+    removal: Awaitable[bool],
+    code: p.ErrorCode,
+    missing: str,
+) -> bool:
+    """Await a rule book removal; False (answered: ``unavailable``, or ``code`` with the
+    message ``missing`` if there was nothing to remove) unless it removed something."""
+    try:
+        removed = await removal
+    except Unavailable:
+        fanout.refuse_unsaved(s, f.ref, "the change")
+        return False
+    if not removed:
+        refuse(s, f, code, missing)
+    return removed
+
+
 def refuse_banned(s: Session, f: p.ClientFrame, what: str, ban: StoredBan, now: int) -> None:
     """Answer ``banned``, with the ban's reason and, if it ends, when."""
     wait = None if ban.expires is None else ban.expires - now
@@ -98,6 +130,16 @@ class ServerOperators:
         refuse_banned(s, f, "you are banned from this server", ban, now)
         return False
 
+    async def _held(self, s: Session, f: p.ClientFrame) -> bool:
+        """Whether the server-wide bans are in memory (read now if need be), so that a change
+        lands there too; else False (``unavailable`` answered)."""
+        try:
+            await self.book.of(SERVER_WIDE)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot read its bans now; try again later")
+            return False
+        return True
+
     def _is_oper(self, s: Session, f: p.ClientFrame) -> bool:
         if self.book.is_oper(s):
             return True
@@ -129,11 +171,9 @@ class ServerOperators:
         now = now_ms()
         expires = expiry(now, f.duration_s)
         ban = StoredBan(SERVER_WIDE, mask.text, s.nick, f.reason, now, expires)
-        try:
-            await self.book.of(SERVER_WIDE)  # held, so that the write lands in memory too
-            await self.book.add_ban(ban)
-        except Unavailable:
-            self.ctx.fanout.refuse_unsaved(s, f.ref, "the ban")
+        if not await self._held(s, f):
+            return
+        if not await saved(self.ctx.fanout, s, f, self.book.add_ban(ban)):
             return
         log.info("%s banned %s from the server: %s", s.nick, mask.text, f.reason or "-")
         done = p.Moderated(
@@ -156,16 +196,12 @@ class ServerOperators:
     async def gunban(self, s: Session, f: p.GlobalUnban) -> None:
         if not self._is_oper(s, f):
             return
-        mask = parse_mask(f.mask)
-        text = mask.text if mask is not None else f.mask
-        try:
-            await self.book.of(SERVER_WIDE)
-            lifted = await self.book.remove_ban(SERVER_WIDE, text)
-        except Unavailable:
-            self.ctx.fanout.refuse_unsaved(s, f.ref, "the change")
+        text = canonical(f.mask)
+        if not await self._held(s, f):
             return
-        if not lifted:
-            refuse(s, f, "bad_mask", f"{f.mask} is not banned from this server")
+        removal = self.book.remove_ban(SERVER_WIDE, text)
+        missing = f"{f.mask} is not banned from this server"
+        if not await lifted(self.ctx.fanout, s, f, removal, "bad_mask", missing):
             return
         log.info("%s lifted the server-wide ban of %s", s.nick, text)
         s.send(p.Moderated(action="gunban", target=text, by=s.nick, ref=f.ref))
@@ -174,9 +210,7 @@ class ServerOperators:
         """``bans`` with no room: the server-wide bans in force."""
         if not self._is_oper(s, f):
             return
-        try:
-            rules = await self.book.of(SERVER_WIDE)
-        except Unavailable:
-            refuse(s, f, "unavailable", "the server cannot read its bans now; try again later")
+        if not await self._held(s, f):
             return
+        rules = await self.book.of(SERVER_WIDE)
         s.send(ban_list(self.book, rules, None, f.ref, self.reply_bytes))

@@ -9,14 +9,7 @@ from pathlib import Path
 from app.server import Server
 from app.store import SQLiteHistory, SQLiteModeration, StoredBan
 from tests.conftest import Connect, Dial, StartServer, WireClient
-from tests.server.wire import PASSWORD, from_address, in_room, registered
-
-
-async def owner_of(connect: Connect, room: str, nick: str = "alice") -> WireClient:
-    """A registered account that joined ``room`` first, so owns it."""
-    owner = await registered(connect, nick)
-    await owner.join(room)
-    return owner
+from tests.server.wire import PASSWORD, from_address, in_room, op_in, owner_of, registered
 
 
 async def test_a_ban_by_account_removes_and_keeps_out(connect: Connect, dial: Dial) -> None:
@@ -124,8 +117,7 @@ async def test_bans_refused(connect: Connect) -> None:
     unban are not_permitted; an op's ban matching the owner is not_permitted; every refused
     connection goes on."""
     alice = await owner_of(connect, "#dev")
-    bob = await registered(connect, "bob")
-    await bob.join("#dev")
+    bob = await op_in(connect, alice, "#dev")
     (guest,) = await in_room(connect, "#dev", "guest")
     await alice.barrier()
     await alice.send(type="ban", room="#dev", mask="host:example.org", ref=1)
@@ -143,8 +135,6 @@ async def test_bans_refused(connect: Connect) -> None:
     ):
         await guest.send(**frame, ref=ref)
         await guest.expect("error", code="not_permitted", ref=ref)
-    await alice.send(type="op", room="#dev", nick="bob", ref=7)
-    await alice.expect("mode", ref=7)
     await bob.barrier()
     await bob.send(type="ban", room="#dev", mask="ip:127.0.0.0/8", ref=8)
     await bob.expect("error", code="not_permitted", ref=8)

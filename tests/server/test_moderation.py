@@ -10,15 +10,7 @@ import pytest
 
 from app.server import Server
 from tests.conftest import Connect, Dial, StartServer, WireClient
-from tests.server.wire import PASSWORD, in_room, registered
-
-
-async def owner_of(connect: Connect, room: str, nick: str = "alice") -> WireClient:
-    """A registered account that joined ``room`` first, so owns it."""
-    owner = await registered(connect, nick)
-    joined, _history = await owner.join(room)
-    assert joined["roles"] == {nick: "owner"}
-    return owner
+from tests.server.wire import PASSWORD, in_room, op_in, owner_of, registered
 
 
 async def test_the_first_account_to_join_owns_the_room(connect: Connect) -> None:
@@ -122,14 +114,10 @@ async def test_kick_removes_the_victim_as_a_part_does(connect: Connect) -> None:
 async def test_who_may_kick_whom(connect: Connect) -> None:
     """A member cannot kick; an op cannot kick the owner; the refused keep their connection."""
     alice = await owner_of(connect, "#dev")
-    bob = await registered(connect, "bob")
-    await bob.join("#dev")
+    bob = await op_in(connect, alice, "#dev")
     (guest,) = await in_room(connect, "#dev", "guest")
     await guest.send(type="kick", room="#dev", nick="bob", ref=1)
     await guest.expect("error", code="not_permitted", ref=1)
-    await alice.barrier()
-    await alice.send(type="op", room="#dev", nick="bob", ref=2)
-    await alice.expect("mode", ref=2)
     await bob.barrier()
     await bob.send(type="kick", room="#dev", nick="alice", ref=3)
     await bob.expect("error", code="not_permitted", ref=3)
@@ -182,11 +170,7 @@ async def test_an_op_cannot_mute_the_owner(connect: Connect) -> None:
     """An op's mute of the owner is not_permitted, a member's mute of anyone too, and a bad
     duration is a bad_frame."""
     alice = await owner_of(connect, "#dev")
-    bob = await registered(connect, "bob")
-    await bob.join("#dev")
-    await alice.send(type="op", room="#dev", nick="bob", ref=1)
-    await alice.barrier()
-    await bob.barrier()
+    bob = await op_in(connect, alice, "#dev")
     await bob.send(type="mute", room="#dev", nick="alice", ref=2)
     await bob.expect("error", code="not_permitted", ref=2)
     await bob.send(type="mute", room="#dev", nick="carol", duration_s=0, ref=3)

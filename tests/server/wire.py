@@ -41,3 +41,21 @@ async def from_address(port: int, address: str) -> WireClient:
     """A raw client connecting from another loopback address (a different user to the server)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
     return WireClient(reader, writer)
+
+
+async def owner_of(connect: Connect, room: str, nick: str = "alice") -> WireClient:
+    """A registered account that joined ``room`` first, so owns it."""
+    owner = await registered(connect, nick)
+    joined, _history = await owner.join(room)
+    assert joined["roles"] == {nick: "owner"}
+    return owner
+
+
+async def op_in(connect: Connect, owner: WireClient, room: str, nick: str = "bob") -> WireClient:
+    """A registered account ``nick`` in ``room``, made an op there by ``owner``; both drained."""
+    op = await registered(connect, nick)
+    await op.join(room)
+    await owner.send(type="op", room=room, nick=nick)
+    await owner.barrier()
+    await op.barrier()
+    return op

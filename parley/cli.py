@@ -397,62 +397,9 @@ def _require(module: str, extra: str) -> None:
 
 
 def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    admin = sub.add_parser(
-        "admin",
-        help="check or back up a server's history file (safe while the server runs)",
-        description="Look after a history file, also while parley serve is using it.",
-    )
-    actions = admin.add_subparsers(title="actions", dest="action", required=True, metavar="ACTION")
-    check = actions.add_parser(
-        "check",
-        help="run SQLite's integrity check; exit status 1 if it finds damage",
-        description="Run SQLite's integrity check on the history file and print what it finds.",
-    )
-    backup = actions.add_parser(
-        "backup",
-        help="copy the history, as of one moment, to a new file",
-        description="Copy the history file, as of one moment and compacted, to a new file TO "
-        "(never over an existing one). Safe while the server is writing.",
-    )
-    backup.add_argument("to", metavar="TO", help="the new file")
-    for action in (check, backup):
-        action.add_argument(
-            "--db", default=None, metavar="FILE", help="history file (default: as parley serve)"
-        )
-    admin.set_defaults(command=_admin)
+    from parley.admin import add_admin  # its actions and their help are parley/admin.py's
 
-
-def _admin(args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from app.server.checks import UsageError, check_writable_file
-    from app.server.settings import default_db
-    from app.store.sqlite import backup, check_integrity
-
-    path = os.path.expanduser(args.db or os.environ.get("PARLEY_DB") or default_db())
-    origin = "--db" if args.db else ("PARLEY_DB" if os.environ.get("PARLEY_DB") else "the history")
-    if not os.path.isfile(path):
-        raise UsageError(f"{origin} {path}: no such file")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"{origin} {path} is not readable")
-    if args.action == "check":
-        problems = check_integrity(path)
-        for problem in problems:
-            print(f"{path}: {problem}")
-        if not problems:
-            print(f"{path}: no damage found")
-        return 1 if problems else 0
-    to = os.path.expanduser(args.to)
-    if os.path.lexists(to):
-        raise UsageError(f"{to} already exists: a backup never overwrites a file")
-    check_writable_file(to, "TO")
-    try:
-        backup(path, to)
-    except sqlite3.DatabaseError as exc:
-        print(f"parley admin: error: cannot back up {path}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{path}: backed up to {to}")
-    return 0
+    add_admin(sub)
 
 
 def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,9 +38,14 @@ LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
 def parley(
-    cwd: Path, *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m parley ARGS`` in ``cwd`` with a clean ``PARLEY_*`` environment."""
+    """Run ``python -m parley ARGS`` in ``cwd`` with a clean ``PARLEY_*`` environment and
+    ``stdin`` on its standard input (a pipe; nothing without it)."""
     return subprocess.run(
         [sys.executable, "-m", "parley", *args],
         capture_output=True,
@@ -48,7 +53,8 @@ def parley(
         timeout=TIMEOUT,
         cwd=cwd,
         env=environment(cwd, env or {}, drop),
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
     )
 
 

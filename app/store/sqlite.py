@@ -70,8 +70,10 @@ def _is_storage_failure(exc: BaseException) -> bool:
 class SQLiteHistory:
     """``History`` on one SQLite file (or ``:memory:``), with a writer thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
         self._path = path
+        # How long to wait for another process's write (``parley admin`` beside a server).
+        self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,7 +86,9 @@ class SQLiteHistory:
 
     def open(self) -> Snapshot:
         self._loop = asyncio.get_running_loop()
-        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            self._path, self._busy_timeout, check_same_thread=False, isolation_level=None
+        )
         try:
             migrate(conn, self._path)  # first: a file from a newer Parley is left untouched
             conn.execute("PRAGMA journal_mode=WAL")

@@ -49,6 +49,17 @@ class SQLiteAccounts:
 
         self._history.submit(job, failed, writes=False)
 
+    def all_accounts(self, done: Callable[[list[StoredAccount]], None], failed: Failed) -> None:
+        """Every account, by folded nick (for ``parley admin accounts``; not in ``Accounts``,
+        which the server uses and which never lists them all)."""
+
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            rows = conn.execute("SELECT nick, hash, created FROM accounts ORDER BY key").fetchall()
+            found = [StoredAccount(row[0], row[1], row[2]) for row in rows]
+            return lambda: done(found)
+
+        self._history.submit(job, failed, writes=False)
+
     def create_account(
         self, account: StoredAccount, done: Callable[[bool], None], failed: Failed
     ) -> None:

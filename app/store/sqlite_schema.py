@@ -120,19 +120,31 @@ class SchemaTooNewError(sqlite3.DatabaseError):
         self.version = version
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def is_history(path: str) -> bool:
+    """Whether the existing SQLite file at ``path`` holds a Parley history (of any schema
+    version, a newer one too), read without changing it; ``sqlite3.DatabaseError`` if it is no
+    SQLite database at all. Opening a ``SQLiteHistory`` on any other file makes it one."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version > 0 or _tables(conn) >= _UNNUMBERED_TABLES
+    finally:
+        conn.close()
+
+
 def migrate(conn: sqlite3.Connection, path: str) -> None:
     """Bring the database to ``SCHEMA_VERSION``, each migration in its own transaction."""
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SchemaTooNewError(path, version)
-    if version == 0:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if tables >= _UNNUMBERED_TABLES:
-            # Written by a release before numbering: its schema is migration 1. Running migration
-            # 1 (all IF NOT EXISTS) changes nothing that exists and stamps the version.
-            log.info("history in %s predates schema versions: stamping it as version 1", path)
+    if version == 0 and _tables(conn) >= _UNNUMBERED_TABLES:
+        # Written by a release before numbering: its schema is migration 1. Running migration
+        # 1 (all IF NOT EXISTS) changes nothing that exists and stamps the version.
+        log.info("history in %s predates schema versions: stamping it as version 1", path)
     for number in range(version + 1, SCHEMA_VERSION + 1):
         script = (
             f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"

@@ -33,6 +33,8 @@ from app.server.session import Session
 from app.store import Accounts, History, Moderation, Page, Snapshot, StoredRoom
 
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
+# SQLite integers are 64-bit: a larger id in a query would kill the store's writer thread.
+MAX_ID = (1 << 63) - 1
 
 F = TypeVar("F", bound=p.ClientFrame)
 # The table's own type forgets which frame each handler takes; ``Handlers.on`` is what checks it.

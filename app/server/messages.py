@@ -23,6 +23,7 @@ from app import protocol as p
 from app.server.directs import Directs
 from app.server.fanout import to_wire
 from app.server.feature import (
+    MAX_ID,
     MAX_TEXT,
     Context,
     Handlers,
@@ -39,8 +40,6 @@ from app.store import Snapshot, StoredMessage
 log = logging.getLogger("parley.server")
 
 _ID_BLOCK = 4096  # ids reserved per write of the id ceiling
-# SQLite integers are 64-bit: a larger id in a query would kill the store's writer thread.
-MAX_ID = (1 << 63) - 1
 
 
 class MessageFeature:

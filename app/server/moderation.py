@@ -24,6 +24,7 @@ import msgspec
 from app import protocol as p
 from app.server.directory import Room
 from app.server.feature import (
+    MAX_ID,
     Context,
     Handlers,
     Unavailable,
@@ -34,7 +35,6 @@ from app.server.feature import (
 )
 from app.server.limits import reply_bytes
 from app.server.masks import Mask, canonical, parse_mask
-from app.server.messages import MAX_ID
 from app.server.operators import (
     ServerOperators,
     ban_list,

@@ -146,7 +146,7 @@ async def test_bans_refused(connect: Connect) -> None:
 
 async def test_a_server_wide_ban(start_server: StartServer, dial: Dial) -> None:
     """An operator's gban closes matching connections with bye banned, refuses their hello and
-    nick (the connection survives), lists in bans, and gunban lifts it; others may not gban."""
+    nick (the connection survives), lists in bans, and gunban lifts it; others may do neither."""
     server = await start_server(opers=("root",))
 
     async def connect(nick: str | None = None) -> WireClient:
@@ -157,6 +157,8 @@ async def test_a_server_wide_ban(start_server: StartServer, dial: Dial) -> None:
     carol = await connect("carol")
     await carol.send(type="gban", mask="nick:troll", ref=1)
     await carol.expect("error", code="not_permitted", ref=1)
+    await carol.send(type="gunban", mask="nick:troll", ref=7)
+    await carol.expect("error", code="not_permitted", ref=7)
     await root.send(type="gban", mask="nick:tr*", reason="flood", ref="g")
     await root.expect("moderation", action="gban", target="nick:tr*", by="root", reason="flood")
     assert await troll.closed() == [

@@ -74,7 +74,7 @@ async def test_who_may_op_and_whom(connect: Connect) -> None:
 
 async def test_ownership_is_passed_on_with_owner(connect: Connect) -> None:
     """owner makes another account the owner and the giver an op: two mode frames; the new owner
-    may then deop the old one, and the old one may no longer op."""
+    may then deop the old one, and the old one may no longer op nor give ownership."""
     alice = await owner_of(connect, "#dev")
     bob = await registered(connect, "bob")
     await bob.join("#dev")
@@ -86,6 +86,8 @@ async def test_ownership_is_passed_on_with_owner(connect: Connect) -> None:
     await bob.expect("mode", nick="alice", role="op")
     await alice.send(type="op", room="#dev", nick="alice", ref=1)
     await alice.expect("error", code="not_permitted", ref=1)
+    await alice.send(type="owner", room="#dev", nick="alice", ref=3)
+    await alice.expect("error", code="not_permitted", ref=3)
     await bob.send(type="deop", room="#dev", nick="alice", ref=2)
     await bob.expect("mode", nick="alice", role="member", ref=2)
 
@@ -167,8 +169,8 @@ async def test_a_mute_with_a_duration_ends_by_itself(connect: Connect) -> None:
 
 
 async def test_an_op_cannot_mute_the_owner(connect: Connect) -> None:
-    """An op's mute of the owner is not_permitted, a member's mute of anyone too, and a bad
-    duration is a bad_frame."""
+    """An op's mute of the owner is not_permitted, a member's mute and unmute of anyone too, and
+    a bad duration is a bad_frame."""
     alice = await owner_of(connect, "#dev")
     bob = await op_in(connect, alice, "#dev")
     await bob.send(type="mute", room="#dev", nick="alice", ref=2)
@@ -178,6 +180,8 @@ async def test_an_op_cannot_mute_the_owner(connect: Connect) -> None:
     (carol,) = await in_room(connect, "#dev", "carol")
     await carol.send(type="mute", room="#dev", nick="bob", ref=4)
     await carol.expect("error", code="not_permitted", ref=4)
+    await carol.send(type="unmute", room="#dev", nick="bob", ref=5)
+    await carol.expect("error", code="not_permitted", ref=5)
 
 
 async def test_a_locked_topic_is_set_by_ops_only(connect: Connect) -> None:

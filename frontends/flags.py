@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.protocol import DEFAULT_PORT
-from app.server.settings import UsageError, parse_number, parse_port
+from app.server.checks import UsageError, parse_number, parse_port
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from app import protocol as p
-from app.server.directs import awaited
-from app.server.feature import Unavailable
-from app.server.settings import UsageError, check_writable_file, default_db
+from app.server.checks import UsageError, check_writable_file
+from app.server.feature import Unavailable, awaited
+from app.server.settings import default_db
 from app.store import SERVER_WIDE, SQLiteAccounts, SQLiteHistory, SQLiteModeration
 
 # Names a room's ``ROOM`` argument takes for the server-wide bans (quote it in a shell).

@@ -67,6 +67,17 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                 help=_serve_help(setting),
             )
             continue
+        if setting.kind is tuple:
+            # --oper a --oper b: None when not given, so PARLEY_OPERS or the file decide.
+            serve.add_argument(
+                setting.flag,
+                action="append",
+                dest=setting.key,
+                default=None,
+                metavar=setting.metavar,
+                help=_serve_help(setting),
+            )
+            continue
         serve.add_argument(
             setting.flag,
             default=None,
@@ -80,7 +91,7 @@ def _serve_help(setting: Setting) -> str:
     default = "parley.db in the user data dir" if setting.key == "db" else str(setting.default)
     if setting.kind is bool:
         default = "--" + setting.key if setting.default else "--no-" + setting.key
-    elif setting.default is None:
+    elif setting.default is None or setting.default == ():
         default = "none"
     bounds = "" if setting.choices else setting.bounds()
     return setting.help + (f", {bounds}" if bounds else "") + f"; default: {default}"
@@ -144,7 +155,7 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
 
 def _client_args(args: argparse.Namespace) -> dict[str, Any]:
     """The shared client flags, checked, as keyword arguments for a frontend's ``run``."""
-    from app.server.settings import parse_port
+    from app.server.checks import parse_port
 
     return {
         "host": args.host,
@@ -280,7 +291,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    from app.server.settings import check_writable_file
+    from app.server.checks import check_writable_file
 
     client = _client_args(args)
     if args.log_file is not None:
@@ -318,7 +329,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from app.server.settings import UsageError, check_db, check_writable_file
+    from app.server.checks import UsageError, check_db, check_writable_file
 
     if args.db is not None:
         check_db(args.db, "--db")

@@ -111,6 +111,7 @@ def listening() -> Iterator[int]:
         ("--sendq", "1000", "from 65536"),
         ("--max-conns-per-ip", "-1", "from 0"),
         ("--log-level", "loud", "one of debug, info, warning, error"),
+        ("--oper", "1bad", "must name accounts"),
     ],
 )
 def test_serve_refuses_a_bad_flag(tmp_path: Path, flag: str, value: str, words: str) -> None:
@@ -287,6 +288,26 @@ def test_flags_beat_the_environment_which_beats_the_file(tmp_path: Path) -> None
     assert config["db"] == str(tmp_path / "chat.db")
     assert config["sendq"] == ServerConfig().sendq
     assert not (tmp_path / "chat.db").exists()
+
+
+def test_server_operators_from_flags_the_environment_or_the_file(tmp_path: Path) -> None:
+    """--oper repeats, PARLEY_OPERS is comma-separated and opers is an array; names fold, and
+    the flags win over the variable, which wins over the file."""
+    (tmp_path / "parley.toml").write_text('opers = ["Root"]\n', encoding="utf-8")
+    from_file = parley(tmp_path, "serve", "--config", "parley.toml", "--print-config")
+    assert printed_config(from_file)["opers"] == ["root"]
+    from_env = parley(
+        tmp_path,
+        *("serve", "--config", "parley.toml", "--print-config"),
+        env={"PARLEY_OPERS": "alice, Bob"},
+    )
+    assert printed_config(from_env)["opers"] == ["alice", "bob"]
+    from_flags = parley(
+        tmp_path,
+        *("serve", "--oper", "carol", "--oper", "dave", "--print-config"),
+        env={"PARLEY_OPERS": "alice"},
+    )
+    assert printed_config(from_flags)["opers"] == ["carol", "dave"]
 
 
 def test_the_config_file_can_come_from_the_environment(tmp_path: Path) -> None:

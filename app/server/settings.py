@@ -8,25 +8,32 @@ for type and range by ``resolve``; ``check_machine`` then checks what depends on
 database's folder is writable, the host is one of its addresses, the ports are free, the TLS
 certificate and key load and match) without opening the database or keeping a socket. A bad value
 is a ``UsageError`` whose message is one sentence naming the flag, the variable or the file and
-line it came from; the CLI prints it and exits 2. The checks the client commands share (a port, a
-file to write) live here too, so that every ``parley`` subcommand words them the same way.
+line it came from; the CLI prints it and exits 2. The checks every ``parley`` subcommand shares (a
+port, a file to write, an address to listen on) are ``checks.py``'s.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
 import re
-import socket
 import sys
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from app.protocol import fold, is_valid_nick
+from app.server.checks import (
+    MEMORY_DB,
+    check_db,
+    check_listen,
+    kind_name,
+    os_reason,
+    parse_number,
+)
+from app.server.checks import UsageError as UsageError  # raised here too; importers know it here
 from app.server.config import ServerConfig
 from app.server.tls import CertificateError, server_context
 
@@ -37,13 +44,8 @@ else:
 
 CONFIG_ENV: Final = "PARLEY_CONFIG"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-MEMORY_DB: Final = ":memory:"
 
 _DEFAULTS: Final = ServerConfig()
-
-
-class UsageError(Exception):
-    """A value given to ``parley`` is wrong: the message is one sentence saying which and why."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Setting:
     """One ``parley serve`` setting: ``--max-line``, ``PARLEY_MAX_LINE`` and ``max_line =``."""
 
     key: str
-    kind: type[int] | type[float] | type[str] | type[bool]
+    # ``tuple``: a list of account names (``--oper a --oper b``, ``PARLEY_OPERS=a,b``, ``[...]``).
+    kind: type[int] | type[float] | type[str] | type[bool] | type[tuple[str, ...]]
     default: Any
     help: str
     low: float | None = None
@@ -60,10 +63,18 @@ class Setting:
     low_means: str = ""
     choices: tuple[str, ...] = ()
     metavar: str = "N"
+    # The flag when it is not the key's: a list's is singular and repeated (``--oper``).
+    flag_name: str = ""
 
     @property
     def flag(self) -> str:
-        return "--" + self.key.replace("_", "-")
+        return "--" + (self.flag_name or self.key).replace("_", "-")
+
+    @property
+    def scalar(self) -> type[int] | type[float] | type[str]:
+        """The kind of a setting that is neither a switch nor a list."""
+        assert self.kind is not bool and self.kind is not tuple
+        return cast("type[int] | type[float] | type[str]", self.kind)
 
     @property
     def env(self) -> str:
@@ -78,17 +89,25 @@ class Setting:
         text = f"from {_number(self.low)} to {_number(self.high)}"
         return f"{text} ({self.low_means})" if self.low_means else text
 
-    def parse(self, text: str | bool, origin: str) -> Any:
+    def parse(self, text: str | bool | Sequence[str], origin: str) -> Any:
         """A value typed as text (a flag or a variable), converted and checked; a switch such as
-        ``--plain``/``--no-plain`` arrives from argparse as a bool already."""
+        ``--plain``/``--no-plain`` arrives from argparse as a bool already, a repeated flag as
+        the list of its values, and a list in a variable is comma-separated."""
         if isinstance(text, bool):
             return text
+        if self.kind is tuple:
+            return account_names(text.split(",") if isinstance(text, str) else text, origin)
+        assert isinstance(text, str)
         if self.kind is bool:
             return parse_switch(text, origin)
-        return self.check(parse_number(text, self.kind, origin), origin)
+        return self.check(parse_number(text, self.scalar, origin), origin)
 
     def accept(self, value: object, origin: str) -> Any:
         """A value read from a TOML file, type-checked and checked."""
+        if self.kind is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UsageError(f"{origin} must be an array of names, not {_shown(value)}")
+            return account_names(value, origin)
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise UsageError(f"{origin} must be true or false, not {_shown(value)}")
@@ -97,12 +116,12 @@ class Setting:
             if not isinstance(value, str):
                 raise UsageError(f"{origin} must be a string, not {_shown(value)}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(f"{origin} must be a {_kind_name(self.kind)}, not {_shown(value)}")
+            raise UsageError(f"{origin} must be a {kind_name(self.kind)}, not {_shown(value)}")
         elif self.kind is int and isinstance(value, float):
             raise UsageError(f"{origin} must be a whole number, not {_shown(value)}")
         elif not math.isfinite(value):
             raise UsageError(f"{origin} must be a finite number, not {_shown(value)}")
-        return self.check(self.kind(value), origin)
+        return self.check(self.scalar(value), origin)
 
     def check(self, value: Any, origin: str) -> Any:
         if self.choices and value not in self.choices:
@@ -114,6 +133,17 @@ class Setting:
         return value
 
 
+def account_names(names: Sequence[str], origin: str) -> tuple[str, ...]:
+    """Account names (nicks, folded, each once), from a list whose entries may have spaces
+    around them; an empty list is no name."""
+    folded: dict[str, None] = {}
+    for name in (name.strip() for name in names):
+        if not is_valid_nick(name):
+            raise UsageError(f"{origin} must name accounts (nicks), not {name!r}")
+        folded[fold(name)] = None
+    return tuple(folded)
+
+
 def parse_switch(text: str, origin: str) -> bool:
     """An on/off variable: true/false, yes/no, on/off or 1/0, in any case."""
     word = text.strip().lower()
@@ -122,10 +152,6 @@ def parse_switch(text: str, origin: str) -> bool:
     if word in ("false", "no", "off", "0"):
         return False
     raise UsageError(f"{origin} must be true or false, not {text!r}")
-
-
-def _kind_name(kind: type) -> str:
-    return "whole number" if kind is int else "number"
 
 
 def _number(value: float) -> str:
@@ -300,6 +326,16 @@ SETTINGS: Final = (
         "only accounts may join rooms and talk; a guest may still sign in and register",
         metavar="",
     ),
+    # Moderation (``app/server/moderation.py``, ``operators.py``).
+    Setting(
+        "opers",
+        tuple,
+        _DEFAULTS.opers,
+        "an account that is a server operator (repeat the flag for more; PARLEY_OPERS=a,b; "
+        'opers = ["a", "b"])',
+        metavar="NAME",
+        flag_name="oper",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 
@@ -350,6 +386,8 @@ def toml_value(value: object) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return str(value)
 
 
@@ -373,14 +411,14 @@ def default_db() -> str:
 
 
 def resolve(
-    flags: Mapping[str, str | bool | None],
+    flags: Mapping[str, str | bool | Sequence[str] | None],
     environ: Mapping[str, str],
     config_file: str | None = None,
 ) -> Settings:
     """The settings from the command line, the environment and a file, checked for type and range.
 
     ``flags`` maps keys to the text given on the command line (``None`` when not given; a
-    bool for a switch);
+    bool for a switch, a list for a repeated flag);
     ``config_file`` is ``--config``, or else ``PARLEY_CONFIG`` names the file. An empty variable
     counts as unset. Nothing is opened except the file.
     """
@@ -445,7 +483,7 @@ def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read the {named_by} file {path}: {_reason(exc)}") from None
+        raise UsageError(f"cannot read the {named_by} file {path}: {os_reason(exc)}") from None
     except UnicodeDecodeError:
         raise UsageError(f"the {named_by} file {path} is not UTF-8 text") from None
     try:
@@ -499,62 +537,6 @@ def line_of(text: str, key: str) -> int | None:
     return None
 
 
-# --- checks shared by every subcommand ------------------------------------------------------
-
-
-def parse_number(text: str, kind: type[int] | type[float] | type[str], origin: str) -> Any:
-    """``text`` as a ``kind``; strings pass through."""
-    if kind is str:
-        return text
-    try:
-        value = int(text, 10) if kind is int else float(text)
-    except ValueError:
-        raise UsageError(f"{origin} must be a {_kind_name(kind)}, not {text!r}") from None
-    if not math.isfinite(value):
-        raise UsageError(f"{origin} must be a finite number, not {text!r}")
-    return value
-
-
-def parse_port(text: str, origin: str) -> int:
-    """A port to connect to: 1 to 65535."""
-    port: int = parse_number(text, int, origin)
-    if not 1 <= port <= 65535:
-        raise UsageError(f"{origin} must be from 1 to 65535, not {port}")
-    return port
-
-
-def check_writable_file(path: str, origin: str) -> None:
-    """``path`` can be created or written: its folder exists and is writable, it is no folder."""
-    if not path:
-        raise UsageError(f"{origin} must name a file")
-    target = Path(os.path.expanduser(path))
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"{origin} {path}: the folder {folder} does not exist")
-    if target.is_dir():
-        raise UsageError(f"{origin} {path} is a folder, not a file")
-    if not _can_create_in(folder):
-        raise UsageError(f"{origin} {path}: the folder {folder} is not writable")
-    if target.exists() and not os.access(target, os.R_OK | os.W_OK):
-        raise UsageError(f"{origin} {path} is not readable and writable")
-
-
-def _can_create_in(folder: Path) -> bool:
-    """Whether a file can be made in ``folder``, tried for real: ``os.access`` says yes to root
-    on folders such as /proc, and SQLite makes its -wal and -shm files beside the database."""
-    try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".parley-probe-"):
-            return True
-    except OSError:
-        return False
-
-
-def check_db(path: str, origin: str) -> None:
-    """A history file SQLite can open in WAL mode (its folder takes the -wal and -shm files)."""
-    if path != MEMORY_DB:
-        check_writable_file(path, origin)
-
-
 def check_machine(settings: Settings) -> None:
     """Check what depends on this machine: the database folder, the host, free ports, and that
     the TLS certificate and key load and belong together.
@@ -569,7 +551,7 @@ def check_machine(settings: Settings) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(
-                f"cannot create the data folder {folder} for the history: {_reason(exc)} "
+                f"cannot create the data folder {folder} for the history: {os_reason(exc)} "
                 "(--db names another file)"
             ) from None
     check_db(config.db, origins["db"])
@@ -581,40 +563,3 @@ def check_machine(settings: Settings) -> None:
         except CertificateError as exc:
             raise UsageError(str(exc)) from None
         check_listen(config.host, config.tls_port, origins["host"])
-
-
-def check_listen(host: str, port: int, host_origin: str = "--host") -> None:
-    """``host`` resolves to addresses of this machine on which ``port`` is free.
-
-    Each address is bound as ``asyncio``'s ``create_server`` would bind it, then closed at once.
-    """
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (OSError, UnicodeError, ValueError):
-        raise UsageError(f"{host_origin} {host} does not resolve to an address") from None
-    for family, kind, proto, _name, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            if os.name == "posix":
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise listen_error(host, port, exc, host_origin) from None
-
-
-def listen_error(host: str, port: int, exc: OSError, host_origin: str = "--host") -> UsageError:
-    """The sentence for a failure to listen on ``host:port``."""
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if exc.errno == errno.EADDRINUSE:
-        return UsageError(f"{where} is in use — is another parley serve running?")
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return UsageError(f"{host_origin} {host} is not an address of this machine")
-    if exc.errno == errno.EACCES and 0 < port < 1024:
-        return UsageError(f"no permission to listen on {where}: ports below 1024 need privileges")
-    return UsageError(f"cannot listen on {where}: {_reason(exc)}")
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()

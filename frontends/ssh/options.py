@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from app.protocol import DEFAULT_PORT
-from app.server.settings import UsageError, check_listen
+from app.server.checks import UsageError, check_listen
 from frontends.flags import FlagReader
 
 ENV_PREFIX: Final = "PARLEY_SSH_"

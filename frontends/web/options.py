@@ -16,7 +16,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from app.protocol import DEFAULT_PORT
-from app.server.settings import UsageError, check_listen, parse_port
+from app.server.checks import UsageError, check_listen, parse_port
 from frontends.flags import FlagReader
 
 ENV_PREFIX: Final = "PARLEY_WEB_"

@@ -142,7 +142,7 @@ async def test_start_up_reads_no_room_until_it_is_joined(
             [(f"#room{n}", f"{n} {topic}", "ann") for n in range(2000)],
         )
         conn.executemany(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, 0)",
+            "INSERT INTO messages (id, room, ts, sender, text, action) VALUES (?, ?, ?, ?, ?, 0)",
             [(n + 1, f"#room{n % 100}", 1_700_000_000_000 + n, "ann", f"m{n}") for n in range(500)],
         )
 

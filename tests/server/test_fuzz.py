@@ -54,9 +54,13 @@ async def server(db_path: Path) -> AsyncIterator[Server]:
 
 @pytest.fixture
 async def bystander(connect: Connect) -> AsyncIterator[WireClient]:
-    """A well-behaved client in ``#fuzz`` for the whole property."""
+    """A well-behaved client in ``#fuzz`` for the whole property: an account, so that it owns the
+    room and no attacker can become its owner and moderate the bystander out of it."""
     client = await connect("bystander")
-    await client.join(ROOM)
+    await client.send(type="register", password="bystander's password", ref="r")
+    await client.expect("account", ref="r")
+    joined, _history = await client.join(ROOM)
+    assert joined["roles"] == {"bystander": "owner"}
     yield client
 
 
@@ -238,6 +242,9 @@ _values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
     max_leaves=5,
 )
+_masks = st.sampled_from(
+    ["nick:fz*", "nick:*", "account:fz", "ip:127.0.0.0/8", "ip:::1", "ip:1.2.3.4/33", "host:x", ""]
+)
 # Per type, the fields it takes, with values that are mostly of the right kind.
 _passwords = st.one_of(
     st.text(max_size=12), st.sampled_from(["p" * 1024, "p" * 1025, "\u00e9" * 513])
@@ -260,6 +267,20 @@ _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "password": {"old": _passwords, "new": _passwords},
     "unregister": {"password": _passwords},
     "whois": {"nick": _nicks},
+    "op": {"room": _rooms, "nick": _nicks},
+    "deop": {"room": _rooms, "nick": _nicks},
+    "owner": {"room": _rooms, "nick": _nicks},
+    "kick": {"room": _rooms, "nick": _nicks, "reason": _texts},
+    "ban": {"room": _rooms, "mask": _masks, "duration_s": _ints, "reason": _texts},
+    "unban": {"room": _rooms, "mask": _masks},
+    "bans": {"room": _rooms},
+    "mute": {"room": _rooms, "nick": _nicks, "duration_s": _ints},
+    "unmute": {"room": _rooms, "nick": _nicks},
+    "topic_lock": {"room": _rooms, "locked": _scalars},
+    "delete": {"id": _ints},
+    "kill": {"nick": _nicks, "reason": _texts},
+    "gban": {"mask": _masks, "duration_s": _ints, "reason": _texts},
+    "gunban": {"mask": _masks},
 }
 assert set(_FIELDS) == p.CLIENT_TYPES
 

@@ -21,7 +21,7 @@ from app.server.presence import PresenceFeature
 from app.server.rooms import RoomFeature
 from app.server.runner import FEATURES
 from app.server.session import Session
-from app.store import Snapshot, SQLiteAccounts, SQLiteHistory, StoredMessage
+from app.store import Snapshot, SQLiteAccounts, SQLiteHistory, SQLiteModeration, StoredMessage
 from tests.conftest import Connect, Dial, StartServer
 
 
@@ -140,7 +140,8 @@ def test_every_client_frame_has_exactly_one_handler() -> None:
 
     def hub(features: tuple[FeatureFactory, ...]) -> Hub:
         store = SQLiteHistory(":memory:")
-        return Hub(ServerConfig(), store, SharedBackplane(), features, SQLiteAccounts(store))
+        accounts, moderation = SQLiteAccounts(store), SQLiteModeration(store)
+        return Hub(ServerConfig(), store, SharedBackplane(), features, accounts, moderation)
 
     with pytest.raises(ValueError, match="Ping is handled by two features"):
         hub((*FEATURES, _Twice))

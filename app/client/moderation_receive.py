@@ -44,7 +44,8 @@ _ROLE_NAMES: Final = {"owner": "the owner", "op": "an op", "member": "a member"}
 
 
 def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    """``text`` with a leading "you" capitalised; a leading nick keeps its case."""
+    return f"Y{text[1:]}" if text.startswith("you ") else text
 
 
 def _reason(reason: str | None) -> str:
@@ -68,7 +69,8 @@ def goodbye_text(bye: Bye) -> str:
     message = bye.message.strip()
     if bye.reason == "killed":
         said = message if fold(message).startswith("killed") else f"killed{_reason(message)}"
-        return _sentence(said.rstrip(".")) + "."
+        said = said.rstrip(".")
+        return f"{said[:1].upper()}{said[1:]}."
     return f"You are banned from this server{_reason(message)}."
 
 

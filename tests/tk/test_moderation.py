@@ -8,18 +8,8 @@ import tkinter as tk
 
 from frontends.tk.menus import labels
 from frontends.tk.window import ChatWindow
-from tests.conftest import Connect, WireClient
+from tests.conftest import Connect, owner_of
 from tests.tk.conftest import OpenApp, connected, frame_of, pump_until, rows, type_line
-
-
-async def owner_of(connect: Connect, room: str, nick: str = "olga") -> WireClient:
-    """A raw client that is an account and the owner of the new ``room``."""
-    client = await connect(nick)
-    await client.send(type="register", password="correct horse")
-    await client.expect("account", nick=nick)
-    joined, _history = await client.join(room)
-    assert (joined.get("roles") or {}).get(nick) == "owner", joined
-    return client
 
 
 def right_click_member(window: ChatWindow, nick: str) -> list[str]:

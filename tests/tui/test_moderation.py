@@ -8,18 +8,8 @@ account to join it), so only one argon2 hash is made per test.
 from __future__ import annotations
 
 from frontends.tui.panels import ConversationList, MemberList, TopicBar
-from tests.conftest import Connect, WireClient
+from tests.conftest import Connect, owner_of
 from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_room
-
-
-async def owner_of(connect: Connect, room: str, nick: str = "olga") -> WireClient:
-    """A raw client that is an account and the owner of the new ``room``."""
-    client = await connect(nick)
-    await client.send(type="register", password="correct horse")
-    await client.expect("account", nick=nick)
-    joined, _history = await client.join(room)
-    assert (joined.get("roles") or {}).get(nick) == "owner", joined
-    return client
 
 
 async def test_member_list_marks_roles_and_sorts_by_them(

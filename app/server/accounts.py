@@ -21,8 +21,8 @@ from collections import Counter
 from typing import Literal
 
 from app import protocol as p
-from app.server.directs import Directs, awaited
-from app.server.feature import Context, Handlers, Unavailable, refuse
+from app.server.directs import Directs
+from app.server.feature import Context, Handlers, Unavailable, awaited, refuse
 from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
 from app.server.session import Session
 from app.store import Snapshot, StoredAccount

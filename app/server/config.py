@@ -52,3 +52,5 @@ class ServerConfig:
     plain: bool = True
     # Accounts: with accounts_required a guest may sign in and register, but not join or talk.
     accounts_required: bool = False
+    # Moderation: the accounts (folded nicks) that are server operators.
+    opers: tuple[str, ...] = ()

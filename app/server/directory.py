@@ -10,12 +10,12 @@ with the rooms in use, never with the rooms ever made. Two things per room are *
 store, read when the room is first joined (``refill`` with the store's ``load_room``) and then kept
 up to date by this process alone: the topic (written through by the ``topic`` frame) and the window
 of newest messages that answers a later ``join`` without reading the disk (extended by fan-out on
-each commit). With one process they are exact. When several processes share a room (a Redis
-backplane), a process only sees its own topic changes and commits, so whatever relays another
-process's events must call the hooks here: ``topic_changed`` with the new topic, and ``stale``
-for a room whose messages came from elsewhere, which marks its window so that the next join
-refills it from the store (an awaited read). Membership is not a cache: each process holds its own
-members and fan-out reaches the others through the backplane.
+each commit, and losing the text of a message deleted: ``blank``). With one process they are exact.
+When several processes share a room (a Redis backplane), a process only sees its own topic changes
+and commits, so whatever relays another process's events must call the hooks here: ``topic_changed``
+with the new topic, and ``stale`` for a room whose messages came from elsewhere, which marks its
+window so that the next join refills it from the store (an awaited read). Membership is not a cache:
+each process holds its own members and fan-out reaches the others through the backplane.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
@@ -195,6 +195,17 @@ class Rooms:
             room.add_newest(message)
         room.fresh = True
         room.refilled = frozenset(m.id for m in page.messages)
+
+    def blank(self, name: str, message_id: int) -> None:
+        """Message ``message_id`` of ``name`` was deleted: its window keeps it without its text."""
+        room = self._rooms.get(name)
+        if room is None:
+            return
+        for i, message in enumerate(room.recent):
+            if message.id == message_id:
+                room.recent_chars -= len(message.text)
+                room.recent[i] = replace(message, text="", deleted=True)
+                return
 
     def stale(self, name: str) -> None:
         """Hook: messages of ``name`` were committed elsewhere; reread its window on next join."""

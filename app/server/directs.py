@@ -14,15 +14,13 @@ client that falls behind gets the rest at its next sign-in (and can page them wi
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
 from app import protocol as p
-from app.server.feature import Context, Unavailable, refuse
+from app.server.feature import Context, Unavailable, awaited, refuse
 from app.server.limits import budget, fit, fit_newest, reply_bytes
 from app.server.session import Session
 from app.store import DirectPage, StoredAccount, StoredDirect
@@ -33,23 +31,6 @@ DELIVERY_PAGE = 20  # waiting messages sent per store read at sign-in
 def to_wire(m: StoredDirect) -> p.Message:
     """A stored direct message as the frame clients receive."""
     return p.Message(id=m.id, ts=m.ts, sender=m.sender, to=m.to, text=m.text, action=m.action)
-
-
-async def awaited(operation: Callable[..., None], *args: Any) -> Any:
-    """Run an ``Accounts`` operation that takes ``(*args, done, failed)`` and return what
-    ``done`` got (None for a ``done`` of no arguments); raise ``Unavailable`` if it failed."""
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def done(*result: Any) -> None:
-        if not future.done():  # the session may have gone, and its wait been cancelled
-            future.set_result(result[0] if result else None)
-
-    def failed(reason: str) -> None:
-        if not future.done():
-            future.set_exception(Unavailable(reason))
-
-    operation(*args, done, failed)
-    return await future
 
 
 class Directs:

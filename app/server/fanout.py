@@ -52,7 +52,15 @@ class _Said:
 
 def to_wire(m: StoredMessage) -> p.Message:
     """A stored room message as the frame clients receive."""
-    return p.Message(id=m.id, ts=m.ts, sender=m.sender, text=m.text, room=m.room, action=m.action)
+    return p.Message(
+        id=m.id,
+        ts=m.ts,
+        sender=m.sender,
+        text=m.text,
+        room=m.room,
+        action=m.action,
+        deleted=m.deleted,
+    )
 
 
 class Fanout:

@@ -1,17 +1,20 @@
 """What a feature module is: a typed table of its frames' handlers, and what handlers share.
 
 The hub dispatches and nothing else; what each client frame does lives in a feature module
-(``rooms.py``, ``messages.py``, ``presence.py``; next ``accounts.py``, ``moderation.py``). A
-feature is a class built from the shared ``Context`` whose ``handlers`` table maps each frame type
-it owns to an ``async`` handler, written with ``Handlers.on`` so that mypy checks every handler
-against its frame type. It may read the store's snapshot at start-up (``load``) and clean up when
-a session departs (``departed``). Who may take a nick is asked of ``Context.owners``: presence asks,
-and the accounts feature, when registered, answers (``NickOwner``), so that neither imports the
-other. The checks that answer the client when they fail
-(``refuse``, ``room_name``, ``member_of``), the text limit, ``read_page`` (a store read to
-await, which raises ``Unavailable`` when the store cannot read) and ``save_room`` (a write to
-await) are here because several features use them. A new feature is a new module and one line
-in ``runner.FEATURES``.
+(``rooms.py``, ``messages.py``, ``presence.py``, ``accounts.py``, ``moderation.py``). A feature
+is a class built from the shared ``Context`` whose ``handlers`` table maps each frame type it owns
+to an ``async`` handler, written with ``Handlers.on`` so that mypy checks every handler against its
+frame type. It may read the store's snapshot at start-up (``load``) and clean up when a session
+departs (``departed``). Who may take a nick is asked of ``Context.owners``: presence asks, and the
+accounts feature, when registered, answers (``NickOwner``), so that neither imports the other; in
+the same way rooms, messages and presence ask ``Context.rules`` whether a join, a room ``say``, a
+``topic`` or a nick is allowed and which role a member has, and the moderation feature answers
+(``Gatekeeper``; without it everything is allowed). The checks that answer the client when they fail
+(``refuse``, ``room_name``, ``member_of``), the text limit, ``read_page`` (a store read to await,
+which raises ``Unavailable`` when the store cannot read), ``awaited`` (any other store operation,
+awaited), ``save_room`` (a write to await) and ``forget_if_empty`` (dropping a room nobody is in)
+are here because several features use them. A new feature is a new module and one line in
+``runner.FEATURES``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from app.server.directory import Room, Rooms
 from app.server.fanout import Fanout
 from app.server.registry import Sessions
 from app.server.session import Session
-from app.store import Accounts, History, Page, Snapshot, StoredRoom
+from app.store import Accounts, History, Moderation, Page, Snapshot, StoredRoom
 
 MAX_TEXT = 4000  # characters in a message, topic or away text; the line limit bounds bytes
 
@@ -94,6 +97,72 @@ class Owners:
         self.rule: NickOwner = Guests()
 
 
+class Gatekeeper(Protocol):
+    """Room rules (moderation): asked by rooms, messages and presence, answered by
+    ``moderation.py``. A ``may_*`` that says no has answered the client."""
+
+    async def may_join(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        """Whether ``s`` may join ``room`` (read from the store the first time; not banned);
+        an account joining a room with no owner becomes its owner here."""
+        ...
+
+    def may_say(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        """Whether ``s`` may speak in ``room`` (it is not muted there)."""
+        ...
+
+    def may_set_topic(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        """Whether ``s`` may set ``room``'s topic (it is not locked, or ``s`` is an op)."""
+        ...
+
+    async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
+        """Whether ``s`` may take ``nick`` as ``account`` ("" a guest): no server-wide ban."""
+        ...
+
+    def role_of(self, room: str, s: Session) -> str | None:
+        """``s``'s role in ``room`` as ``joined`` and ``members`` show it (None: a member)."""
+        ...
+
+    def is_locked(self, room: str) -> bool:
+        """Whether ``room``'s topic is locked."""
+        ...
+
+    def forgotten(self, room: str) -> None:
+        """Nobody is in ``room`` any more: what is kept about it in memory may go."""
+        ...
+
+
+class Unmoderated:
+    """The ``Gatekeeper`` of a server without moderation: everything is allowed."""
+
+    async def may_join(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        return True
+
+    def may_say(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        return True
+
+    def may_set_topic(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        return True
+
+    async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
+        return True
+
+    def role_of(self, room: str, s: Session) -> str | None:
+        return None
+
+    def is_locked(self, room: str) -> bool:
+        return False
+
+    def forgotten(self, room: str) -> None:
+        return None
+
+
+class Rules:
+    """Where other features find the ``Gatekeeper``: no rules, until a feature sets ``rule``."""
+
+    def __init__(self) -> None:
+        self.rule: Gatekeeper = Unmoderated()
+
+
 @dataclass(frozen=True)
 class Context:
     """The server's shared state and services, as every feature sees them."""
@@ -105,7 +174,9 @@ class Context:
     nicks: dict[str, Session]  # folded nick -> its session; written by presence only
     fanout: Fanout
     accounts: Accounts
+    moderation: Moderation
     owners: Owners = field(default_factory=Owners)
+    rules: Rules = field(default_factory=Rules)
 
 
 class Feature(Protocol):
@@ -160,8 +231,32 @@ def member_of(rooms: Rooms, s: Session, f: p.ClientFrame, room: str) -> Room | N
     return rooms.get(name)
 
 
+def forget_if_empty(ctx: Context, name: str) -> None:
+    """Drop a room nobody is in, here and (unless it holds messages) in the store."""
+    if ctx.rooms.forget_if_unused(name):
+        ctx.store.forget_room(name)
+        ctx.rules.rule.forgotten(name)
+
+
 class Unavailable(Exception):
     """The store could not do what was asked (the reason is the message, for the log)."""
+
+
+async def awaited(operation: Callable[..., None], *args: Any) -> Any:
+    """Run a store operation that takes ``(*args, done, failed)`` and return what ``done`` got
+    (None for a ``done`` of no arguments); raise ``Unavailable`` if it failed."""
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def done(*result: Any) -> None:
+        if not future.done():  # the session may have gone, and its wait been cancelled
+            future.set_result(result[0] if result else None)
+
+    def failed(reason: str) -> None:
+        if not future.done():
+            future.set_exception(Unavailable(reason))
+
+    operation(*args, done, failed)
+    return await future
 
 
 async def read_page(

@@ -2,7 +2,8 @@
 
 The hub owns no feature. It creates the shared state and services once (the session registry
 ``Sessions``, the room directory ``Rooms``, the nick table, ``Fanout``), hands them as a
-``Context`` to the feature modules it is given (``runner.FEATURES``: presence, rooms, messages),
+``Context`` to the feature modules it is given (``runner.FEATURES``: presence, rooms, messages,
+accounts, moderation),
 and merges their handler tables into one dispatch table, checked at start-up to cover every
 client frame exactly once. ``handle`` refuses frames other than ``hello``, ``ping``, ``pong`` and
 ``quit`` (as the features' tables declare) until a session registered, then awaits the frame's
@@ -31,7 +32,7 @@ from app.server.fanout import Fanout
 from app.server.feature import AnyHandler, Context, Feature, FeatureFactory, refuse
 from app.server.registry import Sessions
 from app.server.session import Session
-from app.store import Accounts, History
+from app.store import Accounts, History, Moderation
 
 log = logging.getLogger("parley.server")
 
@@ -46,6 +47,7 @@ class Hub:
         backplane: Backplane,
         features: Sequence[FeatureFactory],
         accounts: Accounts,
+        moderation: Moderation,
     ) -> None:
         self.config = config
         self.store = store
@@ -54,7 +56,7 @@ class Hub:
         self.nicks: dict[str, Session] = {}
         self.fanout = Fanout(store, backplane, self.rooms)
         context = Context(
-            config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts
+            config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts, moderation
         )
         self.features: list[Feature] = [make(context) for make in features]
         self._handlers: dict[type, AnyHandler] = {}

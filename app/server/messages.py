@@ -1,17 +1,17 @@
 """Messages: what ``say`` and ``history`` do, and the ids that number every message.
 
-Each handler is one row of ``docs/protocol.md``'s table. A room message gets an id and a
-timestamp here and goes to ``Fanout.say``, which delivers it once the store has committed it; a
-direct message (``say {to}``) and a page of one (``history {with}``) are ``directs.py``'s: stored
-between two accounts, live-only otherwise, and never overtaking what its sender said before. A
-room message the store cannot write is answered ``unavailable`` to its sender alone
-(``Fanout``), as is a ``history`` the store cannot read. ``history`` awaits a page read from the
-store. Rules owned here: a ``say`` names exactly one of ``room`` and ``to``, its text is 1 to
-``MAX_TEXT`` characters, a ``history`` query names exactly one of ``room`` and ``with`` and gives
-at most one of ``before`` and ``after``, its numbers are clamped to what the store can hold, and
-its reply holds what fits one reply line (``limits.reply_bytes``), ``more`` saying the rest is
-there. Ids come from one counter per process whose ceiling is reserved in the store in blocks, so
-that ids of guests' direct messages are not reused after a restart.
+Each handler is one row of ``docs/protocol.md``'s table. A room message gets an id and a timestamp
+here and goes to ``Fanout.say``, which delivers it once the store has committed it; a direct message
+(``say {to}``) and a page of one (``history {with}``) are ``directs.py``'s: stored between two
+accounts, live-only otherwise, and never overtaking what its sender said before. A room message the
+store cannot write is answered ``unavailable`` to its sender alone (``Fanout``), as is a ``history``
+the store cannot read. ``history`` awaits a page read from the store. Rules owned here: a ``say``
+names exactly one of ``room`` and ``to``, its text is 1 to ``MAX_TEXT`` characters, a ``history``
+query names exactly one of ``room`` and ``with`` and gives at most one of ``before`` and ``after``,
+its numbers are clamped to what the store can hold, and its reply holds what fits one reply line
+(``limits.reply_bytes``), ``more`` saying the rest is there; a muted member's room ``say`` is
+refused (``Context.rules``). Ids come from one counter per process whose ceiling is reserved in the
+store in blocks, so that ids of guests' direct messages are not reused after a restart.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ class MessageFeature:
         elif f.to is not None:
             await self.directs.say(s, f, f.to)
         elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
+            if not self.ctx.rules.rule.may_say(s, f, room.name):
+                return
             message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
+            s.said.append(message.id)  # its author may delete it, even as a guest
             self.fanout.say(message, s, f.nonce, f.ref)
 
     async def history(self, s: Session, f: p.GetHistory) -> None:

@@ -1,17 +1,18 @@
 """Presence: registering under a nick, renaming, away, keepalive and quitting.
 
-Each handler is one row of ``docs/protocol.md``'s table for ``hello``, ``nick``, ``away``,
-``ping``, ``pong`` and ``quit``; ``hello``, ``ping``, ``pong`` and ``quit`` are the frames
-allowed before registration. This module is the only writer of ``Context.nicks`` (folded nick to
-session) and of a session's ``nick``, ``key`` and ``away``; whether a nick may be taken at all
-(an account's, which needs its password) it asks of ``Context.owners`` (``accounts.py``) and then
-sets the session's ``account``. Rules owned here: a nick is valid per ``protocol.is_valid_nick``
-and unique case-insensitively, except that signing in to an account takes its nick over from
-another connection of the same account (which is told ``bye {reason: "logged_in_elsewhere"}``);
-a rename and an away change are
-announced in every room of the session, not to itself; the ``pong`` to a client's ``ping`` and the
-goodbye after ``quit`` wait behind the store's queue, so they follow every effect of the frames
-before them. The keepalive sweep that pings quiet clients is ``registry.Sessions.sweep``.
+Each handler is one row of ``docs/protocol.md``'s table for ``hello``, ``nick``, ``away``, ``ping``,
+``pong`` and ``quit``; ``hello``, ``ping``, ``pong`` and ``quit`` are the frames allowed before
+registration. This module is the only writer of ``Context.nicks`` (folded nick to session) and of a
+session's ``nick``, ``key`` and ``away``; whether a nick may be taken at all (an account's, which
+needs its password) it asks of ``Context.owners`` (``accounts.py``) and then sets the session's
+``account``; whether a server-wide ban bars the nick it asks of ``Context.rules``
+(``moderation.py``). Rules owned here: a nick is valid per ``protocol.is_valid_nick`` and unique
+case-insensitively, except that signing in to an account takes its nick over from another connection
+of the same account (which is told ``bye {reason: "logged_in_elsewhere"}``); a rename and an away
+change are announced in every room of the session, not to itself; the ``pong`` to a client's
+``ping`` and the goodbye after ``quit`` wait behind the store's queue, so they follow every effect
+of the frames before them. The keepalive sweep that pings quiet clients is
+``registry.Sessions.sweep``.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ class PresenceFeature:
         if not self._check_nick(s, f, f.nick):
             return
         account = await self.owners.rule.claim(s, f, f.nick, f.password)
+        if account is None or not await self.ctx.rules.rule.may_enter(s, f, account, f.nick):
+            return
         # The nick may have been taken while the password was checked.
-        if account is None or s.closing or not self._take_over(s, f, f.nick, account):
+        if s.closing or not self._take_over(s, f, f.nick, account):
             return
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
@@ -72,6 +75,7 @@ class PresenceFeature:
             server=server,
             proto=p.PROTO_VERSION,
             account=s.nick if account else None,
+            oper=bool(account) and account in self.ctx.config.opers,
             ref=f.ref,
         )
         s.send(welcome)
@@ -90,7 +94,9 @@ class PresenceFeature:
             account = s.account  # the same nick in another case: the same account
         else:
             claimed = await self.owners.rule.claim(s, f, f.nick, f.password)
-            if claimed is None or s.closing or not self._take_over(s, f, f.nick, claimed):
+            if claimed is None or not await self.ctx.rules.rule.may_enter(s, f, claimed, f.nick):
+                return
+            if s.closing or not self._take_over(s, f, f.nick, claimed):
                 return
             account = claimed
         del self.nicks[s.key]

@@ -11,7 +11,8 @@ read from the store (topic and newest messages) when a join first needs it (a jo
 cannot answer gets ``unavailable``), and forgotten when its last member leaves: in memory at once,
 and in the store unless it holds messages someone may page. Whether a join may take one more room
 is ``limits.RoomQuota``'s rule; a room counts as new (charged to its creator's address) when the
-store has never heard of it.
+store has never heard of it. What moderation decides (whether a join is banned, a topic locked,
+and the roles ``joined`` and ``members`` show) is asked of ``Context.rules``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.server.feature import (
     Context,
     Handlers,
     Unavailable,
+    forget_if_empty,
     may_talk,
     member_of,
     refuse,
@@ -66,7 +68,7 @@ class RoomFeature:
         for name in self.rooms.leave_all(session):
             event = p.Presence(room=name, nick=session.nick, event="quit", text=text)
             self.fanout.broadcast(name, event)
-            self._forget_if_empty(name)
+            forget_if_empty(self.ctx, name)
 
     async def join(self, s: Session, f: p.Join) -> None:
         if not may_talk(self.ctx.config, s, f):
@@ -98,6 +100,8 @@ class RoomFeature:
                     self.rooms.forget_if_unused(name)
                     _refuse(s, f, refusal)
                     return
+        if not self.rooms.is_member(name, s) and not await self._admitted(s, f, room):
+            return
         if self.rooms.join(name, s):
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
         s.send(self._joined(name, room.topic, f.ref))
@@ -112,7 +116,7 @@ class RoomFeature:
         self.rooms.part(room.name, s)
         s.send(p.Parted(room=room.name, ref=f.ref))
         self.fanout.broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
-        self._forget_if_empty(room.name)
+        forget_if_empty(self.ctx, room.name)
 
     async def set_topic(self, s: Session, f: p.SetTopic) -> None:
         room = member_of(self.rooms, s, f, f.room)
@@ -120,6 +124,8 @@ class RoomFeature:
             return
         if len(f.topic) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"a topic is at most {MAX_TEXT} characters")
+            return
+        if not self.ctx.rules.rule.may_set_topic(s, f, room.name):
             return
         name, by = room.name, s.nick
 
@@ -139,8 +145,22 @@ class RoomFeature:
         limit = p.JOINED_MEMBERS_MAX
         first = heapq.nsmallest(limit + 1, self.rooms.members(name).values(), key=_by_key)
         room = budget(self.reply_bytes, p.Joined(room=name, topic=topic, members=[], ref=ref))
-        members, more = fit((m.nick for m in first), limit, room)
-        return p.Joined(room=name, topic=topic, members=members, more=more, ref=ref)
+        gate = self.ctx.rules.rule
+        roles = {m.nick: role for m in first if (role := gate.role_of(name, m)) is not None}
+        # A member with a role costs its entry in ``roles`` too: counted as a longer entry.
+        entries = ((m.nick, m.nick, roles[m.nick]) if m.nick in roles else m.nick for m in first)
+        listed, more = fit(entries, limit, room)
+        members = [entry if isinstance(entry, str) else entry[0] for entry in listed]
+        shown = {nick: roles[nick] for nick in members if nick in roles}
+        return p.Joined(
+            room=name,
+            topic=topic,
+            members=members,
+            more=more,
+            roles=shown or None,
+            locked=gate.is_locked(name),
+            ref=ref,
+        )
 
     async def who(self, s: Session, f: p.Who) -> None:
         name = room_name(s, f, f.room)
@@ -156,8 +176,11 @@ class RoomFeature:
             limit + 1, (m for m in members.values() if m.key > after), key=_by_key
         )
         room = budget(self.reply_bytes, p.Members(room=name, members=[], ref=f.ref))
+        role_of = self.ctx.rules.rule.role_of
         listed, more = fit(
-            (p.Member(nick=m.nick, away=m.away is not None) for m in chosen), limit, room
+            (p.Member(nick=m.nick, away=m.away is not None, role=role_of(name, m)) for m in chosen),
+            limit,
+            room,
         )
         cursor = listed[-1].nick if more else None
         s.send(p.Members(room=name, members=listed, more=more, next=cursor, ref=f.ref))
@@ -205,10 +228,20 @@ class RoomFeature:
         room.waiting -= 1
         return known
 
-    def _forget_if_empty(self, name: str) -> None:
-        """Drop a room nobody is in, here and (unless it holds messages) in the store."""
-        if self.rooms.forget_if_unused(name):
-            self.ctx.store.forget_room(name)
+    async def _admitted(self, s: Session, f: p.Join, room: Room) -> bool:
+        """Whether the room's rules let ``s`` in (asked of ``Context.rules``, which may read them
+        from the store); the room is held meanwhile and dropped if ``s`` was refused."""
+        room.waiting += 1
+        try:
+            admitted = await self.ctx.rules.rule.may_join(s, f, room.name)
+        except BaseException:
+            room.waiting -= 1
+            forget_if_empty(self.ctx, room.name)
+            raise
+        room.waiting -= 1
+        if not admitted:
+            forget_if_empty(self.ctx, room.name)
+        return admitted
 
 
 def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:

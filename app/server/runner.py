@@ -29,21 +29,30 @@ from app.server.config import ServerConfig
 from app.server.feature import FeatureFactory
 from app.server.hub import Hub
 from app.server.messages import MessageFeature
+from app.server.moderation import ModerationFeature
 from app.server.presence import PresenceFeature
 from app.server.retention import Retention
 from app.server.rooms import RoomFeature
 from app.server.settings import UsageError, listen_error
 from app.server.tls import Certificate, PlainDoor, TLSDoor, close_doors
-from app.store import Accounts, History, SQLiteAccounts, SQLiteHistory
+from app.store import (
+    Accounts,
+    History,
+    Moderation,
+    SQLiteAccounts,
+    SQLiteHistory,
+    SQLiteModeration,
+)
 
 log = logging.getLogger("parley.server")
 
-# Every feature module of the server; a new one (accounts, moderation) is registered here.
+# Every feature module of the server; a new one is registered here.
 FEATURES: tuple[FeatureFactory, ...] = (
     PresenceFeature,
     RoomFeature,
     MessageFeature,
     AccountFeature,
+    ModerationFeature,
 )
 
 
@@ -65,19 +74,22 @@ class Server:
         store: History | None = None,
         backplane: Backplane | None = None,
         accounts: Accounts | None = None,
+        moderation: Moderation | None = None,
     ) -> None:
         self.config = config
         self.store = store if store is not None else SQLiteHistory(config.db)
-        if accounts is None:
+        if accounts is None or moderation is None:
             if not isinstance(self.store, SQLiteHistory):
-                raise TypeError("a store other than SQLiteHistory needs its accounts= too")
-            accounts = SQLiteAccounts(self.store)
+                raise TypeError("a store other than SQLiteHistory needs accounts= and moderation=")
+            accounts = accounts if accounts is not None else SQLiteAccounts(self.store)
+            moderation = moderation if moderation is not None else SQLiteModeration(self.store)
         self.hub = Hub(
             config,
             self.store,
             backplane if backplane is not None else LocalBackplane(),
             FEATURES,
             accounts,
+            moderation,
         )
         self.retention = Retention(config, self.store, self.hub.rooms)
         self._listeners: list[asyncio.Server] = []

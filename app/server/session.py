@@ -37,6 +37,8 @@ log = logging.getLogger("parley.server")
 
 # How long a dropped client's last words (error, bye) may take to drain before we abort.
 _CLOSE_GRACE = 2.0
+# How many of its newest room messages a connection may delete as their author (``said``).
+SAID_KEPT = 100
 
 
 class SessionHost(Protocol):
@@ -92,6 +94,7 @@ class Session(asyncio.Protocol):
         "nick",
         "peer",
         "ping_sent",
+        "said",
         "transport",
     )
 
@@ -104,6 +107,8 @@ class Session(asyncio.Protocol):
         self.key = ""  # folded nick, "" until registered
         self.account = ""  # the folded nick of the account it signed in to; "" for a guest
         self.away: str | None = None
+        # Ids of the room messages this connection said last: its own to delete, even a guest's.
+        self.said: deque[int] = deque(maxlen=SAID_KEPT)
         self.in_chat = False  # admitted and not yet departed; written by the registry only
         self.connected_at = self.last_seen = time.monotonic()
         self.ping_sent: float | None = None
@@ -318,8 +323,11 @@ class Session(asyncio.Protocol):
         if transport is not None and transport.get_write_buffer_size() > self.host.config.sendq:
             self.drop("slow_consumer", "you are not reading fast enough", error=True)
 
-    def drop(self, reason: str, message: str, *, error: bool = False) -> None:
-        """Say why (``error`` then ``bye``), half-close, and abort if the client lingers."""
+    def drop(
+        self, reason: str, message: str, *, error: bool = False, parting: str | None = None
+    ) -> None:
+        """Say why (``error`` then ``bye``), half-close, and abort if the client lingers; its
+        rooms see it quit with ``parting`` (by default the quit text, or else ``reason``)."""
         if self.closing or self.transport is None:
             return
         transport = self.transport
@@ -349,4 +357,6 @@ class Session(asyncio.Protocol):
             transport.abort()
         loop = asyncio.get_running_loop()
         loop.call_later(_CLOSE_GRACE, transport.abort)
-        self.host.left(self, (message or None) if reason == "quit" else reason)
+        if parting is None:
+            parting = (message or None) if reason == "quit" else reason
+        self.host.left(self, parting)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from app.store.accounts import Accounts, DirectPage, StoredAccount, StoredDirect
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
 from app.store.moderation import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
-from app.store.sqlite import SchemaTooNewError, SQLiteHistory
+from app.store.sqlite import SQLiteHistory
 from app.store.sqlite_accounts import SQLiteAccounts
+from app.store.sqlite_moderation import SQLiteModeration
+from app.store.sqlite_schema import SchemaTooNewError
 
 __all__ = [
     "SERVER_WIDE",
@@ -20,6 +22,7 @@ __all__ = [
     "RoomRules",
     "SQLiteAccounts",
     "SQLiteHistory",
+    "SQLiteModeration",
     "SchemaTooNewError",
     "Snapshot",
     "StoredAccount",

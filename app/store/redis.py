@@ -7,15 +7,17 @@ one round trip and one fsync). Completions run on the loop in submission order, 
 reply, and with Redis at ``appendonly yes`` and ``appendfsync always`` a reply comes only once
 the write is fsynced, so ``done`` means durable; ``open`` warns when the server promises less.
 
-Keys (``PREFIX`` is ``parley`` unless given; docs/redis.md has the table): a room's name sits in
-a hash tag, so that on Redis Cluster all of its keys live on one shard. ``PREFIX:{ROOM}:messages``
-is a room's history, a sorted set scored by message id whose members are the messages as JSON;
+Keys (``PREFIX`` is ``parley`` unless given; docs/redis.md has the table): a room's name sits in a
+hash tag, so that on Redis Cluster all of its keys live on one shard. ``PREFIX:{ROOM}:messages`` is
+a room's history, a sorted set scored by message id whose members are the messages as JSON;
 ``PREFIX:{ROOM}:state`` a hash of its topic and who set it; ``PREFIX:ids`` a sorted set whose one
 member, ``last``, scores the highest id stored or reserved (raised with ``ZADD GT``, so never
 lowered); ``PREFIX:rooms`` the set of rooms that hold messages, which a trim walks;
 ``PREFIX:format`` the layout's version. An append's messages, the ceiling and the room index are
-written in one transaction. This first step needs one Redis (standalone, or a primary behind
-Sentinel): its transactions span rooms, which Cluster refuses across shards.
+written in one transaction. A deleted message's member is replaced by one with no text; finding a
+message by id alone asks every room that holds messages, in one pipeline. This first step needs one
+Redis (standalone, or a primary behind Sentinel): its transactions span rooms, which Cluster refuses
+across shards.
 
 A run that Redis refuses (out of memory, ``MISCONF``, ``READONLY``) is sent again one operation
 at a time, so that reads still answer and only the writes fail; each failure calls ``failed``
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -43,7 +45,8 @@ from app.store.base import Failed, Page, Snapshot, StoredMessage, StoredRoom, Wr
 
 log = logging.getLogger("parley.store")
 
-FORMAT: Final = 1
+# 2: a deleted message's member has a sixth element, ``true``; a version-1 layout is one too.
+FORMAT: Final = 2
 # Redis 6.2 brought ZADD GT and ZRANGE ... BYSCORE REV LIMIT.
 _OLDEST_REDIS: Final = (6, 2)
 # Seconds to connect, and to wait for a reply (an fsync per write can be slow on a busy disk).
@@ -80,8 +83,18 @@ class Keys:
         return f"{self._prefix}:{{{room}}}:state"
 
 
-# What a message's member holds: the room is the key's.
-_Row = tuple[int, int, str, str, bool]
+class _Row(msgspec.Struct, array_like=True):
+    """What a message's member holds (the room is the key's): a JSON array, whose sixth element
+    is there only for a deleted message, so that every other member is as layout 1 wrote it."""
+
+    id: int
+    ts: int
+    sender: str
+    text: str
+    action: bool
+    deleted: bool = False
+
+
 _decode_row = msgspec.json.Decoder(_Row).decode
 _Pipeline = redis.asyncio.client.Pipeline
 # Queues an operation's commands and returns how many; then its results give its completion.
@@ -103,14 +116,13 @@ _CODES: Final[dict[type[Exception], str]] = {
 
 
 def _member(message: StoredMessage) -> bytes:
-    return msgspec.json.encode(
-        (message.id, message.ts, message.sender, message.text, message.action)
-    )
+    row = (message.id, message.ts, message.sender, message.text, message.action)
+    return msgspec.json.encode((*row, True) if message.deleted else row)
 
 
 def _message(room: str, member: bytes) -> StoredMessage:
-    id, ts, sender, text, action = _decode_row(member)
-    return StoredMessage(id, ts, room, sender, text, action)
+    row = _decode_row(member)
+    return StoredMessage(row.id, row.ts, room, row.sender, row.text, row.action, row.deleted)
 
 
 def _text(value: bytes | str) -> str:
@@ -215,10 +227,11 @@ class RedisHistory:
 
     def _probe_write(self, sync: redis.Redis, last_id: int) -> None:
         """Write for real, so that a replica (``READONLY``) stops the start-up; a Redis out of
-        memory does not (reads are served, and writes work once there is room)."""
+        memory does not (reads are served, and writes work once there is room). An older layout
+        is stamped with this one, which reads it unchanged."""
         try:
             with sync.pipeline(transaction=True) as pipe:
-                pipe.set(self._keys.format, FORMAT, nx=True)
+                pipe.set(self._keys.format, FORMAT)
                 pipe.zadd(self._keys.ids, {"last": last_id}, gt=True)
                 pipe.execute()
         except redis.ResponseError as exc:
@@ -357,6 +370,33 @@ class RedisHistory:
 
         self._submit(stage, lambda results: _nothing)
 
+    def find_message(
+        self, id: int, done: Callable[[StoredMessage | None], None], failed: Failed
+    ) -> None:
+        async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
+            found = await _find(client, self._keys, id)
+            message = None if found is None else _message(*found)
+            return lambda: done(message)
+
+        self._submit(None, None, failed, run=run, writes=False)
+
+    def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
+        async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
+            found = await _find(client, self._keys, id)
+            if found is None:
+                return lambda: done(False)
+            room, member = found
+            blank = _member(replace(_message(room, member), text="", deleted=True))
+            if blank != member:
+                # Both or neither; a repeat after a lost reply removes nothing and adds the same.
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.zrem(self._keys.messages(room), member)
+                    pipe.zadd(self._keys.messages(room), {blank: id})
+                    await pipe.execute()
+            return lambda: done(True)
+
+        self._submit(None, None, failed, run=run)
+
     # --- the worker ---
 
     def _submit(
@@ -412,7 +452,8 @@ class RedisHistory:
         try:
             if item.run is not None:
                 completion = await item.run(client)
-                self._health.worked()
+                if item.writes:
+                    self._health.worked()
                 return completion
             return (await self._send(client, [item]))[0]
         except Exception as exc:
@@ -482,6 +523,22 @@ def _stage_latest(pipe: _Pipeline, key: str, before: int | None, limit: int) -> 
 
 def _latest(room: str, members: list[bytes], limit: int) -> Page:
     return Page([_message(room, m) for m in reversed(members[:limit])], len(members) > limit)
+
+
+async def _find(client: redis.asyncio.Redis, keys: Keys, id: int) -> tuple[str, bytes] | None:
+    """The room and member of room message ``id``, or ``None``. An id does not say its room, so
+    every room that holds messages is asked, in one round trip."""
+    rooms = sorted(_text(member) for member in await client.smembers(keys.rooms))
+    if not rooms:
+        return None
+    async with client.pipeline(transaction=False) as pipe:
+        for room in rooms:
+            pipe.zrange(keys.messages(room), id, id, byscore=True)
+        found: list[list[bytes]] = await pipe.execute()
+    for room, members in zip(rooms, found, strict=True):
+        if members:
+            return room, members[0]
+    return None
 
 
 async def _trim(

@@ -13,6 +13,7 @@ refuses writes (read-only, full, an I/O error) is logged once through ``WriteHea
 tried again with every later write, so the store recovers by itself; any other failure is a bug
 of ours and is logged with its traceback. ``open`` writes for real, so that a file SQLite can
 only read (it opens one without a word) stops the start-up instead of every message after it.
+The file's schema and its migrations are ``sqlite_schema.py``'s.
 """
 
 from __future__ import annotations
@@ -30,62 +31,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from app.store.base import Failed, Page, Snapshot, StoredMessage, StoredRoom, WriteHealth
+from app.store.sqlite_schema import migrate
 
 log = logging.getLogger("parley.store")
 
-# Numbered schema migrations: ``_MIGRATIONS[n - 1]`` takes a database from version ``n - 1`` to
-# ``n``, recorded in ``PRAGMA user_version``. Append new ones; never edit a released one. Version 1
-# is the schema of the releases that predate numbering (they left ``user_version`` at 0).
-_MIGRATIONS: Final[tuple[str, ...]] = (
-    """
-    CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY,
-        room TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        sender TEXT NOT NULL,
-        text TEXT NOT NULL,
-        action INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
-    CREATE TABLE IF NOT EXISTS meta (
-        key TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS rooms (
-        room TEXT PRIMARY KEY,
-        topic TEXT NOT NULL DEFAULT '',
-        topic_by TEXT NOT NULL DEFAULT ''
-    );
-    """,
-    # 2: accounts and the direct messages between them (``sqlite_accounts.py``). ``pair`` is the
-    # two folded nicks in order, joined by a space (no nick holds one), so that a conversation is
-    # one index range; the partial index finds a recipient's undelivered mail.
-    """
-    CREATE TABLE accounts (
-        key TEXT PRIMARY KEY,
-        nick TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        created INTEGER NOT NULL
-    );
-    CREATE TABLE directs (
-        id INTEGER PRIMARY KEY,
-        pair TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        sender TEXT NOT NULL,
-        "to" TEXT NOT NULL,
-        text TEXT NOT NULL,
-        action INTEGER NOT NULL DEFAULT 0,
-        delivered INTEGER NOT NULL DEFAULT 1
-    );
-    CREATE INDEX directs_by_pair ON directs (pair, id);
-    CREATE INDEX directs_undelivered ON directs (recipient, id) WHERE delivered = 0;
-    """,
-)
-SCHEMA_VERSION: Final = len(_MIGRATIONS)
-# The tables an unnumbered (version 0) database from an earlier release already has.
-_UNNUMBERED_TABLES: Final = frozenset({"messages", "meta", "rooms"})
-_SELECT: Final = "SELECT id, ts, room, sender, text, action FROM messages"
+_SELECT: Final = "SELECT id, ts, room, sender, text, action, deleted FROM messages"
 
 # A job runs on the writer thread and returns the completion to run on the loop.
 _Job = Callable[[sqlite3.Connection], Callable[[], None]]
@@ -102,7 +52,7 @@ class _Work:
 
 
 def _row(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
 
 
 def _nothing() -> None:
@@ -115,49 +65,6 @@ def _is_storage_failure(exc: BaseException) -> bool:
     return (
         isinstance(exc, (sqlite3.OperationalError, OSError)) or type(exc) is sqlite3.DatabaseError
     )
-
-
-class SchemaTooNewError(sqlite3.DatabaseError):
-    """The history file was written by a newer Parley, whose schema this one does not know.
-
-    A ``sqlite3.DatabaseError``, so whoever reports a history that cannot be opened reports this
-    one too, with its one-sentence message.
-    """
-
-    def __init__(self, path: str, version: int) -> None:
-        super().__init__(
-            f"the file has history schema version {version} but this Parley knows only up to"
-            f" {SCHEMA_VERSION}, so it was written by a newer Parley"
-        )
-        self.path = path
-        self.version = version
-
-
-def _migrate(conn: sqlite3.Connection, path: str) -> None:
-    """Bring the database to ``SCHEMA_VERSION``, each migration in its own transaction."""
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise SchemaTooNewError(path, version)
-    if version == 0:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if tables >= _UNNUMBERED_TABLES:
-            # Written by a release before numbering: its schema is migration 1. Running migration
-            # 1 (all IF NOT EXISTS) changes nothing that exists and stamps the version.
-            log.info("history in %s predates schema versions: stamping it as version 1", path)
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        script = (
-            f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
-        )
-        try:
-            conn.executescript(script)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        if version:
-            log.info("history in %s migrated to schema version %d", path, number)
 
 
 class SQLiteHistory:
@@ -179,7 +86,7 @@ class SQLiteHistory:
         self._loop = asyncio.get_running_loop()
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
-            _migrate(conn, self._path)  # first: a file from a newer Parley is left untouched
+            migrate(conn, self._path)  # first: a file from a newer Parley is left untouched
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             last_id = conn.execute(
@@ -220,10 +127,16 @@ class SQLiteHistory:
         done: Callable[[Sequence[StoredMessage]], None],
         failed: Callable[[Sequence[StoredMessage], str], None],
     ) -> None:
-        rows = [(m.id, m.room, m.ts, m.sender, m.text, int(m.action)) for m in messages]
+        rows = [
+            (m.id, m.room, m.ts, m.sender, m.text, int(m.action), int(m.deleted)) for m in messages
+        ]
 
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
-            conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO messages (id, room, ts, sender, text, action, deleted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             return lambda: done(messages)
 
         self._submit(job, lambda reason: failed(messages, reason))
@@ -351,6 +264,29 @@ class SQLiteHistory:
             return _nothing
 
         self._submit(job)
+
+    def find_message(
+        self, id: int, done: Callable[[StoredMessage | None], None], failed: Failed
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (id,)).fetchone()
+            found = None if row is None else _row(row)
+            return lambda: done(found)
+
+        self._submit(job, failed, writes=False)
+
+    def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
+        # The text is overwritten in the row, so no query can bring it back. Its old bytes may
+        # linger in the file's free space and the WAL until SQLite reuses them (no
+        # ``secure_delete``): what Parley serves and what ``backup`` copies (``VACUUM INTO``
+        # writes only live rows) never hold it.
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            found = conn.execute(
+                "UPDATE messages SET text = '', deleted = 1 WHERE id = ?", (id,)
+            ).rowcount
+            return lambda: done(found == 1)
+
+        self._submit(job, failed)
 
     # --- internals ---
 

@@ -1,11 +1,11 @@
 """SQLite accounts: ``Accounts`` in the history's own file, on the history's writer thread.
 
-``SQLiteAccounts`` owns the ``accounts`` and ``directs`` tables that migration 2 of
-``sqlite.py`` creates; it has no connection or thread of its own but hands each operation to its
-``SQLiteHistory`` (``submit``), so that account writes are committed in the same group commits as
-room messages, in submission order, and their callbacks come back on the loop in that order, with
-the same handling of a storage that refuses writes. A conversation between two accounts is the
-``pair`` of their folded nicks, in order, so that paging it reads one index range.
+``SQLiteAccounts`` owns the ``accounts`` and ``directs`` tables that migration 2
+(``sqlite_schema.py``) creates; it has no connection or thread of its own but hands each operation
+to its ``SQLiteHistory`` (``submit``), so that account writes are committed in the same group
+commits as room messages, in submission order, and their callbacks come back on the loop in that
+order, with the same handling of a storage that refuses writes. A conversation between two accounts
+is the ``pair`` of their folded nicks, in order, so that paging it reads one index range.
 """
 
 from __future__ import annotations

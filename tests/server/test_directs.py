@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from app.server import Server
 from tests.conftest import Connect, Dial, StartServer, WireClient
-from tests.server.test_accounts import PASSWORD, registered
+from tests.server.wire import PASSWORD, registered
 
 
 async def sign_in(dial: Dial, port: int, nick: str) -> WireClient:

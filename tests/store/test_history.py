@@ -15,6 +15,7 @@ from tests.store.support import (
     TS0,
     append,
     barrier,
+    called,
     ids,
     load_room,
     message,
@@ -403,4 +404,60 @@ async def test_a_room_saved_after_it_was_forgotten_is_kept(store: History) -> No
     store.forget_room("#a")
     save_room(store, StoredRoom("#a", "new", "bob"))
     assert (await load_room(store, "#a"))[0] == StoredRoom("#a", "new", "bob")
+    await store.close()
+
+
+# --- find_message and delete_message ---
+
+
+async def test_find_message_gives_a_room_message_by_id_or_none(store: History) -> None:
+    """A stored message is found by its id alone, whichever room holds it; an unknown id is
+    ``None``."""
+    store.open()
+    await append(store, message(1, "#a"), message(2, "#b", "hello", action=True))
+    assert await called(store.find_message, 2) == message(2, "#b", "hello", action=True)
+    assert await called(store.find_message, 3) is None
+    await store.close()
+
+
+async def test_a_deleted_message_loses_its_text_for_good(store: History, reopen: Reopen) -> None:
+    """A deleted message keeps its id, time, sender and place, with no text and ``deleted`` set,
+    in every read: find, pages both ways, a room's load, and after a reopen."""
+    store.open()
+    await append(store, message(1), message(2, text="regret", action=True), message(3))
+    assert await called(store.delete_message, 2) is True
+    await store.close()
+
+    again = reopen()
+    again.open()
+    gone = StoredMessage(2, TS0 + 2, "#a", "ann", "", True, deleted=True)
+    assert await called(again.find_message, 2) == gone
+    assert (await page(again, "#a")).messages == [message(1), gone, message(3)]
+    assert (await page(again, "#a", before=3, limit=1)) == Page([gone], True)
+    assert (await page(again, "#a", after=1, limit=1)) == Page([gone], True)
+    assert (await load_room(again, "#a"))[1].messages[1] == gone
+    await again.close()
+
+
+async def test_deleting_an_unknown_id_says_so_and_changes_nothing(store: History) -> None:
+    """``done(False)`` for an id no room message has; deleting twice is ``True`` both times."""
+    store.open()
+    await append(store, message(1), message(2))
+    assert await called(store.delete_message, 9) is False
+    assert await called(store.delete_message, 1) is True
+    assert await called(store.delete_message, 1) is True
+    assert [(m.text, m.deleted) for m in (await page(store, "#a")).messages] == [
+        ("", True),
+        ("hi", False),
+    ]
+    await store.close()
+
+
+async def test_a_deleted_message_is_trimmed_like_any_other(store: History) -> None:
+    """Deletion does not keep a message from a trim, nor lose the ids it used."""
+    store.open()
+    await append(store, message(1), message(2))
+    assert await called(store.delete_message, 2) is True
+    assert await trim(store, keep=0) == 2
+    assert await called(store.find_message, 2) is None
     await store.close()

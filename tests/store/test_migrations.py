@@ -12,8 +12,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from app.store import SQLiteAccounts, SQLiteHistory, StoredAccount, StoredRoom
-from app.store.sqlite import SCHEMA_VERSION
+from app.store import (
+    RoomRules,
+    SQLiteAccounts,
+    SQLiteHistory,
+    SQLiteModeration,
+    StoredAccount,
+    StoredRoom,
+)
+from app.store.sqlite_schema import SCHEMA_VERSION
 from tests.store.support import TS0, called, load_room, page
 
 V1_DB = Path(__file__).resolve().parents[1] / "data" / "history-v1.db"
@@ -31,15 +38,16 @@ def _user_version(path: Path) -> int:
 async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     tmp_path: Path,
 ) -> None:
-    """The database of the release before accounts opens, is migrated to the current schema in
-    place, keeps every message and topic, and takes accounts afterwards, across a restart."""
+    """The database of the release before accounts opens, is migrated to the current schema (3)
+    in place, keeps every message and topic, and takes accounts, deletions and moderation rules
+    afterwards, across a restart."""
     path = tmp_path / "parley.db"
     shutil.copy(V1_DB, path)
     assert _user_version(path) == 1
 
     history = SQLiteHistory(str(path))
     assert history.open().last_id == 10
-    assert _user_version(path) == SCHEMA_VERSION
+    assert _user_version(path) == SCHEMA_VERSION == 3
     stored, newest = await load_room(history, "#general")
     assert stored == StoredRoom("#general", "welcome all", "alice")
     assert [m.id for m in newest.messages] == [1, 3, 5, 7, 9]
@@ -47,11 +55,25 @@ async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     assert [m.id for m in (await page(history, "#rust")).messages] == [2, 4, 6, 8, 10]
     accounts = SQLiteAccounts(history)
     assert await called(accounts.create_account, StoredAccount("alice", "h", TS0))
+    # Version 3: messages of version 1 can be deleted, and rooms take moderation rules.
+    assert await called(history.delete_message, 5) is True
+    moderation = SQLiteModeration(history)
+    await called(moderation.set_role, "#general", "alice", "owner")
+    await called(moderation.set_locked, "#general", True)
     await history.close()
 
     again = SQLiteHistory(str(path))
     assert again.open().last_id == 10
-    assert len((await page(again, "#general")).messages) == 5
+    general = (await page(again, "#general")).messages
+    assert [(m.id, m.text, m.deleted) for m in general] == [
+        (1, "message 1", False),
+        (3, "message 3", False),
+        (5, "", True),
+        (7, "message 7", False),
+        (9, "message 9", False),
+    ]
+    rules = await called(SQLiteModeration(again).room_rules, "#general")
+    assert rules == RoomRules(roles={"alice": "owner"}, locked=True)
     assert await called(SQLiteAccounts(again).find_account, "alice") == StoredAccount(
         "alice", "h", TS0
     )

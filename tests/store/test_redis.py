@@ -195,6 +195,29 @@ async def test_open_warns_when_redis_may_lose_what_it_acknowledged(
     await store.close()
 
 
+async def test_keys_of_layout_1_are_read_and_stamped_layout_2(
+    server: RedisServer, admin: client.Redis
+) -> None:
+    """Members written by layout 1 read as before; ``open`` stamps the layout that deleted
+    messages need, whose member holds no text."""
+    admin.set("parley:format", 1)
+    admin.zadd("parley:{#a}:messages", {b'[1,1700000000001,"ann","hi",false]': 1})
+    admin.sadd("parley:rooms", "#a")
+    store = RedisHistory(server.url)
+    store.open()
+    assert admin.get("parley:format") == b"2"
+    assert (await page(store, "#a")).messages == [message(1)]
+    await append(store, message(2, text="a secret to forget"))
+    deleted: list[bool] = []
+    store.delete_message(2, deleted.append, must_not_fail)
+    await store.close()
+    assert deleted == [True]
+    assert admin.zrange("parley:{#a}:messages", 0, -1) == [
+        b'[1,1700000000001,"ann","hi",false]',
+        b'[2,1700000000002,"ann","",false,true]',
+    ]
+
+
 async def test_open_refuses_keys_from_a_newer_parley(
     server: RedisServer, admin: client.Redis
 ) -> None:

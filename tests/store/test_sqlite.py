@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from app.store import SchemaTooNewError, SQLiteHistory, StoredMessage, StoredRoom
-from app.store.sqlite import SCHEMA_VERSION, backup, check_integrity
+from app.store.sqlite import backup, check_integrity
+from app.store.sqlite_schema import SCHEMA_VERSION
 from tests.store.support import (
     append,
     barrier,
@@ -105,8 +106,34 @@ async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
     store = SQLiteHistory(str(db_path))
     store.open()
     await store.close()
-    assert _user_version(db_path) == SCHEMA_VERSION == 2
-    assert {"messages", "meta", "rooms", "accounts", "directs"} <= _tables(db_path)
+    assert _user_version(db_path) == SCHEMA_VERSION == 3
+    assert {
+        "messages",
+        "meta",
+        "rooms",
+        "accounts",
+        "directs",
+        "room_roles",
+        "bans",
+        "mutes",
+        "topic_locks",
+    } <= _tables(db_path)
+
+
+async def test_a_deleted_messages_text_is_not_in_its_table(db_path: Path) -> None:
+    """Deleting overwrites the text in the row itself: no query of the file can find it."""
+    store = SQLiteHistory(str(db_path))
+    store.open()
+    await append(store, message(1, text="a secret to forget"), message(2))
+    deleted: list[bool] = []
+    store.delete_message(1, deleted.append, must_not_fail)
+    await store.close()
+    assert deleted == [True]
+    with closing(sqlite3.connect(db_path)) as conn:
+        rows = conn.execute("SELECT id, text, deleted FROM messages ORDER BY id").fetchall()
+        assert rows == [(1, "", 1), (2, "hi", 0)]
+        dump = "\n".join(conn.iterdump())
+    assert "secret" not in dump
 
 
 async def test_a_database_of_the_unnumbered_release_is_migrated(db_path: Path) -> None:

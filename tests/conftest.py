@@ -90,6 +90,19 @@ class WireClient:
 
 
 Connect = Callable[..., Awaitable[WireClient]]
+
+
+async def owner_of(connect: Connect, room: str, nick: str = "olga") -> WireClient:
+    """A raw client that registers ``nick`` and joins the new ``room``: the first account in
+    it, so its owner (docs/protocol.md, "Moderation")."""
+    client = await connect(nick)
+    await client.send(type="register", password="correct horse")
+    await client.expect("account", nick=nick)
+    joined, _history = await client.join(room)
+    assert (joined.get("roles") or {}).get(nick) == "owner", joined
+    return client
+
+
 Dial = Callable[..., Awaitable[WireClient]]
 StartServer = Callable[..., Awaitable[Server]]
 

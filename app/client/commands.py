@@ -4,7 +4,9 @@ This module owns what a typed line means. ``parse`` turns a line into a typed ``
 text becomes ``SayText``; ``//text`` sends ``/text`` literally) or raises ``CommandError`` with a
 message fit to show the user, so an unknown command or a bad argument is refused here before
 anything reaches the network. It also owns the help text and ``complete``, which offers commands,
-room names and the nicks of the active conversation for the word under the cursor; completion is a
+room names and the nicks of the active conversation for the word under the cursor (the moderation
+commands, ``/op`` to ``/kill``, are parsed here too; ``moderation.py`` carries them out);
+completion is a
 pure function of a ``StateSnapshot``, so a frontend on any thread may call it. Whether a command
 makes sense in the active conversation (``/topic`` in a direct conversation, say) is the engine's
 decision, not the parser's.
@@ -12,6 +14,8 @@ decision, not the parser's.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -122,6 +126,94 @@ class WhoIs:
     nick: str
 
 
+# --- moderation (docs/protocol.md, "Moderation"); carried out by ``moderation.py`` ---------
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole:
+    """/op, /deop and /owner: make ``nick`` an ``op``, a ``member`` or the ``owner`` here."""
+
+    nick: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class KickMember:
+    nick: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BanMask:
+    mask: str
+    duration_s: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnbanMask:
+    mask: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowBans:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MuteMember:
+    nick: str
+    duration_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteMember:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockTopic:
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    """``id`` None: our own newest message in this conversation."""
+
+    id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KillUser:
+    nick: str
+    reason: str | None
+
+
+ModerationCommand = (
+    SetRole
+    | KickMember
+    | BanMask
+    | UnbanMask
+    | ShowBans
+    | MuteMember
+    | UnmuteMember
+    | LockTopic
+    | DeleteMessage
+    | KillUser
+)
+MODERATION_COMMANDS: Final = (
+    SetRole,
+    KickMember,
+    BanMask,
+    UnbanMask,
+    ShowBans,
+    MuteMember,
+    UnmuteMember,
+    LockTopic,
+    DeleteMessage,
+    KillUser,
+)
+
 Command = (
     SayText
     | JoinRoom
@@ -142,6 +234,7 @@ Command = (
     | ChangePassword
     | Unregister
     | WhoIs
+    | ModerationCommand
 )
 
 DEFAULT_AWAY_TEXT: Final = "away"
@@ -172,6 +265,22 @@ HELP: Final[dict[str, CommandHelp]] = {
     "password": CommandHelp("/password old new", "change your account's password"),
     "unregister": CommandHelp("/unregister password", "delete your account and its messages"),
     "whois": CommandHelp("/whois nick", "who a nick is: account, rooms you share, away, online"),
+    "op": CommandHelp("/op nick", "make nick an op of this room (owners)"),
+    "deop": CommandHelp("/deop nick", "take op from nick in this room (owners)"),
+    "owner": CommandHelp("/owner nick", "pass this room's ownership to nick; you become an op"),
+    "kick": CommandHelp("/kick nick [reason]", "remove nick from this room (ops)"),
+    "ban": CommandHelp(
+        "/ban nick|mask [time] [reason]",
+        "ban from this room: a nick, account:NAME, nick:GLOB or ip:ADDR[/N]; time 30s 10m 2h 1d",
+    ),
+    "unban": CommandHelp("/unban nick|mask", "lift a ban in this room"),
+    "bans": CommandHelp("/bans", "list this room's bans"),
+    "mute": CommandHelp("/mute nick [time]", "stop nick talking in this room (for 10m, 2h, ...)"),
+    "unmute": CommandHelp("/unmute nick", "let nick talk in this room again"),
+    "lock": CommandHelp("/lock", "lock this room's topic: only ops may set it"),
+    "unlock": CommandHelp("/unlock", "let everyone in this room set the topic again"),
+    "delete": CommandHelp("/delete", "delete your last message in this room"),
+    "kill": CommandHelp("/kill nick [reason]", "disconnect nick (server operators)"),
 }
 COMMAND_NAMES: Final = tuple(HELP)
 
@@ -208,12 +317,51 @@ def _nick(word: str) -> str:
     return word
 
 
+_DURATION: Final = re.compile(r"(\d+)([smhd]?)", re.IGNORECASE)
+_UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MASK_KINDS: Final = ("account:", "nick:", "ip:")
+
+
+def parse_duration(word: str) -> int | None:
+    """Seconds from ``30s``, ``10m``, ``2h``, ``1d`` (or a bare number of seconds); None when
+    ``word`` is no duration."""
+    match = _DURATION.fullmatch(word)
+    if match is None or int(match[1]) == 0:
+        return None
+    return int(match[1]) * _UNIT_SECONDS[match[2].lower()]
+
+
+def describe_duration(seconds: float) -> str:
+    """``30s``, ``9m``, ``2h``, ``1h30m``, ``1d``: rounded up, so a mute never ends early."""
+    whole = max(1, math.ceil(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    days, hours = divmod(math.ceil(minutes / 60), 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def ban_mask(word: str) -> str:
+    """A ban mask from what was typed: a bare nick (or nick glob) means ``nick:WORD``."""
+    if ":" not in word:
+        return f"nick:{word}"
+    if not word.lower().startswith(MASK_KINDS) or word.endswith(":"):
+        raise CommandError(f"bad mask {word!r}: a nick, account:NAME, nick:GLOB or ip:ADDR[/N]")
+    return word
+
+
 def parse(line: str) -> Command | None:
     """The command a typed line means; None for a blank line. Raises ``CommandError``."""
     command = _parse(line)
-    text = getattr(command, "text", None) or getattr(command, "topic", None)
-    if isinstance(text, str) and len(text) > MAX_TEXT:
-        raise CommandError(f"that is {len(text)} characters; the limit is {MAX_TEXT}")
+    for name in ("text", "topic", "reason"):
+        text = getattr(command, name, None)
+        if isinstance(text, str) and len(text) > MAX_TEXT:
+            raise CommandError(f"that is {len(text)} characters; the limit is {MAX_TEXT}")
     return command
 
 
@@ -230,6 +378,8 @@ def _parse(line: str) -> Command | None:
     args = rest.split()
     if name not in HELP:
         raise CommandError(f"unknown command /{name} - /help lists the commands")
+    if name in _MODERATION_NAMES:
+        return _parse_moderation(name, rest, args)
     if name == "join":
         if len(args) != 1:
             raise _usage(name)
@@ -293,6 +443,54 @@ def _parse(line: str) -> Command | None:
     return ClearScrollback()
 
 
+_MODERATION_NAMES: Final = frozenset(
+    {"op", "deop", "owner", "kick", "ban", "unban", "bans", "mute", "unmute"}
+    | {"lock", "unlock", "delete", "kill"}
+)
+_ROLES: Final = {"op": "op", "deop": "member", "owner": "owner"}
+
+
+def _parse_moderation(name: str, rest: str, args: list[str]) -> ModerationCommand:
+    if name in _ROLES:
+        if len(args) != 1:
+            raise _usage(name)
+        return SetRole(_nick(args[0]), _ROLES[name])
+    if name in ("kick", "kill"):
+        if not args:
+            raise _usage(name)
+        reason = rest.split(None, 1)[1] if len(args) > 1 else None
+        nick = _nick(args[0])
+        return KickMember(nick, reason) if name == "kick" else KillUser(nick, reason)
+    if name in ("ban", "mute"):
+        if not args:
+            raise _usage(name)
+        words = rest.split(None, 2)
+        duration = parse_duration(words[1]) if len(words) > 1 else None
+        if name == "mute":
+            if len(args) > 2:
+                raise _usage(name)
+            if len(args) == 2 and duration is None:
+                raise CommandError(f"bad time {args[1]!r}: like 30s, 10m, 2h or 1d")
+            return MuteMember(_nick(args[0]), duration)
+        # After the mask: a time if the next word is one, then the reason.
+        reason_from = 2 if duration is not None else 1
+        reason = rest.split(None, reason_from)[reason_from] if len(args) > reason_from else None
+        return BanMask(ban_mask(args[0]), duration, reason)
+    if name in ("unban", "unmute"):
+        if len(args) != 1:
+            raise _usage(name)
+        return UnbanMask(ban_mask(args[0])) if name == "unban" else UnmuteMember(_nick(args[0]))
+    if name == "delete":
+        if len(args) > 1 or (args and not args[0].isdigit()):
+            raise _usage(name)
+        return DeleteMessage(int(args[0]) if args else None)
+    if args:  # /bans, /lock and /unlock take nothing
+        raise _usage(name)
+    if name == "bans":
+        return ShowBans()
+    return LockTopic(name == "lock")
+
+
 # --- completion -----------------------------------------------------------------------------
 
 
@@ -318,7 +516,8 @@ class Completion:
 
 
 _ROOM_ARG_COMMANDS: Final = frozenset({"/join", "/part", "/who"})
-_NICK_ARG_COMMANDS: Final = frozenset({"/msg", "/whois"})
+# Any nick online; the other commands' nicks are the active conversation's members.
+_NICK_ARG_COMMANDS: Final = frozenset({"/msg", "/whois", "/kill"})
 
 
 def complete(state: StateSnapshot, text: str, cursor: int | None = None) -> Completion:

@@ -9,9 +9,11 @@ fetches what was missed (signed in to an account, in direct conversations too:
 history pages in progress, and the engine asks it through methods. It carries out the parsed
 commands of ``commands.py``, refusing locally what cannot work (no server call for a bad
 argument, a ``/topic`` in a direct conversation, anything that needs the server while
-disconnected). Everything runs on one asyncio loop; the request methods (``submit``,
-``switch_to``, ``load_older``, ``quit``) must be called on it, and the frontend is handed its
-events on it (``events.py``, ``frontends/base.py``).
+disconnected); the moderation commands go to ``moderation.py``. A server operator's ``kill``
+or a server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything
+runs on one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``,
+``quit``) must be called on it, and the frontend is handed its events on it (``events.py``,
+``frontends/base.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Awaitable, Iterable
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from app.client.accounts import account_frame, plain_password_refusal
 from app.client.commands import (
@@ -55,7 +57,7 @@ from app.client.commands import (
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
-from app.client.errors import describe_error
+from app.client.errors import hello_refusal
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import (
     Link,
@@ -66,6 +68,8 @@ from app.client.link import (
     client_context,
     silence_reason,
 )
+from app.client.moderation import Moderator, is_moderation
+from app.client.moderation_receive import REMOVED_REASONS, goodbye_text
 from app.client.receive import Receiver, Request, local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -88,7 +92,6 @@ from app.protocol import (
     Bye,
     ClientFrame,
     Error,
-    ErrorCode,
     Hello,
     Join,
     Nick,
@@ -107,9 +110,6 @@ from app.protocol import (
 log = logging.getLogger("parley.client")
 
 T = TypeVar("T")
-
-# Errors on ``hello`` that no retry can fix: give up and let the user choose again.
-_FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset({"bad_nick", "bad_proto", "bad_password"})
 
 
 class Engine:
@@ -160,6 +160,7 @@ class Engine:
         self._receiver = Receiver(
             self.state, self._notify, self._send, self._remember, catchup_pages
         )
+        self._moderator = Moderator(self.state, self._send, self._refuse, self._online)
         wanted = [DEFAULT_ROOM, *rooms]
         if store is not None:
             wanted += store.load().rooms_for(self.state.server)
@@ -310,6 +311,8 @@ class Engine:
                 silent = silence_reason(self.state.server, link.first_bytes)
                 if silent is not None:
                     return False, silent, False
+            if bye is not None and bye.reason in REMOVED_REASONS:
+                return self._removed(bye)
             return registered, _goodbye(bye), False
         except LinkDead as exc:
             return registered, str(exc), False
@@ -326,34 +329,25 @@ class Engine:
         self._notify.emit(ErrorReported(text, None))
         return False, text, True
 
+    def _removed(self, bye: Bye) -> tuple[bool, str, bool]:
+        """Killed or banned from the server: said in the conversation, and no reconnecting."""
+        self.closed_reason = goodbye_text(bye)
+        self._receiver.show_error(self.closed_reason)
+        return True, self.closed_reason, True
+
     def _refused(self, error: Error) -> tuple[str, bool] | None:
         """Why ``hello`` failed and whether retrying is pointless; None if not about ``hello``."""
-        text = describe_error(error, self.state.nick)
-        first = not self._registered_once
-        # Our hello is well formed: a bad_frame in answer means the server did not understand
-        # the connection at all (a plain hello on its TLS port says so).
-        if error.code == "bad_frame" and not self._connected:
-            self.closed_reason = text
-            self._notify.emit(ErrorReported(text, None))
-            return text, True
-        if error.code in _FATAL_ON_HELLO or (error.code == "nick_taken" and first):
-            self.closed_reason = text
-            self._notify.emit(ErrorReported(text, None))
-            return text, True
-        if error.code == "rate_limited" and first:
-            # Too many wrong passwords for this nick or from here: let the user wait and retry.
-            self.closed_reason = text
-            self._notify.emit(ErrorReported(text, None))
-            return text, True
-        if error.code == "nick_taken":
-            # After a drop our old connection may linger on the server until it times out.
-            return f"{text} (waiting for the server to forget our old connection)", False
-        if error.code in ("too_many_connections", "server_shutdown", "rate_limited"):
-            return text, False
-        return None
+        refusal = hello_refusal(
+            error, self.state.nick, first=not self._registered_once, connected=self._connected
+        )
+        if refusal is not None and refusal[1]:
+            self.closed_reason = refusal[0]
+            self._notify.emit(ErrorReported(refusal[0], None))
+        return refusal
 
     def _on_registered(self, welcome: Welcome) -> None:
         self.state.nick = welcome.nick
+        self.state.oper = welcome.oper
         self._connected = True
         self._receiver.directs.signed_in(welcome.account)
         # The newest id seen anywhere: where a direct conversation with no message yet resumes.
@@ -500,6 +494,8 @@ class Engine:
                 self._refuse(refusal)
             elif self._online():
                 self._send(account_frame(command), Request("account", self.state.active))
+        elif is_moderation(command):
+            self._moderator.execute(command)
         elif isinstance(command, QuitChat):
             self.quit(command.text)
         elif isinstance(command, ShowHelp):
@@ -544,8 +540,8 @@ class Engine:
         target = self.state.get(room) if room else self.state.active_conversation
         if target is None:
             self._refuse(f"You are not in {room}." if room else "There is nothing to leave.")
-        elif target.kind is ConversationKind.DIRECT:
-            self._close_direct(target)
+        elif target.kind is ConversationKind.DIRECT or not target.joined:
+            self._close_here(target)
         elif self._online():
             self._send(Part(room=target.name), Request("part", self.state.active))
 
@@ -556,8 +552,9 @@ class Engine:
         self.switch_to(direct.key)
         return direct
 
-    def _close_direct(self, conversation: Conversation) -> None:
-        """Direct conversations exist only here, so closing one needs no server."""
+    def _close_here(self, conversation: Conversation) -> None:
+        """Direct conversations, and rooms we were removed from, exist only here: closing one
+        needs no server."""
         was_active = self.state.active == conversation.key
         self.state.remove(conversation.key)
         after = self.state.active_conversation

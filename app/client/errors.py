@@ -5,6 +5,8 @@ protocol's list by mypy's key type and by tests/client/test_errors.py) and ``des
 which turns an ``error`` frame into a sentence a person can act on. The server's own ``message``
 is written for people and is used as it is; the table stands in when a server sent none, and a
 code this version does not know (from a newer server) is shown as such rather than refused.
+``hello_refusal`` says what an error in answer to ``hello`` means for the connection: a reason
+to give up (``FATAL_ON_HELLO``: no retry can fix it), to retry later, or nothing about ``hello``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "weak_password": "That password is too short: use at least 8 characters",
     "bad_password": "Wrong nick or password",
     "no_account": "You are not signed in to an account",
+    "not_permitted": "You are not allowed to do that here",
+    "muted": "You are muted in this room",
+    "banned": "You are banned",
+    "bad_mask": "That is no ban mask: use a nick, account:NAME, nick:GLOB or ip:ADDR[/N]",
+    "no_such_message": "There is no such message in a room you are in",
 }
 
 
@@ -70,3 +77,35 @@ def describe_error(error: Error, name: str | None = None) -> str:
     if error.code not in NAME_FIRST and not named:
         text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+# Errors on ``hello`` that no retry can fix: give up and let the user choose again.
+FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset(
+    {"bad_nick", "bad_proto", "bad_password", "banned"}
+)
+
+
+def hello_refusal(
+    error: Error, nick: str, *, first: bool, connected: bool
+) -> tuple[str, bool] | None:
+    """Why ``hello`` failed and whether retrying is pointless; None if not about ``hello``.
+
+    ``first``: we were never welcomed by this server yet; ``connected``: a session is up.
+    """
+    text = describe_error(error, nick)
+    fatal = (
+        # Our hello is well formed: a bad_frame in answer means the server did not understand
+        # the connection at all (a plain hello on its TLS port says so).
+        (error.code == "bad_frame" and not connected)
+        or error.code in FATAL_ON_HELLO
+        # rate_limited: too many wrong passwords for this nick or from here; the user waits.
+        or (error.code in ("nick_taken", "rate_limited") and first)
+    )
+    if fatal:
+        return text, True
+    if error.code == "nick_taken":
+        # After a drop our old connection may linger on the server until it times out.
+        return f"{text} (waiting for the server to forget our old connection)", False
+    if error.code in ("too_many_connections", "server_shutdown", "rate_limited"):
+        return text, False
+    return None

@@ -8,8 +8,9 @@ readable lines. It owns the bookkeeping of replies: each outgoing frame that exp
 recorded as a ``Request`` under the ``ref`` the receiver gives it, so a reply or an error lands in
 the conversation that caused it; which rooms are being rejoined (and after which id), which have
 a page of older history on the way, and what a lost connection does to all of that. The engine
-asks for these through methods and never writes them. Everything the frontend hears goes
-through the engine's ``Notifier`` (``events.py``).
+asks for these through methods and never writes them. Moderation's frames (roles, kicks, bans,
+deletions) are applied by ``moderation_receive.py``, which it hands them to. Everything the
+frontend hears goes through the engine's ``Notifier`` (``events.py``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from app.client.events import (
     PresenceChanged,
     TopicChanged,
 )
+from app.client.listings import Listings
+from app.client.moderation_receive import ModerationNews, message_text
 from app.client.state import (
     ChatState,
     Conversation,
     ConversationKind,
     Line,
     LineKind,
-    MemberView,
     PresenceChange,
     confirmed,
     failed,
@@ -48,15 +50,19 @@ from app.protocol import (
     HISTORY_LIMIT_MAX,
     AccountInfo,
     AwaySet,
+    BanList,
     ClientFrame,
+    Deleted,
     Error,
     GetHistory,
     HistoryPage,
     Joined,
-    ListRooms,
+    Kicked,
     Member,
     Members,
     Message,
+    Mode,
+    Moderated,
     Parted,
     Presence,
     Renamed,
@@ -74,7 +80,7 @@ log = logging.getLogger("parley.client")
 
 # "catchup": a room's missed messages; "direct": a direct conversation's (``directs.py``).
 _RoomRequestKind = Literal["join", "part", "who", "rooms", "older", "catchup", "topic"]
-RequestKind = Literal[_RoomRequestKind, "say", "direct", "nick", "away", "account"]
+RequestKind = Literal[_RoomRequestKind, "say", "direct", "nick", "away", "account", "moderation"]
 
 
 @dataclass
@@ -96,10 +102,6 @@ class Request:
 Send = Callable[[ClientFrame, "Request | None"], bool]
 
 OLDER_PAGE: Final = 200  # the most the server gives in one page: fewer round trips when paging back
-# Pages of a listing fetched for the user to read (/rooms, /who of a room we are not in); the
-# member list of a room we are in is always fetched whole.
-SHOWN_PAGES: Final = 5
-SHOWN_NAMES: Final = 300  # /who prints at most this many nicks
 
 
 def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:
@@ -108,16 +110,18 @@ def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:
 
 def message_line(message: Message, me: str) -> Line:
     own = fold(message.sender) == fold(me)
+    text, deleted = message_text(message)
     return Line(
         seq=next_seq(),
         kind=LineKind.ACTION if message.action else LineKind.MESSAGE,
-        text=message.text,
+        text=text,
         ts=message.ts,
         sender=message.sender,
         id=message.id,
         nonce=message.nonce if own else None,
         own=own,
-        mention=not own and mentions(message.text, me),
+        mention=not own and not deleted and mentions(text, me),
+        deleted=deleted,
     )
 
 
@@ -144,6 +148,8 @@ class Receiver:
         self._resume_after: dict[str, int] = {}
         self._loading_older: set[str] = set()
         self.directs = DirectCatchup(self)
+        self.moderation = ModerationNews(self)
+        self.listings = Listings(self)
 
     # --- what the engine asks -----------------------------------------------------------
 
@@ -157,6 +163,16 @@ class Receiver:
     def outstanding(self) -> int:
         """Requests sent to the server and not yet answered."""
         return len(self._requests)
+
+    def answered(self, ref: object) -> Request | None:
+        """The request a reply with ``ref`` answers, no longer waiting; None if there is none."""
+        return self._request(ref)
+
+    def room_gone(self, conversation: Conversation) -> None:
+        """We are no longer in the room ``conversation``: nothing more is fetched for it."""
+        self._resume_after.pop(conversation.key, None)
+        self._loading_older.discard(conversation.key)
+        self._remember()
 
     def rejoining(self, conversation: Conversation) -> None:
         """``conversation`` is being rejoined after a reconnect: what its history page holds
@@ -247,9 +263,9 @@ class Receiver:
         elif isinstance(frame, Topic):
             self._topic(frame)
         elif isinstance(frame, Members):
-            self._members(frame)
+            self.listings.members(frame)
         elif isinstance(frame, RoomList):
-            self._room_list(frame)
+            self.listings.rooms(frame)
         elif isinstance(frame, Renamed):
             self._renamed(frame)
         elif isinstance(frame, AwaySet):
@@ -260,6 +276,8 @@ class Receiver:
             self.show(LineKind.NOTICE, text, request.conversation if request else None)
         elif isinstance(frame, Error):
             self._error(frame)
+        elif isinstance(frame, (Mode, Kicked, Moderated, BanList, Deleted)):
+            self.moderation.handle(frame)
         else:
             log.debug("ignoring %s", type(frame).__name__)
 
@@ -424,7 +442,8 @@ class Receiver:
         conversation.name = joined.room
         conversation.joined = True
         conversation.topic = joined.topic
-        conversation.set_members(joined.members)
+        conversation.set_members(joined.members, joined.roles)
+        conversation.locked = joined.locked
         # ``joined`` lists nicks only; ``who`` adds who is away.
         self.send(Who(room=joined.room), Request("who", conversation.key, show=False))
         if (request is not None and request.show) or self.state.active is None:
@@ -440,64 +459,11 @@ class Receiver:
             return
         was_active = self.state.active == conversation.key
         self.state.remove(conversation.key)
-        self._resume_after.pop(conversation.key, None)
+        self.room_gone(conversation)
         active = self.state.active_conversation
         if was_active and active is not None:
             self.notify.reset(active)
-        self._remember()
         self.notify.changed()
-
-    def _members(self, members: Members) -> None:
-        """A page of members: the first replaces the member list, later ones add to it, and
-        the next is asked for while ``more``."""
-        request = self._request(members.ref)
-        conversation = self.state.get(members.room)
-        joined = conversation is not None and conversation.joined
-        if conversation is not None and joined:
-            page = {fold(m.nick): MemberView(m.nick, m.away) for m in members.members}
-            if request is not None and request.pages:
-                conversation.members.update(page)
-            else:
-                conversation.members = page
-            self.notify.changed()
-        if request is None:
-            return
-        request.members.extend(members.members)
-        wanted = joined or request.pages + 1 < SHOWN_PAGES
-        if members.more and members.next is not None and wanted:
-            request.pages += 1
-            self.send(Who(room=members.room, after=members.next), request)
-            return
-        if request.show:
-            listed = sorted(request.members, key=lambda m: fold(m.nick))
-            names = ", ".join(
-                f"{m.nick} (away)" if m.away else m.nick for m in listed[:SHOWN_NAMES]
-            )
-            count = f"{len(listed)}+" if members.more else str(len(listed))
-            if len(listed) > SHOWN_NAMES or members.more:
-                names += ", …"
-            self.show(LineKind.NOTICE, f"{members.room} ({count}): {names}", request.conversation)
-
-    def _room_list(self, room_list: RoomList) -> None:
-        """A page of rooms: shown once the last page (or the last one we fetch) is in."""
-        request = self._request(room_list.ref)
-        if request is not None:
-            request.rooms.extend(room_list.rooms)
-            if room_list.more and room_list.next is not None and request.pages + 1 < SHOWN_PAGES:
-                request.pages += 1
-                self.send(ListRooms(after=room_list.next), request)
-                return
-        where = request.conversation if request is not None else None
-        rooms = request.rooms if request is not None else room_list.rooms
-        if not rooms:
-            self.show(LineKind.NOTICE, "No rooms on the server yet.", where)
-            return
-        self.show(LineKind.NOTICE, f"Rooms on {self.state.server}:", where)
-        for info in sorted(rooms, key=lambda r: fold(r.room)):
-            topic = f" - {info.topic}" if info.topic else ""
-            self.show(LineKind.NOTICE, f"  {info.room} ({info.members}){topic}", where)
-        if room_list.more:
-            self.show(LineKind.NOTICE, f"  … and more than the {len(rooms)} listed here.", where)
 
     def _presence(self, presence: Presence) -> None:
         conversation = self.state.get(presence.room)
@@ -527,6 +493,9 @@ class Receiver:
                 self.append(direct, local_line(LineKind.NICK, text, nick))
         elif event in ("away", "back"):
             conversation.set_away(nick, event == "away")
+        elif event == "kick":
+            self._request(presence.ref)
+            self.moderation.kick(conversation, presence)
         change = PresenceChange(conversation.key, nick, event, presence.old, presence.text)
         self.notify.emit(PresenceChanged(change))
         self.notify.changed()
@@ -574,7 +543,7 @@ class Receiver:
         where = request.conversation if request is not None else None
         if request is not None:
             self._undo(request)
-        self.show_error(describe_error(error), where)
+        self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)
 
     def _undo(self, request: Request) -> None:
         """Put the state right after the server refused what ``request`` asked."""

@@ -2,8 +2,10 @@
 
 This module owns what a client knows about the chat: its conversations (rooms and direct
 messages) with their topic, members and away flags, a bounded scrollback of ``Line`` values, the
-unread count and mention flag, and the user's own messages that are still pending until the
-server's echo confirms them by nonce. It also owns the immutable views handed to frontends:
+unread count and mention flag, the user's own messages that are still pending until the
+server's echo confirms them by nonce, and moderation's part: each member's role in a room (owner,
+op or member; the member list sorts by it, as IRC clients do), whether a room's topic is locked,
+and whether we are a server operator. It also owns the immutable views handed to frontends:
 ``Line``, ``StateSnapshot``, ``ConversationView``, ``ConnectionStatus`` and ``PresenceChange``.
 These are frozen values, so a frontend on another thread may keep them without locking. The
 mutable ``ChatState`` and ``Conversation`` belong to the engine's event loop and are only touched
@@ -53,6 +55,7 @@ class LineKind(str, enum.Enum):
     NOTICE = "notice"  # local information: /help, /who, /rooms output
     ERROR = "error"  # a local or server error, already readable
     GAP = "gap"  # more was missed during a disconnection than was fetched
+    MODERATION = "moderation"  # a kick, ban, mute, role change or topic lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class Line:
     pending: bool = False
     failed: bool = False
     mention: bool = False
+    # A deleted message keeps its place; ``text`` then says so instead of what it said.
+    deleted: bool = False
 
     @property
     def is_chat(self) -> bool:
@@ -83,10 +88,30 @@ class Line:
         return self.kind in (LineKind.MESSAGE, LineKind.ACTION)
 
 
+# Roles in a room, highest first, and the mark IRC clients put before a nick.
+ROLE_RANK: Final = {"owner": 0, "op": 1, "member": 2}
+ROLE_PREFIX: Final = {"owner": "~", "op": "@", "member": ""}
+
+
+def role_of(word: str | None) -> str:
+    """A role as the wire spells it, or ``member`` for none (or one this version does not know)."""
+    return word if word in ROLE_RANK else "member"
+
+
 @dataclass(frozen=True, slots=True)
 class MemberView:
     nick: str
     away: bool = False
+    role: str = "member"  # "owner" | "op" | "member"
+
+    @property
+    def prefix(self) -> str:
+        """``~`` for the owner, ``@`` for an op, nothing for a member."""
+        return ROLE_PREFIX.get(self.role, "")
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return ROLE_RANK.get(self.role, len(ROLE_RANK)), fold(self.nick)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +127,19 @@ class ConversationView:
     mention: bool
     joined: bool
     has_older: bool
+    locked: bool = False  # only ops may set the topic
+
+    def member(self, nick: str) -> MemberView | None:
+        wanted = fold(nick)
+        for member in self.members:
+            if fold(member.nick) == wanted:
+                return member
+        return None
+
+    def role(self, nick: str) -> str:
+        """``nick``'s role here: ``member`` for anyone not listed with another one."""
+        member = self.member(nick)
+        return member.role if member is not None else "member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +169,7 @@ class PresenceChange:
 
     conversation: str
     nick: str
-    event: str  # "join" | "part" | "quit" | "nick" | "away" | "back"
+    event: str  # "join" | "part" | "quit" | "nick" | "away" | "back" | "kick"
     old: str | None = None
     text: str | None = None
 
@@ -146,6 +184,7 @@ class StateSnapshot:
     conversations: tuple[ConversationView, ...]
     active: str | None
     away: str | None = None  # our own away text; None when we are here
+    oper: bool = False  # we are a server operator
 
     def conversation(self, key: str) -> ConversationView | None:
         wanted = fold(key)
@@ -193,6 +232,7 @@ class Conversation:
     joined: bool = False
     # Older history exists on the server before our oldest line (from ``history.more``).
     has_older: bool = False
+    locked: bool = False
     # The highest message id seen here; the resume point after a reconnect.
     last_id: int | None = None
     pending: dict[str, Line] = field(default_factory=dict)
@@ -213,7 +253,7 @@ class Conversation:
         return None
 
     def view(self) -> ConversationView:
-        members = tuple(sorted(self.members.values(), key=lambda m: fold(m.nick)))
+        members = tuple(sorted(self.members.values(), key=lambda m: m.sort_key))
         return ConversationView(
             key=self.key,
             name=self.name,
@@ -224,19 +264,30 @@ class Conversation:
             mention=self.mention,
             joined=self.joined,
             has_older=self.has_older,
+            locked=self.locked,
         )
 
     # --- members ------------------------------------------------------------------------
 
-    def set_members(self, nicks: Iterable[str]) -> None:
+    def set_members(self, nicks: Iterable[str], roles: dict[str, str] | None = None) -> None:
+        """The member list from ``joined``: away flags carry over, roles are ``roles``'."""
         old = self.members
+        given = {fold(nick): role_of(role) for nick, role in (roles or {}).items()}
         self.members = {}
         for nick in nicks:
             previous = old.get(fold(nick))
-            self.members[fold(nick)] = MemberView(nick, previous.away if previous else False)
+            away = previous.away if previous else False
+            self.members[fold(nick)] = MemberView(nick, away, given.get(fold(nick), "member"))
 
     def add_member(self, nick: str, away: bool = False) -> None:
         self.members[fold(nick)] = MemberView(nick, away)
+
+    def set_role(self, nick: str, role: str) -> bool:
+        member = self.members.get(fold(nick))
+        if member is None or member.role == role:
+            return False
+        self.members[fold(nick)] = replace(member, role=role_of(role))
+        return True
 
     def remove_member(self, nick: str) -> bool:
         return self.members.pop(fold(nick), None) is not None
@@ -245,14 +296,14 @@ class Conversation:
         member = self.members.pop(fold(old), None)
         if member is None:
             return False
-        self.members[fold(new)] = MemberView(new, member.away)
+        self.members[fold(new)] = replace(member, nick=new)
         return True
 
     def set_away(self, nick: str, away: bool) -> bool:
         member = self.members.get(fold(nick))
         if member is None or member.away == away:
             return False
-        self.members[fold(nick)] = MemberView(member.nick, away)
+        self.members[fold(nick)] = replace(member, away=away)
         return True
 
     # --- scrollback ---------------------------------------------------------------------
@@ -268,6 +319,13 @@ class Conversation:
             self.unread += 1
             if line.mention or self.kind is ConversationKind.DIRECT:
                 self.mention = True
+
+    def find_id(self, message_id: int) -> Line | None:
+        """The line of the server's message ``message_id``, if it is still held."""
+        for index in range(len(self.lines) - 1, -1, -1):
+            if self.lines[index].id == message_id:
+                return self.lines[index]
+        return None
 
     def message_ids(self) -> set[int]:
         """The server ids of the messages held, for de-duplicating a page in one pass."""
@@ -339,6 +397,7 @@ class ChatState:
         self.conversations: dict[str, Conversation] = {}
         self.active: str | None = None
         self.away: str | None = None
+        self.oper = False
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations.values())
@@ -409,6 +468,7 @@ class ChatState:
             conversations=tuple(c.view() for c in self.conversations.values()),
             active=self.active,
             away=self.away,
+            oper=self.oper,
         )
 
 

@@ -278,6 +278,14 @@ class MessageView(ttk.Frame):
             self._top_requested = True
             self.on_top()
 
+    def line_at(self, x: int, y: int) -> Line | None:
+        """The scrollback line drawn at pixel ``x, y`` of the ``Text``, if any."""
+        if self.key is None:
+            return None
+        row = int(self.text.index(f"@{x},{y}").split(".")[0])
+        lines = self.scrollbacks.lines(self.key)
+        return lines[row - 1] if 0 < row <= len(lines) else None
+
     def visible_text(self) -> str:
         """Everything the view holds, for the window's own checks and the tests."""
         return self.text.get("1.0", "end-1c")

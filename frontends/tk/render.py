@@ -1,12 +1,13 @@
 """How a scrollback ``Line`` looks in the Tk message view: text runs, tags, colours and fonts.
 
 This module owns the look of the chat, and nothing here touches the network or the engine.
-``line_runs`` turns one frozen ``Line`` into ``(text, tags)`` runs that ``tk.Text.insert`` takes
-in a single call, so a batch of a thousand lines is still one insert; ``configure_tags`` gives
-each tag its colour and font on a ``Text``. A nick's colour is chosen by a stable hash of its
-case-folded name, so ``alice`` looks the same in every room, in every run and in both frontends'
-spirit (the Textual UI uses its own palette). Timestamps are local ``HH:MM``; messages carry the
-server's clock, local notices ours.
+``line_runs`` turns one frozen ``Line`` into ``(text, tags)`` runs that ``tk.Text.insert`` takes in
+a single call, so a batch of a thousand lines is still one insert; ``configure_tags`` gives each tag
+its colour and font on a ``Text``. A nick's colour is chosen by a stable hash of its case-folded
+name, so ``alice`` looks the same in every room, in every run and in both frontends' spirit (the
+Textual UI uses its own palette). Moderation lines (kicks, bans, roles) stand out in brown; a
+deleted message keeps its place, its text replaced, in grey italics. Timestamps are local ``HH:MM``;
+messages carry the server's clock, local notices ours.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def line_runs(line: Line) -> list[Run]:
     who = ("own-nick",) if line.own else (nick_tag(sender),)
     if line.kind is LineKind.MESSAGE:
         runs.append((f"<{sender}> ", ("nick", *who, *whole)))
-        runs.append((text, ("body", *whole)))
+        runs.append((text, ("body", "deleted", *whole) if line.deleted else ("body", *whole)))
     elif line.kind is LineKind.ACTION:
         runs.append(("* ", ("action", *whole)))
         runs.append((sender, ("action", "nick", *who, *whole)))
@@ -92,6 +93,8 @@ def line_runs(line: Line) -> list[Run]:
         runs.append((f"-- {text}", ("event", *whole)))
     elif line.kind is LineKind.ERROR:
         runs.append((f"!! {text}", ("error", *whole)))
+    elif line.kind is LineKind.MODERATION:
+        runs.append((f"** {text}", ("moderation", *whole)))
     elif line.kind is LineKind.GAP:
         runs.append((f"~~ {text} ~~", ("gap", *whole)))
     else:
@@ -142,6 +145,8 @@ def configure_tags(text: tk.Text) -> None:
     text.tag_configure("notice", foreground="#455a64")
     text.tag_configure("gap", foreground=DIM_COLOUR, justify="center")
     text.tag_configure("error", foreground=ERROR_COLOUR)
+    text.tag_configure("moderation", foreground="#8d4b00")
+    text.tag_configure("deleted", foreground=DIM_COLOUR, font=italic)
     text.tag_configure("mention", background=MENTION_BACKGROUND)
     text.tag_configure("pending", foreground="#b0b0b0")
     text.tag_configure("failed", foreground=ERROR_COLOUR, overstrike=False)

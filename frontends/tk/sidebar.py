@@ -4,7 +4,8 @@ This module owns how a ``StateSnapshot`` appears beside the messages. ``Conversa
 ``ttk.Treeview`` with rooms and direct messages under two headings, each row with its unread
 count, bold when unread and red with an ``@`` when it mentions the user or is a direct message
 waiting; selecting a row asks the window to switch. ``MemberList`` shows the active room's
-members, the user's own nick in bold and away members dimmed. Both only redraw rows that changed,
+members in the engine's order (owner and ops first, marked ``~`` and ``@`` as in IRC), the user's
+own nick in bold and away members dimmed. Both only redraw rows that changed,
 so a state change per message during a burst stays cheap. Neither talks to the engine.
 """
 
@@ -117,7 +118,8 @@ class ConversationList(ttk.Frame):
 
 
 class MemberList(ttk.Frame):
-    """The active conversation's members; away members dimmed, ours bold."""
+    """The active conversation's members, role marks before their nicks; away members dimmed,
+    ours bold."""
 
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
@@ -131,20 +133,28 @@ class MemberList(ttk.Frame):
         self.tree.tag_configure("self", font=bold)
         self.tree.pack(fill="both", expand=True)
         self._shown: tuple[tuple[MemberView, ...], str] | None = None
+        self._nicks: dict[str, str] = {}  # row id -> nick
 
     def update_members(self, members: tuple[MemberView, ...], own_nick: str) -> None:
         if self._shown == (members, own_nick):
             return
         self._shown = (members, own_nick)
         self.tree.delete(*self.tree.get_children(""))
+        self._nicks.clear()
         for member in members:
             tags: tuple[str, ...] = ("away",) if member.away else ()
             if fold(member.nick) == fold(own_nick):
                 tags += ("self",)
-            label = f"{member.nick} (away)" if member.away else member.nick
-            self.tree.insert("", "end", f"m:{fold(member.nick)}", text=label, tags=tags)
+            label = member.prefix + member.nick + (" (away)" if member.away else "")
+            row = f"m:{fold(member.nick)}"
+            self.tree.insert("", "end", row, text=label, tags=tags)
+            self._nicks[row] = member.nick
         count = len(members)
         self.heading.configure(text=f"{count} member{'s' if count != 1 else ''}")
+
+    def nick_at(self, row: str) -> str | None:
+        """The nick shown in ``row`` (a tree item id), or None."""
+        return self._nicks.get(row)
 
     def nicks(self) -> list[str]:
         return [str(self.tree.item(row, "text")) for row in self.tree.get_children("")]

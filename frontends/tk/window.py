@@ -1,14 +1,13 @@
 """The chat window: layout, menus, shortcuts, status bar, and the engine's events applied per tick.
 
 This module owns the main window once the user is signed in. ``ChatWindow`` lays out the
-conversations list, the topic bar, the message view, the members list, the input line and the
-status bar, builds the menu bar and the keyboard shortcuts, and is the Tk side of the
-``Frontend`` interface: ``receive`` takes every event the engine queued since the last tick,
-applies each to the scrollback mirror, keeps only the newest state snapshot, and then draws
-once: one sidebar update and at most one ``Text`` insert of new lines, however many events
-arrived. The window never calls the network; every request goes to
-an ``EngineControl`` (the engine thread), and the state it shows is the engine's, so the Tk and
-Textual frontends cannot disagree.
+conversations list, the topic bar, the message view, the members list, the input line and the status
+bar, builds the menu bar, the right-click menus (``menus.py``) and the keyboard shortcuts, and is
+the Tk side of the ``Frontend`` interface: ``receive`` takes every event the engine queued since the
+last tick, applies each to the scrollback mirror, keeps only the newest state snapshot, and then
+draws once: one sidebar update and at most one ``Text`` insert of new lines, however many events
+arrived. The window never calls the network; every request goes to an ``EngineControl`` (the engine
+thread), and the state it shows is the engine's, so the Tk and Textual frontends cannot disagree.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from app.client.state import (
 from frontends.base import EngineControl
 from frontends.tk.dialogs import CommandsHelp, Prompt
 from frontends.tk.entry import InputLine
+from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
 from frontends.tk.sidebar import ConversationList, MemberList
 
@@ -140,6 +140,9 @@ class ChatWindow(ttk.Frame):
         self.entry = InputLine(middle, self.submit, lambda: self.snapshot)
         self.entry.pack(fill="x", padx=6, pady=6)
         self.members.tree.bind("<Double-1>", self._member_chosen)
+        self.context_menus = ContextMenus(
+            self.members, self.view, lambda: self.snapshot, self.submit
+        )
 
         bar = ttk.Frame(self, style="Status.TFrame", padding=(8, 3))
         self.status_label = ttk.Label(bar, text="", style="Connecting.Status.TLabel")
@@ -288,7 +291,8 @@ class ChatWindow(ttk.Frame):
             self.topic_label.configure(text="direct messages")
             self.members.update_members((), nick)
         else:
-            self.topic_label.configure(text=active.topic or "no topic (Ctrl+T sets one)")
+            topic = active.topic or "no topic (Ctrl+T sets one)"
+            self.topic_label.configure(text=f"{topic}  (locked)" if active.locked else topic)
             self.members.update_members(active.members, nick)
 
     def _show_status(self) -> None:
@@ -342,8 +346,8 @@ class ChatWindow(ttk.Frame):
 
     def _member_chosen(self, _event: object) -> None:
         selection = self.members.tree.selection()
-        if selection:
-            nick = str(self.members.tree.item(selection[0], "text")).removesuffix(" (away)")
+        nick = self.members.nick_at(selection[0]) if selection else None
+        if nick is not None:
             self.control.submit(f"/msg {nick}")  # opens the direct conversation, sends nothing
             self.entry.focus_set()
 

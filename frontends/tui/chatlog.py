@@ -4,12 +4,12 @@ This module owns how scrollback lines look in the terminal and how thousands of 
 ``ChatLog`` is a line-API ``ScrollView``: it keeps the ``Line`` values of the active conversation
 (at most ``max_rows``, oldest dropped first), knows each row's height at the current width, and
 renders only the rows on screen, caching the strips of recently shown lines. So a log of 10,000
-messages costs the same per frame as one of ten, and memory stays bounded. Each line is
-``HH:MM  nick │ text`` with the text wrapped under itself; nicks keep a stable colour, our own
-lines are marked, pending lines are dimmed until the server confirms them, ``/me`` reads
-``* nick waves``, events (joins, parts, nick changes) are dim, and a separator row marks each new
-day. The log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for the app
-to act on.
+messages costs the same per frame as one of ten, and memory stays bounded. Each line is ``HH:MM nick
+│ text`` with the text wrapped under itself; nicks keep a stable colour, our own lines are marked,
+pending lines are dimmed until the server confirms them, ``/me`` reads ``* nick waves``, events
+(joins, parts, nick changes) are dim, moderation (kicks, bans, roles) stands out, a deleted message
+keeps its place with its text replaced in dim italics, and a separator row marks each new day. The
+log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for the app to act on.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ _EVENT_MARKS: Final = {
     LineKind.TOPIC: "--",
     LineKind.NOTICE: "--",
     LineKind.ERROR: "!!",
+    LineKind.MODERATION: "**",
 }
 # Control characters from the network must never reach the terminal as escape sequences.
 _CONTROL_PICTURES: Final = {code: 0x2400 + code for code in range(32) if code != 10}
@@ -130,6 +131,8 @@ class ChatLog(ScrollView, can_focus=False):
         "chatlog--event",
         "chatlog--notice",
         "chatlog--error",
+        "chatlog--moderation",
+        "chatlog--deleted",
         "chatlog--day",
     }
 
@@ -459,6 +462,8 @@ class ChatLog(ScrollView, can_focus=False):
                 rule, rule_style = "┃", self._style("chatlog--own")
             if line.mention and not line.own:
                 body.stylize(self._style("chatlog--mention"))
+            if line.deleted:
+                body.stylize(self._style("chatlog--deleted"))
         elif line.kind is LineKind.ACTION:
             sender = line.sender or "?"
             prefix.append(" " * NICK_WIDTH)
@@ -476,6 +481,7 @@ class ChatLog(ScrollView, can_focus=False):
             kind_style = {
                 LineKind.ERROR: "chatlog--error",
                 LineKind.NOTICE: "chatlog--notice",
+                LineKind.MODERATION: "chatlog--moderation",
             }.get(line.kind, "chatlog--event")
             prefix.append(mark.rjust(NICK_WIDTH), style=self._style(kind_style))
             body.stylize(self._style(kind_style))

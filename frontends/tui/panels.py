@@ -1,13 +1,15 @@
 """The small panels around the message log: conversations, members, topic and status line.
 
-This module owns the widgets that draw the engine's ``StateSnapshot`` and ``ConnectionStatus``
-and nothing else. Each takes its data as reactive attributes set by the app ("attributes down")
-and redraws itself when they change; none of them can be focused, so the keyboard always stays
-in the input line. ``ConversationList`` numbers the rooms and direct conversations for Alt+1…9
-and shows unread counts and mentions; ``MemberList`` dims members who are away; ``TopicBar`` names
-the active conversation and its topic; ``StatusLine`` shows the server, our nick, the connection
-state with the reconnect countdown, and whether the log is scrolled back; while an invite is set
-(the demo's join command for a second person) it stands where the server's address would.
+This module owns the widgets that draw the engine's ``StateSnapshot`` and ``ConnectionStatus`` and
+nothing else. Each takes its data as reactive attributes set by the app ("attributes down") and
+redraws itself when they change; none of them can be focused, so the keyboard always stays in the
+input line. ``ConversationList`` numbers the rooms and direct conversations for Alt+1…9 and shows
+unread counts and mentions; ``MemberList`` marks the room's owner (``~``) and ops (``@``), in the
+engine's order (by role, then nick), and dims members who are away; ``TopicBar`` names the active
+conversation and its topic, and says when the topic is locked; ``StatusLine`` shows the server, our
+nick, the connection state with the reconnect countdown, and whether the log is scrolled back; while
+an invite is set (the demo's join command for a second person) it stands where the server's address
+would.
 """
 
 from __future__ import annotations
@@ -88,12 +90,18 @@ class ConversationList(Widget, can_focus=False):
 
 
 class MemberList(Widget, can_focus=False):
-    """Who is in the active conversation; members who are away are dimmed.
+    """Who is in the active conversation, owner and ops first and marked; members who are away
+    are dimmed.
 
     A click on a member posts ``MemberList.Chosen`` for the app to open a direct conversation.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"members--title", "members--away", "members--self"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "members--title",
+        "members--away",
+        "members--self",
+        "members--role",
+    }
 
     view: reactive[ConversationView | None] = reactive(None)
     nick: reactive[str] = reactive("")
@@ -140,6 +148,8 @@ class MemberList(Widget, can_focus=False):
                 style += self.get_component_rich_style("members--self")
             if member.away:
                 style = self.get_component_rich_style("members--away")
+            if member.prefix:
+                text.append(member.prefix, style=self.get_component_rich_style("members--role"))
             text.append(member.nick + (" (away)" if member.away else ""), style=style)
             text.append("\n")
         if len(shown) < len(members):
@@ -166,6 +176,8 @@ class TopicBar(Widget, can_focus=False):
             text.append(" direct conversation")
         elif view.topic:
             text.append(" " + printable(view.topic))
+        if view.kind is ConversationKind.ROOM and view.locked:
+            text.append("  (topic locked)", style=Style(dim=True))
         return text
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import get_args
 
 from app import protocol as p
-from app.client import engine, errors
+from app.client import errors
 from app.client.errors import describe_error
 
 
@@ -27,7 +27,7 @@ def test_every_text_is_a_sentence_stem() -> None:
 
 def test_fatal_on_hello_codes_are_error_codes() -> None:
     """Every fatal-on-hello code is in ``ErrorCode`` (mypy checks this too)."""
-    assert engine._FATAL_ON_HELLO <= p.ERROR_CODES
+    assert errors.FATAL_ON_HELLO <= p.ERROR_CODES
     assert errors.NAME_FIRST <= p.ERROR_CODES
 
 

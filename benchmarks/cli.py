@@ -18,6 +18,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("parley.bench")
 
@@ -100,6 +101,18 @@ def _output_file(text: str) -> str:
     return text
 
 
+def _peers(text: str) -> list[str]:
+    from benchmarks.peers import PEERS
+
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PEERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown peer {', '.join(unknown) or text!r}; the peers are {', '.join(PEERS)}"
+        )
+    return names
+
+
 def _plot_file(text: str) -> str:
     if importlib.util.find_spec("matplotlib") is None:
         raise argparse.ArgumentTypeError("needs matplotlib: pip install 'parley-chat[bench]'")
@@ -148,6 +161,20 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--probe-every", type=_whole(1, 1_000_000), default=8, help="every k-th client times all"
     )
     bench.add_argument("--no-baseline", action="store_true", help="measure Parley only")
+    bench.add_argument(
+        "--peers",
+        type=_peers,
+        help=(
+            "IRC servers to measure beside Parley, paired at each step, e.g. inspircd,ngircd "
+            "(Debian packages; one not installed is skipped with the reason); one N per run"
+        ),
+    )
+    bench.add_argument(
+        "--repeat",
+        type=_whole(1, 100),
+        default=1,
+        help="with --peers: repeat the whole paired sweep, report the median ratio and spread",
+    )
     bench.add_argument("--out", type=_output_file, help="write the results as JSON to this file")
     bench.add_argument(
         "--plot", type=_plot_file, help="draw the results to this PNG (needs matplotlib)"
@@ -192,6 +219,8 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     floor = loopback.write_cost()
     log.info("one write to a loopback socket costs %.1f us of CPU here", floor)
+    if args.peers is not None:
+        return _run_paired(args, clients, rates, settings)
     results = driver.benchmark(
         clients, rates, settings, idle_clients=idle, baseline=not args.no_baseline
     )
@@ -207,4 +236,27 @@ def run_bench(args: argparse.Namespace) -> int:
         plot(results, args.plot)
         log.info("plot written to %s", args.plot)
     print(report.markdown(results))
+    return 0
+
+
+def _run_paired(
+    args: argparse.Namespace, clients: list[int], rates: list[float], settings: Any
+) -> int:
+    """``--peers``: paired sweeps of Parley, the baseline and the peers that can run here."""
+    from benchmarks import paired, peers
+
+    if len(clients) != 1:
+        log.error("--peers measures one N at a time; give one, e.g. --clients 1000")
+        return 2
+    skipped = {name: why for name in args.peers if (why := peers.missing(name)) is not None}
+    for name, why in skipped.items():
+        log.warning("skipping %s: %s", name, why)
+    kinds = ["parley", *([] if args.no_baseline else ["baseline"])]
+    kinds += [name for name in args.peers if name not in skipped]
+    results = paired.repeated(kinds, clients[0], rates, settings, args.repeat, skipped)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+        log.info("results written to %s", args.out)
+    print(paired.markdown(results))
     return 0

@@ -32,7 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks import procstat
+from benchmarks import peers, procstat
 from benchmarks.loadgen import BUCKET_SHIFT
 
 log = logging.getLogger("parley.bench")
@@ -60,10 +60,18 @@ class Settings:
 class Target:
     """A server under test, running as a subprocess."""
 
-    def __init__(self, name: str, argv: list[str], db: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], db: Path | None = None, log: Path | None = None
+    ) -> None:
         self.name = name
         self.db = db
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=_source_root())
+        # A peer's own log (ngIRCd writes a line per connection to stderr) goes to a file.
+        output = None if log is None else log.open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=_source_root()
+        )
+        if output is not None:
+            output.close()
         self.pid = self.proc.pid
         self.port = procstat.wait_for_port(self.pid, lambda: self.proc.poll() is None)
 
@@ -99,6 +107,29 @@ def start_baseline() -> Target:
     return Target("baseline", [sys.executable, "-m", "benchmarks.seed_relay", "--port", "0"])
 
 
+def start_target(kind: str, workdir: Path) -> Target:
+    """Server ``kind``: "parley", "baseline" or a peer of ``benchmarks.peers``."""
+    if kind == "parley":
+        return start_parley(workdir)
+    if kind == "baseline":
+        return start_baseline()
+    port = peers.free_port()
+    return Target(kind, peers.peer_argv(kind, workdir, port), log=workdir / f"{kind}-{port}.log")
+
+
+def generator_mode(kind: str) -> str:
+    """How the load generator speaks to server ``kind``."""
+    return {"parley": "parley", "baseline": "relay"}.get(kind, "irc")
+
+
+def remove_db(target: Target) -> None:
+    """Delete a stopped Parley's history file (the benchmark's own, made fresh per run)."""
+    if target.db is not None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{target.db}{suffix}")
+
+
 def _source_root() -> str:
     # The servers and generators import ``app`` and ``benchmarks``: run them from where we are.
     return str(Path(__file__).resolve().parent.parent)
@@ -110,7 +141,9 @@ def _source_root() -> str:
 class Generators:
     """Load-generator processes sharing N clients, commanded in lockstep."""
 
-    def __init__(self, mode: str, port: int, clients: int, settings: Settings) -> None:
+    def __init__(
+        self, mode: str, port: int, clients: int, settings: Settings, concurrency: int = 200
+    ) -> None:
         count = max(1, min(settings.processes, clients))
         self.procs: list[subprocess.Popen[str]] = []
         env = dict(os.environ, PYTHONPATH=_source_root())
@@ -135,6 +168,7 @@ class Generators:
                 "room": ROOM,
                 "probe_every": settings.probe_every,
                 "text_bytes": settings.text_bytes,
+                "concurrency": concurrency,
             }
             self._send(proc, setup)
             first += share
@@ -215,65 +249,95 @@ def percentile_ms(hist: dict[int, int], q: float) -> float | None:
 def sweep(
     kind: str, clients: int, rates: Sequence[float], settings: Settings, workdir: Path
 ) -> dict[str, Any]:
-    """Measure ``kind`` ("parley" or "baseline") with ``clients`` in one room at each rate."""
+    """Measure ``kind`` (see ``start_target``) with ``clients`` in one room at each rate."""
     if clients < 2:
         raise ValueError("a fan-out needs at least two clients")
-    senders = max(1, min(settings.senders, clients))
-    target = start_parley(workdir) if kind == "parley" else start_baseline()
+    target = start_target(kind, workdir)
     generators: Generators | None = None
-    run: dict[str, Any] = {"server": kind, "clients": clients, "senders": senders, "steps": []}
+    run = new_run(kind, clients, settings)
     try:
-        rss_start = target.rss()
-        generators = Generators(
-            "parley" if kind == "parley" else "relay", target.port, clients, settings
-        )
-        began = time.perf_counter()
-        generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
-        if kind == "baseline":
-            _wait_for_threads(target, clients + 1)
-        generators.command({"cmd": "ready"}, settings.step_timeout)
-        run["setup_s"] = time.perf_counter() - began
-        run["rss_idle"] = target.rss()
-        run["rss_start"] = rss_start
-        # Spread the senders through the member order rather than bunching them at the start.
-        stride = clients // senders
-        sender_ids = [i * stride for i in range(senders)]
+        generators = connect(target, run, settings)
         for rate in rates:
-            step = _step(target, generators, clients, sender_ids, rate, settings)
+            step = run_step(target, generators, clients, sender_ids(run), rate, settings)
             run["steps"].append(step)
-            log.info(
-                "%s N=%d offered %.0f/s: delivered %.0f/s p50 %s p99 %s max %.1f ms, lost %d,"
-                " server %.2f us/delivery, generator %.0f%% CPU, send lag max %.1f ms,"
-                " other load %.2f cores",
-                kind,
-                clients,
-                rate,
-                step["delivered_per_s"],
-                _ms(step["p50_ms"]),
-                _ms(step["p99_ms"]),
-                step["max_ms"],
-                step["lost"],
-                step["server_us_per_delivery"],
-                100 * step["generator_cores"],
-                step["lag_max_ms"],
-                step["other_cores"],
-            )
-            if step["lost"] or step["lost_connections"] or not target.alive():
-                break
-            # Past the limit; a latency miss alone is not, as it may be other people's load.
-            if step["delivered_per_s"] < 0.9 * rate:
+            log_step(kind, clients, step)
+            if past_the_limit(target, step):
                 break
     finally:
         if generators is not None:
             generators.close()
         target.stop()
-        if target.db is not None:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{target.db}{suffix}")
+        remove_db(target)
+    finish(run)
+    return run
+
+
+def new_run(kind: str, clients: int, settings: Settings) -> dict[str, Any]:
+    """The record of one server's sweep, before its steps."""
+    senders = max(1, min(settings.senders, clients))
+    return {"server": kind, "clients": clients, "senders": senders, "steps": []}
+
+
+def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generators:
+    """Start the load generators for ``target``, connect and register every client in the room,
+    and record the set-up time and the server's memory in ``run``."""
+    kind, clients = run["server"], run["clients"]
+    rss_start = target.rss()
+    concurrency = peers.CONNECTS_AT_ONCE.get(kind, 200)
+    generators = Generators(generator_mode(kind), target.port, clients, settings, concurrency)
+    try:
+        began = time.perf_counter()
+        generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
+        if kind == "baseline":
+            _wait_for_threads(target, clients + 1)
+        generators.command({"cmd": "ready"}, settings.step_timeout)
+    except BaseException:
+        generators.close()
+        raise
+    run["setup_s"] = time.perf_counter() - began
+    run["rss_idle"] = target.rss()
+    run["rss_start"] = rss_start
+    return generators
+
+
+def sender_ids(run: dict[str, Any]) -> list[int]:
+    """The senders, spread through the member order rather than bunched at its start."""
+    stride = run["clients"] // run["senders"]
+    return [i * stride for i in range(run["senders"])]
+
+
+def finish(run: dict[str, Any]) -> None:
+    """Add the run's best step (within the bounds) and its peak (kept up, whatever latency)."""
     run["best"] = pick(run["steps"], "best")
     run["peak"] = pick(run["steps"], "peak")
-    return run
+
+
+def log_step(kind: str, clients: int, step: dict[str, Any]) -> None:
+    log.info(
+        "%s N=%d offered %.0f/s: delivered %.0f/s p50 %s p99 %s max %.1f ms, lost %d,"
+        " server %.2f us/delivery, generator %.0f%% CPU, send lag max %.1f ms,"
+        " other load %.2f cores",
+        kind,
+        clients,
+        step["offered_per_s"],
+        step["delivered_per_s"],
+        _ms(step["p50_ms"]),
+        _ms(step["p99_ms"]),
+        step["max_ms"],
+        step["lost"],
+        step["server_us_per_delivery"],
+        100 * step["generator_cores"],
+        step["lag_max_ms"],
+        step["other_cores"],
+    )
+
+
+def past_the_limit(target: Target, step: dict[str, Any]) -> bool:
+    """Whether a sweep stops after ``step``: something was lost, or under 90% of the offered
+    rate was delivered. A latency miss alone is not the limit: it may be other people's load."""
+    if step["lost"] or step["lost_connections"] or not target.alive():
+        return True
+    return bool(step["delivered_per_s"] < 0.9 * step["offered_per_s"])
 
 
 def kept_up(step: dict[str, Any]) -> bool:
@@ -306,7 +370,7 @@ def _wait_for_threads(target: Target, wanted: int, timeout: float = 30.0) -> Non
         time.sleep(0.02)
 
 
-def _step(
+def run_step(
     target: Target,
     generators: Generators,
     clients: int,
@@ -428,10 +492,7 @@ def idle(clients: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         if generators is not None:
             generators.close()
         target.stop()
-        if target.db is not None:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{target.db}{suffix}")
+        remove_db(target)
 
 
 # --- the whole benchmark ------------------------------------------------------------------

@@ -37,6 +37,11 @@ BUCKET_SHIFT = 14
 _STAMP = re.compile(rb'"text":"(\d+) ')
 _SERVER_PING = b'"type":"ping"'
 _ERROR = b'"type":"error"'
+# The same for an IRC server (``irc`` mode): a PRIVMSG's text, its keepalive, its fatal error.
+_IRC_STAMP = re.compile(rb"PRIVMSG \S+ :(\d+) ")
+_IRC_PING = b"PING :"
+_IRC_ERROR = b"ERROR :"
+_IRC_PONG = b"PONG :bench\r\n"
 _KEEPALIVE = b'{"type":"pong"}\n'
 monotonic_ns = time.monotonic_ns
 
@@ -61,10 +66,14 @@ class Tally:
 class Client(asyncio.Protocol):
     """One benchmark connection: a slow, exact set-up path and a fast counting path."""
 
-    def __init__(self, index: int, probe: bool, tally: Tally) -> None:
+    def __init__(self, index: int, probe: bool, tally: Tally, irc: bool = False) -> None:
         self.index = index
         self.probe = probe
         self.tally = tally
+        self.irc = irc
+        self._stamp = _IRC_STAMP if irc else _STAMP
+        self._ping = _IRC_PING if irc else _SERVER_PING
+        self._error = _IRC_ERROR if irc else _ERROR
         self.transport: asyncio.Transport | None = None
         self.fast = False
         self.got = 0
@@ -93,23 +102,26 @@ class Client(asyncio.Protocol):
             return
         now = monotonic_ns()
         got = self.got + data.count(b"\n")
-        if _SERVER_PING in data:
-            # A keepalive is not a message; the periodic pong in keepalive() answers it.
-            got -= data.count(_SERVER_PING)
+        if self._ping in data:
+            # A keepalive is not a message; the periodic pong in keepalive() answers Parley's,
+            # and an IRC server's is answered here (it would drop a client that stays silent).
+            got -= data.count(self._ping)
+            if self.irc:
+                self.write(_IRC_PONG)
         self.got = got
         tally = self.tally
         tally.last_ns = now
         if not tally.first_ns:
             tally.first_ns = now
         if self.probe:
-            stamps = _STAMP.findall(data)
+            stamps = self._stamp.findall(data)
             if stamps:
                 tally.hist.update([(now - int(s)) >> BUCKET_SHIFT for s in stamps])
                 oldest = now - int(stamps[0])
                 if oldest > tally.max_ns:
                     tally.max_ns = oldest
         else:
-            match = _STAMP.search(data)
+            match = self._stamp.search(data)
             if match is not None:
                 oldest = now - int(match.group(1))
                 if oldest > tally.max_ns:
@@ -130,7 +142,7 @@ class Client(asyncio.Protocol):
         marker, future = self._want
         at = buffer.find(marker)
         if at < 0:
-            at = buffer.find(_ERROR)
+            at = buffer.find(self._error)
         if at < 0:
             cut = buffer.rfind(b"\n")
             del buffer[: cut + 1]
@@ -169,7 +181,7 @@ class Generator:
     """The clients of one process and the commands that drive them."""
 
     def __init__(self, setup: dict[str, Any]) -> None:
-        self.mode: str = setup["mode"]  # "parley" or "relay"
+        self.mode: str = setup["mode"]  # "parley", "relay" (the seed-style relay) or "irc"
         self.host: str = setup["host"]
         self.port: int = setup["port"]
         self.first: int = setup["first"]
@@ -194,9 +206,17 @@ class Generator:
             async with gate:
                 probe = index % self.probe_every == 0
                 _, client = await loop.create_connection(
-                    lambda: Client(index, probe, self.tally), self.host, self.port
+                    lambda: Client(index, probe, self.tally, self.mode == "irc"),
+                    self.host,
+                    self.port,
                 )
-                if self.mode == "parley":
+                if self.mode == "irc":
+                    hello = b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index)
+                    await client.request(hello, b" 001 ", self.timeout)
+                    if join:
+                        frame = b"JOIN %s\r\n" % self.room.encode()
+                        await client.request(frame, b" 366 ", self.timeout)  # end of NAMES
+                elif self.mode == "parley":
                     hello = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
                     await client.request(hello, b'"type":"welcome"', self.timeout)
                     if join:
@@ -213,8 +233,16 @@ class Generator:
         return {"event": "connected", "seconds": time.perf_counter() - began}
 
     async def ready(self) -> dict[str, Any]:
-        """Drain the set-up: after its pong a Parley client has seen every earlier event."""
-        if self.mode == "parley":
+        """Drain the set-up: after its pong a client has seen every earlier event."""
+        if self.mode == "irc":
+
+            async def irc_barrier(client: Client) -> None:
+                ping = b"PING :r%d\r\n" % client.index
+                await client.request(ping, b"PONG", self.timeout)
+                client.go_fast()
+
+            await asyncio.gather(*(irc_barrier(c) for c in self.clients))
+        elif self.mode == "parley":
 
             async def barrier(client: Client) -> None:
                 ping = b'{"type":"ping","id":%d}\n' % client.index
@@ -250,8 +278,8 @@ class Generator:
             client.tally = tally
             client.got = 0
             client.expected = total
-            if self.mode == "relay" and client.index in own:
-                client.expected -= per_sender  # the relay does not echo to the sender
+            if self.mode != "parley" and client.index in own:
+                client.expected -= per_sender  # the relay and IRC do not echo to the sender
             client.finished = client.lost_connection or client.expected <= 0
             if not client.finished:
                 tally.remaining += 1
@@ -291,6 +319,11 @@ class Generator:
         start: int = cmd["start_ns"]
         interval: float = cmd["interval_ns"]
         room = self.room.encode()
+        line = (
+            b"PRIVMSG %s :%s%s\r\n"
+            if self.mode == "irc"
+            else b'{"type":"say","room":"%s","text":"%s%s"}\n'
+        )
         pad = b"x" * self.text_bytes
         sent = lag_max = lag_sum = 0
         j = 0
@@ -302,10 +335,7 @@ class Generator:
                 if client is not None:
                     stamp = monotonic_ns()
                     head = b"%d %d " % (stamp, j)
-                    client.write(
-                        b'{"type":"say","room":"%s","text":"%s%s"}\n'
-                        % (room, head, pad[: max(0, self.text_bytes - len(head))])
-                    )
+                    client.write(line % (room, head, pad[: max(0, self.text_bytes - len(head))]))
                     lag = stamp - start - int(j * interval)
                     lag_sum += lag
                     if lag > lag_max:

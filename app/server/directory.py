@@ -58,6 +58,9 @@ class Room:
     refilled: frozenset[int] = frozenset()
     # Characters of text in ``recent``, kept at most ``WINDOW_CHARS``.
     recent_chars: int = 0
+    # Whether its creation was charged to an address: once, to the first of the joins that
+    # arrive together before anyone is in it.
+    charged: bool = False
 
     def add_newest(self, message: StoredMessage) -> None:
         """Put ``message`` at the new end of the window, pushing out what no longer fits."""

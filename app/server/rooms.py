@@ -93,13 +93,15 @@ class RoomFeature:
                 message = f"{name} cannot be read from the history just now; try again later"
                 refuse(s, f, "unavailable", message)
                 return
-            if not known and not self.rooms.members(name):
-                # Nobody is in it and the store has never heard of it: a new room.
+            if not known and not self.rooms.members(name) and not room.charged:
+                # Nobody is in it and the store has never heard of it: a new room, charged
+                # once however many joins of it arrive before the first is in.
                 refusal = self.quota.may_create(s.ip)
                 if refusal is not None:
                     self.rooms.forget_if_unused(name)
                     _refuse(s, f, refusal)
                     return
+                room.charged = True
         if not self.rooms.is_member(name, s) and not await self._admitted(s, f, room):
             return
         if self.rooms.join(name, s):

@@ -67,6 +67,24 @@ async def test_room_creation_per_address_is_rate_limited(
     assert await bob.barrier() == []
 
 
+async def test_a_crowd_joining_one_new_room_at_once_is_charged_one_room(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """Twenty joins of one new room that arrive before the first is in are one new room to
+    --new-rooms-per-min, not twenty: everyone gets in."""
+    server = await start_server(new_rooms_per_min=1, max_conns_per_ip=0)
+    crowd = [await dial(server.port, f"c{number}") for number in range(20)]
+    for client in crowd:
+        await client.send(type="join", room="#crowd", ref="j")
+    for client in crowd:
+        await client.expect("joined", room="#crowd", ref="j")
+        await client.expect("history", room="#crowd", ref="j")
+    assert len(server.hub.rooms.members("#crowd")) == 20
+    # The one room it charged was the address's one for this minute.
+    await crowd[0].send(type="join", room="#another", ref="x")
+    await crowd[0].expect("error", code="rate_limited", ref="x")
+
+
 # --- forgetting empty rooms -----------------------------------------------------------------
 
 

@@ -132,6 +132,11 @@ class Gatekeeper(Protocol):
         """Nobody is in ``room`` any more: what is kept about it in memory may go."""
         ...
 
+    async def account_deleted(self, account: str) -> None:
+        """``account`` is about to be deleted: take its roles in every room (raises
+        ``Unavailable`` if the store cannot)."""
+        ...
+
 
 class Unmoderated:
     """The ``Gatekeeper`` of a server without moderation: everything is allowed."""
@@ -155,6 +160,9 @@ class Unmoderated:
         return False
 
     def forgotten(self, room: str) -> None:
+        return None
+
+    async def account_deleted(self, account: str) -> None:
         return None
 
 

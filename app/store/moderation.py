@@ -77,6 +77,14 @@ class Moderation(Protocol):
         """Make ``account`` (folded) ``role`` in ``room``, or a plain member with ``None``."""
         ...
 
+    def drop_account(
+        self, account: str, done: Callable[[dict[str, str]], None], failed: Failed
+    ) -> None:
+        """Take every role ``account`` (folded) holds in any room: its account is deleted, and
+        whoever registers the nick next must not inherit them. A room it was the last owner of
+        passes to its first op by account name; ``done`` gets those rooms and their new owners."""
+        ...
+
     def add_ban(self, ban: StoredBan, done: Callable[[], None], failed: Failed) -> None:
         """Store ``ban``, replacing a ban of the same room and mask."""
         ...

@@ -149,3 +149,28 @@ async def test_a_forgotten_room_keeps_its_rules(reopen: ReopenModeration) -> Non
     assert (await load_room(history, "#a"))[0] is None
     rules = await called(moderation.room_rules, "#a")
     assert rules.roles == {"ann": "owner"} and len(rules.bans) == 1 and rules.locked
+
+
+async def test_a_dropped_account_loses_every_role_and_its_rooms_pass_to_an_op(
+    reopen: ReopenModeration,
+) -> None:
+    """``drop_account`` takes an account's roles everywhere; a room it was the last owner of
+    passes to its first op by name, one with another owner stays as it is, durably."""
+    history, moderation = reopen()
+    for room, account, role in [
+        ("#a", "alice", "owner"),
+        ("#a", "zed", "op"),
+        ("#a", "bob", "op"),
+        ("#b", "alice", "owner"),
+        ("#b", "carol", "owner"),
+        ("#c", "alice", "op"),
+        ("#d", "alice", "owner"),
+    ]:
+        await called(moderation.set_role, room, account, role)
+    assert await called(moderation.drop_account, "alice") == {"#a": "bob"}
+    await history.close()
+    _, moderation = reopen()
+    assert (await called(moderation.room_rules, "#a")).roles == {"bob": "owner", "zed": "op"}
+    assert (await called(moderation.room_rules, "#b")).roles == {"carol": "owner"}
+    assert (await called(moderation.room_rules, "#c")).roles == {}
+    assert (await called(moderation.room_rules, "#d")).roles == {}

@@ -53,6 +53,12 @@ class DirectPage:
     more: bool
 
 
+def pair_of(a: str, b: str) -> str:
+    """The key of the conversation between folded nicks ``a`` and ``b`` (either order), which
+    no nick can confuse: nicks hold no space."""
+    return f"{a} {b}" if a <= b else f"{b} {a}"
+
+
 class Accounts(Protocol):
     """Accounts and their stored direct messages; callbacks run on the loop, in order."""
 

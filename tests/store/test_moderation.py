@@ -136,11 +136,12 @@ async def test_a_forgotten_room_keeps_its_rules(reopen_stores: ReopenStores) -> 
 
 
 async def test_a_dropped_account_loses_every_role_and_its_rooms_pass_to_an_op(
-    reopen: ReopenModeration,
+    reopen_stores: ReopenStores,
 ) -> None:
     """``drop_account`` takes an account's roles everywhere; a room it was the last owner of
     passes to its first op by name, one with another owner stays as it is, durably."""
-    history, moderation = reopen()
+    first = opened(reopen_stores)
+    history, moderation = first.history, first.moderation
     for room, account, role in [
         ("#a", "alice", "owner"),
         ("#a", "zed", "op"),
@@ -153,8 +154,25 @@ async def test_a_dropped_account_loses_every_role_and_its_rooms_pass_to_an_op(
         await called(moderation.set_role, room, account, role)
     assert await called(moderation.drop_account, "alice") == {"#a": "bob"}
     await history.close()
-    _, moderation = reopen()
+    moderation = opened(reopen_stores).moderation
     assert (await called(moderation.room_rules, "#a")).roles == {"bob": "owner", "zed": "op"}
     assert (await called(moderation.room_rules, "#b")).roles == {"carol": "owner"}
     assert (await called(moderation.room_rules, "#c")).roles == {}
     assert (await called(moderation.room_rules, "#d")).roles == {}
+
+
+async def test_a_ban_replaced_by_a_lasting_one_is_not_pruned(reopen_stores: ReopenStores) -> None:
+    """Replacing a ban or mute that ends by one that does not (or ends later) keeps it from
+    ``prune``; one made to end sooner is pruned."""
+    moderation = opened(reopen_stores).moderation
+    await called(moderation.add_ban, StoredBan("#a", "nick:a*", "ann", None, TS0, TS0 + 10))
+    await called(moderation.add_ban, StoredBan("#a", "NICK:A*", "ann", None, TS0))
+    await called(moderation.add_mute, StoredMute("#a", "dee", "ann", TS0, TS0 + 10))
+    await called(moderation.add_mute, StoredMute("#a", "dee", "ann", TS0, TS0 + 99))
+    await called(moderation.add_mute, StoredMute("#a", "eve", "ann", TS0))
+    await called(moderation.add_mute, StoredMute("#a", "eve", "ann", TS0, TS0 + 10))
+    assert await called(moderation.prune, TS0 + 50) == 1
+    rules = await called(moderation.room_rules, "#a")
+    assert [ban.mask for ban in rules.bans] == ["NICK:A*"]
+    assert [mute.nick for mute in rules.mutes] == ["dee"]
+    assert await called(moderation.prune, TS0 + 100) == 1

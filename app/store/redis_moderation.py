@@ -10,6 +10,8 @@ account to role), ``PREFIX:{ROOM}:bans`` (a hash of folded mask to the ban as JS
 ``PREFIX:{ROOM}:mutes`` (folded nick to the mute as JSON) and ``PREFIX:{ROOM}:locked``. They are
 apart from ``PREFIX:{ROOM}:state``, which ``forget_room`` deletes when a room empties, so a room's
 rules outlive its members. The server-wide bans (room ``SERVER_WIDE``) are ``PREFIX:bans``.
+``PREFIX:role-rooms:{ACCOUNT}`` is the set of rooms where an account holds a role, which
+``drop_account`` walks where SQLite scans.
 ``PREFIX:expiring`` indexes the bans and mutes that end, scored by when, so that ``prune`` reads
 only those that are due instead of every room's rules.
 """
@@ -38,6 +40,10 @@ class RuleKeys:
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
         self.expiring = f"{prefix}:expiring"
+
+    def role_rooms(self, account: str) -> str:
+        """The set of rooms where ``account`` (folded) holds a role."""
+        return f"{self._prefix}:role-rooms:{{{account}}}"
 
     def of(self, room: str, what: Literal["roles", "bans", "mutes", "locked"]) -> str:
         if room == SERVER_WIDE:
@@ -122,11 +128,50 @@ class RedisModeration:
         def stage(pipe: Pipeline) -> int:
             if role is None:
                 pipe.hdel(self._keys.of(room, "roles"), account)
+                pipe.srem(self._keys.role_rooms(account), room)
             else:
                 pipe.hset(self._keys.of(room, "roles"), account, role)
-            return 1
+                pipe.sadd(self._keys.role_rooms(account), room)
+            return 2
 
         self._history.submit(stage, lambda results: done, failed)
+
+    def drop_account(
+        self, account: str, done: Callable[[dict[str, str]], None], failed: Failed
+    ) -> None:
+        keys = self._keys
+
+        async def drop(pipe: Pipeline) -> dict[str, str]:
+            # Watched, the index and each room's roles: a role another node changes meanwhile
+            # makes ``transaction`` start again.
+            stored = cast("set[bytes]", await pipe.smembers(keys.role_rooms(account)))
+            rooms = sorted(room.decode() for room in stored)
+            if rooms:
+                await pipe.watch(*(keys.of(room, "roles") for room in rooms))
+            successors: dict[str, str] = {}
+            for room in rooms:
+                held = cast("dict[bytes, bytes]", await pipe.hgetall(keys.of(room, "roles")))
+                roles = {name.decode(): role.decode() for name, role in held.items()}
+                if roles.pop(account, None) == "owner" and "owner" not in roles.values():
+                    ops = sorted(name for name, role in roles.items() if role == "op")
+                    if ops:
+                        successors[room] = ops[0]
+            pipe.multi()  # type: ignore[no-untyped-call]
+            for room in rooms:
+                pipe.hdel(keys.of(room, "roles"), account)
+            for room, heir in successors.items():
+                pipe.hset(keys.of(room, "roles"), heir, "owner")
+            pipe.delete(keys.role_rooms(account))
+            return successors
+
+        async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
+            index = keys.role_rooms(account)
+            successors: dict[str, str] = await client.transaction(
+                drop, index, value_from_callable=True
+            )
+            return lambda: done(successors)
+
+        self._history.submit(None, None, failed, run=run)
 
     def add_ban(self, ban: StoredBan, done: Callable[[], None], failed: Failed) -> None:
         field = fold(ban.mask)

@@ -8,7 +8,8 @@ mutes and locks survive restarts. Server-wide bans are the bans of room ``""``. 
 filters by time) and ``prune`` deletes them. Like ``History`` (``base.py``), every operation is
 ordered after the ones submitted before it and answers on the caller's event loop through ``done``
 or, if the storage refused, ``failed`` with the reason. The SQLite backend
-(``sqlite_moderation.py``) shares the history's file, writer thread and queue.
+(``sqlite_moderation.py``) shares the history's file, writer thread and queue; the Redis backend
+(``redis_moderation.py``) a ``RedisHistory``'s connection, worker and queue.
 """
 
 from __future__ import annotations

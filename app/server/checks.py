@@ -220,7 +220,8 @@ def _said(exc: BaseException, url: str) -> str:
     text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
     for secret in _secrets(url):
         text = text.replace(secret, "***")
-    return text[:1].lower() + text[1:]
+    # "Connection refused" reads on in lower case; "DB index ..." keeps its capitals.
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _secrets(url: str) -> list[str]:

@@ -163,9 +163,8 @@ class Supervisor:
                 loop.add_signal_handler(signal.SIGHUP, self._signal_all, signal.SIGHUP)
             assert self.config.redis_url is not None  # settings.py: workers need --redis
             log.info(
-                "starting %d workers on port %s, nodes of %s",
+                "starting %d workers, nodes of %s",
                 len(self.workers),
-                " and ".join(str(port) for port in self._ports()),
                 redacted(self.config.redis_url),
             )
             keepers = [asyncio.create_task(self._keep(worker)) for worker in self.workers]
@@ -184,11 +183,15 @@ class Supervisor:
         log.info("stopped")
         return 0
 
-    def _ports(self) -> list[int]:
-        config = self.config
-        return ([config.port] if config.plain else []) + (
-            [config.tls_port] if config.tls_cert is not None else []
-        )
+    def _say_listening(self) -> None:
+        """The lines a single ``parley serve`` logs, once every worker listens."""
+        config, count = self.config, len(self.workers)
+        if config.plain:
+            log.info("listening on %s:%d with %d workers", config.host, config.port, count)
+        if config.tls_cert is not None:
+            log.info(
+                "listening for TLS on %s:%d with %d workers", config.host, config.tls_port, count
+            )
 
     async def _keep(self, worker: Worker) -> None:
         """Run ``worker``, and start it again each time it dies, until the deployment stops."""
@@ -200,11 +203,7 @@ class Supervisor:
                 worker.ever_ready = True
                 self._ready += 1
                 if self._ready == len(self.workers):
-                    for port in self._ports():
-                        log.info(
-                            "listening on %s:%d with %d workers",
-                            *(self.config.host, port, len(self.workers)),
-                        )
+                    self._say_listening()
             code = await process.wait()
             worker.process = None
             if self.stopping.is_set():

@@ -111,9 +111,9 @@ def _serve(args: argparse.Namespace) -> int:
     check_machine(settings)
     logging.getLogger().setLevel(settings.log_level.upper())
 
-    from app.server import run
+    from app.server.workers import run_serve
 
-    return run(settings.config)
+    return run_serve(settings.config, settings.log_level)
 
 
 def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

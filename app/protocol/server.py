@@ -19,13 +19,15 @@ class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
 
 
 class Welcome(_ServerBase, tag="welcome"):
-    """``account`` is the nick when the session signed in to its account (absent for a guest)."""
+    """``account`` is the nick when the session signed in to its account (absent for a guest);
+    ``node`` names the process serving the connection when the server runs as several."""
 
     nick: str
     server: str
     proto: int
     account: str | None = None
     oper: bool = False
+    node: str | None = None
 
 
 class Message(_ServerBase, tag="message"):

@@ -54,3 +54,13 @@ class ServerConfig:
     accounts_required: bool = False
     # Moderation: the accounts (folded nicks) that are server operators.
     opers: tuple[str, ...] = ()
+    # Scale-out (issue 13): the Redis this process is a node of (redis://, rediss://, unix://;
+    # None: one process alone on its SQLite history) ...
+    redis_url: str | None = None
+    # ... the node processes ``parley serve`` runs on this machine (``workers.py`` supervises
+    # them when more than one) ...
+    workers: int = 1
+    # ... and, in each of them, the node's name (sent in ``welcome``; empty: not a worker) and
+    # whether its listeners share their ports with its siblings (SO_REUSEPORT).
+    node: str = ""
+    reuse_port: bool = False

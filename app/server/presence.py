@@ -76,6 +76,7 @@ class PresenceFeature:
             proto=p.PROTO_VERSION,
             account=s.nick if account else None,
             oper=bool(account) and account in self.ctx.config.opers,
+            node=self.ctx.config.node or None,
             ref=f.ref,
         )
         s.send(welcome)

@@ -10,7 +10,8 @@ waits a bounded time for the goodbyes to drain and then aborts what is left. ``r
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
 graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
 certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
-a ``UsageError``, one sentence for the CLI to print.
+a ``UsageError``, one sentence for the CLI to print. Each of ``--workers`` runs ``run`` too
+(``workers.py``), its listeners sharing their ports with its siblings' (``reuse_port``).
 """
 
 from __future__ import annotations
@@ -132,7 +133,13 @@ class Server:
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(
-                factory, self.config.host, port, backlog=4096, start_serving=False
+                factory,
+                self.config.host,
+                port,
+                backlog=4096,
+                start_serving=False,
+                # A worker's siblings listen on the same port; the kernel spreads connections.
+                reuse_port=self.config.reuse_port or None,
             )
         except OSError as exc:
             self._close_listeners()
@@ -195,8 +202,9 @@ class Server:
             self.hub.sweep()
 
 
-async def serve(config: ServerConfig) -> None:
-    """Run a server until SIGINT or SIGTERM, then stop it gracefully."""
+async def serve(config: ServerConfig, on_started: Callable[[Server], None] | None = None) -> None:
+    """Run a server until SIGINT or SIGTERM, then stop it gracefully; ``on_started`` is told
+    once it listens (a worker tells its supervisor)."""
     server = Server(config)
     try:
         await server.start()
@@ -204,6 +212,8 @@ async def serve(config: ServerConfig) -> None:
         raise listen_error(config.host, failed.port, failed.error) from None
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open the history {config.db}: {exc}") from None
+    if on_started is not None:
+        on_started(server)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -225,13 +235,13 @@ async def serve(config: ServerConfig) -> None:
         await server.stop()
 
 
-def run(config: ServerConfig) -> int:
-    """The ``parley serve`` entry point; returns the exit status."""
+def run(config: ServerConfig, on_started: Callable[[Server], None] | None = None) -> int:
+    """The ``parley serve`` entry point (and each worker's); returns the exit status."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, on_started))
     else:
         log.info("using uvloop")
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, on_started))
     return 0

@@ -247,12 +247,14 @@ async def test_two_clients_on_different_workers_chat(deployment: Deployment) -> 
     """A message said on one worker reaches a member of the room on the other."""
     port = await deployment.port()
     clients = await one_on_each(port)
-    (alice, _), (bob, _) = clients["1"], clients["2"]
-    await alice.join("#both")
-    await bob.join("#both")
-    await alice.send(type="say", room="#both", text="across")
-    frame = await bob.recv(timeout=CROSSING)
-    while frame["type"] != "message":
+    try:
+        (alice, _), (bob, _) = clients["1"], clients["2"]
+        await alice.join("#both")
+        await bob.join("#both")
+        await alice.send(type="say", room="#both", text="across")
         frame = await bob.recv(timeout=CROSSING)
-    assert frame["text"] == "across", frame
-    await close_all(clients)
+        while frame["type"] != "message":
+            frame = await bob.recv(timeout=CROSSING)
+        assert frame["text"] == "across", frame
+    finally:
+        await close_all(clients)

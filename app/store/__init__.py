@@ -3,7 +3,14 @@ and their embedded SQLite defaults, which share one file."""
 
 from __future__ import annotations
 
-from app.store.accounts import Accounts, DirectPage, StoredAccount, StoredDirect
+from app.store.accounts import (
+    NO_PASSWORD,
+    Accounts,
+    DirectPage,
+    StoredAccount,
+    StoredDirect,
+    StoredKey,
+)
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
 from app.store.moderation import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
 from app.store.sqlite import SQLiteHistory
@@ -12,6 +19,7 @@ from app.store.sqlite_moderation import SQLiteModeration
 from app.store.sqlite_schema import SchemaTooNewError
 
 __all__ = [
+    "NO_PASSWORD",
     "SERVER_WIDE",
     "Accounts",
     "DirectPage",
@@ -28,6 +36,7 @@ __all__ = [
     "StoredAccount",
     "StoredBan",
     "StoredDirect",
+    "StoredKey",
     "StoredMessage",
     "StoredMute",
     "StoredRoom",

@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from app.client.accounts import account_frame, plain_password_refusal
+from app.client.accounts import SSHIdentity, account_frame, plain_password_refusal
 from app.client.commands import (
     ChangeNick,
     ChangePassword,
@@ -41,6 +41,7 @@ from app.client.commands import (
     LeaveRoom,
     ListMembers,
     ListRooms,
+    ManageKeys,
     OpenDirect,
     QuitChat,
     Register,
@@ -142,6 +143,8 @@ class Engine:
         ca: str | None = None,
         password: str | None = None,
         allow_plain_password: bool = False,
+        ssh_key: SSHIdentity | None = None,
+        pin: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -150,8 +153,13 @@ class Engine:
         # In memory only: never handed to the config store.
         self._password = password
         self._allow_plain_password = allow_plain_password
+        # An SSH gateway's visitor: each hello proves the key; with no nick, it signs in to the
+        # account pinned to the key, and ``pin`` pins the nick to the key at the first hello.
+        self._ssh_key = ssh_key
+        self._pin = pin
         self.state = ChatState(nick, server_key(host, port), scrollback)
         self.closed_reason = ""
+        self.closed_code = ""  # the code of the error that refused hello for good, if one did
         self._timings = timings or Timings()
         self._store = store
         self._rng = rng or random.Random()
@@ -293,7 +301,7 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
-            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION, password=self._password))
+            link.send(self._hello())
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
@@ -323,6 +331,16 @@ class Engine:
             link.abort()
             await link.wait_closed()
 
+    def _hello(self) -> Hello:
+        claim = self._ssh_key.claim() if self._ssh_key is not None else None
+        return Hello(
+            nick=self.state.nick or None,
+            proto=PROTO_VERSION,
+            password=self._password,
+            key=claim,
+            pin=self._pin and claim is not None and not self._registered_once,
+        )
+
     def _give_up(self, text: str) -> tuple[bool, str, bool]:
         """End the engine with ``text`` as its reason: a session that no retry can fix."""
         self.closed_reason = text
@@ -342,6 +360,7 @@ class Engine:
         )
         if refusal is not None and refusal[1]:
             self.closed_reason = refusal[0]
+            self.closed_code = error.code
             self._notify.emit(ErrorReported(refusal[0], None))
         return refusal
 
@@ -486,9 +505,9 @@ class Engine:
             text = command.text if isinstance(command, SetAway) else None
             if self._online():
                 self._send(Away(text=text), Request("away", self.state.active))
-        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs)):
+        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs, ManageKeys)):
             refusal = None
-            if not isinstance(command, WhoIs):
+            if isinstance(command, (Register, ChangePassword, Unregister)):
                 refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
             if refusal is not None:
                 self._refuse(refusal)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from app.store import (
     RoomRules,
-    StoredKey,
     SQLiteAccounts,
     SQLiteHistory,
     SQLiteModeration,
     StoredAccount,
+    StoredKey,
     StoredRoom,
 )
 from app.store.sqlite_schema import SCHEMA_VERSION

@@ -10,7 +10,9 @@ waits a bounded time for the goodbyes to drain and then aborts what is left. ``r
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
 graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
 certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
-a ``UsageError``, one sentence for the CLI to print.
+a ``UsageError``, one sentence for the CLI to print. A ``Companion`` (the SSH gateway of ``parley
+serve --ssh-port``, which the CLI builds: nothing here imports it) starts once the server
+listens and stops before it says goodbye.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Callable
+from typing import Protocol
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
@@ -54,6 +57,14 @@ FEATURES: tuple[FeatureFactory, ...] = (
     AccountFeature,
     ModerationFeature,
 )
+
+
+class Companion(Protocol):
+    """Something run beside the server, on its loop, that reaches it on its plain port."""
+
+    async def start(self, server_port: int) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class ListenFailed(OSError):
@@ -195,8 +206,8 @@ class Server:
             self.hub.sweep()
 
 
-async def serve(config: ServerConfig) -> None:
-    """Run a server until SIGINT or SIGTERM, then stop it gracefully."""
+async def serve(config: ServerConfig, companion: Companion | None = None) -> None:
+    """Run a server (and its companion) until SIGINT or SIGTERM, then stop it gracefully."""
     server = Server(config)
     try:
         await server.start()
@@ -204,6 +215,12 @@ async def serve(config: ServerConfig) -> None:
         raise listen_error(config.host, failed.port, failed.error) from None
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open the history {config.db}: {exc}") from None
+    if companion is not None:
+        try:
+            await companion.start(server.port)
+        except OSError as exc:
+            await server.stop()
+            raise listen_error(config.host, config.ssh_port or 0, exc, "--host") from None
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -222,16 +239,18 @@ async def serve(config: ServerConfig) -> None:
     try:
         await stopping.wait()
     finally:
+        if companion is not None:
+            await companion.stop()
         await server.stop()
 
 
-def run(config: ServerConfig) -> int:
+def run(config: ServerConfig, companion: Companion | None = None) -> int:
     """The ``parley serve`` entry point; returns the exit status."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, companion))
     else:
         log.info("using uvloop")
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, companion))
     return 0

@@ -399,7 +399,8 @@ class ParleyApp(App[None]):
             self._engine_closed(status.detail)
 
     def _engine_closed(self, reason: str) -> None:
-        if self.engine is not None and self.engine.closed_code == "bad_key_proof":
+        closed_code = self.engine.closed_code if self.engine is not None else ""
+        if closed_code == "bad_key_proof":
             # The server does not take the gateway's word: the visitor can still be a guest.
             self.ssh_key = None
         self.engine = None
@@ -408,6 +409,8 @@ class ParleyApp(App[None]):
             return
         # Refused for good (nick taken, bad nick), or, from the login screen, the server could
         # not be reached: ask again, saying why.
+        if self.ssh_key is not None and closed_code == "no_account" and not self.nick:
+            reason = "A new key: pick a nick."  # the key-only sign-in found none pinned
         login = self.login
         if login is None:
             self.push_screen(self._login_screen(reason))

@@ -12,7 +12,8 @@ field once the server is filled) submits. With ``server_fixed`` (the app run by 
 ``parley web`` for someone else) the server and its TLS switch are shown but cannot be changed, so
 a visitor cannot point the gateway's machine at another host. With ``pin_offered`` (a visitor
 of an SSH gateway that proves their key) a switch, on by default, pins the nick to the key, so
-that their next session with it signs straight in.
+that their next session with it signs straight in; it takes the place of the TLS switch, which
+the gateway fixes, so that the screen still fits a terminal of 80x24.
 """
 
 from __future__ import annotations
@@ -121,17 +122,21 @@ class LoginScreen(Screen[None]):
                 password=True,
                 compact=True,
             )
-            with Horizontal(id="login-tls-row"):
-                yield Switch(self._tls, id="login-tls", animate=False, disabled=self._server_fixed)
-                yield Label(
-                    "TLS: encrypted, the server's certificate verified", id="login-tls-label"
-                )
             if self._pin_offered:
+                # In the TLS switch's place, which the gateway fixes: the box fits in 80x24.
                 with Horizontal(id="login-pin-row"):
                     yield Switch(True, id="login-pin", animate=False)
                     yield Label(
                         "Pin this nick to my SSH key: it signs me in next time",
                         id="login-pin-label",
+                    )
+            else:
+                with Horizontal(id="login-tls-row"):
+                    yield Switch(
+                        self._tls, id="login-tls", animate=False, disabled=self._server_fixed
+                    )
+                    yield Label(
+                        "TLS: encrypted, the server's certificate verified", id="login-tls-label"
                     )
             # The reason comes from the server or the socket: shown as it is, never as markup.
             yield Static(self._error, id="login-error", markup=False)
@@ -157,7 +162,9 @@ class LoginScreen(Screen[None]):
 
     @property
     def tls(self) -> bool:
-        """Whether the TLS switch is on."""
+        """Whether the TLS switch is on (as given, where the pin switch stands in its place)."""
+        if self._pin_offered:
+            return self._tls
         return self.query_one("#login-tls", Switch).value
 
     @property

@@ -73,10 +73,12 @@ class AccountFeature:
     ) -> str | None:
         if password is not None and _too_long(s, f, password):
             return None
-        fingerprint = None
-        if isinstance(f, p.Hello) and f.key is not None:
-            fingerprint = self.keys.proven(s, f)
-            if fingerprint is None:
+        # The key proven by this hello, or (for ``nick``) the one proven by the connection's.
+        fingerprint: str | None = s.ssh_key or None
+        if isinstance(f, p.Hello):
+            fingerprint = self.keys.proven(s, f) if f.key is not None else None
+            s.ssh_key = fingerprint or ""
+            if f.key is not None and fingerprint is None:
                 return None
         key = p.fold(nick)
         account = await self._find(s, f, key)
@@ -84,8 +86,8 @@ class AccountFeature:
             return None
         if password is None:
             if fingerprint is not None:
-                assert isinstance(f, p.Hello)
-                return await self.keys.claim(s, f, nick, account, fingerprint)
+                pin = isinstance(f, p.Hello) and f.pin
+                return await self.keys.claim(s, f, nick, account, fingerprint, pin=pin)
             if account is None:
                 return ""
             refuse(s, f, "bad_password", f"{account.nick} is registered: sign in with its password")
@@ -191,26 +193,14 @@ class AccountFeature:
         self, s: Session, f: p.ClientFrame, key: str
     ) -> StoredAccount | Literal[False] | None:
         """The account ``key`` (None if there is none), or False (answered) if unreadable."""
-        try:
-            found: StoredAccount | None = await awaited(self.store.find_account, key)
-        except Unavailable:
-            refuse(s, f, "unavailable", "the server cannot read its accounts now; try again later")
-            return False
-        return found
+        return await self.keys.find_account(s, f, key)
 
     async def _own_account(
         self, s: Session, f: p.ClientFrame, password: str
     ) -> StoredAccount | None:
         """The sender's account if ``password`` is its password; else None (answered)."""
-        if not s.account:
-            refuse(s, f, "no_account", "you are not signed in to an account")
-            return None
-        account = await self._find(s, f, s.account)
-        if account is False:
-            return None
+        account = await self.keys.signed_in_account(s, f)
         if account is None:
-            s.account = ""
-            refuse(s, f, "no_account", "you are not signed in to an account")
             return None
         if account.hash == NO_PASSWORD and await self.keys.holds_key_of(s, s.account):
             return account

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Final, Literal, cast
 
 from app import protocol as p
 from app.protocol.keys import is_fingerprint, parse_public_key, proof_is_valid
@@ -67,7 +68,7 @@ class SSHKeys:
         stored = await self._find_key(s, f, fingerprint)
         if stored is False:
             return None
-        account = await self._find_account(s, f, stored.account) if stored else None
+        account = await self.find_account(s, f, stored.account) if stored else None
         if account is False:
             return None
         if account is None:
@@ -76,10 +77,18 @@ class SSHKeys:
         return account.nick
 
     async def claim(
-        self, s: Session, f: p.Hello, nick: str, account: StoredAccount | None, fingerprint: str
+        self,
+        s: Session,
+        f: p.ClientFrame,
+        nick: str,
+        account: StoredAccount | None,
+        fingerprint: str,
+        *,
+        pin: bool,
     ) -> str | None:
-        """Sign ``s`` in to ``nick`` by its proven key, without a password: the account (folded
-        nick) it gets, "" for a guest, or None (answered)."""
+        """Sign ``s`` in to ``nick`` (by ``hello``, or ``nick`` later) by its proven key, without
+        a password: the account (folded nick) it gets, "" for a guest, or None (answered);
+        ``pin`` makes a free nick an account of the key."""
         key = p.fold(nick)
         stored = await self._find_key(s, f, fingerprint)
         if stored is False:
@@ -98,19 +107,16 @@ class SSHKeys:
                 return None
             refuse(s, f, "bad_password", f"{account.nick} is registered: sign in with its password")
             return None
-        if not f.pin:
+        if not pin:
             return ""
         if stored is not None:
             refuse(s, f, "key_taken", f"this SSH key is already pinned to {stored.account}")
             return None
         now = time.time_ns() // 1_000_000
         pinned = StoredKey(fingerprint, key, "", "", now)
-        try:
-            created = await awaited(
-                self.store.create_pinned_account, StoredAccount(nick, NO_PASSWORD, now), pinned
-            )
-        except Unavailable:
-            refuse(s, f, "unavailable", UNWRITABLE)
+        new = StoredAccount(nick, NO_PASSWORD, now)
+        created = await _ask(s, f, UNWRITABLE, self.store.create_pinned_account, new, pinned)
+        if created is _FAILED:
             return None
         if not created:
             refuse(s, f, "nick_registered", f"{nick} is already an account")
@@ -132,12 +138,12 @@ class SSHKeys:
     # --- handlers ------------------------------------------------------------------------
 
     async def list_keys(self, s: Session, f: p.ListKeys) -> None:
-        account = await self._own_account(s, f)
+        account = await self.signed_in_account(s, f)
         if account is not None:
             await self._send_keys(s, f, account)
 
     async def add_key(self, s: Session, f: p.AddKey) -> None:
-        account = await self._own_account(s, f)
+        account = await self.signed_in_account(s, f)
         if account is None:
             return
         parsed = parse_public_key(f.key)
@@ -148,10 +154,8 @@ class SSHKeys:
         stored = StoredKey(
             fingerprint, s.account, parsed.line, parsed.comment[:200], time.time_ns() // 1_000_000
         )
-        try:
-            added = await awaited(self.store.add_key, stored)
-        except Unavailable:
-            refuse(s, f, "unavailable", UNWRITABLE)
+        added = await _ask(s, f, UNWRITABLE, self.store.add_key, stored)
+        if added is _FAILED:
             return
         if not added:
             refuse(s, f, "key_taken", f"the key {fingerprint} is already pinned to an account")
@@ -160,7 +164,7 @@ class SSHKeys:
         await self._send_keys(s, f, account)
 
     async def remove_key(self, s: Session, f: p.RemoveKey) -> None:
-        account = await self._own_account(s, f)
+        account = await self.signed_in_account(s, f)
         if account is None:
             return
         keys = await self._keys_of(s, f, s.account)
@@ -173,10 +177,8 @@ class SSHKeys:
             message = "this is the only way into your account: add another key first"
             refuse(s, f, "not_permitted", message)
             return
-        try:
-            removed = await awaited(self.store.remove_key, s.account, f.fingerprint)
-        except Unavailable:
-            refuse(s, f, "unavailable", UNWRITABLE)
+        removed = await _ask(s, f, UNWRITABLE, self.store.remove_key, s.account, f.fingerprint)
+        if removed is _FAILED:
             return
         if not removed:
             refuse(s, f, "no_such_key", f"your account has no key {f.fingerprint[:60]}")
@@ -202,41 +204,46 @@ class SSHKeys:
         ]
         s.send(p.KeyList(keys=listed, password=account.hash != NO_PASSWORD, ref=f.ref))
 
-    async def _own_account(self, s: Session, f: p.ClientFrame) -> StoredAccount | None:
+    async def signed_in_account(self, s: Session, f: p.ClientFrame) -> StoredAccount | None:
+        """The account ``s`` is signed in to; None (answered) for a guest, or if it is gone."""
         if not s.account:
             refuse(s, f, "no_account", "you are not signed in to an account")
             return None
-        account = await self._find_account(s, f, s.account)
+        account = await self.find_account(s, f, s.account)
         if account is False:
             return None
         if account is None:
+            s.account = ""
             refuse(s, f, "no_account", "you are not signed in to an account")
         return account
 
-    async def _find_account(
+    async def find_account(
         self, s: Session, f: p.ClientFrame, key: str
     ) -> StoredAccount | Literal[False] | None:
-        try:
-            found: StoredAccount | None = await awaited(self.store.find_account, key)
-        except Unavailable:
-            refuse(s, f, "unavailable", UNREADABLE)
-            return False
-        return found
+        """The account ``key`` (None if there is none), or False (answered) if unreadable."""
+        found = await _ask(s, f, UNREADABLE, self.store.find_account, key)
+        return False if found is _FAILED else cast("StoredAccount | None", found)
 
     async def _find_key(
         self, s: Session, f: p.ClientFrame, fingerprint: str
     ) -> StoredKey | Literal[False] | None:
-        try:
-            found: StoredKey | None = await awaited(self.store.find_key, fingerprint)
-        except Unavailable:
-            refuse(s, f, "unavailable", UNREADABLE)
-            return False
-        return found
+        found = await _ask(s, f, UNREADABLE, self.store.find_key, fingerprint)
+        return False if found is _FAILED else cast("StoredKey | None", found)
 
     async def _keys_of(self, s: Session, f: p.ClientFrame, key: str) -> list[StoredKey] | None:
-        try:
-            found: list[StoredKey] = await awaited(self.store.account_keys, key)
-        except Unavailable:
-            refuse(s, f, "unavailable", UNREADABLE)
-            return None
-        return found
+        found = await _ask(s, f, UNREADABLE, self.store.account_keys, key)
+        return None if found is _FAILED else cast("list[StoredKey]", found)
+
+
+_FAILED: Final = object()
+
+
+async def _ask(
+    s: Session, f: p.ClientFrame, why: str, operation: Callable[..., None], *args: Any
+) -> Any:
+    """What a store operation gives, or ``_FAILED`` once ``unavailable`` (``why``) is answered."""
+    try:
+        return await awaited(operation, *args)
+    except Unavailable:
+        refuse(s, f, "unavailable", why)
+        return _FAILED

@@ -80,8 +80,8 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        # Any key is a guest identity for now. The client then proves it holds this key; the
-        # fingerprint is of the last key offered, which is the one it signs with.
+        # Any key gets in; the chat server decides whose it is. The client then proves it holds
+        # this key; the fingerprint is of the last key offered, which is the one it signs with.
         self._fingerprint = key.get_fingerprint("sha256")
         return True
 

@@ -64,8 +64,10 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "ssh",
         help="serve the terminal UI to any SSH client (needs the ssh extra)",
         description="Serve Parley's terminal UI over SSH: `ssh -p PORT host` opens it. Any "
-        "public key is accepted as a guest. Every flag can also be set as PARLEY_SSH_<FLAG> "
-        "(--idle-timeout is PARLEY_SSH_IDLE_TIMEOUT); the command line wins.",
+        "public key is accepted; with --gateway-secret-file the key is the visitor's identity (a "
+        "nick pinned to it signs straight in), else every visitor is a guest. Every flag can "
+        "also be set as PARLEY_SSH_<FLAG> (--idle-timeout is PARLEY_SSH_IDLE_TIMEOUT); the "
+        "command line wins.",
     )
     defaults = GatewayConfig()
     ssh.add_argument("--host", help=f"address to listen on; default: {defaults.host}")

@@ -230,3 +230,24 @@ async def test_a_password_does_not_open_an_account_without_one(
     await client.expect("error", code="bad_password")
     await client.send(type="hello", nick="ann", proto=1, password=PASSWORD)
     await client.expect("error", code="bad_password")
+
+
+async def test_a_connection_signed_in_by_key_renames_into_its_pinned_nick(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """``nick`` to a nick pinned to the key proven at hello takes it with no password; to a nick
+    pinned to another key it gets ``wrong_key``."""
+    server = await keyed_server(start_server)
+    _, ann_key = public_key()
+    _, cy_key = public_key()
+    await (await pinned(dial, server, "ann", ann_key)).close()
+    await (await pinned(dial, server, "cy", cy_key)).close()
+    client = await dial(server.port)
+    await client.send(type="hello", nick="guest", proto=1, key=claim(ann_key))
+    await client.expect("welcome", nick="guest")
+    await client.send(type="nick", nick="cy", ref=1)
+    await client.expect("error", code="wrong_key", ref=1)
+    await client.send(type="nick", nick="ann", ref=2)
+    await client.expect("renamed", nick="ann", old="guest", ref=2)
+    await client.send(type="keys", ref=3)
+    await client.expect("key_list", ref=3)

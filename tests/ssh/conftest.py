@@ -101,31 +101,46 @@ async def ssh_dial(client_key: Any) -> AsyncIterator[Dial]:
         await conn.wait_closed()
 
 
-@pytest.fixture
-async def serve_with_ssh(tmp_path: Path) -> AsyncIterator[tuple[int, int]]:
-    """``python -m parley serve --port 0 --ssh-port 0`` in a subprocess: its chat and SSH ports.
-    Stopped with SIGTERM at the end, which must exit 0."""
+async def start_parley(cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    """``python -m parley ARGS`` in ``cwd``: this checkout, no ``PARLEY_*`` of ours, a user data
+    dir of its own, stdout and stderr piped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"))
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "parley", "serve", "--port", "0", "--ssh-port", "0"),
-        *("--db", str(tmp_path / "serve.db")),
-        cwd=tmp_path,
+    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(cwd / "data"))
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "parley", *args),
+        cwd=cwd,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def logged_ports(log: asyncio.StreamReader, *patterns: str) -> list[int]:
+    """The port each of ``patterns`` finds in a line of ``log`` (its first group), once each has
+    matched one; fails if the process ends first."""
+    found: dict[str, int] = {}
+    while len(found) < len(patterns):
+        line = (await asyncio.wait_for(log.readline(), TIMEOUT)).decode().strip()
+        assert line, "the process ended before it listened"
+        for pattern in patterns:
+            if pattern not in found and (match := re.search(pattern, line)):
+                found[pattern] = int(match.group(1))
+    return [found[pattern] for pattern in patterns]
+
+
+@pytest.fixture
+async def serve_with_ssh(tmp_path: Path) -> AsyncIterator[tuple[int, int]]:
+    """``python -m parley serve --port 0 --ssh-port 0`` in a subprocess: its chat and SSH ports.
+    Stopped with SIGTERM at the end, which must exit 0."""
+    process = await start_parley(
+        tmp_path, "serve", "--port", "0", "--ssh-port", "0", "--db", str(tmp_path / "serve.db")
+    )
     try:
         assert process.stderr is not None and process.stdout is not None
-        chat = ssh = None
-        while chat is None or ssh is None:
-            line = (await asyncio.wait_for(process.stderr.readline(), TIMEOUT)).decode()
-            assert line, "the server ended before it listened"
-            if found := re.search(r"listening on \S+:(\d+) for the chat server", line):
-                ssh = int(found.group(1))
-            elif found := re.search(r"listening on \S+:(\d+)$", line.strip()):
-                chat = int(found.group(1))
+        chat, ssh = await logged_ports(
+            process.stderr, r"listening on \S+:(\d+)$", r"listening on \S+:(\d+) for the chat"
+        )
         printed = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
         assert printed.startswith("Host key fingerprint: SHA256:")
         # Its log is read on: a full pipe would stop the server in the middle of a write.

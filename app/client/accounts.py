@@ -23,9 +23,11 @@ from typing import Final
 
 from app.client.commands import ChangePassword, ManageKeys, Register, Unregister, WhoIs
 from app.protocol import (
+    PROTO_VERSION,
     AccountInfo,
     AddKey,
     ClientFrame,
+    Hello,
     KeyClaim,
     KeyList,
     ListKeys,
@@ -58,6 +60,22 @@ class SSHIdentity:
         return KeyClaim(
             fingerprint=self.fingerprint, at=at, proof=key_proof(self.token, self.fingerprint, at)
         )
+
+
+def hello_frame(
+    nick: str, password: str | None, ssh_key: SSHIdentity | None, *, pin: bool
+) -> Hello:
+    """The ``hello`` to send: with an SSH gateway's ``ssh_key`` a fresh proof of it, and no nick
+    "" (then the server signs in to the account pinned to the key); ``pin`` pins the nick to the
+    key (asked at the first hello only)."""
+    claim = ssh_key.claim() if ssh_key is not None else None
+    return Hello(
+        nick=nick or None,
+        proto=PROTO_VERSION,
+        password=password,
+        key=claim,
+        pin=pin and claim is not None,
+    )
 
 
 def ssh_identity_from_env(env: Mapping[str, str]) -> SSHIdentity | None:

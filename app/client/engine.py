@@ -28,7 +28,12 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from app.client.accounts import SSHIdentity, account_frame, plain_password_refusal
+from app.client.accounts import (
+    SSHIdentity,
+    account_frame,
+    hello_frame,
+    plain_password_refusal,
+)
 from app.client.commands import (
     ChangeNick,
     ChangePassword,
@@ -88,12 +93,10 @@ from app.client.state import (
 from app.protocol import (
     DEFAULT_PORT,
     DEFAULT_ROOM,
-    PROTO_VERSION,
     Away,
     Bye,
     ClientFrame,
     Error,
-    Hello,
     Join,
     Nick,
     Part,
@@ -153,9 +156,7 @@ class Engine:
         # In memory only: never handed to the config store.
         self._password = password
         self._allow_plain_password = allow_plain_password
-        # An SSH gateway's visitor: each hello proves the key; with no nick, it signs in to the
-        # account pinned to the key, and ``pin`` pins the nick to the key at the first hello.
-        self._ssh_key = ssh_key
+        self._ssh_key = ssh_key  # an SSH gateway's visitor: see ``accounts.hello_frame``
         self._pin = pin
         self.state = ChatState(nick, server_key(host, port), scrollback)
         self.closed_reason = ""
@@ -301,7 +302,8 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
-            link.send(self._hello())
+            pin = self._pin and not self._registered_once
+            link.send(hello_frame(self.state.nick, self._password, self._ssh_key, pin=pin))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
@@ -330,16 +332,6 @@ class Engine:
             self._on_disconnected()
             link.abort()
             await link.wait_closed()
-
-    def _hello(self) -> Hello:
-        claim = self._ssh_key.claim() if self._ssh_key is not None else None
-        return Hello(
-            nick=self.state.nick or None,
-            proto=PROTO_VERSION,
-            password=self._password,
-            key=claim,
-            pin=self._pin and claim is not None and not self._registered_once,
-        )
 
     def _give_up(self, text: str) -> tuple[bool, str, bool]:
         """End the engine with ``text`` as its reason: a session that no retry can fix."""

@@ -169,6 +169,25 @@ class AccountInfo(_ServerBase, tag="account"):
     registered: bool = True
 
 
+class KeyInfo(msgspec.Struct, omit_defaults=True):
+    """One SSH key of an account: ``kind`` and ``comment`` are empty for a key pinned at sign-in
+    (the gateway vouches for its fingerprint only); ``current`` marks this session's key."""
+
+    fingerprint: str
+    added_ms: int
+    kind: str = ""
+    comment: str = ""
+    current: bool = False
+
+
+class KeyList(_ServerBase, tag="key_list"):
+    """The reply to ``keys``, ``key_add`` and ``key_remove``: the account's keys, oldest first;
+    ``password`` says whether the account also has a password."""
+
+    keys: list[KeyInfo]
+    password: bool
+
+
 class WhoisInfo(_ServerBase, tag="whois"):
     """The reply to ``whois``: ``rooms`` are those the asker shares with ``nick``;
     ``connected_ms`` is how long it has been connected (absent when offline)."""
@@ -260,6 +279,7 @@ ServerFrame = (
     | Error
     | Bye
     | AccountInfo
+    | KeyList
     | WhoisInfo
     | Mode
     | Kicked

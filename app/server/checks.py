@@ -231,3 +231,22 @@ def _secrets(url: str) -> list[str]:
     if parts.password:
         found += [parts.password, unquote(parts.password)]
     return [secret for secret in found if secret]
+
+
+def read_secret(path: str, origin: str) -> bytes:
+    """The secret an SSH gateway and the server share (``protocol.keys``): the file's contents
+    without surrounding whitespace, at least ``SECRET_MIN_BYTES`` of them."""
+    from app.protocol.keys import SECRET_MIN_BYTES
+
+    try:
+        secret = Path(os.path.expanduser(path)).read_bytes().strip()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the secret file {path} ({origin}): {os_reason(exc)}"
+        ) from None
+    if len(secret) < SECRET_MIN_BYTES:
+        raise UsageError(
+            f"{origin} {path} holds {len(secret)} bytes; a secret is at least {SECRET_MIN_BYTES} "
+            "(make one with `head -c 32 /dev/urandom | base64`)"
+        )
+    return secret

@@ -64,3 +64,10 @@ class ServerConfig:
     # whether its listeners share their ports with its siblings (SO_REUSEPORT).
     node: str = ""
     reuse_port: bool = False
+    # SSH (docs/protocol.md, "SSH keys"): the secret SSH gateways prove their sessions' keys
+    # with (read from gateway_secret_file, or made up when the gateway runs inside: ssh_port),
+    # and the gateway run inside the server on ssh_port (None: none) with its host key.
+    gateway_secret_file: str | None = None
+    gateway_secret: bytes = b""
+    ssh_port: int | None = None
+    ssh_host_key: str | None = None

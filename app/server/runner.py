@@ -11,7 +11,9 @@ waits a bounded time for the goodbyes to drain and then aborts what is left. ``r
 graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
 certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
 a ``UsageError``, one sentence for the CLI to print. Each of ``--workers`` runs ``run`` too
-(``workers.py``), its listeners sharing their ports with its siblings' (``reuse_port``).
+(``workers.py``), its listeners sharing their ports with its siblings' (``reuse_port``). A
+``Companion`` (the SSH gateway of ``parley serve --ssh-port``, which the CLI builds: nothing here
+imports it) starts once the server listens and stops before it says goodbye.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Callable
+from typing import Protocol
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
@@ -55,6 +58,14 @@ FEATURES: tuple[FeatureFactory, ...] = (
     AccountFeature,
     ModerationFeature,
 )
+
+
+class Companion(Protocol):
+    """Something run beside the server, on its loop, that reaches it on its plain port."""
+
+    async def start(self, server_port: int) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class ListenFailed(OSError):
@@ -202,9 +213,13 @@ class Server:
             self.hub.sweep()
 
 
-async def serve(config: ServerConfig, on_started: Callable[[Server], None] | None = None) -> None:
-    """Run a server until SIGINT or SIGTERM, then stop it gracefully; ``on_started`` is told
-    once it listens (a worker tells its supervisor)."""
+async def serve(
+    config: ServerConfig,
+    on_started: Callable[[Server], None] | None = None,
+    companion: Companion | None = None,
+) -> None:
+    """Run a server (and its companion) until SIGINT or SIGTERM, then stop it gracefully;
+    ``on_started`` is told once it listens (a worker tells its supervisor)."""
     server = Server(config)
     try:
         await server.start()
@@ -212,6 +227,12 @@ async def serve(config: ServerConfig, on_started: Callable[[Server], None] | Non
         raise listen_error(config.host, failed.port, failed.error) from None
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open the history {config.db}: {exc}") from None
+    if companion is not None:
+        try:
+            await companion.start(server.port)
+        except OSError as exc:
+            await server.stop()
+            raise listen_error(config.host, config.ssh_port or 0, exc, "--host") from None
     if on_started is not None:
         on_started(server)
     loop = asyncio.get_running_loop()
@@ -232,16 +253,22 @@ async def serve(config: ServerConfig, on_started: Callable[[Server], None] | Non
     try:
         await stopping.wait()
     finally:
+        if companion is not None:
+            await companion.stop()
         await server.stop()
 
 
-def run(config: ServerConfig, on_started: Callable[[Server], None] | None = None) -> int:
+def run(
+    config: ServerConfig,
+    on_started: Callable[[Server], None] | None = None,
+    companion: Companion | None = None,
+) -> int:
     """The ``parley serve`` entry point (and each worker's); returns the exit status."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, on_started))
+        asyncio.run(serve(config, on_started, companion))
     else:
         log.info("using uvloop")
-        uvloop.run(serve(config, on_started))
+        uvloop.run(serve(config, on_started, companion))
     return 0

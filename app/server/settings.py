@@ -36,6 +36,7 @@ from app.server.checks import (
     kind_name,
     os_reason,
     parse_number,
+    read_secret,
 )
 from app.server.checks import UsageError as UsageError  # raised here too; importers know it here
 from app.server.config import ServerConfig
@@ -366,6 +367,34 @@ SETTINGS: Final = (
         1,
         1024,
     ),
+    # SSH keys as identities and the SSH gateway inside the server (``frontends/ssh``).
+    Setting(
+        "gateway_secret_file",
+        str,
+        None,
+        "a file holding the secret shared with `parley ssh` gateways, which lets their "
+        "visitors sign in by SSH key (at least 16 bytes: `head -c 32 /dev/urandom | base64`)",
+        metavar="PATH",
+    ),
+    Setting(
+        "ssh_port",
+        int,
+        None,
+        "also serve the terminal UI over SSH on this port, by a gateway inside the server "
+        "(needs the ssh extra; its limits are parley ssh's PARLEY_SSH_* variables)",
+        0,
+        65535,
+        "0 = any free port, shown in the log",
+        metavar="PORT",
+    ),
+    Setting(
+        "ssh_host_key",
+        str,
+        None,
+        "the --ssh-port gateway's ed25519 host key, created if missing; default: "
+        "ssh_host_ed25519_key in the user data dir",
+        metavar="PATH",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 
@@ -484,9 +513,19 @@ def resolve(
         db = os.path.abspath(os.path.expanduser(db))
     log_level = values.pop("log_level")
     values["db"] = db
-    for key in ("tls_cert", "tls_key"):
+    for key in _PATHS - {"db"}:
         if values[key] is not None:
             values[key] = os.path.abspath(os.path.expanduser(values[key]))
+    if values["ssh_port"] is not None and not values["plain"]:
+        raise UsageError(
+            f"{origins['ssh_port']} needs the plain port, which the SSH gateway connects to "
+            "(drop --no-plain)"
+        )
+    if values["ssh_port"] is not None and values["workers"] > 1:
+        raise UsageError(
+            f"{origins['ssh_port']} runs one SSH gateway inside one server: it cannot go with "
+            f"{origins['workers']} (run parley ssh beside the workers instead)"
+        )
     fields = {BY_KEY[key].field: value for key, value in values.items()}
     return Settings(replace(_DEFAULTS, **fields), log_level, origins)
 
@@ -550,7 +589,7 @@ def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
 
 
 # Keys naming a file, which a config file gives relative to its own folder.
-_PATHS: Final = frozenset({"db", "tls_cert", "tls_key"})
+_PATHS: Final = frozenset({"db", "tls_cert", "tls_key", "gateway_secret_file", "ssh_host_key"})
 
 
 def _known_keys_hint(key: str) -> str:
@@ -611,3 +650,7 @@ def check_machine(settings: Settings) -> None:
         check_reuse_port(origins["workers"])
     if config.redis_url is not None:
         check_redis(config.redis_url, origins["redis"])
+    if config.gateway_secret_file is not None:
+        read_secret(config.gateway_secret_file, origins["gateway_secret_file"])
+    if config.ssh_port is not None:
+        check_listen(config.host, config.ssh_port, origins["host"])

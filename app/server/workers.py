@@ -42,7 +42,7 @@ import msgspec
 
 from app.server.checks import MEMORY_DB, UsageError, listen_error, redacted
 from app.server.config import ServerConfig
-from app.server.runner import Server, run
+from app.server.runner import Companion, Server, run
 
 log = logging.getLogger("parley.workers")
 
@@ -65,8 +65,9 @@ class Order(msgspec.Struct, frozen=True):
     config: ServerConfig
 
 
-def run_serve(config: ServerConfig, log_level: str) -> int:
-    """``parley serve`` with checked settings: one process, or a supervisor of its workers."""
+def run_serve(config: ServerConfig, log_level: str, companion: Companion | None = None) -> int:
+    """``parley serve`` with checked settings: one process (with its ``companion``, the SSH
+    gateway of ``--ssh-port``), or a supervisor of its workers."""
     if config.redis_url is not None and not REDIS_NODES:
         log.warning(
             "Redis at %s answers, but this build does not use it yet: the history stays in %s",
@@ -75,7 +76,7 @@ def run_serve(config: ServerConfig, log_level: str) -> int:
         )
     if config.workers > 1:
         return asyncio.run(Supervisor(config, log_level).run())
-    return run(config)
+    return run(config, companion=companion)
 
 
 def restart_delay(quick_deaths: int) -> float:

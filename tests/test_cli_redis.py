@@ -66,6 +66,13 @@ def test_workers_need_redis(tmp_path: Path) -> None:
     assert "from 1 to 1024" in serve(tmp_path, "--workers", "0")
 
 
+def test_an_ssh_gateway_inside_goes_with_one_worker_only(tmp_path: Path) -> None:
+    """--ssh-port runs one gateway in one server: with several workers it is refused."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    line = serve(tmp_path, "--ssh-port", "0", "--workers", "2", "--redis", url)
+    assert "--ssh-port runs one SSH gateway inside one server" in line and "--workers" in line
+
+
 def test_an_unreachable_redis_is_one_sentence(tmp_path: Path) -> None:
     """A Redis nobody listens for is one sentence naming where it was looked for."""
     url = f"redis://:{SECRET}@127.0.0.1:{closed_port()}/0"

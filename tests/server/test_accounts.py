@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.server import Server
-from tests.conftest import Connect, Dial, StartServer, WireClient
+from tests.conftest import Connect, Dial, StartServer, WireClient, stop_and_hang_up
 
 PASSWORD = "correct horse"
 
@@ -236,7 +236,7 @@ async def test_a_restart_keeps_accounts(start_server: StartServer, dial: Dial) -
     alice = await dial(first.port, "alice")
     await alice.send(type="register", password=PASSWORD, ref=1)
     await alice.expect("account", ref=1)
-    await first.stop()
+    await stop_and_hang_up(first, alice)
     second = await start_server()
     assert (await sign_in(dial, second.port, "alice", "wrong password"))["code"] == "bad_password"
     welcome = await sign_in(dial, second.port, "alice", PASSWORD)

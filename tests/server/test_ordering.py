@@ -63,6 +63,13 @@ async def gated_server(tmp_path: Path) -> tuple[Server, GatedHistory]:
     return server, store
 
 
+async def hang_up(*clients: WireClient) -> None:
+    """Close ``clients`` before the server stops: a client that never reads again would hold
+    the server's lingering close, and so the stop, for its whole grace of two seconds."""
+    for client in clients:
+        await client.close()
+
+
 async def test_frames_after_a_waiting_one_wait_and_others_do_not(
     tmp_path: Path, dial: Dial
 ) -> None:
@@ -93,6 +100,7 @@ async def test_frames_after_a_waiting_one_wait_and_others_do_not(
         await alice.expect("message", text="after the read", nonce="n")
         await alice.expect("pong", id="p")
         await bob.expect("message", text="after the read")
+        await hang_up(alice, bob)
     finally:
         store.gate.set()
         await server.stop()
@@ -118,6 +126,7 @@ async def test_a_waiting_read_keeps_order_across_several_reads(tmp_path: Path, d
         second = await alice.expect("history", ref=2)
         assert [m["text"] for m in second["messages"]] == ["x"]
         await alice.expect("topic", topic="t", ref=3)
+        await hang_up(alice)
     finally:
         store.gate.set()
         await server.stop()
@@ -140,6 +149,7 @@ async def test_a_client_leaving_while_its_read_waits_is_forgotten(
         again = await dial(server.port, "alice")
         await again.join("#a")
         assert await again.barrier() == []
+        await hang_up(again)
     finally:
         store.gate.set()
         await server.stop()

@@ -70,6 +70,7 @@ async def test_offline_mail_survives_a_restart(start_server: StartServer, dial: 
         if nick == "bob":
             await client.send(type="quit")
             await client.closed()
+            await client.close()
         else:
             await client.send(type="say", to="bob", text="see you")
             await client.expect("message", text="see you", offline=True)

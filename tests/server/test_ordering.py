@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.server import Server, ServerConfig
 from app.store import Page, SQLiteHistory
-from tests.conftest import Dial, WireClient
+from tests.conftest import Dial, WireClient, hang_up
 from tests.server.wire import in_room
 
 
@@ -61,13 +61,6 @@ async def gated_server(tmp_path: Path) -> tuple[Server, GatedHistory]:
     server = Server(ServerConfig(port=0, db=str(tmp_path / "parley.db"), msg_rate=0), store=store)
     await server.start()
     return server, store
-
-
-async def hang_up(*clients: WireClient) -> None:
-    """Close ``clients`` before the server stops: a client that never reads again would hold
-    the server's lingering close, and so the stop, for its whole grace of two seconds."""
-    for client in clients:
-        await client.close()
 
 
 async def test_frames_after_a_waiting_one_wait_and_others_do_not(

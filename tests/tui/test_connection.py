@@ -13,7 +13,7 @@ from app.server import Server
 from frontends.tui.login import parse_server
 from frontends.tui.panels import StatusLine
 from tests.conftest import Connect, StartServer, closed_port
-from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_room
+from tests.tui.conftest import MakeApp, eventually, login_screen, rows_with, submit, until_in_room
 
 
 async def test_login_shows_nick_taken_and_allows_a_retry(
@@ -98,9 +98,7 @@ async def test_nick_taken_at_startup_falls_back_to_login(
     await connect("alice")
     app = make_app(nick="alice")
     async with app.run_test() as pilot:
-        await eventually(pilot, lambda: app.login is not None, "the login screen")
-        login = app.login
-        assert login is not None
+        login = await login_screen(pilot)
         await eventually(pilot, lambda: "already taken" in login.error_text, "the reason")
 
 

@@ -161,7 +161,9 @@ class ChatLog(ScrollView, can_focus=False):
         self._total = 0
         self._width = 0
         self._cached: OrderedDict[int, _Row] = OrderedDict()
-        self._was_at_bottom = True
+        # Whether the view follows new lines: it left the bottom because the user scrolled,
+        # not because a resize moved the bottom (a shorter view has a larger max_scroll_y).
+        self._following = True
         self._styles: dict[str, Style] = {}
 
     # --- what the app calls ---------------------------------------------------------------
@@ -190,6 +192,11 @@ class ChatLog(ScrollView, can_focus=False):
     def at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y
 
+    @property
+    def following(self) -> bool:
+        """Whether new lines scroll into view: the user has not scrolled back."""
+        return self._following or self.at_bottom
+
     def plain_rows(self) -> list[str]:
         """Every entry as unwrapped plain text, as it reads on screen; for tests and copying."""
         rows = []
@@ -200,8 +207,8 @@ class ChatLog(ScrollView, can_focus=False):
 
     def show(self, lines: Iterable[Line]) -> None:
         """Replace the whole log, keeping the first visible line in place where it remains."""
-        anchor = self._anchor()
-        follow = self.at_bottom or not self._rows
+        anchor = None if self._following else self._anchor()
+        follow = self.following or not self._rows
         # A redraw mostly shows the same lines (older history put in front): keeping their rows
         # keeps their measured heights, so a page costs its own lines, not the whole log's.
         shown = {row.line.seq: row for row in self._rows if row.line is not None}
@@ -221,7 +228,7 @@ class ChatLog(ScrollView, can_focus=False):
 
     def add(self, line: Line) -> None:
         """Append a line, following it if the view was at the bottom."""
-        follow = self.at_bottom
+        follow = self.following
         start = len(self._rows)
         self._append_row(line)
         for row in self._rows[start:]:
@@ -240,7 +247,7 @@ class ChatLog(ScrollView, can_focus=False):
         for index in range(len(self._rows) - 1, -1, -1):
             row = self._rows[index]
             if row.line is not None and row.line.seq == line.seq:
-                follow = self.at_bottom
+                follow = self.following
                 row.line = line
                 row.strips = None
                 row.measured_at = 0
@@ -267,15 +274,19 @@ class ChatLog(ScrollView, can_focus=False):
     # --- Textual hooks --------------------------------------------------------------------
 
     def on_resize(self) -> None:
+        # By now the view has its new size: whether it is at the bottom says nothing about
+        # whether it was, so the follow flag decides.
+        follow = self._following
         width = self.scrollable_content_region.width
         if width != self._width:
-            follow = self.at_bottom
-            anchor = self._anchor()
+            anchor = None if follow else self._anchor()
             self._width = width
             self._drop_strips()
             self._reflow(measure=True)
             if follow or anchor is None or not self._scroll_to_anchor(anchor):
                 self.scroll_end(animate=False, x_axis=False)
+        elif follow:
+            self.scroll_end(animate=False, x_axis=False)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -287,8 +298,8 @@ class ChatLog(ScrollView, can_focus=False):
         if new_value <= 0 < old_value:
             self.post_message(self.ReachedTop())
         at_bottom = self.at_bottom
-        if at_bottom != self._was_at_bottom:
-            self._was_at_bottom = at_bottom
+        if at_bottom != self._following:
+            self._following = at_bottom
             self.post_message(self.Scrolled(at_bottom))
 
     def render_line(self, y: int) -> Strip:
@@ -324,7 +335,7 @@ class ChatLog(ScrollView, can_focus=False):
         for row in self._rows[:drop]:
             self._cached.pop(row.key, None)
         del self._rows[:drop]
-        if not self.at_bottom:
+        if not self.following:
             # Keep the lines being read where they are on screen.
             self.scroll_to(y=max(0, self.scroll_y - removed_height), animate=False, force=True)
         return True

@@ -185,3 +185,18 @@ def test_printable_defuses_c0_and_c1_controls_but_keeps_text() -> None:
     shown = printable("a\x1b[2Jb\x7fc\x9b31md\u00e9\u4e2d")
     assert shown == "a\u241b[2Jb\u2421c\ufffd31md\u00e9\u4e2d"
     assert all(not (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) for ch in shown)
+
+
+async def test_log_keeps_following_the_bottom_through_resizes() -> None:
+    """After the terminal shrinks, grows and shrinks again, a new line is still in sight."""
+    async with LogHost().run_test(size=(80, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(f"line {n}") for n in range(60)])
+        await pilot.pause()
+        for size in ((80, 20), (100, 30), (80, 24), (50, 15), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            log.add(line(f"after {size[0]}x{size[1]}"))
+            await pilot.pause()
+            assert any(f"after {size[0]}x{size[1]}" in row for row in log.visible_text()), size
+            assert log.at_bottom, size

@@ -294,3 +294,23 @@ async def test_sigterm_restores_the_terminal_after_tui(
     assert cooked(child)
     child.close()
     assert child.exitstatus == 128 + signal.SIGTERM
+
+
+async def test_log_follows_new_lines_after_the_terminal_is_resized(
+    server: Server, connect: Connect, spawn: Any
+) -> None:
+    """In a real 80x24 pty, a line sent after the terminal shrinks and grows back is drawn."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    child = spawn("tui", "--port", str(server.port), "--nick", "xena")
+    await frame_with(bob, "presence", event="join", nick="xena")
+    await expect(child, "connected")
+    for number in range(30):
+        await bob.send(type="say", room="#general", text=f"filler {number}")
+    await expect(child, "filler 29")
+    for rows, cols in ((20, 80), (30, 100), (24, 80)):
+        child.setwinsize(rows, cols)
+        await asyncio.sleep(0.3)  # pacing resizes as a person's drags arrive, not a wait
+        await bob.send(type="say", room="#general", text=f"after {cols}x{rows}")
+        await expect(child, f"after {cols}x{rows}")
+    await quit_app(child)

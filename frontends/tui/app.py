@@ -418,6 +418,12 @@ class ParleyApp(App[None]):
             self.chat_log.scroll_end(animate=False, x_axis=False)
         self.engine.submit(text)
 
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy ``text``, unless it is empty: Ctrl+C over a selection of nothing (a drag across
+        blank cells) would otherwise send an empty OSC 52 and wipe the terminal's clipboard."""
+        if text:
+            super().copy_to_clipboard(text)
+
     def ring(self) -> None:
         """Ring the terminal bell for a mention or a direct message."""
         self.bells += 1

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import secrets
 import ssl
 import time
 from collections.abc import Awaitable, Iterable
@@ -30,6 +29,7 @@ from typing import TypeVar
 
 from app.client.accounts import account_frame, plain_password_refusal
 from app.client.commands import (
+    CancelQueued,
     ChangeNick,
     ChangePassword,
     ChangeTopic,
@@ -37,6 +37,7 @@ from app.client.commands import (
     Command,
     CommandError,
     Completion,
+    GoToWindow,
     JoinRoom,
     LeaveRoom,
     ListMembers,
@@ -81,8 +82,6 @@ from app.client.state import (
     Line,
     LineKind,
     StateSnapshot,
-    next_seq,
-    now_ms,
 )
 from app.protocol import (
     DEFAULT_PORT,
@@ -97,7 +96,6 @@ from app.protocol import (
     Nick,
     Part,
     Quit,
-    Say,
     SetTopic,
     Welcome,
     Who,
@@ -158,8 +156,9 @@ class Engine:
         self._give_up_before_welcome = give_up_before_welcome
         self._notify = Notifier(frontend, self.state)
         self._receiver = Receiver(
-            self.state, self._notify, self._send, self._remember, catchup_pages
+            self.state, self._notify, self._send, self._remember, catchup_pages, self._online_now
         )
+        self._outbox = self._receiver.outbox
         self._moderator = Moderator(self.state, self._send, self._refuse, self._online)
         wanted = [DEFAULT_ROOM, *rooms]
         if store is not None:
@@ -169,6 +168,7 @@ class Engine:
         self._connected = False
         self._registered_once = False
         self._quitting = False
+        self._told_queued = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -362,6 +362,7 @@ class Engine:
         else:
             rooms = self._first_rooms
         self._registered_once = True
+        self._told_queued = False
         self._set_status(ConnectionState.CONNECTED)
         for room in rooms:
             self._send(Join(room=room), Request("join", fold(room), show=False))
@@ -369,11 +370,15 @@ class Engine:
             self._receiver.directs.resume(watermark)
         if self.state.away is not None:
             self._send(Away(text=self.state.away), Request("away", None))
+        self._outbox.pump()
 
     def _on_disconnected(self) -> None:
         self._connected = False
         self._link = None
         self._receiver.connection_lost()
+
+    def _online_now(self) -> bool:
+        return self._connected and self._link is not None
 
     def _send(self, frame: ClientFrame, request: Request | None = None) -> bool:
         link = self._link
@@ -470,8 +475,7 @@ class Engine:
         elif isinstance(command, OpenDirect):
             self._open_direct(command.nick)
         elif isinstance(command, SendDirect):
-            if self._online():
-                self._say(self._open_direct(command.nick), command.text, action=False)
+            self._say(self._open_direct(command.nick), command.text, action=False)
         elif isinstance(command, ChangeNick):
             if self._online():
                 self._send(Nick(nick=command.nick), Request("nick", self.state.active))
@@ -504,30 +508,28 @@ class Engine:
         elif isinstance(command, ClearScrollback) and active is not None:
             active.clear()
             self._notify.reset(active)
+        elif isinstance(command, CancelQueued):
+            taken = self._outbox.cancel(self.state.active)
+            if taken:
+                self._notice(f"Took back {taken} line{'s' if taken != 1 else ''} not sent yet.")
+            else:
+                self._notice("Nothing here is waiting to be sent.")
+        elif isinstance(command, GoToWindow):
+            keys = list(self.state.conversations)
+            if command.number > len(keys):
+                self._refuse(f"There is no conversation {command.number}; there are {len(keys)}.")
+            else:
+                self.switch_to(keys[command.number - 1])
 
     def _say(self, conversation: Conversation, text: str, *, action: bool) -> None:
         if conversation.kind is ConversationKind.ROOM and not conversation.joined:
             self._refuse(f"You are not in {conversation.name}; /join it first.")
             return
-        if not self._online():
-            return
-        nonce = secrets.token_hex(8)
-        line = Line(
-            seq=next_seq(),
-            kind=LineKind.ACTION if action else LineKind.MESSAGE,
-            text=text,
-            ts=now_ms(),
-            sender=self.state.nick,
-            nonce=nonce,
-            own=True,
-            pending=True,
-        )
-        self._receiver.append(conversation, line)
-        if conversation.kind is ConversationKind.ROOM:
-            frame = Say(room=conversation.name, text=text, nonce=nonce, action=action)
-        else:
-            frame = Say(to=conversation.name, text=text, nonce=nonce, action=action)
-        self._send(frame, Request("say", conversation.key, nonce=nonce))
+        if not self._connected and not self._told_queued:
+            # Once per disconnection: the line is not lost, it waits in the outbox.
+            self._told_queued = True
+            self._notice("Not connected: what you type waits and is sent when we are back.")
+        self._outbox.say(conversation, text, action=action)
 
     def _join(self, room: str) -> None:
         existing = self.state.get(room)

@@ -33,6 +33,7 @@ from app.client.events import (
 )
 from app.client.listings import Listings
 from app.client.moderation_receive import ModerationNews, message_text
+from app.client.outbox import Outbox
 from app.client.state import (
     ChatState,
     Conversation,
@@ -136,6 +137,7 @@ class Receiver:
         send: Send,
         remember: Callable[[], None],
         catchup_pages: int,
+        connected: Callable[[], bool],
     ) -> None:
         self.state = state
         self.notify = notify
@@ -150,6 +152,7 @@ class Receiver:
         self.directs = DirectCatchup(self)
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)
+        self.outbox = Outbox(state, self, connected)
 
     # --- what the engine asks -----------------------------------------------------------
 
@@ -206,11 +209,16 @@ class Receiver:
         self._resume_after.clear()
         self._loading_older.clear()
         self.directs.connection_lost()
+        self.outbox.connection_lost()
         for conversation in self.state:
             if conversation.kind is ConversationKind.DIRECT and not self.directs.stored:
-                # A guest's direct messages are never stored: a pending one cannot be confirmed.
-                # An account's are looked for in the catch-up after the reconnect.
-                self.fail(conversation, conversation.pending.values())
+                # A guest's direct messages are never stored: one on the wire cannot be
+                # confirmed. An account's are looked for in the catch-up after the reconnect.
+                self.outbox.caught_up(conversation, certain=False)
+
+    def catching_up(self, conversation: str) -> bool:
+        """Whether ``conversation``'s catch-up after a reconnect is still under way."""
+        return conversation in self._resume_after or self.directs.catching(conversation)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -225,6 +233,7 @@ class Receiver:
             updated = failed(line)
             conversation.replace(updated)
             self.notify.emit(LineUpdated(conversation.key, updated))
+            self.outbox.failed(line.nonce)
 
     def append(self, conversation: Conversation, line: Line) -> None:
         conversation.append(line, active=self.state.active == conversation.key)
@@ -310,6 +319,7 @@ class Receiver:
         line = confirmed(pending, message_id=message.id, ts=message.ts)
         conversation.replace(line)
         self.notify.emit(LineUpdated(conversation.key, line))
+        self.outbox.confirmed(pending.nonce)
 
     def pending_match(self, conversation: Conversation, message: Message) -> Line | None:
         """Our pending line that a history message turns out to be (its echo was lost)."""
@@ -372,7 +382,7 @@ class Receiver:
                 self.append(conversation, message_line(message, self.state.nick))
         messages = page.messages
         if not messages or messages[0].id <= last_id + 1 or not page.more:
-            self._finish_catchup(conversation, reset=False)
+            self._finish_catchup(conversation, reset=False, certain=True)
             return
         # The page starts after our last id and there is more before it: fetch the hole.
         request = Request("catchup", conversation.key, cursor=last_id, head=messages[0].id)
@@ -402,21 +412,22 @@ class Receiver:
         newest = max((m.id for m in page.messages), default=request.cursor)
         reached = newest >= request.head or not page.more or not page.messages
         if reached:
-            self._finish_catchup(conversation, reset=True)
+            self._finish_catchup(conversation, reset=True, certain=True)
         elif request.pages >= self.catchup_pages:
             gap = local_line(
                 LineKind.GAP, "More was missed while disconnected than was fetched here."
             )
             conversation.insert_before_id([gap], request.head)
-            self._finish_catchup(conversation, reset=True)
+            self._finish_catchup(conversation, reset=True, certain=False)
         else:
             request.cursor = newest
             self._fetch_after(conversation, request)
 
-    def _finish_catchup(self, conversation: Conversation, *, reset: bool) -> None:
+    def _finish_catchup(self, conversation: Conversation, *, reset: bool, certain: bool) -> None:
         self._resume_after.pop(conversation.key, None)
-        # What is still pending was never stored by the server: say so rather than pretend.
-        self.fail(conversation, conversation.pending.values())
+        # What was on the wire and is not in the history was never stored: it goes again when
+        # the history is whole, and is marked not sent when it may have a gap.
+        self.outbox.caught_up(conversation, certain=certain)
         if reset:
             self.notify.reset(conversation)
         self.notify.changed()
@@ -541,6 +552,13 @@ class Receiver:
     def _error(self, error: Error) -> None:
         request = self._request(error.ref)
         where = request.conversation if request is not None else None
+        if (
+            request is not None
+            and request.kind == "say"
+            and error.code == "rate_limited"
+            and self.outbox.refused(request.nonce, error.retry_after_ms)
+        ):
+            return  # not an error to the person: the line waits its turn in the outbox
         if request is not None:
             self._undo(request)
         self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)
@@ -555,9 +573,9 @@ class Receiver:
         elif request.kind == "older":
             self._loading_older.discard(conversation.key)
         elif request.kind == "catchup":
-            self._finish_catchup(conversation, reset=True)
+            self._finish_catchup(conversation, reset=True, certain=False)
         elif request.kind == "direct":
-            self.directs.finish(conversation)
+            self.directs.finish(conversation, certain=False)
         elif request.kind == "join" and conversation.key in self._resume_after:
             conversation.joined = False
             self._resume_after.pop(conversation.key, None)

@@ -185,6 +185,7 @@ class StateSnapshot:
     active: str | None
     away: str | None = None  # our own away text; None when we are here
     oper: bool = False  # we are a server operator
+    outbox: int = 0  # our lines typed and not yet confirmed by the server
 
     def conversation(self, key: str) -> ConversationView | None:
         wanted = fold(key)
@@ -398,6 +399,7 @@ class ChatState:
         self.active: str | None = None
         self.away: str | None = None
         self.oper = False
+        self.outbox = 0
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations.values())
@@ -469,6 +471,7 @@ class ChatState:
             active=self.active,
             away=self.away,
             oper=self.oper,
+            outbox=self.outbox,
         )
 
 

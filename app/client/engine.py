@@ -199,6 +199,9 @@ class Engine:
                 registered, reason, fatal = await self._session()
                 if fatal or self._quitting:
                     break
+                if registered:
+                    # In every conversation, so that wherever one looks the gap is explained.
+                    self._receiver.show_everywhere(f"Connection lost ({reason}); reconnecting.")
                 if self._give_up_before_welcome and not self._registered_once:
                     log.info("giving up before the first welcome: %s", reason)
                     break

@@ -149,6 +149,8 @@ class Receiver:
         # Rooms being rejoined after a reconnect -> the last message id we had seen there.
         self._resume_after: dict[str, int] = {}
         self._loading_older: set[str] = set()
+        # Rooms being caught up after a reconnect -> how many missed messages were fetched.
+        self._missed: dict[str, int] = {}
         self.directs = DirectCatchup(self)
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)
@@ -182,6 +184,21 @@ class Receiver:
         after the last id seen there is news, and anything missed before it is fetched."""
         if conversation.last_id is not None:
             self._resume_after[conversation.key] = conversation.last_id
+            self._missed[conversation.key] = 0
+
+    def show_everywhere(self, text: str) -> None:
+        """A notice in every conversation we are in (a lost connection concerns them all)."""
+        for conversation in self.state:
+            if conversation.joined:
+                self.append(conversation, local_line(LineKind.NOTICE, text))
+
+    def reconnected(self, conversation: Conversation) -> None:
+        """Say in ``conversation`` that we are back, and how much of what was missed came."""
+        missed = self._missed.pop(conversation.key, 0)
+        fetched = {0: "nothing was missed", 1: "1 missed message fetched"}.get(
+            missed, f"{missed} missed messages fetched"
+        )
+        self.append(conversation, local_line(LineKind.NOTICE, f"Reconnected; {fetched}."))
 
     def load_older(self, conversation: Conversation) -> None:
         """Ask for the page before the oldest line held; quiet if there is none or one is
@@ -207,6 +224,7 @@ class Receiver:
                 conversation.last_id = request.cursor
         self._requests.clear()
         self._resume_after.clear()
+        self._missed.clear()
         self._loading_older.clear()
         self.directs.connection_lost()
         self.outbox.connection_lost()
@@ -380,6 +398,7 @@ class Receiver:
                 self.confirm(conversation, pending, message)
             else:
                 self.append(conversation, message_line(message, self.state.nick))
+                self._missed[conversation.key] = self._missed.get(conversation.key, 0) + 1
         messages = page.messages
         if not messages or messages[0].id <= last_id + 1 or not page.more:
             self._finish_catchup(conversation, reset=False, certain=True)
@@ -409,6 +428,7 @@ class Receiver:
                 conversation.unread += 1
                 conversation.mention = conversation.mention or line.mention
         conversation.insert_before_id(lines, request.head)
+        self._missed[conversation.key] = self._missed.get(conversation.key, 0) + len(lines)
         newest = max((m.id for m in page.messages), default=request.cursor)
         reached = newest >= request.head or not page.more or not page.messages
         if reached:
@@ -425,6 +445,8 @@ class Receiver:
 
     def _finish_catchup(self, conversation: Conversation, *, reset: bool, certain: bool) -> None:
         self._resume_after.pop(conversation.key, None)
+        if conversation.key in self._missed:
+            self.reconnected(conversation)
         # What was on the wire and is not in the history was never stored: it goes again when
         # the history is whole, and is marked not sent when it may have a gap.
         self.outbox.caught_up(conversation, certain=certain)

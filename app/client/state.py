@@ -237,6 +237,9 @@ class Conversation:
     # The highest message id seen here; the resume point after a reconnect.
     last_id: int | None = None
     pending: dict[str, Line] = field(default_factory=dict)
+    # The seq of the last line held when the user last left this conversation (the unread
+    # marker); None if they never left it.
+    marker: int | None = None
     lines: deque[Line] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -446,6 +449,9 @@ class ChatState:
 
     def activate(self, name: str) -> Conversation | None:
         conversation = self.conversations.get(fold(name))
+        left = self.active_conversation
+        if conversation is not None and left is not None and left is not conversation:
+            left.marker = left.lines[-1].seq if left.lines else None
         if conversation is not None:
             self.active = conversation.key
             conversation.mark_read()

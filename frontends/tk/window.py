@@ -276,7 +276,7 @@ class ChatWindow(ttk.Frame):
             text=f"{state.nick}{' (away)' if state.away is not None else ''} @ {state.server}"
         )
         self.root.title(window_title(state))
-        if self.status != state.connection:
+        if self.status != state.connection or previous is None or previous.outbox != state.outbox:
             self.status = state.connection
             self._show_status()
 
@@ -299,7 +299,11 @@ class ChatWindow(ttk.Frame):
         status = self.status
         if status is None:
             return
-        self.status_label.configure(text=describe_status(status), style=_STATUS_STYLE[status.state])
+        text = describe_status(status)
+        queued = self.snapshot.outbox if self.snapshot is not None else 0
+        if queued:
+            text += f"  ·  {queued} waiting to send (/cancel)"
+        self.status_label.configure(text=text, style=_STATUS_STYLE[status.state])
         waiting = status.state is ConnectionState.RECONNECTING and status.retry_at is not None
         if waiting and self._countdown is None:
             self._countdown = self.after(COUNTDOWN_MS, self._tick_countdown)

@@ -301,6 +301,7 @@ class ParleyApp(App[None]):
         status = self.status_line
         status.nick = state.nick
         status.away = state.away
+        status.queued = state.outbox
         status.status = state.connection
         chat_input = self.chat_input
         chat_input.snapshot = state
@@ -342,7 +343,7 @@ class ParleyApp(App[None]):
         # The engine redraws a conversation for several reasons; only the active one is shown.
         if event.active:
             self._shown = event.conversation
-            self.chat_log.show(self._with_invite(event.conversation, event.lines))
+            self.chat_log.show(self._with_invite(event.conversation, event.lines), event.marker)
 
     def _line_added(self, event: LineAdded) -> None:
         line = event.line
@@ -404,6 +405,7 @@ class ParleyApp(App[None]):
 
     def on_chat_log_scrolled(self, message: ChatLog.Scrolled) -> None:
         self.status_line.scrolled = not message.at_bottom
+        self.status_line.new_below = message.new_below
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         if message.input is not self.chat_input:

@@ -105,6 +105,7 @@ class _Row:
     key: int
     line: Line | None
     day: date
+    marker: bool = False  # the unread marker rather than a day separator
     height: int = 1
     # The width ``height`` was measured at; 0 when it must be measured again.
     measured_at: int = 0
@@ -134,6 +135,7 @@ class ChatLog(ScrollView, can_focus=False):
         "chatlog--moderation",
         "chatlog--deleted",
         "chatlog--day",
+        "chatlog--marker",
     }
 
     class ReachedTop(Message):
@@ -142,9 +144,10 @@ class ChatLog(ScrollView, can_focus=False):
     class Scrolled(Message):
         """The view left the newest line (``at_bottom`` False) or came back to it."""
 
-        def __init__(self, at_bottom: bool) -> None:
+        def __init__(self, at_bottom: bool, new_below: int = 0) -> None:
             super().__init__()
             self.at_bottom = at_bottom
+            self.new_below = new_below  # messages that arrived out of sight below
 
     def __init__(
         self,
@@ -164,6 +167,8 @@ class ChatLog(ScrollView, can_focus=False):
         # Whether the view follows new lines: it left the bottom because the user scrolled,
         # not because a resize moved the bottom (a shorter view has a larger max_scroll_y).
         self._following = True
+        # Messages added while scrolled back, for the status line's "n new below".
+        self._new_below = 0
         self._styles: dict[str, Style] = {}
 
     # --- what the app calls ---------------------------------------------------------------
@@ -205,8 +210,9 @@ class ChatLog(ScrollView, can_focus=False):
             rows.append(prefix.plain + body.plain)
         return rows
 
-    def show(self, lines: Iterable[Line]) -> None:
-        """Replace the whole log, keeping the first visible line in place where it remains."""
+    def show(self, lines: Iterable[Line], marker: int | None = None) -> None:
+        """Replace the whole log, keeping the first visible line in place where it remains;
+        the unread marker goes after the line whose seq is ``marker``."""
         anchor = None if self._following else self._anchor()
         follow = self.following or not self._rows
         # A redraw mostly shows the same lines (older history put in front): keeping their rows
@@ -215,6 +221,9 @@ class ChatLog(ScrollView, can_focus=False):
         self._rows = []
         for line in lines:
             self._append_row(line, shown.get(line.seq))
+            if line.seq == marker:
+                day = self._rows[-1].day
+                self._rows.append(_Row(next(_separator_keys), None, day, marker=True))
         kept = {id(row) for row in self._rows}
         for key, row in list(self._cached.items()):
             if id(row) not in kept:
@@ -229,6 +238,9 @@ class ChatLog(ScrollView, can_focus=False):
     def add(self, line: Line) -> None:
         """Append a line, following it if the view was at the bottom."""
         follow = self.following
+        if not follow and line.is_chat:
+            self._new_below += 1
+            self.post_message(self.Scrolled(False, self._new_below))
         start = len(self._rows)
         self._append_row(line)
         for row in self._rows[start:]:
@@ -300,7 +312,9 @@ class ChatLog(ScrollView, can_focus=False):
         at_bottom = self.at_bottom
         if at_bottom != self._following:
             self._following = at_bottom
-            self.post_message(self.Scrolled(at_bottom))
+            if at_bottom:
+                self._new_below = 0
+            self.post_message(self.Scrolled(at_bottom, self._new_below))
 
     def render_line(self, y: int) -> Strip:
         absolute = round(self.scroll_offset.y) + y
@@ -452,6 +466,11 @@ class ChatLog(ScrollView, can_focus=False):
     def _parts(self, row: _Row, *, wrap_width: int | None) -> tuple[Text, Text]:
         """The fixed prefix (time, nick column, rule) and the body text of one row."""
         line = row.line
+        if line is None and row.marker:
+            label = " new since you left "
+            if wrap_width is not None:
+                label = label.center(wrap_width, "─")
+            return Text(), Text(label, style=self._style("chatlog--marker"))
         if line is None:
             label = f" {day_label(row.day)} "
             if wrap_width is not None:

@@ -204,6 +204,8 @@ class StatusLine(Widget, can_focus=False):
     scrolled: reactive[bool] = reactive(False)
     bell: reactive[bool] = reactive(True)
     invite: reactive[str] = reactive("")
+    queued: reactive[int] = reactive(0)  # our lines not yet confirmed by the server
+    new_below: reactive[int] = reactive(0)  # lines that arrived while scrolled back
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -245,9 +247,13 @@ class StatusLine(Widget, can_focus=False):
         text.append(label, style=self.get_component_rich_style(f"status--{state.value}"))
         if status.detail and state is not ConnectionState.CONNECTED:
             text.append(f" - {printable(status.detail)}", style=dim)
+        if self.queued:
+            text.append(" │ ", style=dim)
+            text.append(f"{self.queued} to send (/cancel)")
         if self.scrolled:
             text.append(" │ ", style=dim)
-            text.append("scrolled back (Esc: latest)")
+            below = f"{self.new_below} new below, " if self.new_below else "scrolled back, "
+            text.append(f"{below}Esc: latest")
         if not self.bell:
             text.append(" │ ", style=dim)
             text.append("bell off", style=dim)

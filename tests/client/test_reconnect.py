@@ -289,3 +289,21 @@ async def test_a_pending_direct_message_fails_when_the_connection_drops(
     [line] = alice.rec.lines("bob", LineKind.MESSAGE)
     assert (line.text, line.pending, line.failed) == ("are you there?", False, True)
     assert [updated.seq for _, updated in alice.rec.updated] == [line.seq]
+
+
+async def test_the_log_says_when_the_connection_went_and_came_back(
+    start_server: StartServer, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """A lost connection leaves a line in the log, and the return one saying how many missed
+    messages were fetched."""
+    alice, _ = await restart_with_traffic(start_server, make_client, make_tap, 4)
+    notices = alice.rec.texts("#general", LineKind.NOTICE)
+    lost = [n for n in notices if n.startswith("Connection lost (")]
+    assert len(lost) == 1 and lost[0].endswith("; reconnecting.")
+    await eventually(
+        lambda: "Reconnected; 4 missed messages fetched." in alice.rec.texts("#general"),
+        "the reconnected line",
+    )
+    texts = alice.rec.texts("#general")
+    assert texts.index(lost[0]) < texts.index("missed 0")
+    assert texts[-1] == "Reconnected; 4 missed messages fetched."

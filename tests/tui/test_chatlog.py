@@ -200,3 +200,70 @@ async def test_log_keeps_following_the_bottom_through_resizes() -> None:
             await pilot.pause()
             assert any(f"after {size[0]}x{size[1]}" in row for row in log.visible_text()), size
             assert log.at_bottom, size
+
+
+async def test_unread_marker_where_you_left_a_conversation(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """Back in #general after a while in #side, a marker row sits between what alice had seen
+    and what came while she was away."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        await bob.send(type="say", room="#general", text="seen before")
+        await eventually(
+            pilot, lambda: any("seen before" in r for r in app.chat_log.plain_rows()), "seen"
+        )
+        assert app.engine is not None
+        app.engine.submit("/join #side")
+        await eventually(
+            pilot, lambda: app.snapshot is not None and app.snapshot.active == "#side", "in #side"
+        )
+        await bob.send(type="say", room="#general", text="said while away")
+        await eventually(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and app.snapshot.conversation("#general") is not None
+                and app.snapshot.conversation("#general").unread == 1
+            ),  # type: ignore[union-attr]
+            "unread in #general",
+        )
+        app.engine.submit("/win 1")
+        await eventually(
+            pilot, lambda: any("said while away" in r for r in app.chat_log.plain_rows()), "back"
+        )
+        rows = app.chat_log.plain_rows()
+        marker = [n for n, row in enumerate(rows) if "new since you left" in row]
+        seen = [n for n, row in enumerate(rows) if "seen before" in row]
+        away = [n for n, row in enumerate(rows) if "said while away" in row]
+        assert len(marker) == 1 and seen[0] < marker[0] < away[0]
+
+
+async def test_new_lines_below_are_counted_while_scrolled_back(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """Scrolled back, the status line counts the messages arriving below; Esc brings the view
+    to them and the count goes."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        for n in range(40):
+            await bob.send(type="say", room="#general", text=f"filler {n}")
+        await eventually(
+            pilot, lambda: any("filler 39" in r for r in app.chat_log.plain_rows()), "filled"
+        )
+        await pilot.press("pageup")
+        await eventually(pilot, lambda: app.status_line.scrolled, "scrolled back")
+        await bob.send(type="say", room="#general", text="below 1")
+        await bob.send(type="say", room="#general", text="below 2")
+        await eventually(pilot, lambda: app.status_line.new_below == 2, "two new below")
+        assert "2 new below" in app.status_line.render().plain
+        await pilot.press("escape")
+        await eventually(pilot, lambda: not app.status_line.scrolled, "at the bottom again")
+        assert app.status_line.new_below == 0
+        assert any("below 2" in row for row in app.chat_log.visible_text())

@@ -71,6 +71,7 @@ from app.client.link import (
 )
 from app.client.moderation import Moderator, is_moderation
 from app.client.moderation_receive import REMOVED_REASONS, goodbye_text
+from app.client.nicks import NickKeeper
 from app.client.receive import Receiver, Request, local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -159,6 +160,7 @@ class Engine:
             self.state, self._notify, self._send, self._remember, catchup_pages, self._online_now
         )
         self._outbox = self._receiver.outbox
+        self._nicks = NickKeeper(nick, self._reclaim_nick, self._timings.nick_reclaim)
         self._moderator = Moderator(self.state, self._send, self._refuse, self._online)
         wanted = [DEFAULT_ROOM, *rooms]
         if store is not None:
@@ -296,17 +298,24 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
-            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION, password=self._password))
+            nick = self._nicks.hello_nick()
+            link.send(Hello(nick=nick, proto=PROTO_VERSION, password=self._password))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
                         bye = frame
                     elif registered:
                         self._receiver.handle(frame)
+                        self._nicks.current(self.state.nick)
                     elif isinstance(frame, Welcome):
                         registered = True
                         self._on_registered(frame)
                     elif isinstance(frame, Error):
+                        alternate = self._alternate_hello(frame)
+                        if alternate is not None:
+                            # Our old connection still holds the nick: in under another.
+                            link.send(Hello(nick=alternate, proto=PROTO_VERSION))
+                            continue
                         refusal = self._refused(frame)
                         if refusal is not None:
                             return False, *refusal
@@ -322,9 +331,21 @@ class Engine:
         except OSError as exc:
             return registered, f"connection lost: {exc}", False
         finally:
+            self._nicks.stop()
             self._on_disconnected()
             link.abort()
             await link.wait_closed()
+
+    def _alternate_hello(self, error: Error) -> str | None:
+        """The alternate nick to say hello with after ``nick_taken`` on a reconnect (our old
+        connection lingering on the server), or None."""
+        if error.code != "nick_taken" or not self._registered_once:
+            return None
+        return self._nicks.alternate()
+
+    def _reclaim_nick(self, nick: str) -> None:
+        """Ask quietly for our own nick back (a refusal is not shown)."""
+        self._send(Nick(nick=nick), Request("nick", None, show=False))
 
     def _give_up(self, text: str) -> tuple[bool, str, bool]:
         """End the engine with ``text`` as its reason: a session that no retry can fix."""
@@ -366,6 +387,12 @@ class Engine:
             rooms = self._first_rooms
         self._registered_once = True
         self._told_queued = False
+        self._nicks.current(welcome.nick)
+        if self._nicks.reclaiming:
+            self._receiver.show_everywhere(
+                f"{self._nicks.wanted} is still held by our old connection: you are"
+                f" {welcome.nick} until the server lets it go, then {self._nicks.wanted} again."
+            )
         self._set_status(ConnectionState.CONNECTED)
         for room in rooms:
             self._send(Join(room=room), Request("join", fold(room), show=False))
@@ -396,7 +423,7 @@ class Engine:
             self._store.remember(
                 host=self.host,
                 port=self.port,
-                nick=self.state.nick,
+                nick=self._nicks.wanted,
                 rooms=self.state.joined_rooms(),
                 tls=self.tls,
                 ca=self.ca,
@@ -481,6 +508,7 @@ class Engine:
             self._say(self._open_direct(command.nick), command.text, action=False)
         elif isinstance(command, ChangeNick):
             if self._online():
+                self._nicks.asked(command.nick)
                 self._send(Nick(nick=command.nick), Request("nick", self.state.active))
         elif isinstance(command, ChangeTopic):
             self._topic(active, command.topic)

@@ -581,6 +581,8 @@ class Receiver:
             and self.outbox.refused(request.nonce, error.retry_after_ms)
         ):
             return  # not an error to the person: the line waits its turn in the outbox
+        if request is not None and request.kind == "nick" and not request.show:
+            return  # asking for our own nick back: refused until the old connection is gone
         if request is not None:
             self._undo(request)
         self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)

@@ -198,7 +198,7 @@ class StatusLine(Widget, can_focus=False):
         "status--invite",
     }
 
-    status: reactive[ConnectionStatus | None] = reactive(None)
+    status: reactive[ConnectionStatus | None] = reactive(None, layout=True)
     nick: reactive[str] = reactive("")
     away: reactive[str | None] = reactive(None)
     scrolled: reactive[bool] = reactive(False)
@@ -221,9 +221,11 @@ class StatusLine(Widget, can_focus=False):
             self._ticker = None
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        dim = self.get_component_rich_style("status--dim")
         status = self.status
+        # Connected, one row is plenty; a reason for being disconnected is read whole.
+        wrap = status is not None and status.state is not ConnectionState.CONNECTED
+        text = Text(no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
+        dim = self.get_component_rich_style("status--dim")
         if self.nick:
             text.append(f" {self.nick} ", style=self.get_component_rich_style("status--nick"))
         if self.away is not None:

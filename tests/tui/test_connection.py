@@ -196,3 +196,25 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
         frontend.handle(ErrorReported(raw, None))
         await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
         assert app.screen.query_one(Toast).render() == Content(shown)
+
+
+async def test_a_long_reconnect_reason_is_not_cut_at_80_columns(make_app: MakeApp) -> None:
+    """At 80 columns a reason longer than the status line wraps to a second row instead of
+    being cut off."""
+    app = make_app(nick="frank")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_in_room(pilot)
+        reason = "frank is already taken. (waiting for the server to forget our old connection)"
+        status = app.status_line
+        status.status = ConnectionStatus(
+            ConnectionState.RECONNECTING, "127.0.0.1:65433", 3, None, reason
+        )
+        await pilot.pause()
+        region = status.region
+        rows = [
+            "".join(segment.text for segment in strip)
+            for strip in status.render_lines(region.reset_offset)
+        ]
+        shown = " ".join(row.strip() for row in rows)
+        assert region.height >= 2
+        assert "forget our old connection)" in shown, rows

@@ -171,6 +171,7 @@ class Engine:
         self._registered_once = False
         self._quitting = False
         self._told_queued = False
+        self._told_away: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -556,11 +557,25 @@ class Engine:
         if conversation.kind is ConversationKind.ROOM and not conversation.joined:
             self._refuse(f"You are not in {conversation.name}; /join it first.")
             return
+        if conversation.kind is ConversationKind.DIRECT:
+            self._tell_if_away(conversation)
         if not self._connected and not self._told_queued:
             # Once per disconnection: the line is not lost, it waits in the outbox.
             self._told_queued = True
             self._notice("Not connected: what you type waits and is sent when we are back.")
         self._outbox.say(conversation, text, action=action)
+
+    def _tell_if_away(self, direct: Conversation) -> None:
+        """Say once, as IRC servers do, that the person we write to is away."""
+        away = self.state.away_text(direct.name)
+        if away is None:
+            self._told_away.discard(direct.key)
+        elif direct.key not in self._told_away:
+            self._told_away.add(direct.key)
+            why = f": {away}" if away else ""
+            self._notice(
+                f"{direct.name} is away{why}. They will see it when they are back.", direct
+            )
 
     def _join(self, room: str) -> None:
         existing = self.state.get(room)

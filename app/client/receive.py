@@ -22,7 +22,7 @@ from typing import Final, Literal
 
 from app.client.accounts import account_text, offline_text, whois_text
 from app.client.directs import DirectCatchup
-from app.client.errors import describe_error
+from app.client.errors import describe_error, quit_reason
 from app.client.events import (
     ErrorReported,
     LineAdded,
@@ -508,7 +508,8 @@ class Receiver:
             self.append(conversation, local_line(LineKind.JOIN, f"{nick} joined", nick))
         elif event in ("part", "quit"):
             conversation.remove_member(nick)
-            reason = f" ({presence.text})" if presence.text else ""
+            text = quit_reason(presence.text or "") if event == "quit" else presence.text
+            reason = f" ({text})" if text else ""
             kind, verb = (LineKind.PART, "left") if event == "part" else (LineKind.QUIT, "quit")
             self.append(conversation, local_line(kind, f"{nick} {verb}{reason}", nick))
         elif event == "nick" and presence.old is not None:
@@ -525,7 +526,7 @@ class Receiver:
                 self.notify.reset(direct)
                 self.append(direct, local_line(LineKind.NICK, text, nick))
         elif event in ("away", "back"):
-            conversation.set_away(nick, event == "away")
+            conversation.set_away(nick, event == "away", presence.text or "")
         elif event == "kick":
             self._request(presence.ref)
             self.moderation.kick(conversation, presence)
@@ -583,9 +584,31 @@ class Receiver:
             return  # not an error to the person: the line waits its turn in the outbox
         if request is not None and request.kind == "nick" and not request.show:
             return  # asking for our own nick back: refused until the old connection is gone
+        if request is not None and error.code == "no_such_nick" and self._drop_empty(request):
+            where = None  # the conversation is gone: the error goes where we are now
         if request is not None:
             self._undo(request)
         self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)
+
+    def _drop_empty(self, request: Request) -> bool:
+        """A direct conversation opened only to say something to a nick nobody has: close it
+        rather than leave it empty. False if it holds anything else."""
+        conversation = self.state.get(request.conversation) if request.conversation else None
+        if (
+            request.kind != "say"
+            or conversation is None
+            or conversation.kind is not ConversationKind.DIRECT
+            or any(line.id is not None for line in conversation.lines)
+        ):
+            return False
+        self.outbox.failed(request.nonce)
+        was_active = self.state.active == conversation.key
+        self.state.remove(conversation.key)
+        active = self.state.active_conversation
+        if was_active and active is not None:
+            self.notify.reset(active)
+        self.notify.changed()
+        return True
 
     def _undo(self, request: Request) -> None:
         """Put the state right after the server refused what ``request`` asked."""

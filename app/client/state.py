@@ -103,6 +103,7 @@ class MemberView:
     nick: str
     away: bool = False
     role: str = "member"  # "owner" | "op" | "member"
+    away_text: str = ""  # why, when a presence said so
 
     @property
     def prefix(self) -> str:
@@ -303,11 +304,11 @@ class Conversation:
         self.members[fold(new)] = replace(member, nick=new)
         return True
 
-    def set_away(self, nick: str, away: bool) -> bool:
+    def set_away(self, nick: str, away: bool, text: str = "") -> bool:
         member = self.members.get(fold(nick))
-        if member is None or member.away == away:
+        if member is None or (member.away == away and member.away_text == text):
             return False
-        self.members[fold(nick)] = replace(member, away=away)
+        self.members[fold(nick)] = replace(member, away=away, away_text=text if away else "")
         return True
 
     # --- scrollback ---------------------------------------------------------------------
@@ -460,6 +461,15 @@ class ChatState:
     @property
     def active_conversation(self) -> Conversation | None:
         return None if self.active is None else self.conversations.get(self.active)
+
+    def away_text(self, nick: str) -> str | None:
+        """Why ``nick`` is away (``""`` if no reason is known) when a room we share says they
+        are; None when they are not, or share no room with us."""
+        for conversation in self.conversations.values():
+            member = conversation.members.get(fold(nick))
+            if member is not None and member.away:
+                return member.away_text
+        return None
 
     def joined_rooms(self) -> list[str]:
         return [

@@ -14,6 +14,7 @@ log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for
 
 from __future__ import annotations
 
+import re
 import zlib
 from bisect import bisect_right
 from collections import OrderedDict
@@ -68,6 +69,12 @@ _CONTROL_PICTURES[0x7F] = 0x2421
 # C1 controls (U+0080-U+009F, e.g. U+009B, a one-character CSI) have no pictures: a replacement
 # character keeps them from reaching terminals that act on them.
 _CONTROL_PICTURES.update({code: 0xFFFD for code in range(0x80, 0xA0)})
+# Emoji sequences whose width terminals disagree on: rich counts 👍🏽 (thumbs up and a skin tone)
+# as one 2-cell picture, while tmux and many terminals count each code point (4 cells), and the
+# row then pushes the member list's border aside. Without the skin tone modifiers, the joiner of
+# ZWJ sequences and the emoji variation selector, every terminal counts the same cells as rich.
+_UNEVEN_WIDTH: Final[dict[int, int | None]] = {code: None for code in range(0x1F3FB, 0x1F400)}
+_UNEVEN_WIDTH.update({0x200D: None, 0xFE0F: None})
 _NOT_SENT: Final = "  (not sent)"
 _CACHED_LINES: Final = 400
 # "HH:MM " + the nick column + " │ ": where the text of every line starts.
@@ -81,7 +88,7 @@ def nick_color(nick: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` with control characters shown as symbols instead of being sent to the tty."""
-    return text.translate(_CONTROL_PICTURES)
+    return text.translate(_CONTROL_PICTURES).translate(_UNEVEN_WIDTH)
 
 
 def _body_text(line: Line) -> str:
@@ -92,6 +99,17 @@ def _body_text(line: Line) -> str:
     if line.failed:
         text += _NOT_SENT
     return text
+
+
+# A notice laid out in columns (/help: "  /usage   summary"): its wrapped rows continue under the
+# second column rather than under the first.
+_COLUMNS: Final = re.compile(r" *\S+(?: \S+)* {2,}(?=\S)")
+
+
+def hanging_indent(text: str) -> int:
+    """Where the second column of a two-column notice starts; 0 if it has none."""
+    match = _COLUMNS.match(text)
+    return match.end() if match else 0
 
 
 def day_label(day: date) -> str:
@@ -432,7 +450,13 @@ class ChatLog(ScrollView, can_focus=False):
             return prefix, [body]
         if not body.plain:
             return prefix, [Text()]
-        return prefix, list(body.wrap(self.app.console, max(width - prefix.cell_len, 8)))
+        room = max(width - prefix.cell_len, 8)
+        hang = hanging_indent(body.plain) if row.line.kind is LineKind.NOTICE else 0
+        if hang and hang <= room - 20 and body.cell_len > room:
+            parts = list(body[hang:].wrap(self.app.console, room - hang))
+            first = body[:hang] + parts[0]
+            return prefix, [first, *(Text(" " * hang) + part for part in parts[1:])]
+        return prefix, list(body.wrap(self.app.console, room))
 
     def _render_row(self, row: _Row) -> list[Strip]:
         console: Console = self.app.console

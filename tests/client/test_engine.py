@@ -290,13 +290,17 @@ async def test_commands_that_need_a_room_refuse_in_a_direct_conversation(
 
 async def test_server_errors_become_readable_lines(alice_bob: Pair) -> None:
     """A refused message fails its pending line and the error is shown in plain words."""
-    alice, _ = alice_bob
-    alice.engine.submit("/msg ghost boo")
+    alice, bob = alice_bob
+    alice.engine.submit("/msg bob still there?")
+    await eventually(lambda: bob.rec.chat("alice") == ["still there?"], "bob got it")
+    await bob.engine.close()
+    await eventually(lambda: "bob" not in alice.room("#general").members, "bob gone")
+    alice.engine.submit("/msg bob boo")
     await eventually(lambda: alice.rec.errors != [], "an error")
     text, where = alice.rec.errors[-1]
-    assert (text, where) == ("Nobody is called ghost.", "ghost")
-    assert alice.rec.texts("ghost", LineKind.ERROR) == [text]
-    line = alice.rec.lines("ghost", LineKind.MESSAGE)[0]
+    assert (text, where) == ("Nobody is called bob.", "bob")
+    assert alice.rec.texts("bob", LineKind.ERROR) == [text]
+    line = alice.rec.lines("bob", LineKind.MESSAGE)[-1]
     assert line.failed and not line.pending
 
 

@@ -3,9 +3,12 @@ history from a real server when the user scrolls to the top."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+from rich.cells import cell_len
 from rich.style import Style
 from textual.app import App, ComposeResult
 
@@ -267,3 +270,37 @@ async def test_new_lines_below_are_counted_while_scrolled_back(
         await eventually(pilot, lambda: not app.status_line.scrolled, "at the bottom again")
         assert app.status_line.new_below == 0
         assert any("below 2" in row for row in app.chat_log.visible_text())
+
+
+def codepoint_cells(text: str) -> int:
+    """Cells as a terminal that counts each code point (wcwidth, tmux) draws ``text``."""
+    cells = 0
+    for char in text:
+        if unicodedata.category(char) in ("Mn", "Me", "Cf") or char == "\ufe0f":
+            continue
+        cells += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return cells
+
+
+@pytest.mark.parametrize("text", ["👍🏽 nice", "family 👨‍👩‍👧 here", "love ❤️", "flag 🇫🇷", "café"])
+def test_emoji_take_the_same_cells_everywhere(text: str) -> None:
+    """What the log draws is as wide for rich as for a terminal counting code points, so a
+    thumbs-up with a skin tone cannot push the member list's border aside."""
+    shown = printable(text)
+    assert cell_len(shown) == codepoint_cells(shown)
+
+
+async def test_help_lines_wrap_under_their_summary_column() -> None:
+    """At 80 columns a /help line too long for one row continues under its summary, not under
+    the command."""
+    usage, summary = "/ban nick|mask [time] [reason]", "ban from this room: " + "word " * 12
+    text = f"  {usage}  {summary.strip()}"
+    async with LogHost().run_test(size=(80, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(text, LineKind.NOTICE, sender=None)])
+        await pilot.pause()
+        rows = [row for row in log.visible_text() if row]
+        first, second = rows[1], rows[2]  # after the day separator
+        column = first.index("ban from")
+        assert second[:column].replace("│", " ").strip() == ""
+        assert second[column] != " "

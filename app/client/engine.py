@@ -442,6 +442,25 @@ class Engine:
         if command is not None:
             self._execute(command)
 
+    def paste(self, lines: Iterable[str]) -> int:
+        """Send pasted ``lines`` to the active conversation, one message each, through the
+        outbox (a pasted ``/word`` is text, not a command); how many were queued."""
+        active = self.state.active_conversation
+        if active is None:
+            self._refuse("There is no conversation to paste into; /join a room first.")
+            return 0
+        queued = 0
+        for line in lines:
+            if line.strip():
+                self._say(active, line, action=False)
+                queued += 1
+        return queued
+
+    @property
+    def send_interval(self) -> float:
+        """Seconds per line at the pace the server's flood control has shown (0: unknown)."""
+        return self._outbox.interval
+
     def switch_to(self, conversation: str) -> None:
         """Make a conversation active, mark it read and redraw it."""
         found = self.state.activate(conversation)

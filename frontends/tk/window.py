@@ -32,6 +32,7 @@ from app.client.events import (
     TopicChanged,
     unhandled,
 )
+from app.client.paste import PasteQuestion, paste_lines
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ConnectionState,
@@ -41,7 +42,7 @@ from app.client.state import (
     StateSnapshot,
 )
 from frontends.base import EngineControl
-from frontends.tk.dialogs import CommandsHelp, Prompt
+from frontends.tk.dialogs import CommandsHelp, PasteDialog, Prompt
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
@@ -107,7 +108,7 @@ class ChatWindow(ttk.Frame):
         self.snapshot: StateSnapshot | None = None
         self.status: ConnectionStatus | None = None
         self.last_error: str | None = None
-        self.prompt: Prompt | None = None
+        self.prompt: Prompt | PasteDialog | None = None
         self.help: CommandsHelp | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
@@ -137,7 +138,7 @@ class ChatWindow(ttk.Frame):
         self.view = MessageView(middle, self.scrollbacks)
         self.view.on_top = self._load_older
         self.view.pack(fill="both", expand=True)
-        self.entry = InputLine(middle, self.submit, lambda: self.snapshot)
+        self.entry = InputLine(middle, self.submit, lambda: self.snapshot, self.ask_paste)
         self.entry.pack(fill="x", padx=6, pady=6)
         self.members.tree.bind("<Double-1>", self._member_chosen)
         self.context_menus = ContextMenus(
@@ -359,6 +360,24 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
+        self._focus_back_after(self.prompt)
+
+    def ask_paste(self, text: str) -> None:
+        """A paste of several lines: ask once, then one message per line."""
+        active = self.snapshot.active_view if self.snapshot is not None else None
+        lines = paste_lines(text)
+        if active is None or not lines:
+            return
+        where = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
+        key = active.key
+
+        def send() -> None:
+            if self.snapshot is not None and self.snapshot.active == key:
+                self.control.paste(lines)
+
+        if self.prompt is not None and self.prompt.winfo_exists():
+            self.prompt.destroy()
+        self.prompt = PasteDialog(self, PasteQuestion(len(lines), where), send)
         self._focus_back_after(self.prompt)
 
     def ask_join(self) -> None:

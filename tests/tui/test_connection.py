@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
+import frontends.tui
 from app.client.events import ErrorReported
 from app.client.state import ConnectionState, ConnectionStatus
 from app.protocol import DEFAULT_PORT
@@ -198,14 +202,23 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
         assert app.screen.query_one(Toast).render() == Content(shown)
 
 
-async def test_a_long_reconnect_reason_is_not_cut_at_80_columns(make_app: MakeApp) -> None:
+class StatusHost(App[None]):
+    """Just the status line at the bottom, styled as in the real app."""
+
+    CSS_PATH = Path(frontends.tui.__file__).parent / "parley.tcss"
+
+    def compose(self) -> ComposeResult:
+        yield Static("log", id="filler")
+        yield StatusLine(id="status")
+
+
+async def test_a_long_reconnect_reason_is_not_cut_at_80_columns() -> None:
     """At 80 columns a reason longer than the status line wraps to a second row instead of
     being cut off."""
-    app = make_app(nick="frank")
-    async with app.run_test(size=(80, 24)) as pilot:
-        await until_in_room(pilot)
+    async with StatusHost().run_test(size=(80, 24)) as pilot:
+        status = pilot.app.query_one(StatusLine)
+        status.nick = "frank"
         reason = "frank is already taken. (waiting for the server to forget our old connection)"
-        status = app.status_line
         status.status = ConnectionStatus(
             ConnectionState.RECONNECTING, "127.0.0.1:65433", 3, None, reason
         )

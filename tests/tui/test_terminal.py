@@ -314,3 +314,24 @@ async def test_log_follows_new_lines_after_the_terminal_is_resized(
         await bob.send(type="say", room="#general", text=f"after {cols}x{rows}")
         await expect(child, f"after {cols}x{rows}")
     await quit_app(child)
+
+
+async def test_pasting_lines_in_a_real_terminal(
+    server: Server, connect: Connect, spawn: Any
+) -> None:
+    """In a real pty, a plain paste (lines and Enters in one write) sends each line once, and a
+    bracketed paste of three lines asks once, then sends all three."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    child = spawn("tui", "--port", str(server.port), "--nick", "xena")
+    await frame_with(bob, "presence", event="join", nick="xena")
+    await expect(child, "connected")
+    child.send("Q1\rQ2\rQ3\rQ4\r")
+    got = [(await frame_with(bob, "message", room="#general"))["text"] for _ in range(4)]
+    assert got == ["Q1", "Q2", "Q3", "Q4"]
+    child.send("\x1b[200~B1\rB2\rB3\x1b[201~")
+    await expect(child, "Send 3 lines to #general")
+    child.send("y")
+    got = [(await frame_with(bob, "message", room="#general"))["text"] for _ in range(3)]
+    assert got == ["B1", "B2", "B3"]
+    await quit_app(child)

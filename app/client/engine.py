@@ -6,12 +6,12 @@ connected, reconnecting with jittered exponential backoff, closed): the link, wh
 registered, and the server's goodbye. After a reconnect it rejoins its rooms and the ``Receiver``
 fetches what was missed (signed in to an account, in direct conversations too:
 ``directs.py``); the receiver owns the requests waiting for a reply and the rejoins and
-history pages in progress, and the engine asks it through methods. It carries out the parsed
-commands of ``commands.py``, refusing locally what cannot work (no server call for a bad
-argument, a ``/topic`` in a direct conversation, anything that needs the server while
-disconnected); the moderation commands go to ``moderation.py``. A server operator's ``kill``
-or a server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything
-runs on one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``,
+history pages in progress, and the engine asks it through methods. A typed line is parsed by
+``commands.py`` and carried out by ``actions.py``; our messages go out through the receiver's
+outbox (``outbox.py``). When a connection that stalled still holds our nick, the reconnect gets in
+under an alternate and takes it back (``nicks.py``). A server operator's ``kill`` or a
+server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything runs
+on one asyncio loop; the request methods (``submit``, ``paste``, ``switch_to``, ``load_older``,
 ``quit``) must be called on it, and the frontend is handed its events on it (``events.py``,
 ``frontends/base.py``).
 """
@@ -27,34 +27,12 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from app.client.accounts import account_frame, plain_password_refusal
+from app.client.accounts import plain_password_refusal
+from app.client.actions import Actions
 from app.client.commands import (
-    CancelQueued,
-    ChangeNick,
-    ChangePassword,
-    ChangeTopic,
-    ClearScrollback,
-    Command,
     CommandError,
     Completion,
-    GoToWindow,
-    JoinRoom,
-    LeaveRoom,
-    ListMembers,
-    ListRooms,
-    OpenDirect,
-    QuitChat,
-    Register,
-    SayText,
-    SendAction,
-    SendDirect,
-    SetAway,
-    SetBack,
-    ShowHelp,
-    Unregister,
-    WhoIs,
     complete,
-    help_lines,
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
@@ -69,19 +47,16 @@ from app.client.link import (
     client_context,
     silence_reason,
 )
-from app.client.moderation import Moderator, is_moderation
 from app.client.moderation_receive import REMOVED_REASONS, goodbye_text
 from app.client.nicks import NickKeeper
-from app.client.receive import Receiver, Request, local_line
+from app.client.receive import Receiver, Request
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ChatState,
     ConnectionState,
     ConnectionStatus,
-    Conversation,
     ConversationKind,
     Line,
-    LineKind,
     StateSnapshot,
 )
 from app.protocol import (
@@ -95,15 +70,9 @@ from app.protocol import (
     Hello,
     Join,
     Nick,
-    Part,
     Quit,
-    SetTopic,
     Welcome,
-    Who,
     fold,
-)
-from app.protocol import (
-    ListRooms as ListRoomsFrame,
 )
 
 log = logging.getLogger("parley.client")
@@ -161,7 +130,17 @@ class Engine:
         )
         self._outbox = self._receiver.outbox
         self._nicks = NickKeeper(nick, self._reclaim_nick, self._timings.nick_reclaim)
-        self._moderator = Moderator(self.state, self._send, self._refuse, self._online)
+        self._actions = Actions(
+            self.state,
+            self._receiver,
+            self._nicks,
+            connected=lambda: self._connected,
+            switch_to=self.switch_to,
+            quit=self.quit,
+            password_refusal=lambda: plain_password_refusal(
+                self.host, self.tls, self._allow_plain_password
+            ),
+        )
         wanted = [DEFAULT_ROOM, *rooms]
         if store is not None:
             wanted += store.load().rooms_for(self.state.server)
@@ -170,8 +149,6 @@ class Engine:
         self._connected = False
         self._registered_once = False
         self._quitting = False
-        self._told_queued = False
-        self._told_away: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -383,11 +360,11 @@ class Engine:
             for conversation in self.state:
                 if conversation.kind is ConversationKind.ROOM and conversation.joined:
                     rooms.append(conversation.name)
-                    self._receiver.rejoining(conversation)
+                    self._receiver.rooms.rejoining(conversation)
         else:
             rooms = self._first_rooms
         self._registered_once = True
-        self._told_queued = False
+        self._actions.connected_again()
         self._nicks.current(welcome.nick)
         if self._nicks.reclaiming:
             self._receiver.show_everywhere(
@@ -437,22 +414,22 @@ class Engine:
         try:
             command = parse(text)
         except CommandError as exc:
-            self._refuse(str(exc))
+            self._actions.refuse(str(exc))
             return
         if command is not None:
-            self._execute(command)
+            self._actions.execute(command)
 
     def paste(self, lines: Iterable[str]) -> int:
         """Send pasted ``lines`` to the active conversation, one message each, through the
         outbox (a pasted ``/word`` is text, not a command); how many were queued."""
         active = self.state.active_conversation
         if active is None:
-            self._refuse("There is no conversation to paste into; /join a room first.")
+            self._actions.refuse("There is no conversation to paste into; /join a room first.")
             return 0
         queued = 0
         for line in lines:
             if line.strip():
-                self._say(active, line, action=False)
+                self._actions.say(active, line, action=False)
                 queued += 1
         return queued
 
@@ -474,7 +451,7 @@ class Engine:
         """Ask for the page of history before the oldest line held; quiet if there is none."""
         found = self.state.get(conversation) if conversation else self.state.active_conversation
         if found is not None:
-            self._receiver.load_older(found)
+            self._receiver.rooms.load_older(found)
 
     def quit(self, text: str | None = None) -> None:
         """Say goodbye and stop for good; safe to call twice."""
@@ -491,166 +468,6 @@ class Engine:
             asyncio.get_running_loop().call_later(self._timings.quit_timeout, link.abort)
         else:
             link.abort()
-
-    # --- commands -----------------------------------------------------------------------
-
-    def _refuse(self, text: str) -> None:
-        """A local error line in the active conversation; nothing goes to the server."""
-        self._receiver.show_error(text)
-
-    def _notice(self, text: str, conversation: Conversation | None = None) -> None:
-        target = conversation or self.state.active_conversation
-        if target is not None:
-            self._receiver.append(target, local_line(LineKind.NOTICE, text))
-
-    def _online(self) -> bool:
-        if self._connected:
-            return True
-        retry = self.state.connection.retry_in()
-        when = f"; retrying in {retry:.0f} s" if retry is not None else ""
-        self._refuse(f"Not connected to the server{when}. Nothing was sent.")
-        return False
-
-    def _execute(self, command: Command) -> None:
-        active = self.state.active_conversation
-        if isinstance(command, (SayText, SendAction)):
-            if active is None:
-                self._refuse("There is no conversation to talk in; /join a room first.")
-            else:
-                self._say(active, command.text, action=isinstance(command, SendAction))
-        elif isinstance(command, JoinRoom):
-            self._join(command.room)
-        elif isinstance(command, LeaveRoom):
-            self._leave(command.room)
-        elif isinstance(command, OpenDirect):
-            self._open_direct(command.nick)
-        elif isinstance(command, SendDirect):
-            self._say(self._open_direct(command.nick), command.text, action=False)
-        elif isinstance(command, ChangeNick):
-            if self._online():
-                self._nicks.asked(command.nick)
-                self._send(Nick(nick=command.nick), Request("nick", self.state.active))
-        elif isinstance(command, ChangeTopic):
-            self._topic(active, command.topic)
-        elif isinstance(command, ListMembers):
-            self._who(active, command.room)
-        elif isinstance(command, ListRooms):
-            if self._online():
-                self._send(ListRoomsFrame(), Request("rooms", self.state.active))
-        elif isinstance(command, (SetAway, SetBack)):
-            text = command.text if isinstance(command, SetAway) else None
-            if self._online():
-                self._send(Away(text=text), Request("away", self.state.active))
-        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs)):
-            refusal = None
-            if not isinstance(command, WhoIs):
-                refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
-            if refusal is not None:
-                self._refuse(refusal)
-            elif self._online():
-                self._send(account_frame(command), Request("account", self.state.active))
-        elif is_moderation(command):
-            self._moderator.execute(command)
-        elif isinstance(command, QuitChat):
-            self.quit(command.text)
-        elif isinstance(command, ShowHelp):
-            for line in help_lines(command.command):
-                self._notice(line)
-        elif isinstance(command, ClearScrollback) and active is not None:
-            active.clear()
-            self._notify.reset(active)
-        elif isinstance(command, CancelQueued):
-            taken = self._outbox.cancel(self.state.active)
-            if taken:
-                self._notice(f"Took back {taken} line{'s' if taken != 1 else ''} not sent yet.")
-            else:
-                self._notice("Nothing here is waiting to be sent.")
-        elif isinstance(command, GoToWindow):
-            keys = list(self.state.conversations)
-            if command.number > len(keys):
-                self._refuse(f"There is no conversation {command.number}; there are {len(keys)}.")
-            else:
-                self.switch_to(keys[command.number - 1])
-
-    def _say(self, conversation: Conversation, text: str, *, action: bool) -> None:
-        if conversation.kind is ConversationKind.ROOM and not conversation.joined:
-            self._refuse(f"You are not in {conversation.name}; /join it first.")
-            return
-        if conversation.kind is ConversationKind.DIRECT:
-            self._tell_if_away(conversation)
-        if not self._connected and not self._told_queued:
-            # Once per disconnection: the line is not lost, it waits in the outbox.
-            self._told_queued = True
-            self._notice("Not connected: what you type waits and is sent when we are back.")
-        self._outbox.say(conversation, text, action=action)
-
-    def _tell_if_away(self, direct: Conversation) -> None:
-        """Say once, as IRC servers do, that the person we write to is away."""
-        away = self.state.away_text(direct.name)
-        if away is None:
-            self._told_away.discard(direct.key)
-        elif direct.key not in self._told_away:
-            self._told_away.add(direct.key)
-            why = f": {away}" if away else ""
-            self._notice(
-                f"{direct.name} is away{why}. They will see it when they are back.", direct
-            )
-
-    def _join(self, room: str) -> None:
-        existing = self.state.get(room)
-        if existing is not None and existing.joined:
-            self.switch_to(existing.key)
-        elif self._online():
-            self._send(Join(room=room), Request("join", fold(room), show=True))
-
-    def _leave(self, room: str | None) -> None:
-        target = self.state.get(room) if room else self.state.active_conversation
-        if target is None:
-            self._refuse(f"You are not in {room}." if room else "There is nothing to leave.")
-        elif target.kind is ConversationKind.DIRECT or not target.joined:
-            self._close_here(target)
-        elif self._online():
-            self._send(Part(room=target.name), Request("part", self.state.active))
-
-    def _open_direct(self, nick: str) -> Conversation:
-        """Create (if new) and switch to the direct conversation with ``nick``; no server needed."""
-        direct = self.state.ensure(nick, ConversationKind.DIRECT)
-        direct.joined = True
-        self.switch_to(direct.key)
-        return direct
-
-    def _close_here(self, conversation: Conversation) -> None:
-        """Direct conversations, and rooms we were removed from, exist only here: closing one
-        needs no server."""
-        was_active = self.state.active == conversation.key
-        self.state.remove(conversation.key)
-        after = self.state.active_conversation
-        if was_active and after is not None:
-            self._notify.reset(after)
-        self._notify.changed()
-
-    def _topic(self, active: Conversation | None, topic: str | None) -> None:
-        if active is None or active.kind is not ConversationKind.ROOM:
-            self._refuse("/topic works in a room.")
-        elif topic is None:
-            shown = (
-                f"Topic of {active.name}: {active.topic}"
-                if active.topic
-                else (f"{active.name} has no topic; /topic text sets one.")
-            )
-            self._notice(shown, active)
-        elif self._online():
-            frame = SetTopic(room=active.name, topic=topic)
-            self._send(frame, Request("topic", active.key))
-
-    def _who(self, active: Conversation | None, room: str | None) -> None:
-        if room is None:
-            if active is None or active.kind is not ConversationKind.ROOM:
-                self._refuse("/who needs a room: /who #room")
-                return
-            room = active.name
-        if self._online():
-            self._send(Who(room=room), Request("who", self.state.active, show=True))
 
 
 def _goodbye(bye: Bye | None) -> str:

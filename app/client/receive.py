@@ -1,16 +1,18 @@
 """Applying the server's frames to the client-side state, and telling the frontend.
 
 This module owns the meaning of every frame a registered client receives: messages (and the echo
-that confirms a pending one by nonce), history pages (on join, older pages, and the catch-up after
-a reconnect that fetches ``history after`` the last id seen, marking a gap when more was missed
-than it fetched), presence, topics, member lists, renames, away replies and errors, which become
-readable lines. It owns the bookkeeping of replies: each outgoing frame that expects one is
-recorded as a ``Request`` under the ``ref`` the receiver gives it, so a reply or an error lands in
-the conversation that caused it; which rooms are being rejoined (and after which id), which have
-a page of older history on the way, and what a lost connection does to all of that. The engine
-asks for these through methods and never writes them. Moderation's frames (roles, kicks, bans,
-deletions) are applied by ``moderation_receive.py``, which it hands them to. Everything the
-frontend hears goes through the engine's ``Notifier`` (``events.py``).
+that confirms a pending one by nonce), presence (quit reasons in words), topics, member lists,
+renames, away replies and errors, which become readable lines; a message to a nick nobody has
+closes the direct conversation it had opened. It owns the bookkeeping of replies: each outgoing
+frame that expects one is recorded as a ``Request`` under the ``ref`` the receiver gives it, so a
+reply or an error lands in the conversation that caused it, and what a lost connection does to
+all of that. The history pages of rooms (on join, older pages, the catch-up after a reconnect)
+are ``room_history.py``'s, those of direct conversations ``directs.py``'s; our own lines wait in
+the ``outbox.py`` it holds, which learns here of echoes and of ``rate_limited`` refusals (the
+line waits its turn rather than failing). Moderation's frames (roles, kicks, bans, deletions)
+are applied by ``moderation_receive.py``. The engine asks for all of this through methods and
+never writes it. Everything the frontend hears goes through the engine's ``Notifier``
+(``events.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Literal
 
 from app.client.accounts import account_text, offline_text, whois_text
 from app.client.directs import DirectCatchup
@@ -34,6 +36,7 @@ from app.client.events import (
 from app.client.listings import Listings
 from app.client.moderation_receive import ModerationNews, message_text
 from app.client.outbox import Outbox
+from app.client.room_history import RoomHistory
 from app.client.state import (
     ChatState,
     Conversation,
@@ -48,14 +51,12 @@ from app.client.state import (
     now_ms,
 )
 from app.protocol import (
-    HISTORY_LIMIT_MAX,
     AccountInfo,
     AwaySet,
     BanList,
     ClientFrame,
     Deleted,
     Error,
-    GetHistory,
     HistoryPage,
     Joined,
     Kicked,
@@ -102,8 +103,6 @@ class Request:
 
 Send = Callable[[ClientFrame, "Request | None"], bool]
 
-OLDER_PAGE: Final = 200  # the most the server gives in one page: fewer round trips when paging back
-
 
 def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:
     return Line(seq=next_seq(), kind=kind, text=text, ts=now_ms(), sender=sender)
@@ -146,11 +145,7 @@ class Receiver:
         self.catchup_pages = catchup_pages
         self._requests: dict[int, Request] = {}
         self._last_ref = 0
-        # Rooms being rejoined after a reconnect -> the last message id we had seen there.
-        self._resume_after: dict[str, int] = {}
-        self._loading_older: set[str] = set()
-        # Rooms being caught up after a reconnect -> how many missed messages were fetched.
-        self._missed: dict[str, int] = {}
+        self.rooms = RoomHistory(self)
         self.directs = DirectCatchup(self)
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)
@@ -175,44 +170,14 @@ class Receiver:
 
     def room_gone(self, conversation: Conversation) -> None:
         """We are no longer in the room ``conversation``: nothing more is fetched for it."""
-        self._resume_after.pop(conversation.key, None)
-        self._loading_older.discard(conversation.key)
+        self.rooms.forget(conversation)
         self._remember()
-
-    def rejoining(self, conversation: Conversation) -> None:
-        """``conversation`` is being rejoined after a reconnect: what its history page holds
-        after the last id seen there is news, and anything missed before it is fetched."""
-        if conversation.last_id is not None:
-            self._resume_after[conversation.key] = conversation.last_id
-            self._missed[conversation.key] = 0
 
     def show_everywhere(self, text: str) -> None:
         """A notice in every conversation we are in (a lost connection concerns them all)."""
         for conversation in self.state:
             if conversation.joined:
                 self.append(conversation, local_line(LineKind.NOTICE, text))
-
-    def reconnected(self, conversation: Conversation) -> None:
-        """Say in ``conversation`` that we are back, and how much of what was missed came."""
-        missed = self._missed.pop(conversation.key, 0)
-        fetched = {0: "nothing was missed", 1: "1 missed message fetched"}.get(
-            missed, f"{missed} missed messages fetched"
-        )
-        self.append(conversation, local_line(LineKind.NOTICE, f"Reconnected; {fetched}."))
-
-    def load_older(self, conversation: Conversation) -> None:
-        """Ask for the page before the oldest line held; quiet if there is none or one is
-        already on the way."""
-        if (
-            conversation.kind is not ConversationKind.ROOM
-            or not conversation.joined
-            or not conversation.has_older
-            or conversation.key in self._loading_older
-        ):
-            return
-        frame = GetHistory(room=conversation.name, before=conversation.oldest_id, limit=OLDER_PAGE)
-        if self.send(frame, Request("older", conversation.key)):
-            self._loading_older.add(conversation.key)
 
     def connection_lost(self) -> None:
         """No reply will come on a dead connection: forget what was asked, and fail what can
@@ -223,9 +188,7 @@ class Receiver:
             if request.kind in ("catchup", "direct") and conversation is not None:
                 conversation.last_id = request.cursor
         self._requests.clear()
-        self._resume_after.clear()
-        self._missed.clear()
-        self._loading_older.clear()
+        self.rooms.connection_lost()
         self.directs.connection_lost()
         self.outbox.connection_lost()
         for conversation in self.state:
@@ -236,7 +199,7 @@ class Receiver:
 
     def catching_up(self, conversation: str) -> bool:
         """Whether ``conversation``'s catch-up after a reconnect is still under way."""
-        return conversation in self._resume_after or self.directs.catching(conversation)
+        return self.rooms.catching(conversation) or self.directs.catching(conversation)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -280,7 +243,7 @@ class Receiver:
         if isinstance(frame, Message):
             self._message(frame)
         elif isinstance(frame, HistoryPage):
-            self._history(frame)
+            self.rooms.page(frame, self._request(frame.ref))
         elif isinstance(frame, Presence):
             self._presence(frame)
         elif isinstance(frame, Joined):
@@ -349,123 +312,6 @@ class Receiver:
             if line.text == message.text and (line.kind is LineKind.ACTION) == message.action:
                 return line
         return None
-
-    # --- history ------------------------------------------------------------------------
-
-    def _history(self, page: HistoryPage) -> None:
-        request = self._request(page.ref)
-        name = page.room if page.room is not None else page.with_
-        conversation = self.state.get(name) if name is not None else None
-        if conversation is None:
-            return
-        if request is not None and request.kind == "older":
-            self._older(conversation, page)
-        elif request is not None and request.kind == "catchup":
-            self._catchup(conversation, page, request)
-        elif request is not None and request.kind == "direct":
-            self.directs.page(conversation, page, request)
-        elif conversation.key in self._resume_after:
-            self._rejoin_page(conversation, page)
-        else:
-            self._join_page(conversation, page)
-
-    def _join_page(self, conversation: Conversation, page: HistoryPage) -> None:
-        for message in page.messages:
-            if conversation.last_id is not None and message.id <= conversation.last_id:
-                continue
-            line = message_line(message, self.state.nick)
-            # Old history is context, not news: it does not count as unread.
-            conversation.append(line, active=True)
-            self.notify.emit(LineAdded(conversation.key, line))
-        # After the history, as IRC clients show it: what was said before, then that we came in.
-        # Older pages go in front of everything, so the notice stays below the history.
-        self.append(conversation, local_line(LineKind.JOIN, f"You joined {conversation.name}"))
-        conversation.has_older = page.more
-        if conversation.last_id is None:
-            # An empty room: after a reconnect, everything in it will be news.
-            conversation.last_id = 0
-        self.notify.changed()
-
-    def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
-        last_id = self._resume_after[conversation.key]
-        # A catch-up cut short by another drop resumes early: skip what is already shown.
-        shown = conversation.message_ids()
-        for message in page.messages:
-            if message.id <= last_id or message.id in shown:
-                continue
-            pending = self.pending_match(conversation, message)
-            if pending is not None:
-                self.confirm(conversation, pending, message)
-            else:
-                self.append(conversation, message_line(message, self.state.nick))
-                self._missed[conversation.key] = self._missed.get(conversation.key, 0) + 1
-        messages = page.messages
-        if not messages or messages[0].id <= last_id + 1 or not page.more:
-            self._finish_catchup(conversation, reset=False, certain=True)
-            return
-        # The page starts after our last id and there is more before it: fetch the hole.
-        request = Request("catchup", conversation.key, cursor=last_id, head=messages[0].id)
-        self._fetch_after(conversation, request)
-
-    def _fetch_after(self, conversation: Conversation, request: Request) -> None:
-        request.pages += 1
-        frame = GetHistory(room=conversation.name, after=request.cursor, limit=HISTORY_LIMIT_MAX)
-        self.send(frame, request)
-
-    def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
-        lines: list[Line] = []
-        shown = conversation.message_ids()
-        for message in page.messages:
-            if not request.cursor < message.id < request.head or message.id in shown:
-                continue
-            pending = self.pending_match(conversation, message)
-            if pending is not None:
-                self.confirm(conversation, pending, message)
-                continue
-            line = message_line(message, self.state.nick)
-            lines.append(line)
-            if not line.own and self.state.active != conversation.key:
-                conversation.unread += 1
-                conversation.mention = conversation.mention or line.mention
-        conversation.insert_before_id(lines, request.head)
-        self._missed[conversation.key] = self._missed.get(conversation.key, 0) + len(lines)
-        newest = max((m.id for m in page.messages), default=request.cursor)
-        reached = newest >= request.head or not page.more or not page.messages
-        if reached:
-            self._finish_catchup(conversation, reset=True, certain=True)
-        elif request.pages >= self.catchup_pages:
-            gap = local_line(
-                LineKind.GAP, "More was missed while disconnected than was fetched here."
-            )
-            conversation.insert_before_id([gap], request.head)
-            self._finish_catchup(conversation, reset=True, certain=False)
-        else:
-            request.cursor = newest
-            self._fetch_after(conversation, request)
-
-    def _finish_catchup(self, conversation: Conversation, *, reset: bool, certain: bool) -> None:
-        self._resume_after.pop(conversation.key, None)
-        if conversation.key in self._missed:
-            self.reconnected(conversation)
-        # What was on the wire and is not in the history was never stored: it goes again when
-        # the history is whole, and is marked not sent when it may have a gap.
-        self.outbox.caught_up(conversation, certain=certain)
-        if reset:
-            self.notify.reset(conversation)
-        self.notify.changed()
-
-    def _older(self, conversation: Conversation, page: HistoryPage) -> None:
-        self._loading_older.discard(conversation.key)
-        oldest = conversation.oldest_id
-        older = [
-            message_line(message, self.state.nick)
-            for message in page.messages
-            if oldest is None or message.id < oldest
-        ]
-        fitted = conversation.prepend(older)
-        conversation.has_older = page.more or fitted < len(older)
-        self.notify.reset(conversation)
-        self.notify.changed()
 
     # --- rooms, members, presence -------------------------------------------------------
 
@@ -602,13 +448,17 @@ class Receiver:
         ):
             return False
         self.outbox.failed(request.nonce)
+        self.close(conversation)
+        return True
+
+    def close(self, conversation: Conversation) -> None:
+        """Drop ``conversation`` from the list; the one shown instead is redrawn."""
         was_active = self.state.active == conversation.key
         self.state.remove(conversation.key)
         active = self.state.active_conversation
         if was_active and active is not None:
             self.notify.reset(active)
         self.notify.changed()
-        return True
 
     def _undo(self, request: Request) -> None:
         """Put the state right after the server refused what ``request`` asked."""
@@ -617,13 +467,7 @@ class Receiver:
             return
         if request.kind == "say" and request.nonce in conversation.pending:
             self.fail(conversation, [conversation.pending[request.nonce]])
-        elif request.kind == "older":
-            self._loading_older.discard(conversation.key)
-        elif request.kind == "catchup":
-            self._finish_catchup(conversation, reset=True, certain=False)
+        elif request.kind in ("older", "catchup", "join"):
+            self.rooms.refused(conversation, request)
         elif request.kind == "direct":
             self.directs.finish(conversation, certain=False)
-        elif request.kind == "join" and conversation.key in self._resume_after:
-            conversation.joined = False
-            self._resume_after.pop(conversation.key, None)
-            self.notify.changed()

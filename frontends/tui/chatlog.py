@@ -106,6 +106,11 @@ def _body_text(line: Line) -> str:
 _COLUMNS: Final = re.compile(r" *\S+(?: \S+)* {2,}(?=\S)")
 
 
+# The fewest cells the second column may keep before it moves below the first, indented.
+_SUMMARY_MIN: Final = 20
+_NARROW_INDENT: Final = 6
+
+
 def hanging_indent(text: str) -> int:
     """Where the second column of a two-column notice starts; 0 if it has none."""
     match = _COLUMNS.match(text)
@@ -452,10 +457,16 @@ class ChatLog(ScrollView, can_focus=False):
             return prefix, [Text()]
         room = max(width - prefix.cell_len, 8)
         hang = hanging_indent(body.plain) if row.line.kind is LineKind.NOTICE else 0
-        if hang and hang <= room - 20 and body.cell_len > room:
-            parts = list(body[hang:].wrap(self.app.console, room - hang))
-            first = body[:hang] + parts[0]
-            return prefix, [first, *(Text(" " * hang) + part for part in parts[1:])]
+        if hang and body.cell_len > room:
+            if hang <= room - _SUMMARY_MIN:
+                parts = list(body[hang:].wrap(self.app.console, room - hang))
+                first = body[:hang] + parts[0]
+                return prefix, [first, *(Text(" " * hang) + part for part in parts[1:])]
+            # Too narrow for two columns: the first on its row, the second indented below it.
+            head = body[:hang]
+            head.rstrip()
+            parts = list(body[hang:].wrap(self.app.console, max(room - _NARROW_INDENT, 8)))
+            return prefix, [head, *(Text(" " * _NARROW_INDENT) + part for part in parts)]
         return prefix, list(body.wrap(self.app.console, room))
 
     def _render_row(self, row: _Row) -> list[Strip]:

@@ -290,11 +290,13 @@ def test_emoji_take_the_same_cells_everywhere(text: str) -> None:
     assert cell_len(shown) == codepoint_cells(shown)
 
 
+HELP_LINE = "  /ban nick|mask [time] [reason]  ban from this room: " + " ".join(["word"] * 12)
+
+
 async def test_help_lines_wrap_under_their_summary_column() -> None:
     """At 80 columns a /help line too long for one row continues under its summary, not under
     the command."""
-    usage, summary = "/ban nick|mask [time] [reason]", "ban from this room: " + "word " * 12
-    text = f"  {usage}  {summary.strip()}"
+    text = HELP_LINE
     async with LogHost().run_test(size=(80, 24)) as pilot:
         log = pilot.app.query_one(ChatLog)
         log.show([line(text, LineKind.NOTICE, sender=None)])
@@ -304,3 +306,18 @@ async def test_help_lines_wrap_under_their_summary_column() -> None:
         column = first.index("ban from")
         assert second[:column].replace("│", " ").strip() == ""
         assert second[column] != " "
+
+
+async def test_help_lines_too_narrow_for_two_columns_indent_the_summary() -> None:
+    """Where the log is too narrow for the summary column (the app at 80 columns, beside the
+    conversation list), the command has its row and the summary is indented below it."""
+    async with LogHost().run_test(size=(62, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(HELP_LINE, LineKind.NOTICE, sender=None)])
+        await pilot.pause()
+        rows = [row for row in log.visible_text() if row][1:]  # after the day separator
+        assert rows[0].endswith("/ban nick|mask [time] [reason]")
+        body = [row.split("│ ", 1)[1] for row in rows[1:]]
+        assert body[0].startswith(" " * 6 + "ban from this room")
+        assert all(part.startswith(" " * 6) and part.strip() for part in body)
+        assert " ".join(part.strip() for part in body).count("word") == 12

@@ -107,6 +107,16 @@ Dial = Callable[..., Awaitable[WireClient]]
 StartServer = Callable[..., Awaitable[Server]]
 
 
+async def message_texts(client: WireClient, count: int) -> list[str]:
+    """The texts of the next ``count`` messages ``client`` receives, skipping other frames."""
+    texts: list[str] = []
+    while len(texts) < count:
+        frame = await client.recv()
+        if frame["type"] == "message":
+            texts.append(frame["text"])
+    return texts
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening on it (a server that cannot be reached)."""
     with socket.socket() as sock:

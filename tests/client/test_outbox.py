@@ -21,6 +21,15 @@ async def stored_texts(connect: Connect, room: str = "#general") -> list[str]:
     return [message["text"] for message in history["messages"]]
 
 
+async def offline_alice(start_server: StartServer, make_client: MakeClient) -> tuple[int, Client]:
+    """Alice connected to a server that then stops: its port (to start it again) and her."""
+    first = await start_server()
+    alice = await make_client("alice", first.port)
+    await first.stop()
+    await eventually(lambda: not alice.engine.connected, "alice lost the server")
+    return first.port, alice
+
+
 def confirmed(client: Client, room: str = "#general") -> list[str]:
     """Alice's own lines in ``room`` that the server confirmed, in the order shown."""
     return [
@@ -53,16 +62,13 @@ async def test_a_line_typed_while_disconnected_is_sent_when_back(
     start_server: StartServer, make_client: MakeClient, connect: Connect
 ) -> None:
     """Typed during an outage, a line shows as pending and goes out once the server is back."""
-    first = await start_server()
-    alice = await make_client("alice", first.port)
-    await first.stop()
-    await eventually(lambda: not alice.engine.connected, "alice lost the server")
+    port, alice = await offline_alice(start_server, make_client)
     alice.engine.submit("typed in the dark")
     line = alice.rec.lines("#general", LineKind.MESSAGE)[-1]
     assert line.text == "typed in the dark" and line.pending and not line.failed
     assert alice.engine.state.outbox == 1
     assert any("waits and is sent when we are back" in t for t in alice.rec.texts("#general"))
-    await start_server(port=first.port)
+    await start_server(port=port)
     await eventually(lambda: confirmed(alice) == ["typed in the dark"], "sent after reconnect")
     assert await stored_texts(connect) == ["typed in the dark"]
 
@@ -96,17 +102,14 @@ async def test_cancel_takes_back_what_has_not_gone_out(
     start_server: StartServer, make_client: MakeClient, connect: Connect
 ) -> None:
     """/cancel marks the lines still queued here as not sent, and they never reach the server."""
-    first = await start_server()
-    alice = await make_client("alice", first.port)
-    await first.stop()
-    await eventually(lambda: not alice.engine.connected, "alice lost the server")
+    port, alice = await offline_alice(start_server, make_client)
     alice.engine.submit("never mind 1")
     alice.engine.submit("never mind 2")
     alice.engine.submit("/cancel")
     assert "Took back 2 lines not sent yet." in alice.rec.texts("#general")
     assert [line.failed for line in alice.rec.lines("#general", LineKind.MESSAGE)] == [True, True]
     assert alice.engine.state.outbox == 0
-    await start_server(port=first.port)
+    await start_server(port=port)
     await alice.ready()
     alice.engine.submit("this one goes")
     await eventually(lambda: confirmed(alice) == ["this one goes"], "the next line sent")

@@ -5,18 +5,8 @@ from __future__ import annotations
 import tkinter as tk
 
 from frontends.tk.dialogs import PasteDialog
-from tests.conftest import Connect, WireClient
+from tests.conftest import Connect, message_texts
 from tests.tk.conftest import OpenApp, connected, pump_until
-
-
-async def next_texts(client: WireClient, count: int) -> list[str]:
-    """The texts of the next ``count`` messages ``client`` receives, skipping other frames."""
-    texts: list[str] = []
-    while len(texts) < count:
-        frame = await client.recv()
-        if frame["type"] == "message":
-            texts.append(frame["text"])
-    return texts
 
 
 def paste(root: tk.Tk, entry: tk.Misc, text: str) -> None:
@@ -41,7 +31,7 @@ async def test_a_multi_line_paste_asks_then_sends_each_line(
     assert isinstance(dialog, PasteDialog)
     assert window.entry.value == ""
     dialog.send_button.invoke()
-    assert await next_texts(bob, 3) == ["one", "two", "three"]
+    assert await message_texts(bob, 3) == ["one", "two", "three"]
     paste(root, window.entry, "just one line")
     await pump_until(root, lambda: window.entry.value == "just one line", "inserted")
 

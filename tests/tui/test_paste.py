@@ -3,23 +3,11 @@ through the outbox; a large paste suggests cancelling."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import events
 
 from frontends.tui.paste import PasteScreen
-from tests.conftest import Connect, StartServer, WireClient
+from tests.conftest import Connect, StartServer, message_texts
 from tests.tui.conftest import MakeApp, eventually, until_in_room
-
-
-async def texts_from(client: WireClient, count: int) -> list[str]:
-    """The texts of the next ``count`` messages ``client`` receives, skipping other frames."""
-    texts: list[str] = []
-    while len(texts) < count:
-        frame: dict[str, Any] = await client.recv()
-        if frame["type"] == "message":
-            texts.append(frame["text"])
-    return texts
 
 
 async def test_a_three_line_paste_asks_once_then_sends_three_messages(
@@ -37,7 +25,7 @@ async def test_a_three_line_paste_asks_once_then_sends_three_messages(
         assert app.screen.question.title == "Send 3 lines to #general?"
         assert app.chat_input.value == ""
         await pilot.press("enter")
-        assert await texts_from(bob, 3) == ["first line", "second line", "/third is text"]
+        assert await message_texts(bob, 3) == ["first line", "second line", "/third is text"]
         assert not isinstance(app.screen, PasteScreen)
 
 
@@ -64,7 +52,7 @@ async def test_a_paste_of_fifty_lines_suggests_cancel_then_sends_all_in_order(
         app.chat_input.post_message(events.Paste("\n".join(lines)))
         await eventually(pilot, lambda: isinstance(app.screen, PasteScreen), "asked again")
         await pilot.press("y")
-        assert await texts_from(bob, 50) == lines
+        assert await message_texts(bob, 50) == lines
         await eventually(
             pilot, lambda: app.engine is not None and app.engine.state.outbox == 0, "drained"
         )

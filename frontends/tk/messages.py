@@ -33,6 +33,8 @@ class Scrollbacks:
     def __init__(self, limit: int = DEFAULT_SCROLLBACK) -> None:
         self.limit = limit
         self._lines: dict[str, deque[Line]] = {}
+        # The seq of the last line seen before the user left each conversation (engine's word).
+        self._markers: dict[str, int] = {}
 
     def lines(self, key: str) -> deque[Line]:
         found = self._lines.get(key)
@@ -52,13 +54,22 @@ class Scrollbacks:
                 return index
         return None
 
-    def reset(self, key: str, lines: tuple[Line, ...]) -> None:
+    def reset(self, key: str, lines: tuple[Line, ...], marker: int | None = None) -> None:
         self._lines[key] = deque(lines, maxlen=self.limit)
+        if marker is None:
+            self._markers.pop(key, None)
+        else:
+            self._markers[key] = marker
+
+    def marker(self, key: str) -> int | None:
+        """Where the unread marker of ``key`` goes: after the line with this seq."""
+        return self._markers.get(key)
 
     def forget(self, keys: set[str]) -> None:
         """Drop the mirrors of conversations the engine no longer has."""
         for key in keys:
             self._lines.pop(key, None)
+            self._markers.pop(key, None)
 
 
 @dataclass
@@ -235,7 +246,8 @@ class MessageView(ttk.Frame):
     def _insert(self, index: str, lines: Iterable[Line], previous: Line | None = None) -> None:
         """One ``Text.insert`` call for all of ``lines``, each run with its own tags;
         ``previous`` is the line above them, for the day separator."""
-        args = insert_args(lines, previous)
+        marker = self.scrollbacks.marker(self.key) if self.key is not None else None
+        args = insert_args(lines, previous, marker)
         if args:
             chars, *rest = args
             assert isinstance(chars, str)

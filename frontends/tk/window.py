@@ -269,12 +269,12 @@ class ChatWindow(ttk.Frame):
             case LineUpdated(conversation, line):
                 if self.scrollbacks.update(conversation, line) is not None:
                     self.view.updated(conversation, line)
-            case ScrollbackReset(conversation, lines):
+            case ScrollbackReset(conversation, lines, _active, marker):
                 # Every conversation is mirrored, so ``active`` is not needed: the next snapshot
                 # says which one the view shows. The view goes first: it reads the old mirror to
                 # keep the reader's place.
                 self.view.reset(conversation)
-                self.scrollbacks.reset(conversation, lines)
+                self.scrollbacks.reset(conversation, lines, marker)
             case PresenceChanged(change):
                 # Members and away flags arrive in the next state snapshot; the line is in the log.
                 log.debug("presence %s %s in %s", change.event, change.nick, change.conversation)

@@ -13,7 +13,7 @@ import pytest
 from app.client.config import ConfigStore
 from app.client.state import Line, LineKind, next_seq
 from frontends.tk.dialogs import fill
-from frontends.tk.render import insert_args
+from frontends.tk.render import UNREAD_MARK, insert_args
 from tests.conftest import Connect
 from tests.tk.conftest import OpenApp, connected, pump_until
 
@@ -115,3 +115,28 @@ async def test_without_a_notification_service_the_bell_rings(
         root, lambda: any(m.text == "dong" for m in window.scrollbacks.lines("bob")), "dong"
     )
     assert window.notifier.sent == 1
+
+
+async def test_an_unread_marker_where_alice_left_a_conversation(
+    open_app: OpenApp, connect: Connect, root: tk.Tk
+) -> None:
+    """Back in #general after #side, the first line said while she was away begins with the
+    unread marker; the lines she had seen do not."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    window = await connected(open_app("alice"))
+    await bob.send(type="say", room="#general", text="seen before")
+    await pump_until(root, lambda: "seen before" in window.view.visible_text(), "seen")
+    window.submit("/join #side")
+    await pump_until(root, lambda: window.view.key == "#side", "in #side")
+    await bob.send(type="say", room="#general", text="said while away")
+    await pump_until(
+        root,
+        lambda: any(m.text == "said while away" for m in window.scrollbacks.lines("#general")),
+        "the line in #general",
+    )
+    window.go_to(0)
+    await pump_until(root, lambda: "said while away" in window.view.visible_text(), "back")
+    rows = window.view.visible_text().splitlines()
+    marked = [row for row in rows if UNREAD_MARK in row]
+    assert len(marked) == 1 and marked[0].endswith("<bob> said while away")

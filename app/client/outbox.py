@@ -138,6 +138,17 @@ class Outbox:
             self._changed()
         return len(taken)
 
+    def forget(self, conversation: str) -> int:
+        """``conversation`` is closed: nothing more goes there, and an echo for what is on the
+        wire would find no conversation to confirm in. How many lines had not gone out yet."""
+        dropped = [e for e in self._entries if e.conversation == conversation]
+        if not dropped:
+            return 0
+        self._entries = [e for e in self._entries if e.conversation != conversation]
+        self._changed()
+        self.pump()
+        return sum(1 for e in dropped if e.stage is Stage.QUEUED)
+
     # --- from the receiver --------------------------------------------------------------
 
     def confirmed(self, nonce: str | None) -> None:

@@ -336,13 +336,8 @@ class Receiver:
         conversation = self.state.get(parted.room)
         if conversation is None:
             return
-        was_active = self.state.active == conversation.key
-        self.state.remove(conversation.key)
         self.room_gone(conversation)
-        active = self.state.active_conversation
-        if was_active and active is not None:
-            self.notify.reset(active)
-        self.notify.changed()
+        self.close(conversation)
 
     def _presence(self, presence: Presence) -> None:
         conversation = self.state.get(presence.room)
@@ -452,10 +447,16 @@ class Receiver:
         return True
 
     def close(self, conversation: Conversation) -> None:
-        """Drop ``conversation`` from the list; the one shown instead is redrawn."""
+        """Drop ``conversation`` from the list; the one shown instead is redrawn. Lines still
+        waiting to be sent there are taken back, and that is said where we are now."""
+        taken = self.outbox.forget(conversation.key)
         was_active = self.state.active == conversation.key
         self.state.remove(conversation.key)
         active = self.state.active_conversation
+        if taken and active is not None:
+            lines = "1 line" if taken == 1 else f"{taken} lines"
+            text = f"{lines} to {conversation.name} not sent yet went with it when it closed."
+            self.append(active, local_line(LineKind.NOTICE, text))
         if was_active and active is not None:
             self.notify.reset(active)
         self.notify.changed()

@@ -114,3 +114,22 @@ async def test_cancel_takes_back_what_has_not_gone_out(
     alice.engine.submit("this one goes")
     await eventually(lambda: confirmed(alice) == ["this one goes"], "the next line sent")
     assert await stored_texts(connect) == ["this one goes"]
+
+
+async def test_closing_a_conversation_takes_its_waiting_lines_back_and_says_so(
+    start_server: StartServer, make_client: MakeClient
+) -> None:
+    """Lines for bob typed offline, then /close: the notice says they went with it, the outbox
+    is empty, and after the reconnect nothing is sent to bob."""
+    port, alice = await offline_alice(start_server, make_client)
+    alice.engine.submit("/msg bob one")
+    alice.engine.submit("two")
+    assert alice.engine.state.outbox == 2
+    alice.engine.submit("/close")
+    assert alice.engine.state.get("bob") is None and alice.engine.state.outbox == 0
+    notices = alice.rec.texts("#general", LineKind.NOTICE)
+    assert "2 lines to bob not sent yet went with it when it closed." in notices
+    await start_server(port=port)
+    await alice.ready()
+    alice.engine.submit("still here")
+    await eventually(lambda: confirmed(alice) == ["still here"], "the outbox still works")

@@ -36,7 +36,7 @@ from app.client.commands import (
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
-from app.client.errors import hello_refusal
+from app.client.errors import hello_refusal, quit_reason
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import (
     Link,
@@ -474,4 +474,4 @@ def _goodbye(bye: Bye | None) -> str:
     """Why a connection the server closed ended, in the words of its goodbye if it sent one."""
     if bye is None:
         return "the server closed the connection"
-    return f"the server said goodbye ({bye.reason}{': ' + bye.message if bye.message else ''})"
+    return f"the server said goodbye: {bye.message or quit_reason(bye.reason)}"

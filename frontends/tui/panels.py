@@ -204,8 +204,8 @@ class StatusLine(Widget, can_focus=False):
     scrolled: reactive[bool] = reactive(False)
     bell: reactive[bool] = reactive(True)
     invite: reactive[str] = reactive("")
-    queued: reactive[int] = reactive(0)  # our lines not yet confirmed by the server
-    new_below: reactive[int] = reactive(0)  # lines that arrived while scrolled back
+    queued: reactive[int] = reactive(0, layout=True)  # our lines not yet confirmed
+    new_below: reactive[int] = reactive(0, layout=True)  # lines that came while scrolled back
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -215,7 +215,7 @@ class StatusLine(Widget, can_focus=False):
         # The countdown needs a redraw each second only while a retry is scheduled.
         counting = status is not None and status.retry_at is not None
         if counting and self._ticker is None:
-            self._ticker = self.set_interval(0.5, self.refresh)
+            self._ticker = self.set_interval(0.5, lambda: self.refresh(layout=True))
         elif not counting and self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
@@ -247,8 +247,6 @@ class StatusLine(Widget, can_focus=False):
             if status.attempt > 1:
                 label += f" (attempt {status.attempt})"
         text.append(label, style=self.get_component_rich_style(f"status--{state.value}"))
-        if status.detail and state is not ConnectionState.CONNECTED:
-            text.append(f" - {printable(status.detail)}", style=dim)
         if self.queued:
             text.append(" │ ", style=dim)
             text.append(f"{self.queued} to send (/cancel)")
@@ -259,4 +257,7 @@ class StatusLine(Widget, can_focus=False):
         if not self.bell:
             text.append(" │ ", style=dim)
             text.append("bell off", style=dim)
+        # Last, as the longest: what wraps to a second row is the reason, not the rest.
+        if status.detail and state is not ConnectionState.CONNECTED:
+            text.append(f" - {printable(status.detail)}", style=dim)
         return text

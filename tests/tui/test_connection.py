@@ -179,8 +179,8 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
 ) -> None:
     """A server's goodbye or refusal with terminal escapes shows them as symbols in the status
     line, on the login screen and in an error toast."""
-    raw = "the server said goodbye (server_shutdown: \x1b[2Jgone)"
-    shown = "the server said goodbye (server_shutdown: ␛[2Jgone)"
+    raw = "the server said goodbye: \x1b[2Jgone"
+    shown = "the server said goodbye: ␛[2Jgone"
     app = make_app(nick=None)
     async with app.run_test(notifications=True) as pilot:
         login = app.login

@@ -62,6 +62,8 @@ class RoomHistory:
         elif request.kind == "join" and conversation.key in self._resume_after:
             conversation.joined = False
             self._resume_after.pop(conversation.key, None)
+            # Nothing waiting for this room can go now: the outbox says so and moves on.
+            self._receiver.outbox.caught_up(conversation, certain=False)
             self._receiver.notify.changed()
 
     def rejoining(self, conversation: Conversation) -> None:

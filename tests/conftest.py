@@ -126,6 +126,16 @@ async def hang_up(*clients: WireClient) -> None:
         await client.close()
 
 
+async def message_texts(client: WireClient, count: int) -> list[str]:
+    """The texts of the next ``count`` messages ``client`` receives, skipping other frames."""
+    texts: list[str] = []
+    while len(texts) < count:
+        frame = await client.recv()
+        if frame["type"] == "message":
+            texts.append(frame["text"])
+    return texts
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening on it (a server that cannot be reached)."""
     with socket.socket() as sock:

@@ -87,7 +87,7 @@ class SQLiteHistory:
     def open(self) -> Snapshot:
         self._loop = asyncio.get_running_loop()
         conn = sqlite3.connect(
-            self._path, self._busy_timeout, check_same_thread=False, isolation_level=None
+            self._path, timeout=self._busy_timeout, check_same_thread=False, isolation_level=None
         )
         try:
             migrate(conn, self._path)  # first: a file from a newer Parley is left untouched

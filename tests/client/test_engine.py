@@ -113,6 +113,8 @@ async def test_join_and_part(alice_bob: Pair, store: ConfigStore) -> None:
     """/join switches to the new room and others see it; /part leaves and switches back."""
     alice, bob = alice_bob
     bob.engine.submit("/join #rust")
+    # Bob in first, or his join might reach the server after hers and he would see no presence.
+    await eventually(lambda: bob.engine.state.active == "#rust", "bob in #rust")
     alice.engine.submit("/join #Rust")
     await eventually(lambda: alice.engine.state.active == "#rust", "alice in #rust")
     await eventually(lambda: "alice joined" in bob.rec.texts("#rust", LineKind.JOIN), "bob sees")

@@ -54,3 +54,5 @@ class ServerConfig:
     accounts_required: bool = False
     # Moderation: the accounts (folded nicks) that are server operators.
     opers: tuple[str, ...] = ()
+    # Scale-out: the Redis this process is a node of (``docs/scale-out.md``); None: one process.
+    redis_url: str | None = None

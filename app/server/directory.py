@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
@@ -88,6 +88,8 @@ class Rooms:
         self._rooms: dict[str, Room] = {}
         self._members: dict[str, dict[str, Session]] = {}  # room -> session id -> session
         self._joined: dict[str, set[str]] = {}  # session id -> rooms
+        # Told the name of each room dropped (a node stops following its channel).
+        self.on_forget: Callable[[str], None] = _nothing
 
     # --- rooms ---
 
@@ -105,6 +107,7 @@ class Rooms:
         if room is None or room.waiting or name in self._members:
             return False
         del self._rooms[name]
+        self.on_forget(name)
         return True
 
     def __iter__(self) -> Iterator[Room]:
@@ -191,10 +194,13 @@ class Rooms:
             room.loaded = True
             if stored is not None:
                 room.topic, room.topic_by = stored.topic, stored.topic_by
+        # A node may have delivered messages newer than the read while it was on its way.
+        top = page.messages[-1].id if page.messages else 0
+        later = [m for m in room.recent if m.id > top]
         room.recent.clear()
         room.recent_chars = 0
         room.has_older = page.more
-        for message in page.messages:
+        for message in (*page.messages, *later):
             room.add_newest(message)
         room.fresh = True
         room.refilled = frozenset(m.id for m in page.messages)
@@ -222,3 +228,7 @@ class Rooms:
         if room is not None:
             room.topic, room.topic_by = topic, by
             room.loaded = True  # newer than what a read on its way would bring
+
+
+def _nothing(name: str) -> None:
+    return None

@@ -66,6 +66,10 @@ def to_wire(m: StoredMessage) -> p.Message:
 class Fanout:
     """Commit-then-deliver for room messages, and store-ordered delivery of everything else."""
 
+    # Whether room messages get their ids from the store (a node: ``node.NodeFanout``) rather
+    # than from the message feature's counter.
+    assigns_ids = False
+
     def __init__(self, store: History, backplane: Backplane, rooms: Rooms) -> None:
         self.store = store
         self.backplane = backplane
@@ -85,8 +89,18 @@ class Fanout:
         self, message: StoredMessage, sender: Session, nonce: str | None, ref: p.Ref | p.UnsetType
     ) -> None:
         """Store a room message; fan it out (the sender's copy with ``nonce``) once committed."""
+        sender.said.append(message.id)  # its author may delete it, even as a guest
         self._said[message.id] = _Said(message, sender, nonce, ref)
         self.store.append((message,), self._on_committed, self._on_failed)
+
+    def take_id(self) -> int:
+        """A direct message's id, when ``assigns_ids`` (never called otherwise)."""
+        raise NotImplementedError
+
+    async def follow(self, room: str) -> None:
+        """Make sure what is published to ``room`` from now on reaches this process (a node
+        subscribes; one process always does); raises ``Unavailable`` if it cannot."""
+        return None
 
     def refuse_unsaved(self, session: Session, ref: p.Ref | p.UnsetType, what: str) -> None:
         """Tell ``session`` that ``what`` it asked for was not saved, after every message

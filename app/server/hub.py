@@ -48,13 +48,14 @@ class Hub:
         features: Sequence[FeatureFactory],
         accounts: Accounts,
         moderation: Moderation,
+        make_fanout: Callable[[History, Backplane, Rooms], Fanout] = Fanout,
     ) -> None:
         self.config = config
         self.store = store
         self.sessions = Sessions(config)
         self.rooms = Rooms(config.recent)
         self.nicks: dict[str, Session] = {}
-        self.fanout = Fanout(store, backplane, self.rooms)
+        self.fanout = make_fanout(store, backplane, self.rooms)
         context = Context(
             config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts, moderation
         )

@@ -52,7 +52,8 @@ class MessageFeature:
         self.reply_bytes = reply_bytes(context.config)
         self._next_id = 1
         self._reserved_id = 0
-        self.directs = Directs(context, self._take_id)
+        take_id = context.fanout.take_id if context.fanout.assigns_ids else self._take_id
+        self.directs = Directs(context, take_id)
         self.handlers = Handlers().on(p.Say, self.say).on(p.GetHistory, self.history)
 
     def load(self, snapshot: Snapshot) -> None:
@@ -74,8 +75,8 @@ class MessageFeature:
         elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
             if not self.ctx.rules.rule.may_say(s, f, room.name):
                 return
-            message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
-            s.said.append(message.id)  # its author may delete it, even as a guest
+            id = 0 if self.fanout.assigns_ids else self._take_id()  # a node's: Redis assigns
+            message = StoredMessage(id, _now_ms(), room.name, s.nick, f.text, f.action)
             self.fanout.say(message, s, f.nonce, f.ref)
 
     async def history(self, s: Session, f: p.GetHistory) -> None:

@@ -88,6 +88,7 @@ class RoomFeature:
             room = self.rooms.create(name)
         if not room.fresh:
             try:
+                await self.fanout.follow(name)
                 known = await self._load(room)
             except Unavailable:
                 message = f"{name} cannot be read from the history just now; try again later"

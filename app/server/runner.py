@@ -21,12 +21,16 @@ import logging
 import os
 import signal
 import sqlite3
+import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.checks import UsageError, listen_error
 from app.server.config import ServerConfig
+from app.server.directory import Rooms
+from app.server.fanout import Fanout
 from app.server.feature import FeatureFactory
 from app.server.hub import Hub
 from app.server.messages import MessageFeature
@@ -43,6 +47,9 @@ from app.store import (
     SQLiteHistory,
     SQLiteModeration,
 )
+
+if TYPE_CHECKING:
+    from app.server.node import NodeFanout
 
 log = logging.getLogger("parley.server")
 
@@ -77,6 +84,15 @@ class Server:
         moderation: Moderation | None = None,
     ) -> None:
         self.config = config
+        self.node: NodeFanout | None = None
+        # A node's accounts and moderation, until they are in Redis too (see ``_node``).
+        self._side: SQLiteHistory | None = None
+        make_fanout: Callable[[History, Backplane, Rooms], Fanout] = Fanout
+        if store is None and config.redis_url is not None:
+            store, backplane, make_fanout = self._node(config.redis_url)
+            self._side = side = SQLiteHistory(config.db)
+            accounts = SQLiteAccounts(side) if accounts is None else accounts
+            moderation = SQLiteModeration(side) if moderation is None else moderation
         self.store = store if store is not None else SQLiteHistory(config.db)
         if accounts is None or moderation is None:
             if not isinstance(self.store, SQLiteHistory):
@@ -90,6 +106,7 @@ class Server:
             FEATURES,
             accounts,
             moderation,
+            make_fanout,
         )
         self.retention = Retention(config, self.store, self.hub.rooms)
         self._listeners: list[asyncio.Server] = []
@@ -104,6 +121,26 @@ class Server:
         self.port = 0  # the plain port once listening (0 with plain=False)
         self.tls_port = 0  # the TLS port once listening (0 without a certificate)
 
+    def _node(
+        self, url: str
+    ) -> tuple[History, Backplane, Callable[[History, Backplane, Rooms], Fanout]]:
+        """A node of the deployment in the Redis at ``url``: its store, backplane and fan-out.
+
+        Temporary, until accounts and moderation have their Redis stores (issue 13): they stay
+        in this node's own SQLite file (``--db``), so they are not shared between nodes."""
+        # Here, not at the top: redis is an optional extra, needed by nodes only.
+        from app.server.node import NodeBackplane, NodeFanout
+        from app.store.redis_node import RedisNodeStore
+
+        store = RedisNodeStore(url)
+        node_id = uuid.uuid4().hex[:12]
+
+        def make(history: History, backplane: Backplane, rooms: Rooms) -> Fanout:
+            self.node = NodeFanout(store, backplane, rooms, node_id)
+            return self.node
+
+        return store, NodeBackplane(store), make
+
     async def start(self) -> None:
         """Bind the listening sockets, open the store, then start accepting connections."""
         config = self.config
@@ -112,7 +149,11 @@ class Server:
         if self.certificate is not None:
             self._listeners.append(await self._bind(self._tls_door, config.tls_port))
         try:
+            if self._side is not None:
+                self._side.open()
             self.hub.load()
+            if self.node is not None:
+                await self.node.open()
         except BaseException:
             self._close_listeners()
             raise
@@ -178,7 +219,11 @@ class Server:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
         try:
+            if self.node is not None:
+                await self.node.close()
             await asyncio.wait_for(self.store.close(), self.config.shutdown_timeout)
+            if self._side is not None:
+                await asyncio.wait_for(self._side.close(), self.config.shutdown_timeout)
         except asyncio.TimeoutError:
             log.error("history did not close within %.1f s", self.config.shutdown_timeout)
         while self.hub.sessions and loop.time() < deadline:

@@ -1,0 +1,82 @@
+"""Nodes sharing rooms through Redis: messages, events and topics across two ``Server`` nodes.
+
+Clients of one room are spread over two nodes on one private Redis; every check reads what real
+clients receive on real sockets, with the ``ping`` barrier, which in a node waits until everything
+published before it reached this node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.server import Server
+from tests.conftest import Dial, WireClient
+from tests.server.nodes import redis, start_node, two_nodes
+
+__all__ = ["redis", "start_node", "two_nodes"]
+
+
+async def spread(
+    dial: Dial, nodes: tuple[Server, Server], room: str, *nicks: str
+) -> list[WireClient]:
+    """Clients registered as ``nicks``, alternately on each node, all in ``room``, drained."""
+    clients = []
+    for i, nick in enumerate(nicks):
+        client = await dial(nodes[i % 2].port, nick)
+        await client.join(room)
+        clients.append(client)
+    for client in clients:
+        await client.barrier()
+    return clients
+
+
+def messages(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == "message"]
+
+
+async def test_message_reaches_members_on_both_nodes(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """A room message said on one node reaches members on both, its sender with its nonce."""
+    alice, bob, carol = await spread(dial, two_nodes, "#a", "alice", "bob", "carol")
+    await alice.send(type="say", room="#a", text="hi", nonce="n1")
+    own = await alice.expect("message", text="hi", nonce="n1")
+    for client in (bob, carol):
+        got = messages(await client.barrier())
+        assert [(m["id"], m["text"], m.get("nonce")) for m in got] == [(own["id"], "hi", None)]
+
+
+async def test_flood_from_both_nodes_arrives_in_id_order_once(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Several senders on two nodes: every member sees every message once, in id order."""
+    nicks = [f"u{i}" for i in range(6)]
+    clients = await spread(dial, two_nodes, "#flood", *nicks)
+    per_sender = 50
+
+    async def flood(client: WireClient, nick: str) -> None:
+        lines = b"".join(
+            b'{"type":"say","room":"#flood","text":"%s %d"}\n' % (nick.encode(), n)
+            for n in range(per_sender)
+        )
+        await client.send_raw(lines)
+
+    await asyncio.gather(*(flood(c, n) for c, n in zip(clients, nicks, strict=True)))
+    seen: list[list[dict[str, Any]]] = []
+    for client in clients:
+        got: list[dict[str, Any]] = []
+        while len(got) < per_sender * len(nicks):
+            frame = await client.recv()
+            if frame["type"] == "message":
+                got.append(frame)
+        seen.append(got)
+    for got in seen:
+        ids = [m["id"] for m in got]
+        assert ids == sorted(set(ids)), "a gap in order or a repeat"
+        assert [m["id"] for m in got] == [m["id"] for m in seen[0]]
+        for nick in nicks:
+            mine = [m["text"] for m in got if m["from"] == nick]
+            assert mine == [f"{nick} {n}" for n in range(per_sender)]
+    for client in clients:
+        assert messages(await client.barrier()) == []

@@ -56,3 +56,5 @@ class ServerConfig:
     opers: tuple[str, ...] = ()
     # Scale-out: the Redis this process is a node of (``docs/scale-out.md``); None: one process.
     redis_url: str | None = None
+    # A node whose heartbeat is older than this many seconds is dead: its users quit.
+    node_lease: float = 15.0

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 from app.server.session import Session
 from app.store import Page, StoredMessage, StoredRoom
@@ -80,6 +80,22 @@ class Room:
         return message
 
 
+class Seats(Protocol):
+    """Who is told each change of membership."""
+
+    def seated(self, name: str, session: Session) -> None: ...
+
+    def unseated(self, name: str, session: Session) -> None: ...
+
+
+class _NoSeats:
+    def seated(self, name: str, session: Session) -> None:
+        return None
+
+    def unseated(self, name: str, session: Session) -> None:
+        return None
+
+
 class Rooms:
     """Every room this process knows, and the only record of who is in which."""
 
@@ -90,6 +106,8 @@ class Rooms:
         self._joined: dict[str, set[str]] = {}  # session id -> rooms
         # Told the name of each room dropped (a node stops following its channel).
         self.on_forget: Callable[[str], None] = _nothing
+        # Told every join and part (a node records them in Redis: ``node_roster.py``).
+        self.seats: Seats = _NoSeats()
 
     # --- rooms ---
 
@@ -141,6 +159,7 @@ class Rooms:
             return False
         members[session.id] = session
         self._joined.setdefault(session.id, set()).add(name)
+        self.seats.seated(name, session)
         return True
 
     def part(self, name: str, session: Session) -> bool:
@@ -154,6 +173,7 @@ class Rooms:
         joined.discard(name)
         if not joined:
             del self._joined[session.id]
+        self.seats.unseated(name, session)
         return True
 
     def leave_all(self, session: Session) -> list[str]:

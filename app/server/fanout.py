@@ -28,6 +28,7 @@ import msgspec
 from app import protocol as p
 from app.server.backplane import Backplane
 from app.server.directory import Rooms
+from app.server.roster import Alone, Roster
 from app.server.session import Session
 from app.store import History, StoredMessage
 
@@ -69,6 +70,8 @@ class Fanout:
     # Whether room messages get their ids from the store (a node: ``node.NodeFanout``) rather
     # than from the message feature's counter.
     assigns_ids = False
+    # Nicks and membership beyond this process: none in one process.
+    roster: Roster = Alone()
 
     def __init__(self, store: History, backplane: Backplane, rooms: Rooms) -> None:
         self.store = store

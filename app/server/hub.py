@@ -57,7 +57,15 @@ class Hub:
         self.nicks: dict[str, Session] = {}
         self.fanout = make_fanout(store, backplane, self.rooms)
         context = Context(
-            config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts, moderation
+            config,
+            store,
+            self.sessions,
+            self.rooms,
+            self.nicks,
+            self.fanout,
+            accounts,
+            moderation,
+            roster=self.fanout.roster,
         )
         self.features: list[Feature] = [make(context) for make in features]
         self._handlers: dict[type, AnyHandler] = {}

@@ -45,6 +45,7 @@ from app.server.operators import (
     refuse_banned,
     saved,
 )
+from app.server.roster import Member
 from app.server.rulebook import OP, OWNER, RuleBook, now_ms
 from app.server.session import Session
 from app.store import (
@@ -147,7 +148,7 @@ class ModerationFeature:
     async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
         return await self.operators.may_enter(s, f, account, nick)
 
-    def role_of(self, room: str, s: Session) -> str | None:
+    def role_of(self, room: str, s: Member) -> str | None:
         rules = self.book.cached(room)
         return None if rules is None else self.book.role(rules, s.account)
 

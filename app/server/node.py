@@ -37,6 +37,7 @@ from app.server.backplane import Backplane, Deliver
 from app.server.directory import Rooms
 from app.server.fanout import Fanout, _Said, to_wire
 from app.server.feature import Unavailable, awaited, read_page
+from app.server.node_roster import NodeRoster
 from app.server.session import Session
 from app.server.subscription import Subscription
 from app.store import StoredMessage
@@ -70,8 +71,13 @@ class NodeFanout(Fanout):
 
     assigns_ids = True
 
-    def __init__(self, store: RedisNodeStore, backplane: Backplane, rooms: Rooms, node: str):
+    def __init__(
+        self, store: RedisNodeStore, backplane: Backplane, rooms: Rooms, node: str, lease: float
+    ):
         super().__init__(store, backplane, rooms)
+        self.node_roster = NodeRoster(store, node, lease, self.broadcast)
+        self.roster = self.node_roster
+        rooms.seats = self.node_roster
         self.node_store = store
         self.keys = store.keys
         self.node = node
@@ -93,10 +99,12 @@ class NodeFanout(Fanout):
     async def open(self) -> None:
         """Subscribe to the node's own channel and claim the first block of ids."""
         self.subscription.start(self.keys.node(self.node))
+        self.node_roster.start()
         top = await awaited(self.node_store.claim_ids, _ID_BLOCK)
         self._blocks.append([top - _ID_BLOCK + 1, top])
 
     async def close(self) -> None:
+        await self.node_roster.close()
         await self.subscription.close()
         for actions in (*self._marked.values(), self._marking):
             for action in actions:

@@ -51,6 +51,7 @@ class PresenceFeature:
     def departed(self, session: Session, text: str | None) -> None:
         if session.key and self.nicks.get(session.key) is session:
             del self.nicks[session.key]
+            self.ctx.roster.release(session, session.key)
 
     async def hello(self, s: Session, f: p.Hello) -> None:
         if s.key:
@@ -66,6 +67,8 @@ class PresenceFeature:
             return
         # The nick may have been taken while the password was checked.
         if s.closing or not self._take_over(s, f, f.nick, account):
+            return
+        if not await self._claim(s, f, f.nick):
             return
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
@@ -98,11 +101,15 @@ class PresenceFeature:
                 return
             if s.closing or not self._take_over(s, f, f.nick, claimed):
                 return
+            if not await self._claim(s, f, f.nick):
+                return
+            self.ctx.roster.release(s, s.key)
             account = claimed
         del self.nicks[s.key]
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
         s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
+        self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         for name in self.ctx.rooms.rooms_of(s):
             event = p.Presence(room=name, nick=s.nick, old=old, event="nick")
             self.fanout.broadcast(name, event, skip=s)
@@ -113,6 +120,7 @@ class PresenceFeature:
             return
         s.away = f.text or None
         s.send(p.AwaySet(text=s.away, ref=f.ref))
+        self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         event: p.PresenceEvent = "away" if s.away is not None else "back"
         for name in self.ctx.rooms.rooms_of(s):
             presence = p.Presence(room=name, nick=s.nick, event=event, text=s.away)
@@ -142,6 +150,20 @@ class PresenceFeature:
             refuse(s, f, "nick_taken", f"{nick} is already taken")
             return False
         return True
+
+    async def _claim(self, s: Session, f: p.ClientFrame, nick: str) -> bool:
+        """Whether ``s`` now holds ``nick`` on every node (``Context.roster``; one process's
+        roster says yes at once). A nick another node's session holds is refused."""
+        held = await self.ctx.roster.claim(s, p.fold(nick))
+        if held is None:
+            refuse(s, f, "unavailable", "the server cannot check nicks now; try again later")
+        elif not held:
+            refuse(s, f, "nick_taken", f"{nick} is already taken")
+        elif not s.closing:
+            return True
+        else:
+            self.ctx.roster.release(s, p.fold(nick))
+        return False
 
     def _take_over(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
         """Whether ``s`` may now hold ``nick`` as ``account`` ("" a guest): free, its own, or held

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from collections.abc import Collection, Iterable, Sequence
 
 from app import protocol as p
 from app.server.directory import Room
@@ -37,6 +38,7 @@ from app.server.feature import (
     save_room,
 )
 from app.server.limits import Refusal, RoomQuota, budget, fit, fit_newest, reply_bytes
+from app.server.roster import Member
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
 
@@ -105,9 +107,21 @@ class RoomFeature:
                 room.charged = True
         if not self.rooms.is_member(name, s) and not await self._admitted(s, f, room):
             return
+        # Read before joining: once in, messages come, and none may precede ``joined``.
+        try:
+            shared = await self._shared_members(room)
+        except Unavailable:
+            refuse(s, f, "unavailable", f"the members of {name} cannot be read just now")
+            return
+        if s.closing:
+            forget_if_empty(self.ctx, name)
+            return
         if self.rooms.join(name, s):
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
-        s.send(self._joined(name, room.topic, f.ref))
+        everyone: Collection[Member] = self.rooms.members(name).values()
+        if shared is not None:
+            everyone = shared if any(m.key == s.key for m in shared) else [*shared, s]
+        s.send(self._joined(name, room.topic, f.ref, everyone))
         empty = p.HistoryPage(room=name, messages=[], more=True, ref=f.ref)
         shown, cut = fit_newest([to_wire(m) for m in room.recent], budget(self.reply_bytes, empty))
         s.send(p.HistoryPage(room=name, messages=shown, more=room.has_older or cut, ref=f.ref))
@@ -143,10 +157,21 @@ class RoomFeature:
 
         await save_room(self.ctx.store, StoredRoom(name, f.topic, by), saved, refused)
 
-    def _joined(self, name: str, topic: str, ref: p.Ref | p.UnsetType) -> p.Joined:
+    async def _shared_members(self, room: Room) -> Sequence[Member] | None:
+        """The members of ``room`` on every node (None in one process: ``Rooms`` has them);
+        raises ``Unavailable``. The room is not forgotten meanwhile."""
+        room.waiting += 1
+        try:
+            return await self.ctx.roster.members(room.name)
+        finally:
+            room.waiting -= 1
+
+    def _joined(
+        self, name: str, topic: str, ref: p.Ref | p.UnsetType, everyone: Collection[Member]
+    ) -> p.Joined:
         """The ``joined`` reply: the first members by nick, as many as fit; ``who`` pages on."""
         limit = p.JOINED_MEMBERS_MAX
-        first = heapq.nsmallest(limit + 1, self.rooms.members(name).values(), key=_by_key)
+        first = heapq.nsmallest(limit + 1, everyone, key=_by_key)
         room = budget(self.reply_bytes, p.Joined(room=name, topic=topic, members=[], ref=ref))
         gate = self.ctx.rules.rule
         roles = {m.nick: role for m in first if (role := gate.role_of(name, m)) is not None}
@@ -169,15 +194,18 @@ class RoomFeature:
         name = room_name(s, f, f.room)
         if name is None:
             return
-        members = self.rooms.members(name)
+        try:
+            everyone = await self.ctx.roster.members(name)
+        except Unavailable:
+            refuse(s, f, "unavailable", f"the members of {name} cannot be read just now")
+            return
+        members = self.rooms.members(name).values() if everyone is None else everyone
         if not members:
             refuse(s, f, "no_such_room", f"nobody is in {name}")
             return
         limit = max(1, min(f.limit, p.WHO_PAGE_MAX))
         after = p.fold(f.after) if f.after is not None else ""
-        chosen = heapq.nsmallest(
-            limit + 1, (m for m in members.values() if m.key > after), key=_by_key
-        )
+        chosen = heapq.nsmallest(limit + 1, (m for m in members if m.key > after), key=_by_key)
         room = budget(self.reply_bytes, p.Members(room=name, members=[], ref=f.ref))
         role_of = self.ctx.rules.rule.role_of
         listed, more = fit(
@@ -191,14 +219,24 @@ class RoomFeature:
     async def list_rooms(self, s: Session, f: p.ListRooms) -> None:
         limit = max(1, min(f.limit, p.ROOMS_PAGE_MAX))
         after = p.fold(f.after) if f.after is not None else ""
-        names = heapq.nsmallest(
-            limit + 1, (r.name for r in self.rooms if r.name > after and self.rooms.members(r.name))
-        )
-        infos = (
-            p.RoomInfo(room=n, topic=r.topic, members=len(self.rooms.members(n)))
-            for n in names
-            if (r := self.rooms.get(n)) is not None
-        )
+        try:
+            shared = await self.ctx.roster.rooms(after, limit + 1)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the rooms cannot be listed just now")
+            return
+        infos: Iterable[p.RoomInfo]
+        if shared is not None:
+            infos = shared
+        else:
+            names = heapq.nsmallest(
+                limit + 1,
+                (r.name for r in self.rooms if r.name > after and self.rooms.members(r.name)),
+            )
+            infos = (
+                p.RoomInfo(room=n, topic=r.topic, members=len(self.rooms.members(n)))
+                for n in names
+                if (r := self.rooms.get(n)) is not None
+            )
         room = budget(self.reply_bytes, p.RoomList(rooms=[], ref=f.ref))
         rooms, more = fit(infos, limit, room)
         cursor = rooms[-1].room if more else None
@@ -256,5 +294,5 @@ def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:
     )
 
 
-def _by_key(session: Session) -> str:
-    return session.key
+def _by_key(member: Member) -> str:
+    return member.key

@@ -136,7 +136,7 @@ class Server:
         node_id = uuid.uuid4().hex[:12]
 
         def make(history: History, backplane: Backplane, rooms: Rooms) -> Fanout:
-            self.node = NodeFanout(store, backplane, rooms, node_id)
+            self.node = NodeFanout(store, backplane, rooms, node_id, self.config.node_lease)
             return self.node
 
         return store, NodeBackplane(store), make

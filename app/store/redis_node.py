@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import msgspec
 
+from app.protocol import fold
 from app.store.base import Failed, StoredMessage
 from app.store.redis import Keys, RedisHistory, _Pipeline
 
@@ -52,6 +53,83 @@ redis.call('PUBLISH', ARGV[6],
   '{"k":"m","prev":' .. prev .. ',"token":"' .. ARGV[3] .. '"}\\n' .. member)
 return tonumber(id)
 """
+
+
+# KEYS: the nick's key, the node's nicks. ARGV: the owner ("NODE SESSION"), the folded nick.
+_CLAIM: Final = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  return 1
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+# The same keys and arguments: the nick goes only from its owner.
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SREM', KEYS[2], ARGV[2])
+return 0
+"""
+# KEYS: the room's members, the occupied rooms, the node's seats. ARGV: room, session, seat.
+_UNSEAT: Final = """
+redis.call('HDEL', KEYS[1], ARGV[2])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+redis.call('SREM', KEYS[3], ARGV[1] .. '\t' .. ARGV[2])
+return 0
+"""
+# A room's state goes only if it holds no messages and no node has members in it.
+_FORGET: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+# KEYS: the nodes, the dead node's seats and nicks. ARGV: the node, the key prefix.
+# Returns room, member, room, member, ... of the node's seats, or nothing if another node
+# reaped it first (SREM answers 1 to one caller only).
+_REAP: Final = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return {} end
+local gone = {}
+for _, seat in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local tab = string.find(seat, '\t', 1, true)
+  local room = string.sub(seat, 1, tab - 1)
+  local sid = string.sub(seat, tab + 1)
+  local members = ARGV[2] .. ':{' .. room .. '}:members'
+  local member = redis.call('HGET', members, sid)
+  if member then
+    redis.call('HDEL', members, sid)
+    table.insert(gone, room)
+    table.insert(gone, member)
+  end
+  if redis.call('HLEN', members) == 0 then
+    redis.call('ZREM', ARGV[2] .. ':occupied', room)
+  end
+end
+for _, nick in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local key = ARGV[2] .. ':nick:' .. nick
+  local owner = redis.call('GET', key)
+  if owner and string.sub(owner, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+    redis.call('DEL', key)
+  end
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return gone
+"""
+
+
+class Seat(msgspec.Struct, array_like=True, frozen=True):
+    """A member of a room on some node, as ``PREFIX:{ROOM}:members`` keeps it."""
+
+    nick: str
+    account: str
+    away: str | None
+
+    @property
+    def key(self) -> str:
+        return fold(self.nick)
+
+
+_decode_seat = msgspec.json.Decoder(Seat).decode
 
 
 class Envelope(msgspec.Struct, omit_defaults=True):
@@ -97,6 +175,29 @@ class NodeKeys(Keys):
 
     def node(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
+
+    def members(self, room: str) -> str:
+        return f"{self.prefix}:{{{room}}}:members"
+
+    def nick(self, key: str) -> str:
+        return f"{self.prefix}:nick:{key}"
+
+    @property
+    def nodes(self) -> str:
+        return f"{self.prefix}:nodes"
+
+    @property
+    def occupied(self) -> str:
+        return f"{self.prefix}:occupied"
+
+    def alive(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:alive"
+
+    def seats(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:seats"
+
+    def nicks(self, node: str) -> str:
+        return f"{self.prefix}:node:{node}:nicks"
 
     def room_of(self, channel: str) -> str | None:
         """The room whose events ``channel`` carries, or ``None`` for another channel."""
@@ -174,6 +275,158 @@ class RedisNodeStore(RedisHistory):
             return lambda: done(top)
 
         self._submit(stage, finish, failed)
+
+    def forget_room(self, room: str) -> None:
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.eval(_FORGET, 3, keys.messages(room), keys.state(room), keys.members(room))
+            return 1
+
+        self._submit(stage, lambda results: _nothing)
+
+    # --- membership and nicks, shared by every node ---
+
+    def claim_nick(
+        self, key: str, node: str, owner: str, done: Callable[[bool], None], failed: Failed
+    ) -> None:
+        """Take folded nick ``key`` for ``owner`` ("NODE SESSION") unless another owner has
+        it; ``done`` says whether ``owner`` holds it now."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key)
+            return 1
+
+        self._submit(stage, lambda results: lambda: done(bool(results[0])), failed)
+
+    def release_nick(self, key: str, node: str, owner: str) -> None:
+        """Free ``key`` if ``owner`` holds it."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.eval(_RELEASE, 2, keys.nick(key), keys.nicks(node), owner, key)
+            return 1
+
+        self._submit(stage, lambda results: _nothing)
+
+    def seat(self, room: str, node: str, session: str, seat: Seat) -> None:
+        """Record (or update) ``session`` of ``node`` as a member of ``room``."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.hset(keys.members(room), session, msgspec.json.encode(seat))
+            pipe.zadd(keys.occupied, {room: 0})
+            pipe.sadd(keys.seats(node), f"{room}\t{session}")
+            return 3
+
+        self._submit(stage, lambda results: _nothing)
+
+    def unseat(self, room: str, node: str, session: str) -> None:
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.eval(
+                _UNSEAT, 3, keys.members(room), keys.occupied, keys.seats(node), room, session
+            )
+            return 1
+
+        self._submit(stage, lambda results: _nothing)
+
+    def members(self, room: str, done: Callable[[list[Seat]], None], failed: Failed) -> None:
+        """Every member of ``room`` on every node."""
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.hvals(self.keys.members(room))
+            return 1
+
+        def finish(results: list[Any]) -> Callable[[], None]:
+            seats = [_decode_seat(value) for value in results[0]]
+            return lambda: done(seats)
+
+        self._submit(stage, finish, failed, writes=False)
+
+    def occupied(
+        self,
+        after: str,
+        limit: int,
+        done: Callable[[list[tuple[str, str, int]]], None],
+        failed: Failed,
+    ) -> None:
+        """Rooms with members on any node, by name after ``after``: (room, topic, members)."""
+
+        async def run(client: Any) -> Callable[[], None]:
+            low = f"({after}" if after else "-"
+            names = [
+                _text(n)
+                for n in await client.zrange(
+                    self.keys.occupied, low, "+", bylex=True, offset=0, num=limit
+                )
+            ]
+            async with client.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hget(self.keys.state(name), "topic")
+                    pipe.hlen(self.keys.members(name))
+                found = await pipe.execute()
+            rooms = [
+                (name, _text(found[2 * i] or b""), int(found[2 * i + 1]))
+                for i, name in enumerate(names)
+            ]
+            return lambda: done(rooms)
+
+        self._submit(None, None, failed, run=run, writes=False)
+
+    def heartbeat(self, node: str, lease_ms: int, done: Callable[[list[str]], None]) -> None:
+        """Say ``node`` is alive for ``lease_ms`` more; ``done`` gets the nodes whose lease
+        ran out (to ``reap``)."""
+        keys = self.keys
+
+        async def run(client: Any) -> Callable[[], None]:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.alive(node), 1, px=lease_ms)
+                pipe.sadd(keys.nodes, node)
+                pipe.smembers(keys.nodes)
+                members = (await pipe.execute())[2]
+            others = sorted(_text(n) for n in members if _text(n) != node)
+            async with client.pipeline(transaction=False) as pipe:
+                for other in others:
+                    pipe.exists(keys.alive(other))
+                alive = await pipe.execute()
+            dead = [other for other, up in zip(others, alive, strict=True) if not up]
+            return lambda: done(dead)
+
+        self._submit(None, None, lambda reason: None, run=run, writes=False)
+
+    def reap(self, node: str, done: Callable[[list[tuple[str, Seat]]], None]) -> None:
+        """Forget dead ``node``: its seats and nicks go; ``done`` gets the seats it had (empty
+        if another node reaped it first)."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.eval(_REAP, 3, keys.nodes, keys.seats(node), keys.nicks(node), node, keys.prefix)
+            return 1
+
+        def finish(results: list[Any]) -> Callable[[], None]:
+            flat = results[0]
+            gone = [(_text(flat[i]), _decode_seat(flat[i + 1])) for i in range(0, len(flat), 2)]
+            return lambda: done(gone)
+
+        self._submit(stage, finish, lambda reason: None)
+
+    def leave(self, node: str) -> None:
+        """``node`` stops (its members left already): it is no longer one of the nodes."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.srem(keys.nodes, node)
+            pipe.delete(keys.alive(node), keys.seats(node), keys.nicks(node))
+            return 2
+
+        self._submit(stage, lambda results: _nothing)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _nothing() -> None:

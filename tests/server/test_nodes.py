@@ -80,3 +80,76 @@ async def test_flood_from_both_nodes_arrives_in_id_order_once(
             assert mine == [f"{nick} {n}" for n in range(per_sender)]
     for client in clients:
         assert messages(await client.barrier()) == []
+
+
+async def test_presence_and_topic_reach_the_other_node(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Join, topic, away, nick and part on node A are seen by a member on node B."""
+    a, b = two_nodes
+    bob = await dial(b.port, "bob")
+    await bob.join("#a")
+    alice = await dial(a.port, "alice")
+    await alice.join("#a")
+    await alice.barrier()
+    assert await bob.barrier() == [
+        {"type": "presence", "room": "#a", "nick": "alice", "event": "join"}
+    ]
+    await alice.send(type="topic", room="#a", topic="news", ref="t")
+    await alice.expect("topic", topic="news", ref="t")
+    await alice.send(type="away", text="lunch")
+    await alice.expect("away_set")
+    await alice.send(type="nick", nick="alicia")
+    await alice.expect("renamed")
+    await alice.send(type="part", room="#a")
+    await alice.expect("parted")
+    await alice.barrier()  # its effects are published before its pong
+    events = [(f["type"], f.get("topic") or f.get("event")) for f in await bob.barrier()]
+    assert events == [
+        ("topic", "news"),
+        ("presence", "away"),
+        ("presence", "nick"),
+        ("presence", "part"),
+    ]
+    carol = await dial(a.port, "carol")
+    joined, _ = await carol.join("#a")
+    assert joined["topic"] == "news"
+
+
+async def test_members_of_both_nodes_are_listed(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """``joined``, ``who`` and ``rooms`` list the members of every node."""
+    a, b = two_nodes
+    await spread(dial, two_nodes, "#a", "alice", "bob", "carol")
+    dave = await dial(b.port, "dave")
+    joined, _ = await dave.join("#a")
+    assert joined["members"] == ["alice", "bob", "carol", "dave"]
+    await dave.send(type="who", room="#a", ref="w")
+    who = await dave.expect("members", ref="w")
+    assert [m["nick"] for m in who["members"]] == ["alice", "bob", "carol", "dave"]
+    erin = await dial(a.port, "erin")
+    await erin.join("#b")
+    await dave.send(type="rooms", ref="r")
+    listed = await dave.expect("room_list", ref="r")
+    assert [(r["room"], r["members"]) for r in listed["rooms"]] == [("#a", 4), ("#b", 1)]
+
+
+async def test_a_nick_held_on_one_node_is_refused_on_the_other(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """A nick taken on node A is refused on node B, in any case, and free once its holder quit."""
+    a, b = two_nodes
+    alice = await dial(a.port, "alice")
+    thief = await dial(b.port)
+    await thief.send(type="hello", nick="ALICE", proto=1)
+    await thief.expect("error", code="nick_taken")
+    await thief.send(type="hello", nick="bob", proto=1)
+    await thief.expect("welcome", nick="bob")
+    await thief.send(type="nick", nick="Alice", ref=1)
+    await thief.expect("error", code="nick_taken", ref=1)
+    await alice.send(type="quit")
+    await alice.closed()
+    await thief.barrier()
+    await thief.send(type="nick", nick="Alice", ref=2)
+    await thief.expect("renamed", nick="Alice", ref=2)

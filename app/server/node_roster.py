@@ -1,0 +1,113 @@
+"""A node's roster in Redis: nick claims, room membership, heartbeats, and reaping dead nodes.
+
+``NodeRoster`` is the ``Roster`` of a node (``roster.py`` says what it answers). A nick is claimed
+with one script (``SET NX`` of ``PREFIX:nick:KEY`` to ``NODE SESSION``, listed in the node's nicks)
+before a session takes it, and released with a compare-and-delete, both through the node's store
+queue, so that one node's release and later claim reach Redis in that order. Every join and part
+that ``Rooms`` records is written to the room's members hash (``PREFIX:{ROOM}:members``: session id
+to nick, account and away), the set of rooms with members (``PREFIX:occupied``) and the node's
+seats. The node's heartbeat key (``PREFIX:node:NODE:alive``) lives for the lease (``node_lease``,
+15 s by default) and is renewed every third of it; at each renewal the node looks for nodes whose
+heartbeat ran out and reaps them with one script, which only the first node to try runs (it takes
+the dead node out of ``PREFIX:nodes``): the dead node's seats and nicks go, and the reaper
+announces each of its members' ``quit`` in their rooms. So a node killed with ``kill -9`` is
+noticed within the lease and a third, and its users' nicks are free again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from app import protocol as p
+from app.server.feature import Unavailable, awaited
+from app.server.roster import Member
+from app.server.session import Session
+from app.store.redis_node import RedisNodeStore, Seat
+
+log = logging.getLogger("parley.server")
+
+Announce = Callable[[str, p.ServerFrame], None]
+
+
+class NodeRoster:
+    """Nicks and membership of every node, in Redis; this node's heartbeat and reaper."""
+
+    def __init__(self, store: RedisNodeStore, node: str, lease: float, announce: Announce):
+        self.store = store
+        self.node = node
+        self.lease = lease
+        self.announce = announce  # publishes a room event (the reaper's quits)
+        self._beating: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._beat()
+        self._beating = asyncio.get_running_loop().create_task(self._heart(), name="parley-heart")
+
+    async def close(self) -> None:
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
+        self.store.leave(self.node)
+
+    # --- Roster ---
+
+    async def claim(self, s: Session, key: str) -> bool | None:
+        try:
+            held: bool = await awaited(self.store.claim_nick, key, self.node, self._owner(s))
+        except Unavailable:
+            return None
+        return held
+
+    def release(self, s: Session, key: str) -> None:
+        self.store.release_nick(key, self.node, self._owner(s))
+
+    def changed(self, s: Session, rooms: Sequence[str]) -> None:
+        for room in rooms:
+            self.seated(room, s)
+
+    async def members(self, room: str) -> Sequence[Member] | None:
+        seats: list[Seat] = await awaited(self.store.members, room)
+        return seats
+
+    async def rooms(self, after: str, limit: int) -> list[p.RoomInfo] | None:
+        found: list[tuple[str, str, int]] = await awaited(self.store.occupied, after, limit)
+        return [p.RoomInfo(room=room, topic=topic, members=n) for room, topic, n in found]
+
+    # --- Seats: what ``Rooms`` tells ---
+
+    def seated(self, room: str, s: Session) -> None:
+        self.store.seat(room, self.node, s.id, Seat(s.nick, s.account, s.away))
+
+    def unseated(self, room: str, s: Session) -> None:
+        self.store.unseat(room, self.node, s.id)
+
+    # --- heartbeat and reaping ---
+
+    def _owner(self, s: Session) -> str:
+        return f"{self.node} {s.id}"
+
+    async def _heart(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            self._beat()
+
+    def _beat(self) -> None:
+        self.store.heartbeat(self.node, int(self.lease * 1000), self._reap)
+
+    def _reap(self, dead: list[str]) -> None:
+        for node in dead:
+            self.store.reap(node, partial(self._gone, node))
+
+    def _gone(self, node: str, gone: list[tuple[str, Seat]]) -> None:
+        if not gone:
+            return
+        log.warning("node %s stopped beating: %d members of its rooms quit", node, len(gone))
+        for room, seat in gone:
+            self.announce(
+                room, p.Presence(room=room, nick=seat.nick, event="quit", text="node_lost")
+            )

@@ -1,0 +1,80 @@
+"""The roster seam: who holds which nick and who is in which room, beyond this process.
+
+One process knows everyone itself (``Rooms`` and ``Context.nicks``), so its ``Roster`` is
+``Alone``: every claim of a nick it has checked locally stands, and ``members`` and ``rooms``
+answer ``None``, which tells the room feature to list what ``Rooms`` holds. A node of a shared
+deployment has a roster kept in Redis (``node_roster.NodeRoster``): a nick is claimed there
+atomically before a session takes it, every join and part is recorded there (``Rooms`` tells its
+``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node. ``Member`` is what
+a listing needs of a member, whether it is a local ``Session`` or a seat recorded by another node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from app import protocol as p
+from app.server.session import Session
+
+
+class Member(Protocol):
+    """A member of a room as listings show it (a ``Session`` is one)."""
+
+    @property
+    def nick(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def away(self) -> str | None: ...
+
+
+class Roster(Protocol):
+    """Nicks and membership across every process that shares the rooms."""
+
+    async def claim(self, s: Session, key: str) -> bool | None:
+        """Claim folded nick ``key`` for ``s``: True if it holds it now, False if another
+        process's session does, None if that cannot be known now."""
+        ...
+
+    def release(self, s: Session, key: str) -> None:
+        """``s`` no longer holds ``key``."""
+        ...
+
+    def changed(self, s: Session, rooms: Sequence[str]) -> None:
+        """``s``'s nick or away text changed; it is in ``rooms``."""
+        ...
+
+    async def members(self, room: str) -> Sequence[Member] | None:
+        """Every member of ``room``, or None: only this process's, which ``Rooms`` has.
+        Raises ``feature.Unavailable`` if they cannot be read."""
+        ...
+
+    async def rooms(self, after: str, limit: int) -> list[p.RoomInfo] | None:
+        """Up to ``limit`` rooms with members, by name after ``after``, or None: this
+        process's, which ``Rooms`` has. Raises ``feature.Unavailable``."""
+        ...
+
+
+class Alone:
+    """The ``Roster`` of a single process: it knows everyone already."""
+
+    async def claim(self, s: Session, key: str) -> bool | None:
+        return True
+
+    def release(self, s: Session, key: str) -> None:
+        return None
+
+    def changed(self, s: Session, rooms: Sequence[str]) -> None:
+        return None
+
+    async def members(self, room: str) -> Sequence[Member] | None:
+        return None
+
+    async def rooms(self, after: str, limit: int) -> list[p.RoomInfo] | None:
+        return None

@@ -233,20 +233,15 @@ class Generator:
         return {"event": "connected", "seconds": time.perf_counter() - began}
 
     async def ready(self) -> dict[str, Any]:
-        """Drain the set-up: after its pong a client has seen every earlier event."""
-        if self.mode == "irc":
-
-            async def irc_barrier(client: Client) -> None:
-                ping = b"PING :r%d\r\n" % client.index
-                await client.request(ping, b"PONG", self.timeout)
-                client.go_fast()
-
-            await asyncio.gather(*(irc_barrier(c) for c in self.clients))
-        elif self.mode == "parley":
+        """Drain the set-up: after its pong a client has seen every earlier event (the relay
+        has no ping: its clients count from the start)."""
+        if self.mode != "relay":
+            irc = self.mode == "irc"
+            ping = b"PING :r%d\r\n" if irc else b'{"type":"ping","id":%d}\n'
+            pong = b"PONG" if irc else b'"type":"pong"'
 
             async def barrier(client: Client) -> None:
-                ping = b'{"type":"ping","id":%d}\n' % client.index
-                await client.request(ping, b'"type":"pong"', self.timeout)
+                await client.request(ping % client.index, pong, self.timeout)
                 client.go_fast()
 
             await asyncio.gather(*(barrier(c) for c in self.clients))

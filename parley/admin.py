@@ -279,7 +279,12 @@ async def _reset_password(stores: _Stores, args: argparse.Namespace) -> None:
 
 
 async def _delete_account(stores: _Stores, args: argparse.Namespace) -> None:
-    if not await awaited(stores.accounts.delete_account, _nick(args.nick)):
+    key = _nick(args.nick)
+    if await awaited(stores.accounts.find_account, key) is None:
+        raise UsageError(f"there is no account {args.nick}")
+    # Roles first: a nick registered again must not inherit the rooms this account owned.
+    await awaited(stores.moderation.drop_account, key)
+    if not await awaited(stores.accounts.delete_account, key):
         raise UsageError(f"there is no account {args.nick}")
     print(f"{args.nick}: account deleted")
 

@@ -230,7 +230,8 @@ async def test_a_short_password_is_refused_and_nothing_changes(tmp_path: Path) -
 
 
 async def test_delete_account_deletes_it_and_its_mail(tmp_path: Path) -> None:
-    """``delete-account`` removes the account and the direct messages it received."""
+    """``delete-account`` removes the account, the direct messages it received and its room
+    roles: the room it owned passes to its op."""
     path = tmp_path / "p.db"
     await _parley_db(path)
     result = parley(tmp_path, "admin", "delete-account", "Ann", "--db", "p.db")
@@ -240,6 +241,7 @@ async def test_delete_account_deletes_it_and_its_mail(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM directs").fetchone() == (0,)
     conn.close()
+    assert (await _rules(path, "#a")).roles == {"cy": "owner"}
 
 
 async def test_an_unknown_account_is_one_sentence(tmp_path: Path) -> None:

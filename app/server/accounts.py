@@ -132,6 +132,8 @@ class AccountFeature:
         if account is None:
             return
         try:
+            # Roles first: a nick registered again must not inherit an owner's rooms.
+            await self.ctx.rules.rule.account_deleted(s.account)
             await awaited(self.store.delete_account, s.account)
         except Unavailable:
             refuse(s, f, "unavailable", "the server cannot store accounts now; try again later")

@@ -133,6 +133,11 @@ class Gatekeeper(Protocol):
         """Nobody is in ``room`` any more: what is kept about it in memory may go."""
         ...
 
+    async def account_deleted(self, account: str) -> None:
+        """``account`` is about to be deleted: take its roles in every room (raises
+        ``Unavailable`` if the store cannot)."""
+        ...
+
 
 class Unmoderated:
     """The ``Gatekeeper`` of a server without moderation: everything is allowed."""
@@ -156,6 +161,9 @@ class Unmoderated:
         return False
 
     def forgotten(self, room: str) -> None:
+        return None
+
+    async def account_deleted(self, account: str) -> None:
         return None
 
 

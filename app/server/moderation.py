@@ -159,6 +159,16 @@ class ModerationFeature:
     def forgotten(self, room: str) -> None:
         self.book.forget(room)
 
+    async def account_deleted(self, account: str) -> None:
+        successors = await self.book.drop_account(account)
+        log.info("account %s deleted: its room roles are gone", account)
+        for room, owner in successors.items():
+            log.info("%s passes to its op %s: its owner %s was deleted", room, owner, account)
+            for member in self.rooms.members(room).values():
+                if member.account == owner:
+                    mode = p.Mode(room=room, nick=member.nick, role="owner", by=account)
+                    self.fanout.broadcast(room, mode)
+
     # --- roles ---
 
     async def op(self, s: Session, f: p.Op) -> None:

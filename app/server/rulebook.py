@@ -162,6 +162,26 @@ class RuleBook:
 
         await self._write(room, apply, self.store.set_role, room, account, role)
 
+    async def drop_account(self, account: str) -> dict[str, str]:
+        """``account`` is deleted: it holds no role in any room, stored or held here; the rooms
+        it was the last owner of, with the ops who now own them (``Moderation.drop_account``)."""
+        written: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+
+        def done(successors: dict[str, str]) -> None:
+            for room, rules in self._rooms.items():
+                rules.roles.pop(account, None)
+                if room in successors:
+                    rules.roles[successors[room]] = "owner"
+            if not written.done():
+                written.set_result(successors)
+
+        def failed(reason: str) -> None:
+            if not written.done():
+                written.set_exception(Unavailable(reason))
+
+        self.store.drop_account(account, done, failed)
+        return await written
+
     async def add_ban(self, ban: StoredBan) -> None:
         def apply(rules: RoomRules) -> None:
             rules.bans[:] = [b for b in rules.bans if b.mask.lower() != ban.mask.lower()]

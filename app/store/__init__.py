@@ -1,7 +1,12 @@
-"""The stores: the interfaces the server talks to (``History``, ``Accounts``, ``Moderation``)
-and their embedded SQLite defaults, which share one file."""
+"""The stores: the interfaces the server talks to (``History``, ``Accounts``, ``Moderation``),
+their embedded SQLite defaults, which share one file, and their Redis classes, which share one
+Redis connection. The Redis ones are imported when first asked for, so that ``app.store`` works
+without the ``redis`` extra installed."""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from app.store.accounts import Accounts, DirectPage, StoredAccount, StoredDirect
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
@@ -11,6 +16,24 @@ from app.store.sqlite_accounts import SQLiteAccounts
 from app.store.sqlite_moderation import SQLiteModeration
 from app.store.sqlite_schema import SchemaTooNewError
 
+if TYPE_CHECKING:
+    from app.store.redis import RedisHistory
+    from app.store.redis_accounts import RedisAccounts
+    from app.store.redis_moderation import RedisModeration
+
+_REDIS = {
+    "RedisHistory": "app.store.redis",
+    "RedisAccounts": "app.store.redis_accounts",
+    "RedisModeration": "app.store.redis_moderation",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _REDIS:
+        return getattr(importlib.import_module(_REDIS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "SERVER_WIDE",
     "Accounts",
@@ -18,6 +41,9 @@ __all__ = [
     "History",
     "Moderation",
     "Page",
+    "RedisAccounts",
+    "RedisHistory",
+    "RedisModeration",
     "RoomRole",
     "RoomRules",
     "SQLiteAccounts",

@@ -9,8 +9,9 @@ account deletes every direct message it sent or received. Like ``History`` (``ba
 operation is ordered after the ones submitted before it and answers on the caller's event loop
 through ``done`` or, if the storage refused, ``failed`` with the reason. The SQLite backend
 (``sqlite_accounts.py``) shares the history's file, writer thread and queue, so an account's writes
-and the room messages around them are ordered as they were submitted; a Redis backend is another
-class with the same methods, run by the same suite (``tests/store/test_accounts.py``).
+and the room messages around them are ordered as they were submitted; the Redis backend
+(``redis_accounts.py``) shares a ``RedisHistory``'s worker the same way, and the same suite runs
+both (``tests/store/test_accounts.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class DirectPage:
 
     messages: list[StoredDirect]
     more: bool
+
+
+def pair_of(a: str, b: str) -> str:
+    """The key of the conversation between folded nicks ``a`` and ``b`` (either order), which
+    no nick can confuse: nicks hold no space."""
+    return f"{a} {b}" if a <= b else f"{b} {a}"
 
 
 class Accounts(Protocol):

@@ -8,7 +8,8 @@ mutes and locks survive restarts. Server-wide bans are the bans of room ``""``. 
 filters by time) and ``prune`` deletes them. Like ``History`` (``base.py``), every operation is
 ordered after the ones submitted before it and answers on the caller's event loop through ``done``
 or, if the storage refused, ``failed`` with the reason. The SQLite backend
-(``sqlite_moderation.py``) shares the history's file, writer thread and queue.
+(``sqlite_moderation.py``) shares the history's file, writer thread and queue; the Redis backend
+(``redis_moderation.py``) a ``RedisHistory``'s connection, worker and queue.
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ class Moderation(Protocol):
         failed: Failed,
     ) -> None:
         """Make ``account`` (folded) ``role`` in ``room``, or a plain member with ``None``."""
+        ...
+
+    def drop_account(
+        self, account: str, done: Callable[[dict[str, str]], None], failed: Failed
+    ) -> None:
+        """Take every role ``account`` (folded) holds in any room: its account is deleted, and
+        whoever registers the nick next must not inherit them. A room it was the last owner of
+        passes to its first op by account name; ``done`` gets those rooms and their new owners."""
         ...
 
     def add_ban(self, ban: StoredBan, done: Callable[[], None], failed: Failed) -> None:

@@ -74,13 +74,13 @@ class Keys:
         self.ids = f"{prefix}:ids"
         self.rooms = f"{prefix}:rooms"
         self.format = f"{prefix}:format"
-        self._prefix = prefix
+        self.prefix = prefix
 
     def messages(self, room: str) -> str:
-        return f"{self._prefix}:{{{room}}}:messages"
+        return f"{self.prefix}:{{{room}}}:messages"
 
     def state(self, room: str) -> str:
-        return f"{self._prefix}:{{{room}}}:state"
+        return f"{self.prefix}:{{{room}}}:state"
 
 
 class _Row(msgspec.Struct, array_like=True):
@@ -100,6 +100,7 @@ _Pipeline = redis.asyncio.client.Pipeline
 # Queues an operation's commands and returns how many; then its results give its completion.
 _Stage = Callable[[_Pipeline], int]
 _Finish = Callable[[list[Any]], Callable[[], None]]
+_Run = Callable[[redis.asyncio.Redis], Awaitable[Callable[[], None]]]
 _CLOSE: Final = object()
 _REFUSALS: Final = (
     redis.ConnectionError,  # BusyLoadingError ("LOADING") is one
@@ -148,7 +149,7 @@ class _Work:
 
     stage: _Stage | None
     finish: _Finish | None
-    run: Callable[[redis.asyncio.Redis], Awaitable[Callable[[], None]]] | None = None
+    run: _Run | None = None
     failed: Failed | None = None
     writes: bool = True
 
@@ -399,6 +400,10 @@ class RedisHistory:
 
     # --- the worker ---
 
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
     def _submit(
         self,
         stage: _Stage | None,
@@ -406,10 +411,14 @@ class RedisHistory:
         failed: Failed | None = None,
         *,
         writes: bool = True,
-        run: Callable[[redis.asyncio.Redis], Awaitable[Callable[[], None]]] | None = None,
+        run: _Run | None = None,
     ) -> None:
+        """Queue an operation, in order with every other; as ``submit`` also the other stores'
+        on this Redis (``redis_accounts.py``, ``redis_moderation.py``), run jobs idempotent."""
         self._in_flight += 1
         self._queue.put_nowait(_Work(stage, finish, run, failed, writes))
+
+    submit = _submit
 
     async def _work(self, client: redis.asyncio.Redis) -> None:
         """Take every operation waiting, send runs of them as one pipeline each, complete."""

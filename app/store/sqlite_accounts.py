@@ -15,16 +15,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from app.protocol import fold
-from app.store.accounts import DirectPage, StoredAccount, StoredDirect
+from app.store.accounts import DirectPage, StoredAccount, StoredDirect, pair_of
 from app.store.base import Failed
 from app.store.sqlite import SQLiteHistory
 
 _SELECT: Final = 'SELECT id, ts, sender, "to", text, action FROM directs'
-
-
-def pair_of(a: str, b: str) -> str:
-    """The key of the conversation between folded nicks ``a`` and ``b`` (either order)."""
-    return f"{a} {b}" if a <= b else f"{b} {a}"
 
 
 def _direct(row: tuple[Any, ...]) -> StoredDirect:

@@ -86,6 +86,36 @@ class SQLiteModeration:
 
         self._history.submit(job, failed)
 
+    def drop_account(
+        self, account: str, done: Callable[[dict[str, str]], None], failed: Failed
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            owned = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT room FROM room_roles WHERE account = ? AND role = 'owner'", (account,)
+                )
+            ]
+            conn.execute("DELETE FROM room_roles WHERE account = ?", (account,))
+            successors: dict[str, str] = {}
+            for room in owned:
+                if conn.execute(
+                    "SELECT 1 FROM room_roles WHERE room = ? AND role = 'owner'", (room,)
+                ).fetchone():
+                    continue
+                row = conn.execute(
+                    "SELECT min(account) FROM room_roles WHERE room = ? AND role = 'op'", (room,)
+                ).fetchone()
+                if row[0] is not None:
+                    conn.execute(
+                        "UPDATE room_roles SET role = 'owner' WHERE room = ? AND account = ?",
+                        (room, row[0]),
+                    )
+                    successors[room] = row[0]
+            return lambda: done(successors)
+
+        self._history.submit(job, failed)
+
     def add_ban(self, ban: StoredBan, done: Callable[[], None], failed: Failed) -> None:
         row = (ban.room, fold(ban.mask), ban.mask, ban.by, ban.reason, ban.created, ban.expires)
 

@@ -351,3 +351,20 @@ async def test_a_restart_keeps_roles_mutes_locks_and_deletions(
     await guest.barrier()
     await bob.send(type="kick", room="#dev", nick="guest", ref=7)
     await bob.expect("presence", event="kick", ref=7)
+
+
+async def test_a_deleted_owner_passes_its_room_on_and_its_nick_inherits_nothing(
+    connect: Connect,
+) -> None:
+    """An owner who unregisters leaves the room to its op (a mode frame says so), and whoever
+    registers that nick afterwards joins as a plain member."""
+    alice = await owner_of(connect, "#dev")
+    bob = await op_in(connect, alice, "#dev")
+    await alice.send(type="unregister", password=PASSWORD, ref="u")
+    await alice.expect("mode", room="#dev", nick="bob", role="owner", by="alice")
+    await alice.expect("account", registered=False, ref="u")
+    await bob.expect("mode", room="#dev", nick="bob", role="owner", by="alice")
+    await alice.send(type="quit")
+    again = await registered(connect, "alice")
+    joined, _ = await again.join("#dev")
+    assert joined["roles"] == {"bob": "owner"}

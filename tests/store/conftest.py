@@ -1,13 +1,15 @@
-"""The store suite's fixtures: every test in ``tests/store/`` that takes ``store`` runs once per
-backend, on real storage (a SQLite file in ``tmp_path``; keys of their own on a private
-``redis-server`` that the tests start, ``tests/redis_server.py``).
+"""The store suite's fixtures: every test in ``tests/store/`` that takes ``store`` or ``stores``
+runs once per backend, on real storage (a SQLite file in ``tmp_path``; keys of their own on a
+private ``redis-server`` that the tests start, ``tests/redis_server.py``).
 
-A backend is a factory of ``History`` objects that share one durable storage, so a test can close
-a store and open a new one on the same data to prove what survives. Adding a backend is one more
-entry in ``_BACKENDS`` (and in ``_CRAMPED``): the suite then runs every behaviour against it
-unchanged. ``cramped`` gives the same on storage that a test can fill up and free again (for
-SQLite, a file on a 2 MiB tmpfs, skipped where the machine cannot mount one; for Redis, a server
-of the test's own whose ``maxmemory`` drops to one byte, with ``noeviction``).
+A backend is a factory of ``Stores`` (a ``History`` with the ``Accounts`` and ``Moderation``
+that go through it) that share one durable storage, so a test can close a store and open a new
+one on the same data to prove what survives. ``reopen_stores`` is the one parametrised fixture;
+``stores``, ``reopen`` and ``store`` are views of it. Adding a backend is one more entry in
+``_BACKENDS`` (and in ``_CRAMPED``): the suite then runs every behaviour against it unchanged.
+``cramped`` gives the same on storage that a test can fill up and free again (for SQLite, a file
+on a 2 MiB tmpfs, skipped where the machine cannot mount one; for Redis, a server of the test's
+own whose ``maxmemory`` drops to one byte, with ``noeviction``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,35 @@ from typing import Protocol
 
 import pytest
 
-from app.store import Accounts, History, SQLiteAccounts, SQLiteHistory
+from app.store import (
+    Accounts,
+    History,
+    Moderation,
+    SQLiteAccounts,
+    SQLiteHistory,
+    SQLiteModeration,
+)
 from tests.redis_server import RedisServer, redis_server
 from tests.tinyfs import tinyfs
 
 # A reopenable store: each call makes a new, unopened ``History`` on the same storage.
 Reopen = Callable[[], History]
 _prefixes = itertools.count(1)
+
+
+@dataclass
+class Stores:
+    """A backend's history, accounts and moderation, on one storage (``history`` is opened and
+    closed; the other two go through it and live as long as it)."""
+
+    history: History
+    accounts: Accounts
+    moderation: Moderation
+
+
+# A reopenable trio: each call makes a new, unopened history and its other stores on the same
+# storage.
+ReopenStores = Callable[[], Stores]
 
 
 class Fillable(Protocol):
@@ -38,35 +62,47 @@ class Fillable(Protocol):
     def free(self) -> None: ...
 
 
-def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Reopen:
-    path = str(tmp_path / "history.db")
-    return lambda: SQLiteHistory(path)
+def _sqlite_on(path: str) -> ReopenStores:
+    def make() -> Stores:
+        history = SQLiteHistory(path)
+        return Stores(history, SQLiteAccounts(history), SQLiteModeration(history))
+
+    return make
 
 
-def _redis_on(url: str) -> Reopen:
+def _redis_on(url: str) -> ReopenStores:
     """Stores on keys of their own (a prefix no other test uses) in the Redis at ``url``."""
     pytest.importorskip("redis", reason="the redis extra is not installed")
-    from app.store.redis import RedisHistory
+    from app.store import RedisAccounts, RedisHistory, RedisModeration
 
     prefix = f"test{next(_prefixes)}"
-    return lambda: RedisHistory(url, prefix)
+
+    def make() -> Stores:
+        history = RedisHistory(url, prefix)
+        return Stores(history, RedisAccounts(history), RedisModeration(history))
+
+    return make
 
 
-def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Reopen:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> ReopenStores:
+    return _sqlite_on(str(tmp_path / "history.db"))
+
+
+def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> ReopenStores:
     server: RedisServer = request.getfixturevalue("shared_redis")
     return _redis_on(server.url)
 
 
-_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Reopen]] = {
+_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], ReopenStores]] = {
     "sqlite": _sqlite,
     "redis": _redis,
 }
 
 
 @contextlib.contextmanager
-def _sqlite_cramped(tmp_path: Path) -> Iterator[tuple[Reopen, Fillable]]:
+def _sqlite_cramped(tmp_path: Path) -> Iterator[tuple[ReopenStores, Fillable]]:
     with tinyfs(tmp_path / "tiny") as fs:
-        yield (lambda: SQLiteHistory(str(fs.path / "history.db"))), fs
+        yield _sqlite_on(str(fs.path / "history.db")), fs
 
 
 class _RedisMemory:
@@ -86,7 +122,7 @@ class _RedisMemory:
 
 
 @contextlib.contextmanager
-def _redis_cramped(tmp_path: Path) -> Iterator[tuple[Reopen, Fillable]]:
+def _redis_cramped(tmp_path: Path) -> Iterator[tuple[ReopenStores, Fillable]]:
     with redis_server(tmp_path / "redis") as server:
         reopen = _redis_on(server.url)
         memory = _RedisMemory(server)
@@ -96,8 +132,8 @@ def _redis_cramped(tmp_path: Path) -> Iterator[tuple[Reopen, Fillable]]:
             memory.client.close()
 
 
-_CRAMPED: dict[str, Callable[[Path], contextlib.AbstractContextManager[tuple[Reopen, Fillable]]]]
-_CRAMPED = {"sqlite": _sqlite_cramped, "redis": _redis_cramped}
+_Cramping = Callable[[Path], contextlib.AbstractContextManager[tuple[ReopenStores, Fillable]]]
+_CRAMPED: dict[str, _Cramping] = {"sqlite": _sqlite_cramped, "redis": _redis_cramped}
 
 
 @pytest.fixture(scope="session")
@@ -107,40 +143,35 @@ def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
-@dataclass
-class Stores:
-    """A backend's history and its accounts, on one storage (``history`` is opened and closed;
-    ``accounts`` lives as long as it)."""
+class _Made:
+    """The stores a fixture made, to close at its end."""
 
-    history: History
-    accounts: Accounts
+    def __init__(self, make: ReopenStores) -> None:
+        self._make = make
+        self.made: list[Stores] = []
 
+    def __call__(self) -> Stores:
+        stores = self._make()
+        self.made.append(stores)
+        return stores
 
-# A reopenable pair: each call makes a new, unopened history and its accounts on the same storage.
-ReopenStores = Callable[[], Stores]
-
-
-def _sqlite_stores(tmp_path: Path) -> ReopenStores:
-    path = str(tmp_path / "history.db")
-
-    def make() -> Stores:
-        history = SQLiteHistory(path)
-        return Stores(history, SQLiteAccounts(history))
-
-    return make
-
-
-_ACCOUNT_BACKENDS: dict[str, Callable[[Path], ReopenStores]] = {"sqlite": _sqlite_stores}
+    async def close(self) -> None:
+        for stores in self.made:
+            await stores.history.close()
 
 
 @dataclass
 class Cramped:
     """Stores on storage that ``fs.fill()`` fills up and ``fs.free()`` frees (a tiny
-    filesystem for SQLite, the server's memory for Redis)."""
+    filesystem for SQLite, the server's memory for Redis): ``reopen`` makes a history,
+    ``reopen_stores`` a history with its accounts and moderation."""
 
-    reopen: Reopen
+    reopen_stores: ReopenStores
     fs: Fillable
     backend: str
+
+    def reopen(self) -> History:
+        return self.reopen_stores().history
 
 
 @pytest.fixture(params=sorted(_CRAMPED))
@@ -148,62 +179,39 @@ async def cramped(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     """New stores on one backend's fresh storage that can be filled up, closed (and the space
     freed) before the storage goes away."""
     with _CRAMPED[request.param](tmp_path) as (make, fs):
-        made: list[History] = []
-
-        def new() -> History:
-            store = make()
-            made.append(store)
-            return store
-
+        made = _Made(make)
         try:
-            yield Cramped(new, fs, request.param)
+            yield Cramped(made, fs, request.param)
         finally:
             fs.free()
-            for store in made:
-                await store.close()
+            await made.close()
 
 
 @pytest.fixture(params=sorted(_BACKENDS))
-async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
-    """New stores on one backend's fresh storage; any left open are closed at the end."""
-    make = _BACKENDS[request.param](request, tmp_path)
-    made: list[History] = []
+async def reopen_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ReopenStores]:
+    """New histories, each with its accounts and moderation, on one backend's fresh storage;
+    any left open are closed at the end. The one parametrised fixture of the suite."""
+    made = _Made(_BACKENDS[request.param](request, tmp_path))
+    yield made
+    await made.close()
 
-    def new() -> History:
-        store = make()
-        made.append(store)
-        return store
 
-    yield new
-    for store in made:
-        await store.close()
+@pytest.fixture
+def stores(reopen_stores: ReopenStores) -> Stores:
+    """A new, not yet opened history, with its accounts and moderation, on a backend's fresh
+    storage."""
+    return reopen_stores()
+
+
+@pytest.fixture
+def reopen(reopen_stores: ReopenStores) -> Reopen:
+    """New histories on one backend's fresh storage (closed at the end)."""
+    return lambda: reopen_stores().history
 
 
 @pytest.fixture
 def store(reopen: Reopen) -> History:
     """A new, not yet opened store on a backend's fresh storage."""
     return reopen()
-
-
-@pytest.fixture(params=sorted(_ACCOUNT_BACKENDS))
-async def reopen_stores(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[ReopenStores]:
-    """New history-and-accounts pairs on one backend's fresh storage; closed at the end."""
-    make = _ACCOUNT_BACKENDS[request.param](tmp_path)
-    made: list[Stores] = []
-
-    def new() -> Stores:
-        stores = make()
-        made.append(stores)
-        return stores
-
-    yield new
-    for stores in made:
-        await stores.history.close()
-
-
-@pytest.fixture
-def stores(reopen_stores: ReopenStores) -> Stores:
-    """A new, not yet opened history and its accounts on a backend's fresh storage."""
-    return reopen_stores()

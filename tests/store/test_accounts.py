@@ -7,9 +7,11 @@ Each test runs once per backend (``stores`` and ``reopen_stores`` come from ``co
 
 from __future__ import annotations
 
+import asyncio
+
 from app.store import DirectPage, StoredAccount, StoredDirect
 from tests.store.conftest import ReopenStores, Stores
-from tests.store.support import TS0, called, load_room
+from tests.store.support import TIMEOUT, TS0, called, load_room, message, must_not_fail
 
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
 
@@ -109,13 +111,16 @@ async def test_deleting_an_account_deletes_its_direct_messages_only(stores: Stor
     await called(stores.accounts.append_direct, direct(2, "bob", "Ann"), False)
     await called(stores.accounts.append_direct, direct(3, "bob", "cy"), True)
     await called(stores.accounts.append_direct, direct(4, "annie", "bob"), True)
+    await called(stores.accounts.append_direct, direct(5, "ann", "bob"), False)
+    await called(stores.accounts.append_direct, direct(6, "annie", "bob"), False)
     assert await called(stores.accounts.delete_account, "ann") is True
     assert await called(stores.accounts.delete_account, "ann") is False
     assert await called(stores.accounts.find_account, "ann") is None
     assert ids(await called(stores.accounts.direct_page, "ann", "bob", None, None, 9)) == []
     assert ids(await called(stores.accounts.undelivered, "ann", 9)) == []
     assert ids(await called(stores.accounts.direct_page, "bob", "cy", None, None, 9)) == [3]
-    assert ids(await called(stores.accounts.direct_page, "bob", "annie", None, None, 9)) == [4]
+    assert ids(await called(stores.accounts.direct_page, "bob", "annie", None, None, 9)) == [4, 6]
+    assert ids(await called(stores.accounts.undelivered, "bob", 9)) == [6]
 
 
 async def test_stored_direct_ids_count_as_used_after_a_restart(
@@ -128,3 +133,20 @@ async def test_stored_direct_ids_count_as_used_after_a_restart(
     again = reopen_stores()
     assert again.history.open().last_id == 90
     assert (await load_room(again.history, "#a"))[1].messages == []
+
+
+async def test_account_writes_complete_in_order_with_room_messages(stores: Stores) -> None:
+    """Operations submitted to the accounts and the history in turn complete in that order."""
+    stores.history.open()
+    outcomes: list[str] = []
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    history, accounts = stores.history, stores.accounts
+    history.append([message(1)], lambda m: outcomes.append("room 1"), must_not_fail)
+    account = StoredAccount("ann", HASH, TS0)
+    accounts.create_account(account, lambda made: outcomes.append(f"ann {made}"), must_not_fail)
+    accounts.append_direct(direct(2), False, lambda: outcomes.append("direct 2"), must_not_fail)
+    history.append([message(3)], lambda m: outcomes.append("room 3"), must_not_fail)
+    accounts.find_account("ann", lambda a: outcomes.append(f"found {a is not None}"), must_not_fail)
+    history.barrier(lambda: finished.set_result(None))
+    await asyncio.wait_for(finished, TIMEOUT)
+    assert outcomes == ["room 1", "ann True", "direct 2", "room 3", "found True"]

@@ -1,7 +1,8 @@
 """Storage faults, backend by backend: a store whose storage fills up says so for every write it
 could not make, keeps answering reads, logs the condition once, and works again by itself.
 
-Each test runs once per backend on ``cramped`` storage (``conftest.py``) that ``fs.fill()`` fills
+The accounts and moderation stores, which write through the history, are held to the same. Each
+test runs once per backend on ``cramped`` storage (``conftest.py``) that ``fs.fill()`` fills
 up and ``fs.free()`` frees while the store is open: a real tiny filesystem for SQLite, a Redis
 whose ``maxmemory`` drops below what it holds. Messages are of 3,900 characters so that each
 write needs new space on the disk.
@@ -15,13 +16,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.store import History, StoredMessage, StoredRoom
+from app.store import History, StoredAccount, StoredBan, StoredDirect, StoredMessage, StoredRoom
 from tests.store.conftest import Cramped
 from tests.store.support import (
     TIMEOUT,
+    TS0,
     StoreRefused,
     append,
     barrier,
+    called,
     ids,
     load_room,
     message,
@@ -135,3 +138,49 @@ async def test_the_condition_is_logged_once_and_so_is_the_recovery(
     assert "cannot write the history" in above_debug[0].getMessage()
     assert "can be written again" in above_debug[1].getMessage()
     assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_refused_account_writes_call_failed_and_reads_go_on(cramped: Cramped) -> None:
+    """On full storage creating an account and storing a direct message call ``failed`` with a
+    reason; accounts are still found, and only what was stored survives a reopen."""
+    stores = cramped.reopen_stores()
+    stores.history.open()
+    accounts = stores.accounts
+    assert await called(accounts.create_account, StoredAccount("ann", BIG, TS0))
+    cramped.fs.fill()
+    with pytest.raises(StoreRefused, match=r".+"):
+        await called(accounts.create_account, StoredAccount("bob", BIG, TS0))
+    with pytest.raises(StoreRefused, match=r".+"):
+        await called(accounts.append_direct, StoredDirect(1, TS0, "ann", "bob", BIG, False), False)
+    assert await called(accounts.find_account, "ann") == StoredAccount("ann", BIG, TS0)
+    cramped.fs.free()
+    assert await called(accounts.create_account, StoredAccount("cy", BIG, TS0))
+    await stores.history.close()
+
+    again = cramped.reopen_stores()
+    again.history.open()
+    assert await called(again.accounts.find_account, "bob") is None
+    assert await called(again.accounts.find_account, "cy") is not None
+    assert (await called(again.accounts.undelivered, "bob", 9)).messages == []
+
+
+async def test_refused_moderation_writes_call_failed_and_reads_go_on(cramped: Cramped) -> None:
+    """On full storage a ban calls ``failed`` with a reason and a room's rules are still read;
+    once there is room the same open store bans, and only that ban survives a reopen."""
+    stores = cramped.reopen_stores()
+    stores.history.open()
+    moderation = stores.moderation
+    await called(moderation.set_role, "#a", "ann", "owner")
+    cramped.fs.fill()
+    with pytest.raises(StoreRefused, match=r".+"):
+        await called(moderation.add_ban, StoredBan("#a", "nick:x", "ann", BIG, TS0))
+    assert (await called(moderation.room_rules, "#a")).roles == {"ann": "owner"}
+    cramped.fs.free()
+    await called(moderation.add_ban, StoredBan("#a", "nick:y", "ann", BIG, TS0))
+    await stores.history.close()
+
+    again = cramped.reopen_stores()
+    again.history.open()
+    assert [ban.mask for ban in (await called(again.moderation.room_rules, "#a")).bans] == [
+        "nick:y"
+    ]

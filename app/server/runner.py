@@ -85,14 +85,10 @@ class Server:
     ) -> None:
         self.config = config
         self.node: NodeFanout | None = None
-        # A node's accounts and moderation, until they are in Redis too (see ``_node``).
-        self._side: SQLiteHistory | None = None
         make_fanout: Callable[[History, Backplane, Rooms], Fanout] = Fanout
         if store is None and config.redis_url is not None:
-            store, backplane, make_fanout = self._node(config.redis_url)
-            self._side = side = SQLiteHistory(config.db)
-            accounts = SQLiteAccounts(side) if accounts is None else accounts
-            moderation = SQLiteModeration(side) if moderation is None else moderation
+            store, backplane, make_fanout, shared = self._node(config.redis_url)
+            accounts, moderation = shared if accounts is None else (accounts, moderation)
         self.store = store if store is not None else SQLiteHistory(config.db)
         if accounts is None or moderation is None:
             if not isinstance(self.store, SQLiteHistory):
@@ -123,13 +119,18 @@ class Server:
 
     def _node(
         self, url: str
-    ) -> tuple[History, Backplane, Callable[[History, Backplane, Rooms], Fanout]]:
-        """A node of the deployment in the Redis at ``url``: its store, backplane and fan-out.
-
-        Temporary, until accounts and moderation have their Redis stores (issue 13): they stay
-        in this node's own SQLite file (``--db``), so they are not shared between nodes."""
+    ) -> tuple[
+        History,
+        Backplane,
+        Callable[[History, Backplane, Rooms], Fanout],
+        tuple[Accounts, Moderation],
+    ]:
+        """A node of the deployment in the Redis at ``url``: its store, backplane, fan-out,
+        accounts and moderation, all on that Redis (one connection, one queue)."""
         # Here, not at the top: redis is an optional extra, needed by nodes only.
         from app.server.node import NodeBackplane, NodeFanout
+        from app.store.redis_accounts import RedisAccounts
+        from app.store.redis_moderation import RedisModeration
         from app.store.redis_node import RedisNodeStore
 
         store = RedisNodeStore(url)
@@ -139,7 +140,8 @@ class Server:
             self.node = NodeFanout(store, backplane, rooms, node_id, self.config.node_lease)
             return self.node
 
-        return store, NodeBackplane(store), make
+        shared = (RedisAccounts(store), RedisModeration(store))
+        return store, NodeBackplane(store), make, shared
 
     async def start(self) -> None:
         """Bind the listening sockets, open the store, then start accepting connections."""
@@ -149,8 +151,6 @@ class Server:
         if self.certificate is not None:
             self._listeners.append(await self._bind(self._tls_door, config.tls_port))
         try:
-            if self._side is not None:
-                self._side.open()
             self.hub.load()
             if self.node is not None:
                 await self.node.open()
@@ -222,8 +222,6 @@ class Server:
             if self.node is not None:
                 await self.node.close()
             await asyncio.wait_for(self.store.close(), self.config.shutdown_timeout)
-            if self._side is not None:
-                await asyncio.wait_for(self._side.close(), self.config.shutdown_timeout)
         except asyncio.TimeoutError:
             log.error("history did not close within %.1f s", self.config.shutdown_timeout)
         while self.hub.sessions and loop.time() < deadline:

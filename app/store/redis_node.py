@@ -163,10 +163,6 @@ def wrap(envelope: Envelope, body: bytes = b"") -> bytes:
 class NodeKeys(Keys):
     """``Keys`` plus the channels and the per-room keys a node uses."""
 
-    def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
-        self.prefix = prefix
-
     def events(self, room: str) -> str:
         return f"{self.prefix}:{{{room}}}:events"
 
@@ -212,8 +208,12 @@ class RedisNodeStore(RedisHistory):
 
     def __init__(self, url: str, prefix: str = "parley") -> None:
         super().__init__(url, prefix)
-        self.keys = NodeKeys(prefix)
+        self._keys = self._node_keys = NodeKeys(prefix)
         self.url = url
+
+    @property
+    def keys(self) -> NodeKeys:
+        return self._node_keys
 
     def append_new(
         self,
@@ -251,7 +251,7 @@ class RedisNodeStore(RedisHistory):
             id = int(results[0])
             return lambda: done(id)
 
-        self._submit(stage, finish, failed)
+        self.submit(stage, finish, failed)
 
     def publish(self, channel: str, data: bytes, failed: Failed | None = None) -> None:
         """Publish ``data`` on ``channel``, in order after everything submitted before."""
@@ -260,7 +260,7 @@ class RedisNodeStore(RedisHistory):
             pipe.publish(channel, data)
             return 1
 
-        self._submit(stage, lambda results: _nothing, failed, writes=False)
+        self.submit(stage, lambda results: _nothing, failed, writes=False)
 
     def claim_ids(self, count: int, done: Callable[[int], None], failed: Failed) -> None:
         """Raise the id ceiling by ``count`` for this node alone; ``done`` gets the new top
@@ -274,7 +274,7 @@ class RedisNodeStore(RedisHistory):
             top = int(results[0])
             return lambda: done(top)
 
-        self._submit(stage, finish, failed)
+        self.submit(stage, finish, failed)
 
     def forget_room(self, room: str) -> None:
         keys = self.keys
@@ -283,7 +283,7 @@ class RedisNodeStore(RedisHistory):
             pipe.eval(_FORGET, 3, keys.messages(room), keys.state(room), keys.members(room))
             return 1
 
-        self._submit(stage, lambda results: _nothing)
+        self.submit(stage, lambda results: _nothing)
 
     # --- membership and nicks, shared by every node ---
 
@@ -298,7 +298,7 @@ class RedisNodeStore(RedisHistory):
             pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key)
             return 1
 
-        self._submit(stage, lambda results: lambda: done(bool(results[0])), failed)
+        self.submit(stage, lambda results: lambda: done(bool(results[0])), failed)
 
     def release_nick(self, key: str, node: str, owner: str) -> None:
         """Free ``key`` if ``owner`` holds it."""
@@ -308,7 +308,7 @@ class RedisNodeStore(RedisHistory):
             pipe.eval(_RELEASE, 2, keys.nick(key), keys.nicks(node), owner, key)
             return 1
 
-        self._submit(stage, lambda results: _nothing)
+        self.submit(stage, lambda results: _nothing)
 
     def seat(self, room: str, node: str, session: str, seat: Seat) -> None:
         """Record (or update) ``session`` of ``node`` as a member of ``room``."""
@@ -320,7 +320,7 @@ class RedisNodeStore(RedisHistory):
             pipe.sadd(keys.seats(node), f"{room}\t{session}")
             return 3
 
-        self._submit(stage, lambda results: _nothing)
+        self.submit(stage, lambda results: _nothing)
 
     def unseat(self, room: str, node: str, session: str) -> None:
         keys = self.keys
@@ -331,7 +331,7 @@ class RedisNodeStore(RedisHistory):
             )
             return 1
 
-        self._submit(stage, lambda results: _nothing)
+        self.submit(stage, lambda results: _nothing)
 
     def members(self, room: str, done: Callable[[list[Seat]], None], failed: Failed) -> None:
         """Every member of ``room`` on every node."""
@@ -344,7 +344,7 @@ class RedisNodeStore(RedisHistory):
             seats = [_decode_seat(value) for value in results[0]]
             return lambda: done(seats)
 
-        self._submit(stage, finish, failed, writes=False)
+        self.submit(stage, finish, failed, writes=False)
 
     def occupied(
         self,
@@ -374,7 +374,7 @@ class RedisNodeStore(RedisHistory):
             ]
             return lambda: done(rooms)
 
-        self._submit(None, None, failed, run=run, writes=False)
+        self.submit(None, None, failed, run=run, writes=False)
 
     def heartbeat(self, node: str, lease_ms: int, done: Callable[[list[str]], None]) -> None:
         """Say ``node`` is alive for ``lease_ms`` more; ``done`` gets the nodes whose lease
@@ -395,7 +395,7 @@ class RedisNodeStore(RedisHistory):
             dead = [other for other, up in zip(others, alive, strict=True) if not up]
             return lambda: done(dead)
 
-        self._submit(None, None, lambda reason: None, run=run, writes=False)
+        self.submit(None, None, lambda reason: None, run=run, writes=False)
 
     def reap(self, node: str, done: Callable[[list[tuple[str, Seat]]], None]) -> None:
         """Forget dead ``node``: its seats and nicks go; ``done`` gets the seats it had (empty
@@ -411,7 +411,7 @@ class RedisNodeStore(RedisHistory):
             gone = [(_text(flat[i]), _decode_seat(flat[i + 1])) for i in range(0, len(flat), 2)]
             return lambda: done(gone)
 
-        self._submit(stage, finish, lambda reason: None)
+        self.submit(stage, finish, lambda reason: None)
 
     def leave(self, node: str) -> None:
         """``node`` stops (its members left already): it is no longer one of the nodes."""
@@ -422,7 +422,7 @@ class RedisNodeStore(RedisHistory):
             pipe.delete(keys.alive(node), keys.seats(node), keys.nicks(node))
             return 2
 
-        self._submit(stage, lambda results: _nothing)
+        self.submit(stage, lambda results: _nothing)
 
 
 def _text(value: bytes | str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from app.server import Server
 from tests.conftest import Dial, WireClient
 from tests.server.nodes import redis, start_node, two_nodes
+from tests.server.wire import PASSWORD, registered, sign_in
 
 __all__ = ["redis", "start_node", "two_nodes"]
 
@@ -153,3 +154,16 @@ async def test_a_nick_held_on_one_node_is_refused_on_the_other(
     await thief.barrier()
     await thief.send(type="nick", nick="Alice", ref=2)
     await thief.expect("renamed", nick="Alice", ref=2)
+
+
+async def test_an_account_registered_on_one_node_signs_in_on_the_other(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Accounts live in Redis: registered on node A, signed in to on node B."""
+    a, b = two_nodes
+    alice = await registered(lambda nick: dial(a.port, nick), "alice")
+    await alice.send(type="quit")
+    await alice.closed()
+    assert (await sign_in(dial, b.port, "alice", "wrong password"))["type"] == "error"
+    welcome = await sign_in(dial, b.port, "alice", PASSWORD)
+    assert welcome["type"] == "welcome" and welcome["account"] == "alice"

@@ -105,6 +105,12 @@ class Fanout:
         subscribes; one process always does); raises ``Unavailable`` if it cannot."""
         return None
 
+    async def settle(self) -> None:
+        """Wait until the room events published so far are on their way to every process (a
+        node's reach Redis; one process's already are), so that a reply sent after this cannot
+        reach its client before the others can see what it did."""
+        return None
+
     def refuse_unsaved(self, session: Session, ref: p.Ref | p.UnsetType, what: str) -> None:
         """Tell ``session`` that ``what`` it asked for was not saved, after every message
         committed before (call from a store callback, which keeps the store's order)."""

@@ -38,6 +38,7 @@ from app.server.directory import Rooms
 from app.server.fanout import Fanout, _Said, to_wire
 from app.server.feature import Unavailable, awaited, read_page
 from app.server.node_roster import NodeRoster
+from app.server.registry import Sessions
 from app.server.session import Session
 from app.server.subscription import Subscription
 from app.store import StoredMessage
@@ -78,6 +79,7 @@ class NodeFanout(Fanout):
         self.node_roster = NodeRoster(store, node, lease, self.broadcast)
         self.roster = self.node_roster
         rooms.seats = self.node_roster
+        self.sessions: Sessions | None = None  # set by the runner: who a direct message is for
         self.node_store = store
         self.keys = store.keys
         self.node = node
@@ -164,6 +166,16 @@ class NodeFanout(Fanout):
             envelope.blank = frame.id
         self.node_store.publish(self.keys.events(room), wrap(envelope, p.encode(frame)))
 
+    async def settle(self) -> None:
+        executed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not executed.done():  # the session's wait may have been cancelled
+                executed.set_result(None)
+
+        self.store.barrier(done)
+        await executed
+
     async def follow(self, room: str) -> None:
         channel = self.keys.events(room)
         if room in self._last and self.subscription.follows(channel):
@@ -190,6 +202,10 @@ class NodeFanout(Fanout):
         if room is None:
             if envelope.k == "s":
                 self._run_marked(envelope.seq)
+            elif envelope.k == "d" and self.sessions is not None:
+                target = self.sessions.get(envelope.skip[0])
+                if target is not None:
+                    target.write(body)
             return
         last = self._last.get(room)
         if last is None:

@@ -26,7 +26,7 @@ from app import protocol as p
 from app.server.feature import Unavailable, awaited
 from app.server.roster import Member
 from app.server.session import Session
-from app.store.redis_node import RedisNodeStore, Seat
+from app.store.redis_node import Envelope, RedisNodeStore, Seat, wrap
 
 log = logging.getLogger("parley.server")
 
@@ -69,6 +69,17 @@ class NodeRoster:
     def changed(self, s: Session, rooms: Sequence[str]) -> None:
         for room in rooms:
             self.seated(room, s)
+
+    async def where(self, key: str) -> str | None:
+        owner: str | None = await awaited(self.store.nick_owner, key)
+        if owner is None or owner.startswith(f"{self.node} "):
+            return None
+        return owner
+
+    def deliver(self, owner: str, frame: p.ServerFrame) -> None:
+        node, _, session = owner.partition(" ")
+        envelope = Envelope(k="d", skip=[session])
+        self.store.publish(self.store.keys.node(node), wrap(envelope, p.encode(frame)))
 
     async def members(self, room: str) -> Sequence[Member] | None:
         seats: list[Seat] = await awaited(self.store.members, room)

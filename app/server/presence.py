@@ -108,23 +108,25 @@ class PresenceFeature:
         del self.nicks[s.key]
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
-        s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
         self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         for name in self.ctx.rooms.rooms_of(s):
             event = p.Presence(room=name, nick=s.nick, old=old, event="nick")
             self.fanout.broadcast(name, event, skip=s)
+        await self.fanout.settle()
+        s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
 
     async def away(self, s: Session, f: p.Away) -> None:
         if f.text is not None and len(f.text) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"an away text is at most {MAX_TEXT} characters")
             return
         s.away = f.text or None
-        s.send(p.AwaySet(text=s.away, ref=f.ref))
         self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         event: p.PresenceEvent = "away" if s.away is not None else "back"
         for name in self.ctx.rooms.rooms_of(s):
             presence = p.Presence(room=name, nick=s.nick, event=event, text=s.away)
             self.fanout.broadcast(name, presence, skip=s)
+        await self.fanout.settle()
+        s.send(p.AwaySet(text=s.away, ref=f.ref))
 
     async def ping(self, s: Session, f: p.Ping) -> None:
         pong = p.ServerPong(id=f.id, ref=f.ref)

@@ -116,8 +116,18 @@ class RoomFeature:
         if s.closing:
             forget_if_empty(self.ctx, name)
             return
-        if self.rooms.join(name, s):
+        if not self.rooms.is_member(name, s):
+            # Announced first: once ``joined`` is sent, the others can see the join.
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
+            room.waiting += 1
+            try:
+                await self.fanout.settle()
+            finally:
+                room.waiting -= 1
+            if s.closing:
+                forget_if_empty(self.ctx, name)
+                return
+            self.rooms.join(name, s)
         everyone: Collection[Member] = self.rooms.members(name).values()
         if shared is not None:
             everyone = shared if any(m.key == s.key for m in shared) else [*shared, s]
@@ -131,9 +141,10 @@ class RoomFeature:
         if room is None:
             return
         self.rooms.part(room.name, s)
-        s.send(p.Parted(room=room.name, ref=f.ref))
         self.fanout.broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
         forget_if_empty(self.ctx, room.name)
+        await self.fanout.settle()
+        s.send(p.Parted(room=room.name, ref=f.ref))
 
     async def set_topic(self, s: Session, f: p.SetTopic) -> None:
         room = member_of(self.rooms, s, f, f.room)

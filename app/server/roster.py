@@ -2,11 +2,14 @@
 
 One process knows everyone itself (``Rooms`` and ``Context.nicks``), so its ``Roster`` is
 ``Alone``: every claim of a nick it has checked locally stands, and ``members`` and ``rooms``
-answer ``None``, which tells the room feature to list what ``Rooms`` holds. A node of a shared
+answer ``None``, which tells the room feature to list what ``Rooms`` holds; ``where`` finds
+nobody elsewhere. A node of a shared
 deployment has a roster kept in Redis (``node_roster.NodeRoster``): a nick is claimed there
 atomically before a session takes it, every join and part is recorded there (``Rooms`` tells its
-``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node. ``Member`` is what
-a listing needs of a member, whether it is a local ``Session`` or a seat recorded by another node.
+``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node; a direct
+message to a nick held on another node is sent there (``where``, ``deliver``). ``Member`` is
+what a listing needs of a member, whether it is a local ``Session`` or a seat recorded by
+another node.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ class Roster(Protocol):
         """``s``'s nick or away text changed; it is in ``rooms``."""
         ...
 
+    async def where(self, key: str) -> str | None:
+        """Who holds folded nick ``key`` on another process ("NODE SESSION"), or None.
+        Raises ``feature.Unavailable``."""
+        ...
+
+    def deliver(self, owner: str, frame: p.ServerFrame) -> None:
+        """Send ``frame`` to the session ``owner`` (as ``where`` names it) on its process."""
+        ...
+
     async def members(self, room: str) -> Sequence[Member] | None:
         """Every member of ``room``, or None: only this process's, which ``Rooms`` has.
         Raises ``feature.Unavailable`` if they cannot be read."""
@@ -72,6 +84,12 @@ class Alone:
 
     def changed(self, s: Session, rooms: Sequence[str]) -> None:
         return None
+
+    async def where(self, key: str) -> str | None:
+        return None
+
+    def deliver(self, owner: str, frame: p.ServerFrame) -> None:
+        raise AssertionError("one process has no other to deliver to")
 
     async def members(self, room: str) -> Sequence[Member] | None:
         return None

@@ -104,6 +104,8 @@ class Server:
             moderation,
             make_fanout,
         )
+        if self.node is not None:
+            self.node.sessions = self.hub.sessions
         self.retention = Retention(config, self.store, self.hub.rooms)
         self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None

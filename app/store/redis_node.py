@@ -138,7 +138,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     ``m``: a room message (its member as stored follows), ``prev`` the id of the room's newest
     message before it, ``token`` the sending node's. ``e``: room events, encoded frames follow,
     not for the sessions in ``skip``; a topic change carries ``topic`` and ``by``, a deletion
-    the id to ``blank``. ``s``: a node's own marker ``seq`` (nothing follows).
+    the id to ``blank``. ``s``: a node's own marker ``seq`` (nothing follows). ``d``: on a node's
+    channel, frames for its session ``skip[0]`` alone (a direct message).
     """
 
     k: str
@@ -299,6 +300,19 @@ class RedisNodeStore(RedisHistory):
             return 1
 
         self.submit(stage, lambda results: lambda: done(bool(results[0])), failed)
+
+    def nick_owner(self, key: str, done: Callable[[str | None], None], failed: Failed) -> None:
+        """Who holds folded nick ``key`` ("NODE SESSION"), or None."""
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.get(self.keys.nick(key))
+            return 1
+
+        def finish(results: list[Any]) -> Callable[[], None]:
+            owner = None if results[0] is None else _text(results[0])
+            return lambda: done(owner)
+
+        self.submit(stage, finish, failed, writes=False)
 
     def release_nick(self, key: str, node: str, owner: str) -> None:
         """Free ``key`` if ``owner`` holds it."""

@@ -167,3 +167,19 @@ async def test_an_account_registered_on_one_node_signs_in_on_the_other(
     assert (await sign_in(dial, b.port, "alice", "wrong password"))["type"] == "error"
     welcome = await sign_in(dial, b.port, "alice", PASSWORD)
     assert welcome["type"] == "welcome" and welcome["account"] == "alice"
+
+
+async def test_direct_message_to_a_nick_on_the_other_node(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """A direct message reaches its recipient on the other node; the sender's copy has its
+    nonce; a nick nobody holds anywhere is ``no_such_nick``."""
+    a, b = two_nodes
+    alice = await dial(a.port, "alice")
+    bob = await dial(b.port, "bob")
+    await bob.send(type="say", to="alice", text="psst", nonce="d1")
+    own = await bob.expect("message", to="alice", text="psst", nonce="d1")
+    got = await alice.expect("message", to="alice", text="psst")
+    assert got["id"] == own["id"] and "nonce" not in got and got["from"] == "bob"
+    await bob.send(type="say", to="nobody", text="?", ref="x")
+    await bob.expect("error", code="no_such_nick", ref="x")

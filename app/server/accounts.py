@@ -24,6 +24,7 @@ from app import protocol as p
 from app.server.directs import Directs
 from app.server.feature import Context, Handlers, Unavailable, awaited, refuse
 from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
+from app.server.roster import Member
 from app.server.session import Session
 from app.store import Snapshot, StoredAccount
 
@@ -163,10 +164,37 @@ class AccountFeature:
         account = await self._find(s, f, key) if p.is_valid_nick(f.nick) else None
         if account is False:
             return
+        try:
+            elsewhere = await self.ctx.roster.where(key) if p.is_valid_nick(f.nick) else None
+            if elsewhere is not None:
+                await self._whois_elsewhere(s, f, key, account)
+                return
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
+            return
         if account is None:
             refuse(s, f, "no_such_nick", f"nobody is called {f.nick}")
             return
         s.send(p.WhoisInfo(nick=account.nick, account=True, online=False, rooms=[], ref=f.ref))
+
+    async def _whois_elsewhere(
+        self, s: Session, f: p.Whois, key: str, account: StoredAccount | None
+    ) -> None:
+        """``whois`` of a nick online on another node: what the rooms ``s`` shares with it say
+        (no ``connected_ms``: that node alone knows it)."""
+        shared: list[str] = []
+        seen: Member | None = None
+        for name in self.ctx.rooms.rooms_of(s):
+            found = await self.ctx.roster.find(name, key)
+            if found is not None:
+                shared.append(name)
+                seen = found[1]
+        nick = seen.nick if seen is not None else account.nick if account else f.nick
+        away = seen.away if seen is not None else None
+        info = p.WhoisInfo(
+            nick=nick, account=account is not None, online=True, rooms=shared, away=away, ref=f.ref
+        )
+        s.send(info)
 
     # --- checks that answer the client when they fail ---
 

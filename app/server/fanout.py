@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -82,6 +82,9 @@ class Fanout:
         self._flush_scheduled = False
         self._next_flush = 0.0  # loop time before which committed messages wait (batching)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called with a room whose moderation rules another node changed (moderation rereads
+        # them); one process changes them itself.
+        self.rules_changed: Callable[[str], Awaitable[None]] = _unchanged
         backplane.attach(self._deliver)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -196,3 +199,7 @@ class Fanout:
         else:
             for member in list(members.values()):
                 member.write(payload)
+
+
+async def _unchanged(room: str) -> None:
+    return None

@@ -75,6 +75,9 @@ class ModerationFeature:
         self.operators = ServerOperators(context, self.book)
         self._claiming: set[str] = set()  # rooms whose first account is being made owner
         context.rules.rule = self
+        context.fanout.rules_changed = self.book.refresh
+        context.roster.obey("kick", self._kicked_here)
+        context.roster.obey("kill", self.operators.killed_here)
         self.handlers = (
             Handlers()
             .on(p.Op, self.op)
@@ -228,11 +231,49 @@ class ModerationFeature:
         if acting is None:
             return
         room, rules = acting
+        if not any(m.key == p.fold(f.nick) for m in self.rooms.members(room.name).values()):
+            await self._kick_elsewhere(s, f, room, rules)
+            return
         victim = self._in_room(s, f, room, f.nick)
         if victim is None or not self._outranks(s, f, rules, victim.account, victim.nick):
             return
         log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
         self._remove(room.name, [victim], s.nick, f.reason, s, f.ref)
+
+    async def _kick_elsewhere(self, s: Session, f: p.Kick, room: Room, rules: RoomRules) -> None:
+        """Kick a member on another node: its node removes it and tells the room."""
+        try:
+            found = await self.ctx.roster.find(room.name, p.fold(f.nick))
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot read the members now; try again later")
+            return
+        if found is None:
+            refuse(s, f, "no_such_nick", f"nobody called {f.nick} is in {room.name}")
+            return
+        owner, victim = found
+        if not self._outranks(s, f, rules, victim.account, victim.nick):
+            return
+        log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
+        self.ctx.roster.order(owner, "kick", [room.name, s.nick, f.reason or "", s.id])
+        presence = p.Presence(
+            room=room.name, nick=victim.nick, event="kick", by=s.nick, reason=f.reason, ref=f.ref
+        )
+        self.fanout.after_store(lambda: s.send(presence))
+
+    def _kicked_here(self, victim: Session, order: list[str]) -> None:
+        """Another node's op kicked ``victim``: removed as a local kick removes, the room told
+        (not the op, whose node answered it)."""
+        room, by, reason, actor = order
+        if not self.rooms.part(room, victim):
+            return
+        self.fanout.after_store(
+            partial(victim.send, p.Kicked(room=room, by=by, reason=reason or None))
+        )
+        presence = p.Presence(
+            room=room, nick=victim.nick, event="kick", by=by, reason=reason or None
+        )
+        self.fanout.backplane.publish(room, p.encode(presence), frozenset((actor,)))
+        forget_if_empty(self.ctx, room)
 
     async def ban(self, s: Session, f: p.Ban) -> None:
         if not check_reason(s, f, f.reason) or not check_duration(s, f, f.duration_s):

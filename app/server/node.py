@@ -164,6 +164,8 @@ class NodeFanout(Fanout):
             envelope.topic, envelope.by = frame.topic, frame.by or ""
         elif isinstance(frame, p.Deleted):
             envelope.blank = frame.id
+        elif isinstance(frame, (p.Mode, p.Moderated)):
+            envelope.rules = True
         self.node_store.publish(self.keys.events(room), wrap(envelope, p.encode(frame)))
 
     async def settle(self) -> None:
@@ -202,10 +204,14 @@ class NodeFanout(Fanout):
         if room is None:
             if envelope.k == "s":
                 self._run_marked(envelope.seq)
-            elif envelope.k == "d" and self.sessions is not None:
+            elif envelope.k in ("d", "c") and self.sessions is not None:
                 target = self.sessions.get(envelope.skip[0])
-                if target is not None:
+                if target is None or target.closing:
+                    return
+                if envelope.k == "d":
                     target.write(body)
+                else:
+                    self.node_roster.obeyed(target, body)
             return
         last = self._last.get(room)
         if last is None:
@@ -226,6 +232,8 @@ class NodeFanout(Fanout):
                 self.rooms.topic_changed(room, envelope.topic, envelope.by)
             if envelope.blank:
                 self.rooms.blank(room, envelope.blank)
+            if envelope.rules:
+                await self.rules_changed(room)  # before the members see what changed
             self._deliver(room, body, frozenset(envelope.skip))
 
     async def _resumed(self) -> None:

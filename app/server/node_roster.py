@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 
+import msgspec
+
 from app import protocol as p
 from app.server.feature import Unavailable, awaited
 from app.server.roster import Member
@@ -29,6 +31,9 @@ from app.server.session import Session
 from app.store.redis_node import Envelope, RedisNodeStore, Seat, wrap
 
 log = logging.getLogger("parley.server")
+
+_encode = msgspec.json.encode
+_decode_order = msgspec.json.Decoder(list[str]).decode
 
 Announce = Callable[[str, p.ServerFrame], None]
 
@@ -42,6 +47,7 @@ class NodeRoster:
         self.lease = lease
         self.announce = announce  # publishes a room event (the reaper's quits)
         self._beating: asyncio.Task[None] | None = None
+        self._orders: dict[str, Callable[[Session, list[str]], None]] = {}
 
     def start(self) -> None:
         self._beat()
@@ -82,8 +88,32 @@ class NodeRoster:
         self.store.publish(self.store.keys.node(node), wrap(envelope, p.encode(frame)))
 
     async def members(self, room: str) -> Sequence[Member] | None:
-        seats: list[Seat] = await awaited(self.store.members, room)
-        return seats
+        seats: dict[str, Seat] = await awaited(self.store.members, room)
+        return list(seats.values())
+
+    async def find(self, room: str, key: str) -> tuple[str, Member] | None:
+        seats: dict[str, Seat] = await awaited(self.store.members, room)
+        for session, seat in seats.items():
+            if seat.key == key and seat.node != self.node:
+                return f"{seat.node} {session}", seat
+        return None
+
+    def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
+        node, _, session = owner.partition(" ")
+        envelope = wrap(Envelope(k="c", skip=[session]), _encode([action, *arguments]))
+        self.store.publish(self.store.keys.node(node), envelope)
+
+    def obey(self, action: str, handler: Callable[[Session, list[str]], None]) -> None:
+        self._orders[action] = handler
+
+    def obeyed(self, s: Session, order: bytes) -> None:
+        """Carry out an order another node sent for ``s``."""
+        action, *arguments = _decode_order(order)
+        handler = self._orders.get(action)
+        if handler is None:
+            log.warning("an order %r this node does not know", action)
+        else:
+            handler(s, arguments)
 
     async def rooms(self, after: str, limit: int) -> list[p.RoomInfo] | None:
         found: list[tuple[str, str, int]] = await awaited(self.store.occupied, after, limit)
@@ -92,7 +122,7 @@ class NodeRoster:
     # --- Seats: what ``Rooms`` tells ---
 
     def seated(self, room: str, s: Session) -> None:
-        self.store.seat(room, self.node, s.id, Seat(s.nick, s.account, s.away))
+        self.store.seat(room, self.node, s.id, Seat(s.nick, s.account, s.away, self.node))
 
     def unseated(self, room: str, s: Session) -> None:
         self.store.unseat(room, self.node, s.id)

@@ -150,14 +150,31 @@ class ServerOperators:
         if not self._is_oper(s, f) or not check_reason(s, f, f.reason):
             return
         victim = self.ctx.nicks.get(p.fold(f.nick))
-        if victim is None:
-            refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
-            return
         text = f"killed by {s.nick}" + (f": {f.reason}" if f.reason else "")
+        if victim is None:
+            try:
+                owner = await self.ctx.roster.where(p.fold(f.nick))
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
+                return
+            if owner is None:
+                refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
+                return
+            log.info("%s killed %s (on another node): %s", s.nick, f.nick, f.reason or "-")
+            self.ctx.roster.order(owner, "kill", [text])
+            done = p.Moderated(action="kill", target=f.nick, by=s.nick, reason=f.reason, ref=f.ref)
+            self.ctx.fanout.after_store(lambda: s.send(done))
+            return
         log.info("%s killed %s (%s): %s", s.nick, victim.nick, victim.peer, f.reason or "-")
         victim.drop("killed", text, parting=text)
         done = p.Moderated(action="kill", target=victim.nick, by=s.nick, reason=f.reason, ref=f.ref)
         self.ctx.fanout.after_store(lambda: s.send(done))
+
+    def killed_here(self, victim: Session, order: list[str]) -> None:
+        """An operator on another node killed ``victim``."""
+        (text,) = order
+        log.info("%s (%s) killed from another node: %s", victim.nick, victim.peer, text)
+        victim.drop("killed", text, parting=text)
 
     async def gban(self, s: Session, f: p.GlobalBan) -> None:
         if not self._is_oper(s, f) or not check_reason(s, f, f.reason):

@@ -7,14 +7,15 @@ nobody elsewhere. A node of a shared
 deployment has a roster kept in Redis (``node_roster.NodeRoster``): a nick is claimed there
 atomically before a session takes it, every join and part is recorded there (``Rooms`` tells its
 ``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node; a direct
-message to a nick held on another node is sent there (``where``, ``deliver``). ``Member`` is
+message to a nick held on another node is sent there (``where``, ``deliver``), and a kick or
+kill of a session there is an order to its node (``find``, ``order``, ``obey``). ``Member`` is
 what a listing needs of a member, whether it is a local ``Session`` or a seat recorded by
 another node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from app import protocol as p
@@ -62,6 +63,19 @@ class Roster(Protocol):
         """Send ``frame`` to the session ``owner`` (as ``where`` names it) on its process."""
         ...
 
+    async def find(self, room: str, key: str) -> tuple[str, Member] | None:
+        """The member of ``room`` with folded nick ``key`` on another process, and who it is
+        there ("NODE SESSION"), or None. Raises ``feature.Unavailable``."""
+        ...
+
+    def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
+        """Have the process of session ``owner`` do ``action`` to it (as ``obey`` registered)."""
+        ...
+
+    def obey(self, action: str, handler: Callable[[Session, list[str]], None]) -> None:
+        """Do ``handler(session, arguments)`` when another process orders ``action``."""
+        ...
+
     async def members(self, room: str) -> Sequence[Member] | None:
         """Every member of ``room``, or None: only this process's, which ``Rooms`` has.
         Raises ``feature.Unavailable`` if they cannot be read."""
@@ -90,6 +104,15 @@ class Alone:
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
         raise AssertionError("one process has no other to deliver to")
+
+    async def find(self, room: str, key: str) -> tuple[str, Member] | None:
+        return None
+
+    def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
+        raise AssertionError("one process has no other to order")
+
+    def obey(self, action: str, handler: Callable[[Session, list[str]], None]) -> None:
+        return None
 
     async def members(self, room: str) -> Sequence[Member] | None:
         return None

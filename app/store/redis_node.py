@@ -123,6 +123,7 @@ class Seat(msgspec.Struct, array_like=True, frozen=True):
     nick: str
     account: str
     away: str | None
+    node: str = ""
 
     @property
     def key(self) -> str:
@@ -135,11 +136,13 @@ _decode_seat = msgspec.json.Decoder(Seat).decode
 class Envelope(msgspec.Struct, omit_defaults=True):
     """The first line of what a channel carries; what follows it depends on ``k``.
 
-    ``m``: a room message (its member as stored follows), ``prev`` the id of the room's newest
-    message before it, ``token`` the sending node's. ``e``: room events, encoded frames follow,
-    not for the sessions in ``skip``; a topic change carries ``topic`` and ``by``, a deletion
-    the id to ``blank``. ``s``: a node's own marker ``seq`` (nothing follows). ``d``: on a node's
-    channel, frames for its session ``skip[0]`` alone (a direct message).
+    On a room's channel, ``m``: a room message (its member as stored follows), ``prev`` the id
+    of the room's newest message before it, ``token`` the sending node's; ``e``: room events,
+    encoded frames follow, not for the sessions in ``skip``; a topic change carries ``topic``
+    and ``by``, a deletion the id to ``blank``, a change of the room's moderation ``rules``.
+    On a node's channel, ``s``: the node's own marker ``seq`` (nothing follows); ``d``: frames
+    for its session ``skip[0]`` alone (a direct message); ``c``: an order for its session
+    ``skip[0]``, a JSON list ``[action, *arguments]`` follows.
     """
 
     k: str
@@ -149,6 +152,7 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     topic: str | None = None
     by: str = ""
     blank: int = 0
+    rules: bool = False  # the room's moderation rules changed
     seq: int = 0
 
 
@@ -347,15 +351,15 @@ class RedisNodeStore(RedisHistory):
 
         self.submit(stage, lambda results: _nothing)
 
-    def members(self, room: str, done: Callable[[list[Seat]], None], failed: Failed) -> None:
-        """Every member of ``room`` on every node."""
+    def members(self, room: str, done: Callable[[dict[str, Seat]], None], failed: Failed) -> None:
+        """Every member of ``room`` on every node, by session id."""
 
         def stage(pipe: _Pipeline) -> int:
-            pipe.hvals(self.keys.members(room))
+            pipe.hgetall(self.keys.members(room))
             return 1
 
         def finish(results: list[Any]) -> Callable[[], None]:
-            seats = [_decode_seat(value) for value in results[0]]
+            seats = {_text(sid): _decode_seat(value) for sid, value in results[0].items()}
             return lambda: done(seats)
 
         self.submit(stage, finish, failed, writes=False)

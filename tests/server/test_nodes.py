@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from app.server import Server
-from tests.conftest import Dial, WireClient
+from tests.conftest import Dial, StartServer, WireClient, owner_of
 from tests.server.nodes import redis, start_node, two_nodes
 from tests.server.wire import PASSWORD, registered, sign_in
 
@@ -183,3 +183,53 @@ async def test_direct_message_to_a_nick_on_the_other_node(
     assert got["id"] == own["id"] and "nonce" not in got and got["from"] == "bob"
     await bob.send(type="say", to="nobody", text="?", ref="x")
     await bob.expect("error", code="no_such_nick", ref="x")
+
+
+async def test_whois_kick_and_kill_reach_the_other_node(
+    start_node: StartServer, dial: Dial
+) -> None:
+    """An owner on node A kicks a member on node B, ``whois`` sees a nick on the other node,
+    and a server operator on A kills a session on B."""
+    a = await start_node(opers=("olga",))
+    b = await start_node(opers=("olga",))
+    olga = await owner_of(lambda nick: dial(a.port, nick), "#a", "olga")
+    bob = await dial(b.port, "bob")
+    await bob.join("#a")
+    await bob.send(type="away", text="out")
+    await bob.expect("away_set")
+    await olga.barrier()
+    await olga.send(type="whois", nick="BOB", ref="w")
+    whois = await olga.expect("whois", ref="w")
+    assert (whois["nick"], whois["online"], whois["rooms"], whois["away"]) == (
+        "bob",
+        True,
+        ["#a"],
+        "out",
+    )
+    await olga.send(type="kick", room="#a", nick="bob", reason="spam", ref="k")
+    await olga.expect("presence", event="kick", nick="bob", by="olga", ref="k")
+    await bob.expect("kicked", room="#a", by="olga", reason="spam")
+    await bob.send(type="say", room="#a", text="still here?", ref="s")
+    await bob.expect("error", code="not_in_room", ref="s")
+    await olga.send(type="who", room="#a", ref="who")
+    assert [m["nick"] for m in (await olga.expect("members", ref="who"))["members"]] == ["olga"]
+    await olga.send(type="kill", nick="bob", reason="enough", ref="x")
+    await olga.expect("moderation", action="kill", target="bob", ref="x")
+    last = await bob.closed()
+    assert last[-1]["type"] == "bye" and last[-1]["reason"] == "killed"
+
+
+async def test_a_mute_on_one_node_holds_on_the_other(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Room rules changed on node A (a mute) apply on node B as soon as its members see it."""
+    a, b = two_nodes
+    olga = await owner_of(lambda nick: dial(a.port, nick), "#a", "olga")
+    bob = await dial(b.port, "bob")
+    await bob.join("#a")
+    await olga.barrier()
+    await olga.send(type="mute", room="#a", nick="bob", ref="m")
+    await olga.expect("moderation", action="mute", target="bob", ref="m")
+    await bob.expect("moderation", action="mute", target="bob")
+    await bob.send(type="say", room="#a", text="hello?", ref="s")
+    await bob.expect("error", code="muted", ref="s")

@@ -79,6 +79,8 @@ class NodeFanout(Fanout):
         self.node_roster = NodeRoster(store, node, lease, self.broadcast)
         self.roster = self.node_roster
         rooms.seats = self.node_roster
+        self.node_roster.reseat = self._reseat
+        self._reclaims: set[asyncio.Task[None]] = set()
         self.sessions: Sessions | None = None  # set by the runner: who a direct message is for
         self.node_store = store
         self.keys = store.keys
@@ -274,6 +276,27 @@ class NodeFanout(Fanout):
             said.sender.said.append(message.id)
             own = msgspec.structs.replace(to_wire(message), nonce=said.nonce, ref=said.ref)
             said.sender.send(own)
+
+    def _reseat(self) -> None:
+        """Another node reaped this one (it lost Redis for longer than the lease): record its
+        members again, announce them back in their rooms, and claim their nicks again; a
+        session whose nick another took meanwhile is dropped."""
+        if self.sessions is None:
+            return
+        for s in self.sessions.in_chat():
+            if not s.key:
+                continue
+            for room in self.rooms.rooms_of(s):
+                self.node_roster.seated(room, s)
+                # The other nodes' members saw it quit when this node was reaped.
+                self.broadcast(room, p.Presence(room=room, nick=s.nick, event="join"), skip=s)
+            task = asyncio.get_running_loop().create_task(self._reclaim(s))
+            self._reclaims.add(task)
+            task.add_done_callback(self._reclaims.discard)
+
+    async def _reclaim(self, s: Session) -> None:
+        if await self.node_roster.claim(s, s.key) is False and not s.closing:
+            s.drop("nick_taken", "your nick was taken while this server was cut off", error=True)
 
     def _unfollow(self, room: str) -> None:
         self._last.pop(room, None)

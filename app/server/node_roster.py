@@ -48,6 +48,10 @@ class NodeRoster:
         self.announce = announce  # publishes a room event (the reaper's quits)
         self._beating: asyncio.Task[None] | None = None
         self._orders: dict[str, Callable[[Session, list[str]], None]] = {}
+        self._beats = 0
+        self._healthy_since: float | None = None  # loop time of the first beat in a row
+        # Records this node's members and nicks again (set by the node's fan-out).
+        self.reseat: Callable[[], None] = _nothing
 
     def start(self) -> None:
         self._beat()
@@ -138,9 +142,22 @@ class NodeRoster:
             self._beat()
 
     def _beat(self) -> None:
-        self.store.heartbeat(self.node, int(self.lease * 1000), self._reap)
+        self.store.heartbeat(self.node, int(self.lease * 1000), self._beaten, self._unbeaten)
 
-    def _reap(self, dead: list[str]) -> None:
+    def _unbeaten(self, reason: str) -> None:
+        self._healthy_since = None
+
+    def _beaten(self, added: bool, dead: list[str]) -> None:
+        now = asyncio.get_running_loop().time()
+        if added and self._beats:
+            log.error("another node took this one for dead: recording its members and nicks again")
+            self.reseat()
+        self._beats += 1
+        if self._healthy_since is None:
+            self._healthy_since = now
+        # After a start or an outage the others had no time to beat yet: a lease first.
+        if now - self._healthy_since < self.lease:
+            return
         for node in dead:
             self.store.reap(node, partial(self._gone, node))
 
@@ -152,3 +169,7 @@ class NodeRoster:
             self.announce(
                 room, p.Presence(room=room, nick=seat.nick, event="quit", text="node_lost")
             )
+
+
+def _nothing() -> None:
+    return None

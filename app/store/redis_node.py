@@ -394,8 +394,15 @@ class RedisNodeStore(RedisHistory):
 
         self.submit(None, None, failed, run=run, writes=False)
 
-    def heartbeat(self, node: str, lease_ms: int, done: Callable[[list[str]], None]) -> None:
-        """Say ``node`` is alive for ``lease_ms`` more; ``done`` gets the nodes whose lease
+    def heartbeat(
+        self,
+        node: str,
+        lease_ms: int,
+        done: Callable[[bool, list[str]], None],
+        failed: Failed,
+    ) -> None:
+        """Say ``node`` is alive for ``lease_ms`` more; ``done`` gets whether it had to be
+        added to the nodes (first beat, or another node reaped it) and the nodes whose lease
         ran out (to ``reap``)."""
         keys = self.keys
 
@@ -404,16 +411,16 @@ class RedisNodeStore(RedisHistory):
                 pipe.set(keys.alive(node), 1, px=lease_ms)
                 pipe.sadd(keys.nodes, node)
                 pipe.smembers(keys.nodes)
-                members = (await pipe.execute())[2]
+                _, added, members = await pipe.execute()
             others = sorted(_text(n) for n in members if _text(n) != node)
             async with client.pipeline(transaction=False) as pipe:
                 for other in others:
                     pipe.exists(keys.alive(other))
                 alive = await pipe.execute()
             dead = [other for other, up in zip(others, alive, strict=True) if not up]
-            return lambda: done(dead)
+            return lambda: done(bool(added), dead)
 
-        self.submit(None, None, lambda reason: None, run=run, writes=False)
+        self.submit(None, None, failed, run=run, writes=False)
 
     def reap(self, node: str, done: Callable[[list[tuple[str, Seat]]], None]) -> None:
         """Forget dead ``node``: its seats and nicks go; ``done`` gets the seats it had (empty

@@ -171,3 +171,32 @@ async def test_redis_restarted_mid_flood_loses_nothing_acknowledged(
     await clients[0].send(type="say", room="#r", text="after", nonce="late")
     echo = await clients[0].expect("message", text="after")
     assert echo["nonce"] == "late"
+
+
+async def test_a_node_taken_for_dead_records_its_members_again(
+    process_node: tuple[subprocess.Popen[str], int], start_node: StartServer, dial: Dial
+) -> None:
+    """A node frozen for longer than the lease (SIGSTOP) is reaped by the other; once it runs
+    again it finds that at its next beat and records its members and nicks again."""
+    process, port_a = process_node
+    b = await start_node(node_lease=LEASE)
+    alice = await dial(port_a, "alice")
+    await alice.join("#a")
+    await alice.barrier()
+    bob = await dial(b.port, "bob")
+    await bob.join("#a")
+    await bob.barrier()
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        quit = await bob.recv(timeout=LEASE * 4)
+        assert (quit["event"], quit["nick"]) == ("quit", "alice")
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    back = await bob.recv(timeout=LEASE * 2)  # node A beats again and finds itself reaped
+    assert (back["event"], back["nick"]) == ("join", "alice")
+    await bob.send(type="who", room="#a", ref="w")
+    who = await bob.expect("members", ref="w")
+    assert [m["nick"] for m in who["members"]] == ["alice", "bob"]
+    thief = await dial(b.port)
+    await thief.send(type="hello", nick="alice", proto=1)
+    await thief.expect("error", code="nick_taken")

@@ -90,6 +90,7 @@ class NodeFanout(Fanout):
         self._pending: dict[int, _Said] = {}  # by token sequence: sent, not yet delivered
         self._stored: dict[int, int] = {}  # message id -> token sequence, once Redis replied
         self._last: dict[str, int] = {}  # followed room -> last message id delivered here
+        self._lingering: set[str] = set()  # forgotten, followed until its messages came back
         self._marks = 0
         self._marking: list[Callable[[], None]] = []  # actions for the next marker
         self._marked: dict[int, list[Callable[[], None]]] = {}  # marker -> its actions
@@ -133,6 +134,7 @@ class NodeFanout(Fanout):
             said = self._pending.pop(seq, None)
             if said is not None:
                 self.refuse_unsaved(said.sender, said.ref, "your message")
+                self._settled(said.message.room)
 
         self.node_store.append_new(message, self.node, seq, stored, failed)
 
@@ -182,6 +184,7 @@ class NodeFanout(Fanout):
 
     async def follow(self, room: str) -> None:
         channel = self.keys.events(room)
+        self._lingering.discard(room)
         if room in self._last and self.subscription.follows(channel):
             return
         try:
@@ -276,6 +279,7 @@ class NodeFanout(Fanout):
             said.sender.said.append(message.id)
             own = msgspec.structs.replace(to_wire(message), nonce=said.nonce, ref=said.ref)
             said.sender.send(own)
+            self._settled(room)
 
     def _reseat(self) -> None:
         """Another node reaped this one (it lost Redis for longer than the lease): record its
@@ -299,8 +303,18 @@ class NodeFanout(Fanout):
             s.drop("nick_taken", "your nick was taken while this server was cut off", error=True)
 
     def _unfollow(self, room: str) -> None:
+        """``room`` was forgotten here: stop following it, once this node's messages in it
+        came back (their senders get their copies, even after leaving)."""
+        if any(said.message.room == room for said in self._pending.values()):
+            self._lingering.add(room)
+            return
+        self._lingering.discard(room)
         self._last.pop(room, None)
         self.subscription.unfollow(self.keys.events(room))
+
+    def _settled(self, room: str) -> None:
+        if room in self._lingering and self.rooms.get(room) is None:
+            self._unfollow(room)
 
     # --- markers: "everything published before this was delivered here" ---
 

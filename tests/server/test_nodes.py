@@ -233,3 +233,26 @@ async def test_a_mute_on_one_node_holds_on_the_other(
     await bob.expect("moderation", action="mute", target="bob")
     await bob.send(type="say", room="#a", text="hello?", ref="s")
     await bob.expect("error", code="muted", ref="s")
+
+
+async def test_a_sender_that_parts_at_once_gets_its_copy(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """A message said just before its sender parts (the room's last member on its node) still
+    comes back to the sender, and to the members on the other node."""
+    a, b = two_nodes
+    alice = await dial(a.port, "alice")
+    await alice.join("#a")
+    bob = await dial(b.port, "bob")
+    await bob.join("#a")
+    await alice.barrier()
+    await alice.send_raw(
+        b'{"type":"say","room":"#a","text":"bye","nonce":"n"}\n{"type":"part","room":"#a"}\n'
+    )
+    frames = await alice.barrier()
+    assert sorted((f["type"], f.get("nonce") or "") for f in frames) == [
+        ("message", "n"),
+        ("parted", ""),
+    ]
+    got = [f["text"] for f in await bob.barrier() if f["type"] == "message"]
+    assert got == ["bye"]

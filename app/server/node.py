@@ -104,6 +104,7 @@ class NodeFanout(Fanout):
     async def open(self) -> None:
         """Subscribe to the node's own channel and claim the first block of ids."""
         self.subscription.start(self.keys.node(self.node))
+        await self.subscription.follow(self.keys.everyone)
         self.node_roster.start()
         top = await awaited(self.node_store.claim_ids, _ID_BLOCK)
         self._blocks.append([top - _ID_BLOCK + 1, top])
@@ -206,6 +207,9 @@ class NodeFanout(Fanout):
         head, _, body = data.partition(b"\n")
         envelope = decode_envelope(head)
         room = self.keys.room_of(channel)
+        if channel == self.keys.everyone:
+            await self.node_roster.heeded(envelope, body)
+            return
         if room is None:
             if envelope.k == "s":
                 self._run_marked(envelope.seq)

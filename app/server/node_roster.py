@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import msgspec
@@ -35,19 +35,20 @@ log = logging.getLogger("parley.server")
 _encode = msgspec.json.encode
 _decode_order = msgspec.json.Decoder(list[str]).decode
 
-Announce = Callable[[str, p.ServerFrame], None]
+TellRoom = Callable[[str, p.ServerFrame], None]
 
 
 class NodeRoster:
     """Nicks and membership of every node, in Redis; this node's heartbeat and reaper."""
 
-    def __init__(self, store: RedisNodeStore, node: str, lease: float, announce: Announce):
+    def __init__(self, store: RedisNodeStore, node: str, lease: float, tell_room: TellRoom):
         self.store = store
         self.node = node
         self.lease = lease
-        self.announce = announce  # publishes a room event (the reaper's quits)
+        self.tell_room = tell_room  # publishes a room event (the reaper's quits)
         self._beating: asyncio.Task[None] | None = None
         self._orders: dict[str, Callable[[Session, list[str]], None]] = {}
+        self._announced: dict[str, Callable[[list[str]], Awaitable[None]]] = {}
         self._beats = 0
         self._healthy_since: float | None = None  # loop time of the first beat in a row
         # Records this node's members and nicks again (set by the node's fan-out).
@@ -110,6 +111,24 @@ class NodeRoster:
     def obey(self, action: str, handler: Callable[[Session, list[str]], None]) -> None:
         self._orders[action] = handler
 
+    def announce(self, action: str, arguments: Sequence[str]) -> None:
+        envelope = wrap(Envelope(k="c", skip=[self.node]), _encode([action, *arguments]))
+        self.store.publish(self.store.keys.everyone, envelope)
+
+    def heed(self, action: str, handler: Callable[[list[str]], Awaitable[None]]) -> None:
+        self._announced[action] = handler
+
+    async def heeded(self, envelope: Envelope, order: bytes) -> None:
+        """Do what another node announced to every node."""
+        if envelope.skip == [self.node]:
+            return  # this node's own, done already
+        action, *arguments = _decode_order(order)
+        handler = self._announced.get(action)
+        if handler is None:
+            log.warning("an announcement %r this node does not know", action)
+        else:
+            await handler(arguments)
+
     def obeyed(self, s: Session, order: bytes) -> None:
         """Carry out an order another node sent for ``s``."""
         action, *arguments = _decode_order(order)
@@ -166,7 +185,7 @@ class NodeRoster:
             return
         log.warning("node %s stopped beating: %d members of its rooms quit", node, len(gone))
         for room, seat in gone:
-            self.announce(
+            self.tell_room(
                 room, p.Presence(room=room, nick=seat.nick, event="quit", text="node_lost")
             )
 

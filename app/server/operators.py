@@ -23,7 +23,7 @@ from app import protocol as p
 from app.server.fanout import Fanout
 from app.server.feature import MAX_TEXT, Context, Unavailable, refuse
 from app.server.limits import budget, fit, reply_bytes
-from app.server.masks import canonical, parse_mask
+from app.server.masks import Mask, canonical, parse_mask
 from app.server.rulebook import RuleBook, now_ms
 from app.server.session import Session
 from app.store import SERVER_WIDE, RoomRules, StoredBan
@@ -112,6 +112,8 @@ class ServerOperators:
         self.ctx = context
         self.book = book
         self.reply_bytes = reply_bytes(context.config)
+        context.roster.heed("gban", self._banned_elsewhere)
+        context.roster.heed("gunban", self._unbanned_elsewhere)
 
     async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
         """Whether ``s`` may take ``nick`` as ``account``: no server-wide ban matches it."""
@@ -203,12 +205,27 @@ class ServerOperators:
         )
         s.send(done)
         message = "you are banned from this server" + (f": {f.reason}" if f.reason else "")
+        self.ctx.roster.announce("gban", [mask.text, message])
+        self._drop_banned(mask, message, s)
+
+    def _drop_banned(self, mask: Mask, message: str, spare: Session | None) -> None:
         for victim in self.ctx.sessions.in_chat():
-            if victim is s or self.book.is_oper(victim):
+            if victim is spare or self.book.is_oper(victim):
                 continue
             if mask.matches(victim.account, victim.key, victim.ip):
                 log.info("closing %s (%s): banned from the server", victim.peer, victim.nick or "-")
                 victim.drop("banned", message)
+
+    async def _banned_elsewhere(self, order: list[str]) -> None:
+        """An operator on another node banned ``mask`` from the server: its sessions here go."""
+        text, message = order
+        await self.book.refresh(SERVER_WIDE)
+        mask = parse_mask(text)
+        if mask is not None:
+            self._drop_banned(mask, message, None)
+
+    async def _unbanned_elsewhere(self, order: list[str]) -> None:
+        await self.book.refresh(SERVER_WIDE)
 
     async def gunban(self, s: Session, f: p.GlobalUnban) -> None:
         if not self._is_oper(s, f):
@@ -221,6 +238,7 @@ class ServerOperators:
         if not await lifted(self.ctx.fanout, s, f, removal, "bad_mask", missing):
             return
         log.info("%s lifted the server-wide ban of %s", s.nick, text)
+        self.ctx.roster.announce("gunban", [text])
         s.send(p.Moderated(action="gunban", target=text, by=s.nick, ref=f.ref))
 
     async def list_bans(self, s: Session, f: p.ListBans) -> None:

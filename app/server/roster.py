@@ -8,14 +8,15 @@ deployment has a roster kept in Redis (``node_roster.NodeRoster``): a nick is cl
 atomically before a session takes it, every join and part is recorded there (``Rooms`` tells its
 ``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node; a direct
 message to a nick held on another node is sent there (``where``, ``deliver``), and a kick or
-kill of a session there is an order to its node (``find``, ``order``, ``obey``). ``Member`` is
+kill of a session there is an order to its node (``find``, ``order``, ``obey``); a server-wide
+ban is announced to every node (``announce``, ``heed``). ``Member`` is
 what a listing needs of a member, whether it is a local ``Session`` or a seat recorded by
 another node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from app import protocol as p
@@ -76,6 +77,14 @@ class Roster(Protocol):
         """Do ``handler(session, arguments)`` when another process orders ``action``."""
         ...
 
+    def announce(self, action: str, arguments: Sequence[str]) -> None:
+        """Have every other process do ``action`` (as ``heed`` registered)."""
+        ...
+
+    def heed(self, action: str, handler: Callable[[list[str]], Awaitable[None]]) -> None:
+        """Await ``handler(arguments)`` when another process announces ``action``."""
+        ...
+
     async def members(self, room: str) -> Sequence[Member] | None:
         """Every member of ``room``, or None: only this process's, which ``Rooms`` has.
         Raises ``feature.Unavailable`` if they cannot be read."""
@@ -112,6 +121,12 @@ class Alone:
         raise AssertionError("one process has no other to order")
 
     def obey(self, action: str, handler: Callable[[Session, list[str]], None]) -> None:
+        return None
+
+    def announce(self, action: str, arguments: Sequence[str]) -> None:
+        return None
+
+    def heed(self, action: str, handler: Callable[[list[str]], Awaitable[None]]) -> None:
         return None
 
     async def members(self, room: str) -> Sequence[Member] | None:

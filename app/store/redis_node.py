@@ -142,7 +142,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     and ``by``, a deletion the id to ``blank``, a change of the room's moderation ``rules``.
     On a node's channel, ``s``: the node's own marker ``seq`` (nothing follows); ``d``: frames
     for its session ``skip[0]`` alone (a direct message); ``c``: an order for its session
-    ``skip[0]``, a JSON list ``[action, *arguments]`` follows.
+    ``skip[0]``, a JSON list ``[action, *arguments]`` follows. On the channel of every node,
+    ``c``: the same from node ``skip[0]`` to all the others.
     """
 
     k: str
@@ -182,6 +183,11 @@ class NodeKeys(Keys):
 
     def nick(self, key: str) -> str:
         return f"{self.prefix}:nick:{key}"
+
+    @property
+    def everyone(self) -> str:
+        """The channel every node follows (what concerns all of them)."""
+        return f"{self.prefix}:nodes:events"
 
     @property
     def nodes(self) -> str:

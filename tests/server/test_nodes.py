@@ -256,3 +256,30 @@ async def test_a_sender_that_parts_at_once_gets_its_copy(
     ]
     got = [f["text"] for f in await bob.barrier() if f["type"] == "message"]
     assert got == ["bye"]
+
+
+async def test_a_server_wide_ban_holds_on_every_node(start_node: StartServer, dial: Dial) -> None:
+    """A ``gban`` set on node A drops the matching session on node B and keeps it out there;
+    a ``gunban`` on A lets it in on B again."""
+    a = await start_node(opers=("olga",))
+    b = await start_node(opers=("olga",))
+    olga = await registered(lambda nick: dial(a.port, nick), "olga")
+    mallory = await dial(b.port, "mallory")
+    await mallory.barrier()
+    await olga.send(type="gban", mask="nick:mall*", reason="spam", ref="g")
+    await olga.expect("moderation", action="gban", ref="g")
+    last = await mallory.closed()
+    assert last[-1]["type"] == "bye" and last[-1]["reason"] == "banned"
+    again = await dial(b.port)
+    await again.send(type="hello", nick="mallory", proto=1)
+    await again.expect("error", code="banned")
+    await olga.send(type="gunban", mask="nick:mall*", ref="u")
+    await olga.expect("moderation", action="gunban", ref="u")
+    for _ in range(50):  # node B rereads the bans when the announcement reaches it
+        later = await dial(b.port)
+        await later.send(type="hello", nick="mallory", proto=1)
+        if (await later.recv())["type"] == "welcome":
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("still banned on node B")

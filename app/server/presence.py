@@ -17,14 +17,19 @@ of the frames before them. The keepalive sweep that pings quiet clients is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app import protocol as p
-from app.server.feature import MAX_TEXT, Context, Handlers, refuse
+from app.server.feature import MAX_TEXT, Context, Handlers, Unavailable, refuse
 from app.server.session import Session
 from app.store import Snapshot
 
 log = logging.getLogger("parley.server")
+
+# A sign-in that takes its account's nick over from another node waits for it to be let go.
+_TAKE_OVER_TRIES = 40
+_TAKE_OVER_PAUSE = 0.05
 
 
 class PresenceFeature:
@@ -35,6 +40,7 @@ class PresenceFeature:
         self.nicks = context.nicks
         self.fanout = context.fanout
         self.owners = context.owners
+        context.roster.obey("take_over", self._taken_over)
         self.handlers = (
             Handlers()
             .on(p.Hello, self.hello, before_hello=True)
@@ -68,7 +74,7 @@ class PresenceFeature:
         # The nick may have been taken while the password was checked.
         if s.closing or not self._take_over(s, f, f.nick, account):
             return
-        if not await self._claim(s, f, f.nick):
+        if not await self._claim(s, f, f.nick, account):
             return
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
@@ -101,7 +107,7 @@ class PresenceFeature:
                 return
             if s.closing or not self._take_over(s, f, f.nick, claimed):
                 return
-            if not await self._claim(s, f, f.nick):
+            if not await self._claim(s, f, f.nick, claimed):
                 return
             self.ctx.roster.release(s, s.key)
             account = claimed
@@ -153,10 +159,25 @@ class PresenceFeature:
             return False
         return True
 
-    async def _claim(self, s: Session, f: p.ClientFrame, nick: str) -> bool:
+    async def _claim(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
         """Whether ``s`` now holds ``nick`` on every node (``Context.roster``; one process's
-        roster says yes at once). A nick another node's session holds is refused."""
-        held = await self.ctx.roster.claim(s, p.fold(nick))
+        roster says yes at once). A nick another node's session holds is refused, unless
+        ``s`` signs in to its account and so does that session: it is told to go
+        (``logged_in_elsewhere``), and the nick is claimed again once it went."""
+        roster = self.ctx.roster
+        held = await roster.claim(s, p.fold(nick))
+        if held is False and account:
+            try:
+                holder = await roster.where(p.fold(nick))
+            except Unavailable:
+                holder = None
+            if holder is not None:
+                roster.order(holder, "take_over", [account])
+                for _ in range(_TAKE_OVER_TRIES):
+                    await asyncio.sleep(_TAKE_OVER_PAUSE)
+                    held = await roster.claim(s, p.fold(nick))
+                    if held is not False or s.closing:
+                        break
         if held is None:
             refuse(s, f, "unavailable", "the server cannot check nicks now; try again later")
         elif not held:
@@ -166,6 +187,13 @@ class PresenceFeature:
         else:
             self.ctx.roster.release(s, p.fold(nick))
         return False
+
+    def _taken_over(self, s: Session, order: list[str]) -> None:
+        """A connection on another node signed in to ``s``'s account: ``s`` goes."""
+        (account,) = order
+        if s.account == account:
+            log.info("account %s signed in again on another node: dropping %s", account, s.peer)
+            s.drop("logged_in_elsewhere", "you signed in from another connection")
 
     def _take_over(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
         """Whether ``s`` may now hold ``nick`` as ``account`` ("" a guest): free, its own, or held

@@ -283,3 +283,16 @@ async def test_a_server_wide_ban_holds_on_every_node(start_node: StartServer, di
         await asyncio.sleep(0.02)
     else:
         raise AssertionError("still banned on node B")
+
+
+async def test_signing_in_on_another_node_takes_the_account_over(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Signing in to an account on node B drops its connection on node A with
+    ``logged_in_elsewhere``, and B's connection holds the nick."""
+    a, b = two_nodes
+    first = await registered(lambda nick: dial(a.port, nick), "alice")
+    welcome = await sign_in(dial, b.port, "alice", PASSWORD)
+    assert welcome["type"] == "welcome" and welcome["account"] == "alice"
+    last = await first.closed()
+    assert last[-1]["type"] == "bye" and last[-1]["reason"] == "logged_in_elsewhere"

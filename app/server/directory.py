@@ -157,9 +157,9 @@ class Rooms:
         members = self._members.setdefault(name, {})
         if session.id in members:
             return False
+        self.seats.seated(name, session)  # before: a node writes what its members were due
         members[session.id] = session
         self._joined.setdefault(session.id, set()).add(name)
-        self.seats.seated(name, session)
         return True
 
     def part(self, name: str, session: Session) -> bool:

@@ -38,6 +38,7 @@ from app.server.directory import Rooms
 from app.server.fanout import Fanout, _Said, to_wire
 from app.server.feature import Unavailable, awaited, read_page
 from app.server.node_roster import NodeRoster
+from app.server.outbox import Outbox
 from app.server.registry import Sessions
 from app.server.session import Session
 from app.server.subscription import Subscription
@@ -78,7 +79,8 @@ class NodeFanout(Fanout):
         super().__init__(store, backplane, rooms)
         self.node_roster = NodeRoster(store, node, lease, self.broadcast)
         self.roster = self.node_roster
-        rooms.seats = self.node_roster
+        rooms.seats = self
+        self.outbox = Outbox(rooms)
         self.node_roster.reseat = self._reseat
         self._reclaims: set[asyncio.Task[None]] = set()
         self.sessions: Sessions | None = None  # set by the runner: who a direct message is for
@@ -211,6 +213,7 @@ class NodeFanout(Fanout):
             await self.node_roster.heeded(envelope, body)
             return
         if room is None:
+            self.outbox.flush()  # what came before reaches its members before any of this
             if envelope.k == "s":
                 self._run_marked(envelope.seq)
             elif envelope.k in ("d", "c") and self.sessions is not None:
@@ -243,7 +246,7 @@ class NodeFanout(Fanout):
                 self.rooms.blank(room, envelope.blank)
             if envelope.rules:
                 await self.rules_changed(room)  # before the members see what changed
-            self._deliver(room, body, frozenset(envelope.skip))
+            self.outbox.add(room, body, frozenset(envelope.skip))
 
     async def _resumed(self) -> None:
         """After a lost connection: what each room missed, then the markers that were lost."""
@@ -275,15 +278,22 @@ class NodeFanout(Fanout):
         self._stored.pop(message.id, None)
         self.rooms.remember(room, (message,))
         frame = p.encode(to_wire(message))
-        sender = said.sender if said is not None else None
-        for member in list(self.rooms.members(room).values()):
-            if member is not sender:
-                member.write(frame)
-        if said is not None:
-            said.sender.said.append(message.id)
-            own = msgspec.structs.replace(to_wire(message), nonce=said.nonce, ref=said.ref)
-            said.sender.send(own)
-            self._settled(room)
+        if said is None:
+            self.outbox.add(room, frame)
+            return
+        said.sender.said.append(message.id)
+        own = msgspec.structs.replace(to_wire(message), nonce=said.nonce, ref=said.ref)
+        self.outbox.add(room, frame, own=(said.sender, p.encode(own)))
+        self._settled(room)
+
+    # --- Seats: what ``Rooms`` tells, passed on to the roster ---
+
+    def seated(self, name: str, session: Session) -> None:
+        self.outbox.flush_room(name)  # the newcomer's join page holds what is due already
+        self.node_roster.seated(name, session)
+
+    def unseated(self, name: str, session: Session) -> None:
+        self.node_roster.unseated(name, session)
 
     def _reseat(self) -> None:
         """Another node reaped this one (it lost Redis for longer than the lease): record its

@@ -296,3 +296,32 @@ async def test_signing_in_on_another_node_takes_the_account_over(
     assert welcome["type"] == "welcome" and welcome["account"] == "alice"
     last = await first.closed()
     assert last[-1]["type"] == "bye" and last[-1]["reason"] == "logged_in_elsewhere"
+
+
+async def test_a_join_during_a_flood_sees_each_message_once(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """A client joining on either node while messages pour in gets the newest in its join page
+    and the rest live: together an unbroken tail of the room's sequence, nothing twice."""
+    senders = await spread(dial, two_nodes, "#busy", "s0", "s1")
+    witness = await dial(two_nodes[0].port, "witness")
+    await witness.join("#busy")
+    await witness.barrier()
+    count = 300
+    lines = b"".join(b'{"type":"say","room":"#busy","text":"m%d"}\n' % n for n in range(count))
+    for sender in senders:
+        await sender.send_raw(lines)
+    joiners = [await dial(two_nodes[i].port, f"late{i}") for i in range(2)]
+    pages = [await joiner.join("#busy") for joiner in joiners]
+    seen: list[int] = []
+    while len(seen) < 2 * count:
+        frame = await witness.recv()
+        if frame["type"] == "message":
+            seen.append(frame["id"])
+    for joiner, (_, page) in zip(joiners, pages, strict=True):
+        ids = [m["id"] for m in page["messages"]]
+        while not ids or ids[-1] != seen[-1]:
+            frame = await joiner.recv()
+            if frame["type"] == "message":
+                ids.append(frame["id"])
+        assert ids == seen[len(seen) - len(ids) :], "a gap or a repeat"

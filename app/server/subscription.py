@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import redis
@@ -131,33 +131,26 @@ class Subscription:
             wanted |= late
             await pubsub.subscribe(*late)
         held: list[tuple[str, bytes]] = []
-        while wanted:
-            # Until every channel is confirmed, what arrives waits for the catch-up.
-            message = await pubsub.get_message(timeout=None)
-            if message is None:
-                continue
-            channel = _text(message["channel"])
-            if message["type"] == "subscribe":
+        resuming = not first
+        async for kind, channel, data in _messages(pubsub):
+            if kind == "subscribe":
                 wanted.discard(channel)
                 await self._confirmed(channel)
-            elif message["type"] == "message":
-                held.append((channel, message["data"]))
-        if not first:
-            log.warning("the subscription to Redis works again")
-            await self._resumed()
-        for channel, data in held:
-            if channel in self._channels:
-                await self._receive(channel, data)
-        while True:
-            message = await pubsub.get_message(timeout=None)
-            if message is None:
+            elif kind != "message" or channel not in self._channels:
                 continue
-            channel = _text(message["channel"])
-            if message["type"] == "message":
-                if channel in self._channels:
-                    await self._receive(channel, message["data"])
-            elif message["type"] == "subscribe":
-                await self._confirmed(channel)
+            elif wanted:
+                held.append((channel, data))  # waits for every channel's catch-up
+            else:
+                await self._receive(channel, data)
+            if resuming and not wanted:
+                resuming = False
+                log.warning("the subscription to Redis works again")
+                await self._resumed()
+            if held and not wanted:
+                for channel, data in held:
+                    if channel in self._channels:
+                        await self._receive(channel, data)
+                held = []
 
     async def _confirmed(self, channel: str) -> None:
         if channel in self._channels:
@@ -165,6 +158,14 @@ class Subscription:
         for waiting in self._confirming.pop(channel, ()):
             if not waiting.done():
                 waiting.set_result(None)
+
+
+async def _messages(pubsub: Any) -> AsyncIterator[tuple[str, str, Any]]:
+    """What ``pubsub`` receives, as (type, channel, data), until its connection fails."""
+    while True:
+        message = await pubsub.get_message(timeout=None)
+        if message is not None:
+            yield message["type"], _text(message["channel"]), message["data"]
 
 
 def _text(value: bytes | str) -> str:

@@ -1,19 +1,19 @@
 """Fixtures for a deployment of nodes: a private Redis and ``Server`` nodes sharing it.
 
-``start_node`` starts a node (a ``Server`` with ``redis_url``) on the test's Redis, each with a
-SQLite file of its own for what is not in Redis yet; ``two_nodes`` is the usual pair. Tests that
-import these fixtures are skipped where the redis extra or ``redis-server`` is missing.
+``start_node`` starts a node (a ``Server`` with ``redis_url``, which keeps everything in Redis) on
+the test's Redis; ``two_nodes`` is the usual pair. Tests that import these fixtures are skipped
+where the redis extra or ``redis-server`` is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.server import Server, ServerConfig
+from app.server import Server
 from tests.conftest import StartServer
 from tests.redis_server import RedisServer, redis_server
 
@@ -28,26 +28,14 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def start_node(redis: RedisServer, tmp_path: Path) -> AsyncIterator[StartServer]:
-    """Start nodes on the test's Redis (port 0 unless given); all stopped at the end."""
-    nodes: list[Server] = []
+def start_node(redis: RedisServer, start_server: StartServer) -> StartServer:
+    """Start nodes on the test's Redis (``start_server`` with its ``redis_url``: port 0 unless
+    given; all stopped at the end)."""
 
     async def start(**overrides: Any) -> Server:
-        settings: dict[str, Any] = {
-            "port": 0,
-            "db": str(tmp_path / f"node{len(nodes)}.db"),
-            "msg_rate": 0,
-            "redis_url": redis.url,
-        }
-        settings.update(overrides)
-        node = Server(ServerConfig(**settings))
-        await node.start()
-        nodes.append(node)
-        return node
+        return await start_server(redis_url=redis.url, **overrides)
 
-    yield start
-    for node in nodes:
-        await node.stop()
+    return start
 
 
 @pytest.fixture

@@ -62,6 +62,17 @@ def process_node(redis: RedisServer) -> Iterator[tuple[subprocess.Popen[str], in
             process.stdout.close()
 
 
+async def alice_and_bob(dial: Dial, port_a: int, port_b: int) -> tuple[WireClient, WireClient]:
+    """Alice on the node at ``port_a`` and bob on the one at ``port_b``, both in ``#a``."""
+    alice = await dial(port_a, "alice")
+    await alice.join("#a")
+    await alice.barrier()
+    bob = await dial(port_b, "bob")
+    await bob.join("#a")
+    await bob.barrier()
+    return alice, bob
+
+
 async def test_a_killed_node_s_users_quit_and_free_their_nicks(
     process_node: tuple[subprocess.Popen[str], int], start_node: StartServer, dial: Dial
 ) -> None:
@@ -69,12 +80,7 @@ async def test_a_killed_node_s_users_quit_and_free_their_nicks(
     and a third, exactly once, and their nicks are free again."""
     process, port_a = process_node
     b = await start_node(node_lease=LEASE)
-    alice = await dial(port_a, "alice")
-    await alice.join("#a")
-    await alice.barrier()
-    bob = await dial(b.port, "bob")
-    await bob.join("#a")
-    await bob.barrier()
+    _alice, bob = await alice_and_bob(dial, port_a, b.port)
     os.kill(process.pid, signal.SIGKILL)
     killed = time.monotonic()
     quit = await bob.recv(timeout=LEASE * 4)
@@ -180,12 +186,7 @@ async def test_a_node_taken_for_dead_records_its_members_again(
     again it finds that at its next beat and records its members and nicks again."""
     process, port_a = process_node
     b = await start_node(node_lease=LEASE)
-    alice = await dial(port_a, "alice")
-    await alice.join("#a")
-    await alice.barrier()
-    bob = await dial(b.port, "bob")
-    await bob.join("#a")
-    await bob.barrier()
+    _alice, bob = await alice_and_bob(dial, port_a, b.port)
     os.kill(process.pid, signal.SIGSTOP)
     try:
         quit = await bob.recv(timeout=LEASE * 4)

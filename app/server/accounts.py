@@ -167,7 +167,7 @@ class AccountFeature:
         try:
             elsewhere = await self.ctx.roster.where(key) if p.is_valid_nick(f.nick) else None
             if elsewhere is not None:
-                await self._whois_elsewhere(s, f, key, account)
+                await self._whois_elsewhere(s, f, key, elsewhere[1], account)
                 return
         except Unavailable:
             refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
@@ -178,7 +178,7 @@ class AccountFeature:
         s.send(p.WhoisInfo(nick=account.nick, account=True, online=False, rooms=[], ref=f.ref))
 
     async def _whois_elsewhere(
-        self, s: Session, f: p.Whois, key: str, account: StoredAccount | None
+        self, s: Session, f: p.Whois, key: str, nick: str, account: StoredAccount | None
     ) -> None:
         """``whois`` of a nick online on another node: what the rooms ``s`` shares with it say
         (no ``connected_ms``: that node alone knows it)."""
@@ -189,7 +189,6 @@ class AccountFeature:
             if found is not None:
                 shared.append(name)
                 seen = found[1]
-        nick = seen.nick if seen is not None else account.nick if account else f.nick
         away = seen.away if seen is not None else None
         info = p.WhoisInfo(
             nick=nick, account=account is not None, online=True, rooms=shared, away=away, ref=f.ref

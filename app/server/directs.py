@@ -51,7 +51,7 @@ class Directs:
                 refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
                 return
             if owner is not None:
-                await self._say_elsewhere(s, f, to, owner)
+                await self._say_elsewhere(s, f, owner[1], owner[0])
                 return
         if target is not None:
             message = self._message(s, f, target.nick)

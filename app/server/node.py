@@ -159,8 +159,9 @@ class NodeFanout(Fanout):
 
     def refuse_unsaved(self, session: Session, ref: p.Ref | p.UnsetType, what: str) -> None:
         message = f"{what} could not be saved: the server cannot write its history now; try again"
-        error = p.Error(code="unavailable", message=f"{message} later", ref=ref)
-        self.after_store(lambda: session.send(error))
+        # At once, from the store's completion: before the pong of any later ping, which waits
+        # for the store and then for its marker. (It may overtake an earlier echo.)
+        session.send(p.Error(code="unavailable", message=f"{message} later", ref=ref))
 
     def after_store(self, action: Callable[[], None]) -> None:
         self.store.barrier(lambda: self._after_marker(action))
@@ -313,7 +314,7 @@ class NodeFanout(Fanout):
             task.add_done_callback(self._reclaims.discard)
 
     async def _reclaim(self, s: Session) -> None:
-        if await self.node_roster.claim(s, s.key) is False and not s.closing:
+        if await self.node_roster.claim(s, s.nick) is False and not s.closing:
             s.drop("nick_taken", "your nick was taken while this server was cut off", error=True)
 
     def _unfollow(self, room: str) -> None:

@@ -67,9 +67,9 @@ class NodeRoster:
 
     # --- Roster ---
 
-    async def claim(self, s: Session, key: str) -> bool | None:
+    async def claim(self, s: Session, nick: str) -> bool | None:
         try:
-            held: bool = await awaited(self.store.claim_nick, key, self.node, self._owner(s))
+            held: bool = await awaited(self.store.claim_nick, nick, self.node, self._owner(s))
         except Unavailable:
             return None
         return held
@@ -81,11 +81,11 @@ class NodeRoster:
         for room in rooms:
             self.seated(room, s)
 
-    async def where(self, key: str) -> str | None:
-        owner: str | None = await awaited(self.store.nick_owner, key)
-        if owner is None or owner.startswith(f"{self.node} "):
+    async def where(self, key: str) -> tuple[str, str] | None:
+        found: tuple[str, str] | None = await awaited(self.store.nick_owner, key)
+        if found is None or found[0].startswith(f"{self.node} "):
             return None
-        return owner
+        return found
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
         node, _, session = owner.partition(" ")

@@ -162,9 +162,10 @@ class ServerOperators:
             if owner is None:
                 refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
                 return
-            log.info("%s killed %s (on another node): %s", s.nick, f.nick, f.reason or "-")
-            self.ctx.roster.order(owner, "kill", [text])
-            done = p.Moderated(action="kill", target=f.nick, by=s.nick, reason=f.reason, ref=f.ref)
+            holder, nick = owner
+            log.info("%s killed %s (on another node): %s", s.nick, nick, f.reason or "-")
+            self.ctx.roster.order(holder, "kill", [text])
+            done = p.Moderated(action="kill", target=nick, by=s.nick, reason=f.reason, ref=f.ref)
             self.ctx.fanout.after_store(lambda: s.send(done))
             return
         log.info("%s killed %s (%s): %s", s.nick, victim.nick, victim.peer, f.reason or "-")

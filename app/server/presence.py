@@ -101,6 +101,7 @@ class PresenceFeature:
             return
         if p.fold(f.nick) == s.key:
             account = s.account  # the same nick in another case: the same account
+            await self.ctx.roster.claim(s, f.nick)  # other nodes show it as written now
         else:
             claimed = await self.owners.rule.claim(s, f, f.nick, f.password)
             if claimed is None or not await self.ctx.rules.rule.may_enter(s, f, claimed, f.nick):
@@ -165,17 +166,17 @@ class PresenceFeature:
         ``s`` signs in to its account and so does that session: it is told to go
         (``logged_in_elsewhere``), and the nick is claimed again once it went."""
         roster = self.ctx.roster
-        held = await roster.claim(s, p.fold(nick))
+        held = await roster.claim(s, nick)
         if held is False and account:
             try:
                 holder = await roster.where(p.fold(nick))
             except Unavailable:
                 holder = None
             if holder is not None:
-                roster.order(holder, "take_over", [account])
+                roster.order(holder[0], "take_over", [account])
                 for _ in range(_TAKE_OVER_TRIES):
                     await asyncio.sleep(_TAKE_OVER_PAUSE)
-                    held = await roster.claim(s, p.fold(nick))
+                    held = await roster.claim(s, nick)
                     if held is not False or s.closing:
                         break
         if held is None:

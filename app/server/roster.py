@@ -42,8 +42,8 @@ class Member(Protocol):
 class Roster(Protocol):
     """Nicks and membership across every process that shares the rooms."""
 
-    async def claim(self, s: Session, key: str) -> bool | None:
-        """Claim folded nick ``key`` for ``s``: True if it holds it now, False if another
+    async def claim(self, s: Session, nick: str) -> bool | None:
+        """Claim ``nick`` (in any case) for ``s``: True if it holds it now, False if another
         process's session does, None if that cannot be known now."""
         ...
 
@@ -55,9 +55,9 @@ class Roster(Protocol):
         """``s``'s nick or away text changed; it is in ``rooms``."""
         ...
 
-    async def where(self, key: str) -> str | None:
-        """Who holds folded nick ``key`` on another process ("NODE SESSION"), or None.
-        Raises ``feature.Unavailable``."""
+    async def where(self, key: str) -> tuple[str, str] | None:
+        """Who holds folded nick ``key`` on another process ("NODE SESSION") and the nick as
+        it is written, or None. Raises ``feature.Unavailable``."""
         ...
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
@@ -99,7 +99,7 @@ class Roster(Protocol):
 class Alone:
     """The ``Roster`` of a single process: it knows everyone already."""
 
-    async def claim(self, s: Session, key: str) -> bool | None:
+    async def claim(self, s: Session, nick: str) -> bool | None:
         return True
 
     def release(self, s: Session, key: str) -> None:
@@ -108,7 +108,7 @@ class Alone:
     def changed(self, s: Session, rooms: Sequence[str]) -> None:
         return None
 
-    async def where(self, key: str) -> str | None:
+    async def where(self, key: str) -> tuple[str, str] | None:
         return None
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:

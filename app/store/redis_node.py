@@ -55,18 +55,27 @@ return tonumber(id)
 """
 
 
-# KEYS: the nick's key, the node's nicks. ARGV: the owner ("NODE SESSION"), the folded nick.
+# KEYS: the nick's key, the node's nicks. ARGV: the owner ("NODE SESSION"), the folded nick,
+# the nick as written. The key holds "NODE SESSION NICK"; its owner may rewrite the nick's case.
 _CLAIM: Final = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+local value = ARGV[1] .. ' ' .. ARGV[3]
+if redis.call('SET', KEYS[1], value, 'NX') then
   redis.call('SADD', KEYS[2], ARGV[2])
   return 1
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+  redis.call('SET', KEYS[1], value)
+  return 1
+end
 return 0
 """
-# The same keys and arguments: the nick goes only from its owner.
+# KEYS and the first two ARGV as for a claim: the nick goes only from its owner.
 _RELEASE: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then
+  redis.call('DEL', KEYS[1])
+end
 redis.call('SREM', KEYS[2], ARGV[2])
 return 0
 """
@@ -299,28 +308,33 @@ class RedisNodeStore(RedisHistory):
     # --- membership and nicks, shared by every node ---
 
     def claim_nick(
-        self, key: str, node: str, owner: str, done: Callable[[bool], None], failed: Failed
+        self, nick: str, node: str, owner: str, done: Callable[[bool], None], failed: Failed
     ) -> None:
-        """Take folded nick ``key`` for ``owner`` ("NODE SESSION") unless another owner has
-        it; ``done`` says whether ``owner`` holds it now."""
+        """Take ``nick`` for ``owner`` ("NODE SESSION") unless another owner has it (in any
+        case); ``done`` says whether ``owner`` holds it now."""
         keys = self.keys
+        key = fold(nick)
 
         def stage(pipe: _Pipeline) -> int:
-            pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key)
+            pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key, nick)
             return 1
 
         self.submit(stage, lambda results: lambda: done(bool(results[0])), failed)
 
-    def nick_owner(self, key: str, done: Callable[[str | None], None], failed: Failed) -> None:
-        """Who holds folded nick ``key`` ("NODE SESSION"), or None."""
+    def nick_owner(
+        self, key: str, done: Callable[[tuple[str, str] | None], None], failed: Failed
+    ) -> None:
+        """Who holds folded nick ``key`` ("NODE SESSION") and the nick as it is written, or
+        None."""
 
         def stage(pipe: _Pipeline) -> int:
             pipe.get(self.keys.nick(key))
             return 1
 
         def finish(results: list[Any]) -> Callable[[], None]:
-            owner = None if results[0] is None else _text(results[0])
-            return lambda: done(owner)
+            held = None if results[0] is None else _text(results[0]).split(" ", 2)
+            found = None if held is None else (f"{held[0]} {held[1]}", held[2])
+            return lambda: done(found)
 
         self.submit(stage, finish, failed, writes=False)
 

@@ -10,7 +10,9 @@ presence's doing); a password is 8 characters or more and 1024 bytes or fewer; a
 and an account that does not exist get the same ``bad_password`` after the same work; after 5
 failures within a minute for one account or from one address, further attempts on it get
 ``rate_limited`` before any hashing (``passwords.Guesses``). Hashes are made and checked off the
-event loop (``passwords.Passwords``); passwords are never logged, only nicks and addresses.
+event loop (``passwords.Passwords``); passwords are never logged, only nicks and addresses. A
+``whois`` of a nick online on another node of a deployment says what the rooms shared with it
+show (``Context.roster``).
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ store, read when the room is first joined (``refill`` with the store's ``load_ro
 up to date by this process alone: the topic (written through by the ``topic`` frame) and the window
 of newest messages that answers a later ``join`` without reading the disk (extended by fan-out on
 each commit, and losing the text of a message deleted: ``blank``). With one process they are exact.
-When several processes share a room (a Redis backplane), a process only sees its own topic changes
-and commits, so whatever relays another process's events must call the hooks here: ``topic_changed``
-with the new topic, and ``stale`` for a room whose messages came from elsewhere, which marks its
-window so that the next join refills it from the store (an awaited read). Membership is not a cache:
-each process holds its own members and fan-out reaches the others through the backplane.
+A node of a deployment sharing rooms follows the room's channel from before the first read until
+the room is forgotten, and its fan-out puts every message it delivers into the window
+(``remember``) and calls ``topic_changed`` and ``blank`` for other nodes' changes, so its copies
+stay exact too; a ``refill`` keeps what was delivered while the read was on its way. ``stale``
+marks a window to be read again at the next join. Two hooks tell a node what changes here:
+``seats`` hears every join (before the member is added) and part, ``on_forget`` every room
+dropped.
 """
 
 from __future__ import annotations

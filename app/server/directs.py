@@ -10,6 +10,8 @@ accounts is stored and delivered only once committed, like a room message, or re
 stored as undelivered, and its sender's copy says ``offline``; nobody else can receive it. At
 sign-in the waiting ones are sent, oldest first, in pages, and marked delivered once written; a
 client that falls behind gets the rest at its next sign-in (and can page them with ``history``).
+On a node of a deployment sharing rooms, a message to a nick held on another node is sent to that
+node for its session (``Context.roster``), stored first between two accounts.
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ batch into the rooms' windows of newest messages (``Rooms.remember``).
 A message the store could not write is never fanned out: its sender alone gets ``unavailable``
 (``refuse_unsaved``), in the store's order, after every echo committed before it, so that no
 ``pong`` and no later echo overtakes the refusal.
+
+A node of a deployment sharing rooms through Redis has ``node.NodeFanout``, this class with
+what differs there: room message ids taken in Redis (``assigns_ids``, ``take_id`` for direct
+messages), delivery from the node's subscription, a room followed before it is first read
+(``follow``), a reply that must not overtake its events' publication (``settle``), a
+``roster`` of every node's nicks and members (``roster.py``), and rules changed on other nodes
+(``rules_changed``). In one process those are the no-ops here.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ loop, so nothing needs a lock.
 Ordering, which every part keeps: room messages reach clients only once committed; every other
 room event and the ``pong`` barrier wait behind the store's queue (``Fanout``); a handler that
 awaits holds back only its own connection's later frames. So everything a client caused reaches
-it in the order it was caused.
+it in the order it was caused. A node of a deployment sharing rooms gets its fan-out from
+``make_fanout`` (``node.NodeFanout``), and with it the ``roster`` the features share.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ query names exactly one of ``room`` and ``with`` and gives at most one of ``befo
 its numbers are clamped to what the store can hold, and its reply holds what fits one reply line
 (``limits.reply_bytes``), ``more`` saying the rest is there; a muted member's room ``say`` is
 refused (``Context.rules``). Ids come from one counter per process whose ceiling is reserved in the
-store in blocks, so that ids of guests' direct messages are not reused after a restart.
+store in blocks, so that ids of guests' direct messages are not reused after a restart; a node of a
+deployment sharing rooms (``Fanout.assigns_ids``) has its room messages' ids taken in Redis as they
+are stored, and its direct messages' from blocks it claims there.
 """
 
 from __future__ import annotations

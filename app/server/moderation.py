@@ -11,7 +11,9 @@ effect. Rules owned here: the actor of a room action must be in the room; owners
 operators may do everything in a room, ops all but ``op``, ``deop`` and ``owner``; an op cannot
 kick, ban or mute an owner or a server operator, and nobody takes the last owner's ownership
 except by ``owner``; owners and server operators are not bound by a room's bans and mutes. Every
-action is logged on ``parley.moderation`` with who, what and where.
+action is logged on ``parley.moderation`` with who, what and where. On a node of a deployment
+sharing rooms, a ``kick`` of a member on another node is an order to that node, and a room's rules
+changed on another node are read again before this node's members see the change.
 """
 
 from __future__ import annotations

@@ -12,13 +12,22 @@ connection it does that for every room before it delivers anything new. So every
 node, gets one room's messages in id order, each once.
 
 Room events (presences, topics, moderation) are published on the room's channel too, in the order
-the node's writes go to Redis, and delivered from the subscription like messages; a topic change
-and a deletion carry what other nodes' caches of the room need (``Rooms.topic_changed``,
-``Rooms.blank``). ``after_store`` (the ``pong`` barrier, replies that must follow earlier effects)
-waits for the store's queue and then for a marker the node publishes on its own channel: when the
-marker comes back, everything published before it, by any node, was delivered here. A room is
-followed from the first join of it on this node (the subscription is confirmed before the room is
-read, so nothing published after the read is missed) and unfollowed when it is forgotten.
+the node's writes go to Redis, and delivered from the subscription like messages; a topic change,
+a deletion and a change of the room's rules carry what other nodes need to bring their copies up to
+date (``Rooms.topic_changed``, ``Rooms.blank``, ``rules_changed``, awaited before the members see
+the event). ``after_store`` (the ``pong`` barrier, replies that must follow earlier effects) waits
+for the store's queue and then for a marker the node publishes on its own channel: when the marker
+comes back, everything published before it, by any node, was delivered here. The node's channel
+also brings direct messages and orders (a kick, a kill) for its sessions, and the channel of all
+nodes what concerns every one (``node_roster.NodeRoster``). A room is followed from the first join
+of it on this node (the subscription is confirmed before the room is read, so nothing published
+after the read is missed) until it is forgotten and this node's own messages in it came back.
+
+What the subscription delivers in a burst waits in the node's ``Outbox`` until the loop is next
+free, and then each member gets all of its room's frames in one write, as one process's fan-out
+writes a batch; the sender's own copy is one version of a frame, and a session about to join a
+room first lets the room's outbox be written, so that it does not get twice what its join page
+holds.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import msgspec
@@ -38,7 +48,6 @@ from app.server.directory import Rooms
 from app.server.fanout import Fanout, _Said, to_wire
 from app.server.feature import Unavailable, awaited, read_page
 from app.server.node_roster import NodeRoster
-from app.server.outbox import Outbox
 from app.server.registry import Sessions
 from app.server.session import Session
 from app.server.subscription import Subscription
@@ -367,3 +376,63 @@ class NodeFanout(Fanout):
     def _unclaimed(self, reason: str) -> None:
         self._claiming = False
         log.warning("cannot claim ids for direct messages: %s", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    payload: bytes
+    skip: frozenset[str]
+    own: tuple[Session, bytes] | None  # (sender, its own copy)
+
+
+class Outbox:
+    """Frames due to each followed room's local members, written together."""
+
+    def __init__(self, rooms: Rooms) -> None:
+        self.rooms = rooms
+        self._due: dict[str, list[_Frame]] = {}
+        self._scheduled = False
+
+    def add(
+        self,
+        room: str,
+        payload: bytes,
+        skip: frozenset[str] = frozenset(),
+        own: tuple[Session, bytes] | None = None,
+    ) -> None:
+        self._due.setdefault(room, []).append(_Frame(payload, skip, own))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        due, self._due = self._due, {}
+        for room, frames in due.items():
+            self._write(room, frames)
+
+    def flush_room(self, room: str) -> None:
+        frames = self._due.pop(room, None)
+        if frames:
+            self._write(room, frames)
+
+    def _write(self, room: str, frames: list[_Frame]) -> None:
+        special = {sid for frame in frames for sid in frame.skip}
+        senders = {frame.own[0].id: frame.own[0] for frame in frames if frame.own is not None}
+        special.update(senders)
+        common = b"".join(frame.payload for frame in frames)
+        members = self.rooms.members(room)
+        for sid, member in list(members.items()):
+            if sid not in special:
+                member.write(common)
+        for sid in special:
+            someone = members.get(sid) or senders.get(sid)
+            if someone is not None:
+                someone.write(b"".join(_version(frame, someone) for frame in frames))
+
+
+def _version(frame: _Frame, member: Session) -> bytes:
+    """``frame`` as ``member`` gets it: its own copy, nothing, or the common one."""
+    if frame.own is not None and frame.own[0] is member:
+        return frame.own[1]
+    return b"" if member.id in frame.skip else frame.payload

@@ -10,7 +10,10 @@ the rule book, read once at start-up, and closes every matching connection with 
 "banned"}`` when set; a matching ``hello`` or ``nick`` is refused ``banned`` (the connection
 survives, to choose another nick); server operators are never bound by server-wide bans. The helpers
 that room bans share (``check_duration``, ``expiry``, ``check_reason``, ``ban_list``, ``saved``,
-``lifted``, ``refuse_banned``) are here too.
+``lifted``, ``refuse_banned``) are here too. On a node of a deployment sharing rooms, a ``kill``
+of a session on another node is an order to that node, and a server-wide ban or unban is
+announced to every node, which rereads the bans and closes its matching connections
+(``Context.roster``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ case-insensitively, except that signing in to an account takes its nick over fro
 of the same account (which is told ``bye {reason: "logged_in_elsewhere"}``); a rename and an away
 change are announced in every room of the session, not to itself; the ``pong`` to a client's
 ``ping`` and the goodbye after ``quit`` wait behind the store's queue, so they follow every effect
-of the frames before them. The keepalive sweep that pings quiet clients is
-``registry.Sessions.sweep``.
+of the frames before them. On a node of a deployment sharing rooms, a nick is also claimed across
+the nodes before it is taken (``Context.roster``), a sign-in to an account held on another node
+tells that session to go (``logged_in_elsewhere``) and then claims it, and the reply to a ``nick``
+or ``away`` waits until its announcements reached Redis (``Fanout.settle``). The keepalive sweep
+that pings quiet clients is ``registry.Sessions.sweep``.
 """
 
 from __future__ import annotations

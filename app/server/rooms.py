@@ -12,7 +12,10 @@ cannot answer gets ``unavailable``), and forgotten when its last member leaves: 
 and in the store unless it holds messages someone may page. Whether a join may take one more room
 is ``limits.RoomQuota``'s rule; a room counts as new (charged to its creator's address) when the
 store has never heard of it. What moderation decides (whether a join is banned, a topic locked,
-and the roles ``joined`` and ``members`` show) is asked of ``Context.rules``.
+and the roles ``joined`` and ``members`` show) is asked of ``Context.rules``. On a node of a
+deployment sharing rooms, ``joined``, ``who`` and ``rooms`` list every node's members
+(``Context.roster``), a room is followed before it is first read (``Fanout.follow``), and a join's
+and a part's replies wait until their announcements reached Redis (``Fanout.settle``).
 """
 
 from __future__ import annotations

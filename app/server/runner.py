@@ -10,7 +10,10 @@ waits a bounded time for the goodbyes to drain and then aborts what is left. ``r
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
 graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
 certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
-a ``UsageError``, one sentence for the CLI to print.
+a ``UsageError``, one sentence for the CLI to print. With ``ServerConfig.redis_url`` the server
+is a node of a deployment sharing rooms through that Redis (``docs/scale-out.md``): its history,
+accounts and moderation are the Redis stores on one connection, and its fan-out, backplane and
+roster are the node's (``node.py``), started after the store and closed before it.
 """
 
 from __future__ import annotations

@@ -73,7 +73,10 @@ class MessageFeature:
         elif not f.text or len(f.text) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"text must be 1 to {MAX_TEXT} characters")
         elif f.to is not None:
-            await self.directs.say(s, f, f.to)
+            try:
+                await self.directs.say(s, f, f.to)
+            except Unavailable:  # a node with no message ids left (its Redis is away)
+                refuse(s, f, "unavailable", "the server cannot send messages now; try again later")
         elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
             if not self.ctx.rules.rule.may_say(s, f, room.name):
                 return

@@ -151,7 +151,8 @@ class NodeFanout(Fanout):
         self.node_store.append_new(message, self.node, seq, stored, failed)
 
     def take_id(self) -> int:
-        """A direct message's id: from this node's block, claimed in Redis."""
+        """A direct message's id: from this node's blocks, claimed in Redis; raises
+        ``Unavailable`` when they are spent and no new one came."""
         blocks = self._blocks
         while blocks and blocks[0][0] > blocks[0][1]:
             blocks.popleft()
@@ -160,9 +161,8 @@ class NodeFanout(Fanout):
             self._claiming = True
             self.node_store.claim_ids(_ID_BLOCK, self._claimed, self._unclaimed)
         if not blocks:
-            # The next block is late (Redis is slow or away): take one id, blocking.
-            with redis.Redis.from_url(self.node_store.url, socket_timeout=5.0) as sync:
-                return int(sync.zincrby(self.keys.ids, 1, "last"))
+            # Every id claimed is spent and Redis has not answered for more (it is away).
+            raise Unavailable("no message ids left to give")
         blocks[0][0] += 1
         return blocks[0][0] - 1
 

@@ -26,7 +26,7 @@ from app import protocol as p
 from app.server.directs import Directs
 from app.server.feature import Context, Handlers, Unavailable, awaited, refuse
 from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
-from app.server.roster import Member
+from app.server.roster import Holder, Member
 from app.server.session import Session
 from app.store import Snapshot, StoredAccount
 
@@ -169,7 +169,7 @@ class AccountFeature:
         try:
             elsewhere = await self.ctx.roster.where(key) if p.is_valid_nick(f.nick) else None
             if elsewhere is not None:
-                await self._whois_elsewhere(s, f, key, elsewhere[1], account)
+                await self._whois_elsewhere(s, f, key, elsewhere, account)
                 return
         except Unavailable:
             refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
@@ -180,10 +180,10 @@ class AccountFeature:
         s.send(p.WhoisInfo(nick=account.nick, account=True, online=False, rooms=[], ref=f.ref))
 
     async def _whois_elsewhere(
-        self, s: Session, f: p.Whois, key: str, nick: str, account: StoredAccount | None
+        self, s: Session, f: p.Whois, key: str, holder: Holder, account: StoredAccount | None
     ) -> None:
-        """``whois`` of a nick online on another node: what the rooms ``s`` shares with it say
-        (no ``connected_ms``: that node alone knows it)."""
+        """``whois`` of a nick online on another node: what its nick's claim and the rooms
+        ``s`` shares with it say."""
         shared: list[str] = []
         seen: Member | None = None
         for name in self.ctx.rooms.rooms_of(s):
@@ -192,8 +192,15 @@ class AccountFeature:
                 shared.append(name)
                 seen = found[1]
         away = seen.away if seen is not None else None
+        connected = max(0, time.time_ns() // 1_000_000 - holder.since)
         info = p.WhoisInfo(
-            nick=nick, account=account is not None, online=True, rooms=shared, away=away, ref=f.ref
+            nick=holder.nick,
+            account=account is not None,
+            online=True,
+            rooms=shared,
+            away=away,
+            connected_ms=connected,
+            ref=f.ref,
         )
         s.send(info)
 

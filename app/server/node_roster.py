@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
@@ -26,7 +27,7 @@ import msgspec
 
 from app import protocol as p
 from app.server.feature import Unavailable, awaited
-from app.server.roster import Member
+from app.server.roster import Holder, Member
 from app.server.session import Session
 from app.store.redis_node import Envelope, RedisNodeStore, Seat, wrap
 
@@ -40,6 +41,8 @@ TellRoom = Callable[[str, p.ServerFrame], None]
 
 class NodeRoster:
     """Nicks and membership of every node, in Redis; this node's heartbeat and reaper."""
+
+    alone = False
 
     def __init__(self, store: RedisNodeStore, node: str, lease: float, tell_room: TellRoom):
         self.store = store
@@ -68,8 +71,11 @@ class NodeRoster:
     # --- Roster ---
 
     async def claim(self, s: Session, nick: str) -> bool | None:
+        since = int((time.time() - (time.monotonic() - s.connected_at)) * 1000)
         try:
-            held: bool = await awaited(self.store.claim_nick, nick, self.node, self._owner(s))
+            held: bool = await awaited(
+                self.store.claim_nick, nick, since, self.node, self._owner(s)
+            )
         except Unavailable:
             return None
         return held
@@ -81,11 +87,11 @@ class NodeRoster:
         for room in rooms:
             self.seated(room, s)
 
-    async def where(self, key: str) -> tuple[str, str] | None:
-        found: tuple[str, str] | None = await awaited(self.store.nick_owner, key)
+    async def where(self, key: str) -> Holder | None:
+        found: tuple[str, str, int] | None = await awaited(self.store.nick_owner, key)
         if found is None or found[0].startswith(f"{self.node} "):
             return None
-        return found
+        return Holder(*found)
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
         node, _, session = owner.partition(" ")
@@ -97,11 +103,15 @@ class NodeRoster:
         return list(seats.values())
 
     async def find(self, room: str, key: str) -> tuple[str, Member] | None:
+        return next(((o, m) for o, m in await self.elsewhere(room) if m.key == key), None)
+
+    async def elsewhere(self, room: str) -> list[tuple[str, Member]]:
         seats: dict[str, Seat] = await awaited(self.store.members, room)
-        for session, seat in seats.items():
-            if seat.key == key and seat.node != self.node:
-                return f"{seat.node} {session}", seat
-        return None
+        return [
+            (f"{seat.node} {session}", seat)
+            for session, seat in seats.items()
+            if seat.node != self.node
+        ]
 
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
         node, _, session = owner.partition(" ")
@@ -145,7 +155,7 @@ class NodeRoster:
     # --- Seats: what ``Rooms`` tells ---
 
     def seated(self, room: str, s: Session) -> None:
-        self.store.seat(room, self.node, s.id, Seat(s.nick, s.account, s.away, self.node))
+        self.store.seat(room, self.node, s.id, Seat(s.nick, s.account, s.away, self.node, s.ip))
 
     def unseated(self, room: str, s: Session) -> None:
         self.store.unseat(room, self.node, s.id)

@@ -165,7 +165,7 @@ class ServerOperators:
             if owner is None:
                 refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
                 return
-            holder, nick = owner
+            holder, nick, _since = owner
             log.info("%s killed %s (on another node): %s", s.nick, nick, f.reason or "-")
             self.ctx.roster.order(holder, "kill", [text])
             done = p.Moderated(action="kill", target=nick, by=s.nick, reason=f.reason, ref=f.ref)

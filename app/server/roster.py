@@ -17,10 +17,19 @@ another node.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from app import protocol as p
 from app.server.session import Session
+
+
+class Holder(NamedTuple):
+    """Who holds a nick on another process: ``owner`` ("NODE SESSION"), the ``nick`` as
+    written, and ``since`` when that session connected (ms since the epoch)."""
+
+    owner: str
+    nick: str
+    since: int
 
 
 class Member(Protocol):
@@ -38,9 +47,14 @@ class Member(Protocol):
     @property
     def away(self) -> str | None: ...
 
+    @property
+    def ip(self) -> str: ...
+
 
 class Roster(Protocol):
     """Nicks and membership across every process that shares the rooms."""
+
+    alone: bool  # True for one process: there is nobody elsewhere
 
     async def claim(self, s: Session, nick: str) -> bool | None:
         """Claim ``nick`` (in any case) for ``s``: True if it holds it now, False if another
@@ -55,9 +69,9 @@ class Roster(Protocol):
         """``s``'s nick or away text changed; it is in ``rooms``."""
         ...
 
-    async def where(self, key: str) -> tuple[str, str] | None:
-        """Who holds folded nick ``key`` on another process ("NODE SESSION") and the nick as
-        it is written, or None. Raises ``feature.Unavailable``."""
+    async def where(self, key: str) -> Holder | None:
+        """Who holds folded nick ``key`` on another process, or None. Raises
+        ``feature.Unavailable``."""
         ...
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
@@ -67,6 +81,11 @@ class Roster(Protocol):
     async def find(self, room: str, key: str) -> tuple[str, Member] | None:
         """The member of ``room`` with folded nick ``key`` on another process, and who it is
         there ("NODE SESSION"), or None. Raises ``feature.Unavailable``."""
+        ...
+
+    async def elsewhere(self, room: str) -> list[tuple[str, Member]]:
+        """The members of ``room`` on other processes, each with who it is there. Raises
+        ``feature.Unavailable``."""
         ...
 
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
@@ -99,6 +118,8 @@ class Roster(Protocol):
 class Alone:
     """The ``Roster`` of a single process: it knows everyone already."""
 
+    alone = True
+
     async def claim(self, s: Session, nick: str) -> bool | None:
         return True
 
@@ -108,7 +129,7 @@ class Alone:
     def changed(self, s: Session, rooms: Sequence[str]) -> None:
         return None
 
-    async def where(self, key: str) -> tuple[str, str] | None:
+    async def where(self, key: str) -> Holder | None:
         return None
 
     def deliver(self, owner: str, frame: p.ServerFrame) -> None:
@@ -116,6 +137,9 @@ class Alone:
 
     async def find(self, room: str, key: str) -> tuple[str, Member] | None:
         return None
+
+    async def elsewhere(self, room: str) -> list[tuple[str, Member]]:
+        return []
 
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
         raise AssertionError("one process has no other to order")

@@ -56,7 +56,8 @@ return tonumber(id)
 
 
 # KEYS: the nick's key, the node's nicks. ARGV: the owner ("NODE SESSION"), the folded nick,
-# the nick as written. The key holds "NODE SESSION NICK"; its owner may rewrite the nick's case.
+# "SINCE NICK" (when the session connected, in ms, and the nick as written). The key holds
+# "NODE SESSION SINCE NICK"; its owner may rewrite it (the nick's case).
 _CLAIM: Final = """
 local value = ARGV[1] .. ' ' .. ARGV[3]
 if redis.call('SET', KEYS[1], value, 'NX') then
@@ -133,6 +134,7 @@ class Seat(msgspec.Struct, array_like=True, frozen=True):
     account: str
     away: str | None
     node: str = ""
+    ip: str = ""  # what an ip: ban mask matches
 
     @property
     def key(self) -> str:
@@ -308,32 +310,38 @@ class RedisNodeStore(RedisHistory):
     # --- membership and nicks, shared by every node ---
 
     def claim_nick(
-        self, nick: str, node: str, owner: str, done: Callable[[bool], None], failed: Failed
+        self,
+        nick: str,
+        since: int,
+        node: str,
+        owner: str,
+        done: Callable[[bool], None],
+        failed: Failed,
     ) -> None:
-        """Take ``nick`` for ``owner`` ("NODE SESSION") unless another owner has it (in any
-        case); ``done`` says whether ``owner`` holds it now."""
+        """Take ``nick`` for ``owner`` ("NODE SESSION", connected at ``since``, in ms) unless
+        another owner has it (in any case); ``done`` says whether ``owner`` holds it now."""
         keys = self.keys
         key = fold(nick)
 
         def stage(pipe: _Pipeline) -> int:
-            pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key, nick)
+            pipe.eval(_CLAIM, 2, keys.nick(key), keys.nicks(node), owner, key, f"{since} {nick}")
             return 1
 
         self.submit(stage, lambda results: lambda: done(bool(results[0])), failed)
 
     def nick_owner(
-        self, key: str, done: Callable[[tuple[str, str] | None], None], failed: Failed
+        self, key: str, done: Callable[[tuple[str, str, int] | None], None], failed: Failed
     ) -> None:
-        """Who holds folded nick ``key`` ("NODE SESSION") and the nick as it is written, or
-        None."""
+        """Who holds folded nick ``key`` ("NODE SESSION"), the nick as written, and when that
+        session connected (ms since the epoch); or None."""
 
         def stage(pipe: _Pipeline) -> int:
             pipe.get(self.keys.nick(key))
             return 1
 
         def finish(results: list[Any]) -> Callable[[], None]:
-            held = None if results[0] is None else _text(results[0]).split(" ", 2)
-            found = None if held is None else (f"{held[0]} {held[1]}", held[2])
+            held = None if results[0] is None else _text(results[0]).split(" ", 3)
+            found = None if held is None else (f"{held[0]} {held[1]}", held[3], int(held[2]))
             return lambda: done(found)
 
         self.submit(stage, finish, failed, writes=False)

@@ -206,6 +206,7 @@ async def test_whois_kick_and_kill_reach_the_other_node(
         ["#a"],
         "out",
     )
+    assert whois["connected_ms"] >= 0
     await olga.send(type="kick", room="#a", nick="bob", reason="spam", ref="k")
     await olga.expect("presence", event="kick", nick="bob", by="olga", ref="k")
     await bob.expect("kicked", room="#a", by="olga", reason="spam")
@@ -325,3 +326,29 @@ async def test_a_join_during_a_flood_sees_each_message_once(
             if frame["type"] == "message":
                 ids.append(frame["id"])
         assert ids == seen[len(seen) - len(ids) :], "a gap or a repeat"
+
+
+async def test_roles_and_bans_reach_members_on_the_other_node(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """An owner on node A makes an account on node B an op (and B's node knows it at once), and
+    a ban set on A removes the matching member on B, who cannot join again."""
+    a, b = two_nodes
+    olga = await owner_of(lambda nick: dial(a.port, nick), "#a", "olga")
+    bob = await registered(lambda nick: dial(b.port, nick), "bob")
+    await bob.join("#a")
+    troll = await dial(b.port, "troll")
+    await troll.join("#a")
+    for client in (troll, bob, olga):
+        await client.barrier()
+    await olga.send(type="op", room="#a", nick="bob", ref="o")
+    await olga.expect("mode", nick="bob", role="op", ref="o")
+    await bob.expect("mode", nick="bob", role="op", by="olga")
+    await bob.send(type="ban", room="#a", mask="account:olga", ref="no")
+    await bob.expect("error", code="not_permitted", ref="no")
+    await olga.send(type="ban", room="#a", mask="nick:troll", reason="spam", ref="b")
+    await olga.expect("moderation", action="ban", target="nick:troll", ref="b")
+    frames = [await troll.recv() for _ in range(3)]
+    assert [f["type"] for f in frames] == ["mode", "moderation", "kicked"]
+    await troll.send(type="join", room="#a", ref="j")
+    await troll.expect("error", code="banned", ref="j")

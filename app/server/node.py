@@ -212,7 +212,10 @@ class NodeFanout(Fanout):
         if room is None or room in self._last:
             return
         # What Redis stored up to here the room's read (after this) has; later ones come here.
-        newest = await read_page(self.store, room, None, None, 1)
+        try:
+            newest = await read_page(self.store, room, None, None, 1)
+        except Unavailable as exc:
+            raise redis.ConnectionError(f"cannot read {room}: {exc}") from exc
         self._last[room] = newest.messages[-1].id if newest.messages else 0
 
     async def _receive(self, channel: str, data: bytes) -> None:

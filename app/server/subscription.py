@@ -101,20 +101,21 @@ class Subscription:
                 pubsub = client.pubsub()
                 try:
                     await self._listen(pubsub, first)
-                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                except Exception as exc:
                     if self.connected:
-                        log.error("lost the subscription to Redis (%s); reconnecting", exc)
+                        pause = _FIRST_PAUSE  # it worked until now: a new outage
+                        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+                            log.error("lost the subscription to Redis (%s); reconnecting", exc)
+                        else:
+                            log.exception("the subscription failed; reconnecting")
                     self.connected = False
                     first = False
-                    self._pubsub = None
                     with contextlib.suppress(Exception):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, _LONGEST_PAUSE)
-                    continue
                 finally:
                     self._pubsub = None
-                pause = _FIRST_PAUSE
         finally:
             self.connected = False
             with contextlib.suppress(Exception):
@@ -141,7 +142,7 @@ class Subscription:
             elif wanted:
                 held.append((channel, data))  # waits for every channel's catch-up
             else:
-                await self._receive(channel, data)
+                await self._hand(channel, data)
             if resuming and not wanted:
                 resuming = False
                 log.warning("the subscription to Redis works again")
@@ -149,8 +150,18 @@ class Subscription:
             if held and not wanted:
                 for channel, data in held:
                     if channel in self._channels:
-                        await self._receive(channel, data)
+                        await self._hand(channel, data)
                 held = []
+
+    async def _hand(self, channel: str, data: bytes) -> None:
+        """Hand one message on; one that cannot be handled (a bug of ours) is logged and
+        skipped, not allowed to stop the node's deliveries."""
+        try:
+            await self._receive(channel, data)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            raise
+        except Exception:
+            log.exception("a message on %s could not be handled", channel)
 
     async def _confirmed(self, channel: str) -> None:
         if channel in self._channels:

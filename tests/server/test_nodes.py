@@ -12,6 +12,7 @@ from typing import Any
 
 from app.server import Server
 from tests.conftest import Dial, StartServer, WireClient, owner_of
+from tests.redis_server import RedisServer
 from tests.server.nodes import redis, start_node, two_nodes
 from tests.server.wire import PASSWORD, registered, sign_in
 
@@ -352,3 +353,17 @@ async def test_roles_and_bans_reach_members_on_the_other_node(
     assert [f["type"] for f in frames] == ["mode", "moderation", "kicked"]
     await troll.send(type="join", room="#a", ref="j")
     await troll.expect("error", code="banned", ref="j")
+
+
+async def test_a_message_it_cannot_read_does_not_stop_a_node(
+    redis: RedisServer, two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """Garbage published on a room's channel is logged and skipped: the room goes on."""
+    import redis as client
+
+    alice, bob = await spread(dial, two_nodes, "#a", "alice", "bob")
+    with client.Redis.from_url(redis.url) as direct:
+        direct.publish("parley:{#a}:events", b"not an envelope\n")
+    await alice.send(type="say", room="#a", text="still here")
+    await alice.expect("message", text="still here")
+    await bob.expect("message", text="still here")

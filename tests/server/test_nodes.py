@@ -242,12 +242,7 @@ async def test_a_sender_that_parts_at_once_gets_its_copy(
 ) -> None:
     """A message said just before its sender parts (the room's last member on its node) still
     comes back to the sender, and to the members on the other node."""
-    a, b = two_nodes
-    alice = await dial(a.port, "alice")
-    await alice.join("#a")
-    bob = await dial(b.port, "bob")
-    await bob.join("#a")
-    await alice.barrier()
+    alice, bob = await spread(dial, two_nodes, "#a", "alice", "bob")
     await alice.send_raw(
         b'{"type":"say","room":"#a","text":"bye","nonce":"n"}\n{"type":"part","room":"#a"}\n'
     )

@@ -5,10 +5,12 @@ scratch folder), opens N sessions with asyncssh clients (a key each, an 80x24 PT
 in with its own nick, waits until every screen shows "connected", then reads the resident set
 (RSS) and the proportional set (PSS: shared pages divided among the processes sharing them,
 the fairer number for N copies of the same Python) of the gateway and of every process under
-it, and the CPU they use while every session sits idle. Linux only. Run from a source checkout
-with the ``ssh`` extra installed:
+it, and the CPU they use while every session sits idle. With ``--inside`` the gateway is the
+one ``parley serve --ssh-port`` runs inside the server (whose keys are then identities: each
+visitor pins its nick to its key), and "the gateway" is the server process. Linux only. Run from
+a source checkout with the ``ssh`` extra installed:
 
-    python benchmarks/ssh_memory.py [--sessions 50]
+    python benchmarks/ssh_memory.py [--sessions 50] [--inside]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncssh
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"listening on \S+:(\d+)")
+GATEWAY_LISTENING = re.compile(r"listening on \S+:(\d+) for the chat server")
 TIMEOUT = 120.0
 IDLE_SAMPLE = 10.0  # seconds over which the idle sessions' CPU is measured
 
@@ -72,10 +75,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start(args: list[str], cwd: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``python -m parley ARGS``; the process and the port its log says it listens on."""
+def start(
+    args: list[str],
+    cwd: Path,
+    log: Path,
+    listening: re.Pattern[str] = LISTENING,
+    extra: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``python -m parley ARGS`` (with the variables ``extra``); the process and the port
+    its log says it listens on (``listening``'s group)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(cwd / "data"))
+    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(cwd / "data"), **(extra or {}))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "parley", *args],
@@ -86,7 +96,7 @@ def start(args: list[str], cwd: Path, log: Path) -> tuple[subprocess.Popen[bytes
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30
-    while not (found := LISTENING.search(log.read_text(errors="replace"))):
+    while not (found := listening.search(log.read_text(errors="replace"))):
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"{args[0]} did not start:\n{log.read_text(errors='replace')}")
         time.sleep(0.05)
@@ -161,11 +171,30 @@ async def measure(sessions: int, gateway: subprocess.Popen[bytes], port: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument(
+        "--inside", action="store_true", help="the gateway of parley serve --ssh-port"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parley-ssh-memory-") as scratch:
         folder = Path(scratch)
         # Every session reaches the server from the gateway's address: no per-address cap.
         serve = ["serve", "--port", "0", "--db", ":memory:", "--max-conns-per-ip", "0"]
+        if args.inside:
+            inside = [*serve, "--ssh-port", "0"]
+            count = str(args.sessions)
+            limits_env = {
+                "PARLEY_SSH_MAX_SESSIONS": count,
+                "PARLEY_SSH_SESSIONS_PER_ADDRESS": count,
+            }
+            both, ssh_port = start(
+                inside, folder, folder / "serve.log", GATEWAY_LISTENING, limits_env
+            )
+            try:
+                asyncio.run(measure(args.sessions, both, ssh_port))
+            finally:
+                both.terminate()
+                both.wait(60)
+            return
         server, server_port = start(serve, folder, folder / "serve.log")
         limits = [
             "--max-sessions",

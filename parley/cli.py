@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 if TYPE_CHECKING:
+    from app.server.config import ServerConfig
     from app.server.settings import Setting
 
 Command = Callable[[argparse.Namespace], int]
@@ -98,7 +99,7 @@ def _serve_help(setting: Setting) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app.server.settings import SETTINGS, check_machine, resolve
+    from app.server.settings import SETTINGS, UsageError, check_machine, resolve
 
     settings = resolve(
         {setting.key: getattr(args, setting.key) for setting in SETTINGS},
@@ -110,10 +111,37 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     check_machine(settings)
     logging.getLogger().setLevel(settings.log_level.upper())
+    config = _with_gateway_secret(settings.config)
+    from app.server.workers import run_serve
 
-    from app.server import run
+    if config.ssh_port is None:
+        return run_serve(config, settings.log_level)
+    try:
+        import asyncssh  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--ssh-port needs asyncssh, which is not installed: pip install 'parley-chat[ssh]'"
+        ) from None
+    from frontends.ssh.gateway import GatewayInside
 
-    return run(settings.config)
+    return run_serve(config, settings.log_level, GatewayInside(config, os.environ))
+
+
+def _with_gateway_secret(config: ServerConfig) -> ServerConfig:
+    """``config`` with the secret SSH gateways prove keys with: read from
+    ``--gateway-secret-file``, else made up for the gateway of ``--ssh-port``, else none."""
+    import secrets
+    from dataclasses import replace
+
+    from app.server.checks import read_secret
+
+    if config.gateway_secret_file is not None:
+        secret = read_secret(config.gateway_secret_file, "--gateway-secret-file")
+    elif config.ssh_port is not None:
+        secret = secrets.token_bytes(32)
+    else:
+        return config
+    return replace(config, gateway_secret=secret)
 
 
 def _add_tk(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

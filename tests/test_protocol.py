@@ -293,7 +293,8 @@ def test_bad_frame_missing_or_non_string_type(line: bytes) -> None:
     "line",
     [
         b'{"type":"hello","nick":"a","ref":"r"}',
-        b'{"type":"hello","proto":1,"ref":"r"}',
+        b'{"type":"hello","proto":1,"key":{"fingerprint":"F"},"ref":"r"}',
+        b'{"type":"key_add","ref":"r"}',
         b'{"type":"hello","nick":"a","proto":"1","ref":"r"}',
         b'{"type":"hello","nick":"a","proto":true,"ref":"r"}',
         b'{"type":"join","ref":"r"}',
@@ -520,3 +521,33 @@ def test_make_error_encodes_like_error() -> None:
     built = p.make_error("rate_limited", "slow down", ref=3, retry_after_ms=250)
     same = p.Error(code="rate_limited", message="slow down", ref=3, retry_after_ms=250)
     assert built == same and p.encode(built) == p.encode(same)
+
+
+def test_key_fingerprints_are_openssh_s() -> None:
+    """``parse_public_key`` reads a .pub line and gives the fingerprint ssh-keygen prints."""
+    asyncssh = pytest.importorskip("asyncssh")
+    from app.protocol.keys import PublicKey, parse_public_key
+
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="ann@laptop")
+    line = key.export_public_key().decode().strip()
+    parsed = parse_public_key(line)
+    assert isinstance(parsed, PublicKey)
+    assert parsed.fingerprint == key.get_fingerprint("sha256")
+    assert (parsed.kind, parsed.comment) == ("ssh-ed25519", "ann@laptop")
+    assert isinstance(parse_public_key("ssh-rsa " + line.split()[1]), str)
+
+
+def test_a_key_proof_holds_for_its_key_and_minutes_only() -> None:
+    """A proof checks out with the secret it was made from, for its fingerprint, within
+    ``PROOF_WINDOW`` seconds of ``at``, and never with an empty secret."""
+    from app.protocol.keys import PROOF_WINDOW, key_proof, key_token, proof_is_valid
+
+    secret, fingerprint, at = b"s" * 32, "SHA256:" + "a" * 43, 1_795_568_346
+    proof = key_proof(key_token(secret, fingerprint), fingerprint, at)
+    assert proof_is_valid(secret, fingerprint, at, proof, at + PROOF_WINDOW)
+    assert not proof_is_valid(secret, fingerprint, at, proof, at + PROOF_WINDOW + 1)
+    assert not proof_is_valid(secret, "SHA256:" + "b" * 43, at, proof, at)
+    assert not proof_is_valid(b"t" * 32, fingerprint, at, proof, at)
+    assert not proof_is_valid(
+        b"", fingerprint, at, key_proof(key_token(b"", fingerprint), fingerprint, at), at
+    )

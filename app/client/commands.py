@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from app.client.state import ConversationKind, StateSnapshot
 from app.protocol import fold, is_valid_nick, is_valid_room
@@ -124,6 +124,15 @@ class Unregister:
 @dataclass(frozen=True, slots=True)
 class WhoIs:
     nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManageKeys:
+    """/keys: list the account's SSH keys, ``add`` an OpenSSH public key line, or ``remove`` a
+    fingerprint."""
+
+    action: Literal["list", "add", "remove"] = "list"
+    argument: str = ""
 
 
 # --- moderation (docs/protocol.md, "Moderation"); carried out by ``moderation.py`` ---------
@@ -234,6 +243,7 @@ Command = (
     | ChangePassword
     | Unregister
     | WhoIs
+    | ManageKeys
     | ModerationCommand
 )
 
@@ -265,6 +275,10 @@ HELP: Final[dict[str, CommandHelp]] = {
     "password": CommandHelp("/password old new", "change your account's password"),
     "unregister": CommandHelp("/unregister password", "delete your account and its messages"),
     "whois": CommandHelp("/whois nick", "who a nick is: account, rooms you share, away, online"),
+    "keys": CommandHelp(
+        "/keys [add KEY | remove FINGERPRINT]",
+        "list your account's SSH keys, add one (a line of your .pub file), or remove one",
+    ),
     "op": CommandHelp("/op nick", "make nick an op of this room (owners)"),
     "deop": CommandHelp("/deop nick", "take op from nick in this room (owners)"),
     "owner": CommandHelp("/owner nick", "pass this room's ownership to nick; you become an op"),
@@ -365,6 +379,17 @@ def parse(line: str) -> Command | None:
     return command
 
 
+def _parse_keys(args: list[str], rest: str) -> ManageKeys:
+    if not args:
+        return ManageKeys()
+    action = args[0].lower()
+    if action == "add" and len(args) >= 3:
+        return ManageKeys("add", rest.split(None, 1)[1])
+    if action == "remove" and len(args) == 2:
+        return ManageKeys("remove", args[1])
+    raise _usage("keys")
+
+
 def _parse(line: str) -> Command | None:
     if not line.strip():
         return None
@@ -425,6 +450,8 @@ def _parse(line: str) -> Command | None:
         if len(args) != 1:
             raise _usage(name)
         return WhoIs(_nick(args[0]))
+    if name == "keys":
+        return _parse_keys(args, rest)
     if name == "help":
         if len(args) > 1:
             raise _usage(name)

@@ -28,7 +28,12 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from app.client.accounts import account_frame, plain_password_refusal
+from app.client.accounts import (
+    SSHIdentity,
+    account_frame,
+    hello_frame,
+    plain_password_refusal,
+)
 from app.client.commands import (
     ChangeNick,
     ChangePassword,
@@ -41,6 +46,7 @@ from app.client.commands import (
     LeaveRoom,
     ListMembers,
     ListRooms,
+    ManageKeys,
     OpenDirect,
     QuitChat,
     Register,
@@ -87,12 +93,10 @@ from app.client.state import (
 from app.protocol import (
     DEFAULT_PORT,
     DEFAULT_ROOM,
-    PROTO_VERSION,
     Away,
     Bye,
     ClientFrame,
     Error,
-    Hello,
     Join,
     Nick,
     Part,
@@ -142,6 +146,8 @@ class Engine:
         ca: str | None = None,
         password: str | None = None,
         allow_plain_password: bool = False,
+        ssh_key: SSHIdentity | None = None,
+        pin: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -150,8 +156,11 @@ class Engine:
         # In memory only: never handed to the config store.
         self._password = password
         self._allow_plain_password = allow_plain_password
+        self._ssh_key = ssh_key  # an SSH gateway's visitor: see ``accounts.hello_frame``
+        self._pin = pin
         self.state = ChatState(nick, server_key(host, port), scrollback)
         self.closed_reason = ""
+        self.closed_code = ""  # the code of the error that refused hello for good, if one did
         self._timings = timings or Timings()
         self._store = store
         self._rng = rng or random.Random()
@@ -293,7 +302,8 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
-            link.send(Hello(nick=self.state.nick, proto=PROTO_VERSION, password=self._password))
+            pin = self._pin and not self._registered_once
+            link.send(hello_frame(self.state.nick, self._password, self._ssh_key, pin=pin))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
@@ -342,6 +352,7 @@ class Engine:
         )
         if refusal is not None and refusal[1]:
             self.closed_reason = refusal[0]
+            self.closed_code = error.code
             self._notify.emit(ErrorReported(refusal[0], None))
         return refusal
 
@@ -486,9 +497,9 @@ class Engine:
             text = command.text if isinstance(command, SetAway) else None
             if self._online():
                 self._send(Away(text=text), Request("away", self.state.active))
-        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs)):
+        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs, ManageKeys)):
             refusal = None
-            if not isinstance(command, WhoIs):
+            if isinstance(command, (Register, ChangePassword, Unregister)):
                 refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
             if refusal is not None:
                 self._refuse(refusal)

@@ -49,6 +49,11 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "banned": "You are banned",
     "bad_mask": "That is no ban mask: use a nick, account:NAME, nick:GLOB or ip:ADDR[/N]",
     "no_such_message": "There is no such message in a room you are in",
+    "bad_key_proof": "The server does not trust this SSH gateway's word for your key",
+    "wrong_key": "That nick is pinned to another SSH key",
+    "key_taken": "That SSH key is already pinned to an account",
+    "bad_key": "That is no OpenSSH public key line",
+    "no_such_key": "Your account has no such key",
 }
 
 
@@ -80,8 +85,21 @@ def describe_error(error: Error, name: str | None = None) -> str:
 
 
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
+# The key codes answer a hello of an SSH gateway's visitor: ``no_account`` when it signs in by
+# key alone and no nick is pinned to the key yet, ``nick_registered`` when the nick it pins was
+# registered meanwhile.
 FATAL_ON_HELLO: Final[frozenset[ErrorCode]] = frozenset(
-    {"bad_nick", "bad_proto", "bad_password", "banned"}
+    {
+        "bad_nick",
+        "bad_proto",
+        "bad_password",
+        "banned",
+        "bad_key_proof",
+        "wrong_key",
+        "key_taken",
+        "no_account",
+        "nick_registered",
+    }
 )
 
 

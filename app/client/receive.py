@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from app.client.accounts import account_text, offline_text, whois_text
+from app.client.accounts import account_text, key_list_lines, offline_text, whois_text
 from app.client.directs import DirectCatchup
 from app.client.errors import describe_error
 from app.client.events import (
@@ -57,6 +57,7 @@ from app.protocol import (
     GetHistory,
     HistoryPage,
     Joined,
+    KeyList,
     Kicked,
     Member,
     Members,
@@ -274,6 +275,10 @@ class Receiver:
             request = self._request(frame.ref)
             text = account_text(frame) if isinstance(frame, AccountInfo) else whois_text(frame)
             self.show(LineKind.NOTICE, text, request.conversation if request else None)
+        elif isinstance(frame, KeyList):
+            request = self._request(frame.ref)
+            for text in key_list_lines(frame):
+                self.show(LineKind.NOTICE, text, request.conversation if request else None)
         elif isinstance(frame, Error):
             self._error(frame)
         elif isinstance(frame, (Mode, Kicked, Moderated, BanList, Deleted)):

@@ -73,6 +73,11 @@ ErrorCode = Literal[
     "banned",
     "bad_mask",
     "no_such_message",
+    "bad_key_proof",
+    "wrong_key",
+    "key_taken",
+    "bad_key",
+    "no_such_key",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are

@@ -18,12 +18,25 @@ class _ClientBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
     ref: Ref | UnsetType = UNSET
 
 
-class Hello(_ClientBase, tag="hello"):
-    """``password`` signs in to the account ``nick`` is (a registered nick needs it)."""
+class KeyClaim(msgspec.Struct):
+    """An SSH gateway's word that this session's key has ``fingerprint``, with its proof
+    (``app/protocol/keys.py``): ``at`` is when it was made, in seconds since the epoch."""
 
-    nick: str
+    fingerprint: str
+    at: int
+    proof: str
+
+
+class Hello(_ClientBase, tag="hello", kw_only=True):
+    """``password`` signs in to the account ``nick`` is (a registered nick needs it); ``key``
+    signs in to the account pinned to that SSH key (then ``nick`` may be left out), and ``pin``
+    makes ``nick``, if it is no account yet, one pinned to the key."""
+
+    nick: str | None = None
     proto: int
     password: str | None = None
+    key: KeyClaim | None = None
+    pin: bool = False
 
 
 class Join(_ClientBase, tag="join"):
@@ -116,6 +129,20 @@ class Unregister(_ClientBase, tag="unregister"):
 
 class Whois(_ClientBase, tag="whois"):
     nick: str
+
+
+class ListKeys(_ClientBase, tag="keys"):
+    """The SSH keys of the sender's account."""
+
+
+class AddKey(_ClientBase, tag="key_add"):
+    """Pin one more SSH key (an OpenSSH public key line) to the sender's account."""
+
+    key: str
+
+
+class RemoveKey(_ClientBase, tag="key_remove"):
+    fingerprint: str
 
 
 # Moderation (docs/protocol.md, "Moderation"): room roles belong to accounts; server operators are
@@ -224,6 +251,9 @@ ClientFrame = (
     | ChangePassword
     | Unregister
     | Whois
+    | ListKeys
+    | AddKey
+    | RemoveKey
     | Op
     | Deop
     | GiveOwner

@@ -19,13 +19,15 @@ class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
 
 
 class Welcome(_ServerBase, tag="welcome"):
-    """``account`` is the nick when the session signed in to its account (absent for a guest)."""
+    """``account`` is the nick when the session signed in to its account (absent for a guest);
+    ``node`` names the process serving the connection when the server runs as several."""
 
     nick: str
     server: str
     proto: int
     account: str | None = None
     oper: bool = False
+    node: str | None = None
 
 
 class Message(_ServerBase, tag="message"):
@@ -167,6 +169,25 @@ class AccountInfo(_ServerBase, tag="account"):
     registered: bool = True
 
 
+class KeyInfo(msgspec.Struct, omit_defaults=True):
+    """One SSH key of an account: ``kind`` and ``comment`` are empty for a key pinned at sign-in
+    (the gateway vouches for its fingerprint only); ``current`` marks this session's key."""
+
+    fingerprint: str
+    added_ms: int
+    kind: str = ""
+    comment: str = ""
+    current: bool = False
+
+
+class KeyList(_ServerBase, tag="key_list"):
+    """The reply to ``keys``, ``key_add`` and ``key_remove``: the account's keys, oldest first;
+    ``password`` says whether the account also has a password."""
+
+    keys: list[KeyInfo]
+    password: bool
+
+
 class WhoisInfo(_ServerBase, tag="whois"):
     """The reply to ``whois``: ``rooms`` are those the asker shares with ``nick``;
     ``connected_ms`` is how long it has been connected (absent when offline)."""
@@ -258,6 +279,7 @@ ServerFrame = (
     | Error
     | Bye
     | AccountInfo
+    | KeyList
     | WhoisInfo
     | Mode
     | Kicked

@@ -11,6 +11,9 @@ and an account that does not exist get the same ``bad_password`` after the same 
 failures within a minute for one account or from one address, further attempts on it get
 ``rate_limited`` before any hashing (``passwords.Guesses``). Hashes are made and checked off the
 event loop (``passwords.Passwords``); passwords are never logged, only nicks and addresses. A
+``hello`` that carries an SSH gateway's ``key`` is handed to ``keys.py``, which also handles the
+``keys`` frames; an account with no password (pinned to a key) takes its key for the password in
+``password`` (``old`` is then ignored) and ``unregister``.
 ``whois`` of a nick online on another node of a deployment says what the rooms shared with it
 show (``Context.roster``).
 """
@@ -25,10 +28,11 @@ from typing import Literal
 from app import protocol as p
 from app.server.directs import Directs
 from app.server.feature import Context, Handlers, Unavailable, awaited, refuse
+from app.server.keys import SSHKeys
 from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
 from app.server.roster import Holder, Member
 from app.server.session import Session
-from app.store import Snapshot, StoredAccount
+from app.store import NO_PASSWORD, Snapshot, StoredAccount
 
 log = logging.getLogger("parley.server")
 
@@ -46,6 +50,7 @@ class AccountFeature:
         self._checking: Counter[str] = Counter()  # password checks in flight, by address
         # Delivery at sign-in only: its messages already have ids, so none are taken here.
         self.directs = Directs(context, _no_ids)
+        self.keys = SSHKeys(context)
         context.owners.rule = self
         self.handlers = (
             Handlers()
@@ -53,6 +58,9 @@ class AccountFeature:
             .on(p.ChangePassword, self.change_password)
             .on(p.Unregister, self.unregister)
             .on(p.Whois, self.whois)
+            .on(p.ListKeys, self.keys.list_keys)
+            .on(p.AddKey, self.keys.add_key)
+            .on(p.RemoveKey, self.keys.remove_key)
         )
 
     def load(self, snapshot: Snapshot) -> None:
@@ -68,11 +76,21 @@ class AccountFeature:
     ) -> str | None:
         if password is not None and _too_long(s, f, password):
             return None
+        # The key proven by this hello, or (for ``nick``) the one proven by the connection's.
+        fingerprint: str | None = s.ssh_key or None
+        if isinstance(f, p.Hello):
+            fingerprint = self.keys.proven(s, f) if f.key is not None else None
+            s.ssh_key = fingerprint or ""
+            if f.key is not None and fingerprint is None:
+                return None
         key = p.fold(nick)
         account = await self._find(s, f, key)
         if account is False:
             return None
         if password is None:
+            if fingerprint is not None:
+                pin = isinstance(f, p.Hello) and f.pin
+                return await self.keys.claim(s, f, nick, account, fingerprint, pin=pin)
             if account is None:
                 return ""
             refuse(s, f, "bad_password", f"{account.nick} is registered: sign in with its password")
@@ -81,6 +99,9 @@ class AccountFeature:
             return None
         log.info("sign-in %s as account %s", s.peer, key)
         return key
+
+    async def pinned_nick(self, s: Session, f: p.Hello) -> str | None:
+        return await self.keys.pinned_nick(s, f)
 
     async def signed_in(self, s: Session) -> None:
         await self.directs.deliver_waiting(s)
@@ -210,27 +231,17 @@ class AccountFeature:
         self, s: Session, f: p.ClientFrame, key: str
     ) -> StoredAccount | Literal[False] | None:
         """The account ``key`` (None if there is none), or False (answered) if unreadable."""
-        try:
-            found: StoredAccount | None = await awaited(self.store.find_account, key)
-        except Unavailable:
-            refuse(s, f, "unavailable", "the server cannot read its accounts now; try again later")
-            return False
-        return found
+        return await self.keys.find_account(s, f, key)
 
     async def _own_account(
         self, s: Session, f: p.ClientFrame, password: str
     ) -> StoredAccount | None:
         """The sender's account if ``password`` is its password; else None (answered)."""
-        if not s.account:
-            refuse(s, f, "no_account", "you are not signed in to an account")
-            return None
-        account = await self._find(s, f, s.account)
-        if account is False:
-            return None
+        account = await self.keys.signed_in_account(s, f)
         if account is None:
-            s.account = ""
-            refuse(s, f, "no_account", "you are not signed in to an account")
             return None
+        if account.hash == NO_PASSWORD and await self.keys.holds_key_of(s, s.account):
+            return account
         if not await self._check(s, f, s.account, account, password):
             return None
         return account
@@ -258,7 +269,9 @@ class AccountFeature:
         mark = self.guesses.attempt(account_key)
         self._checking[s.ip] += 1
         try:
-            right = await self.passwords.verify(account.hash if account else None, password)
+            # An account without a password is checked against the decoy, as none would be.
+            stored = account.hash if account and account.hash != NO_PASSWORD else None
+            right = await self.passwords.verify(stored, password)
         finally:
             self._checking[s.ip] -= 1
             if not self._checking[s.ip]:

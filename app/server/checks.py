@@ -1,7 +1,9 @@
 """The checks every ``parley`` subcommand shares, worded the same way: a number, a port, a file to
-write, a database path, an address to listen on; and ``UsageError``, the one-sentence error they
-raise for the CLI to print (exit status 2). ``settings.py`` uses them for ``parley serve``; the
-client and gateway commands use them for their own flags.
+write, a database path, an address to listen on, a Redis to connect to, a port several processes
+may share; and ``UsageError``, the one-sentence error they raise for the CLI to print (exit status
+2). ``settings.py`` uses them for ``parley serve``; the client and gateway commands use them for
+their own flags. A Redis URL may carry a password: ``redacted`` is how every message and log line
+shows one, and no sentence here holds the URL otherwise.
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ import errno
 import math
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MEMORY_DB: Final = ":memory:"
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+# Seconds the start-up check waits for Redis to connect, and then to answer.
+REDIS_CHECK_TIMEOUT: Final = 3.0
 
 
 class UsageError(Exception):
@@ -114,3 +121,132 @@ def listen_error(host: str, port: int, exc: OSError, host_origin: str = "--host"
 def os_reason(exc: OSError) -> str:
     """What went wrong, in lower case, as the sentences here put it."""
     return (exc.strerror or str(exc)).lower()
+
+
+def check_reuse_port(origin: str) -> None:
+    """This platform lets several processes listen on one port (``SO_REUSEPORT``)."""
+    option = getattr(socket, "SO_REUSEPORT", None)
+    if option is not None:
+        with socket.socket() as probe:
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, option, 1)
+                return
+            except OSError:
+                pass
+    raise UsageError(
+        f"{origin} needs SO_REUSEPORT to share a port between processes, and {sys.platform} "
+        "does not have it: run one parley serve per port behind a load balancer instead"
+    )
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password, in the user part or the query, shown as ``***``."""
+    parts = urlsplit(url)
+    user, at, place = parts.netloc.rpartition("@")
+    if at and ":" in user:
+        user = user.split(":", 1)[0] + ":***"
+    query = parts.query
+    if "password" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=user + at + place, query=query))
+
+
+def check_redis_url(url: str, origin: str) -> None:
+    """``url`` is a Redis URL in form (nothing is connected): a scheme redis-py knows, a host
+    and a port, or a socket file, and a database number."""
+    shown = redacted(url)
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise UsageError(f"{origin} must be a redis://, rediss:// or unix:// URL, not {shown}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise UsageError(f"{origin} {shown} names no socket (unix:///path/to/redis.sock)")
+        return
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise UsageError(f"{origin} {shown} must have a port from 1 to 65535 after the host")
+    if not parts.hostname:
+        raise UsageError(f"{origin} {shown} names no host ({parts.scheme}://HOST:PORT/DB)")
+    db = parts.path.lstrip("/")
+    if db and not db.isdigit():
+        raise UsageError(f"{origin} {shown} must end in a database number (/0), not /{db}")
+
+
+def check_redis(url: str, origin: str) -> None:
+    """Redis answers at ``url``, once: the ``redis`` extra is installed, Redis is reachable
+    within ``REDIS_CHECK_TIMEOUT`` and takes the URL's user, password and database."""
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError:
+        raise UsageError(
+            f"{origin} needs the redis package, which is not installed: "
+            "pip install 'parley-chat[redis]'"
+        ) from None
+    shown = redacted(url)
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_CHECK_TIMEOUT,
+            socket_timeout=REDIS_CHECK_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError as exc:
+        raise UsageError(f"{origin} {shown} is not a Redis URL: {_said(exc, url)}") from None
+    with client:
+        try:
+            client.ping()
+        except redis.AuthenticationError as exc:  # a ConnectionError too: caught first
+            raise UsageError(
+                f"Redis at {shown} ({origin}) refused to let us in: {_said(exc, url)} "
+                "(the user and password go in the URL: redis://USER:PASSWORD@HOST:PORT/DB)"
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise UsageError(
+                f"cannot reach Redis at {shown} ({origin}): {_said(exc, url)}"
+            ) from None
+        except redis.RedisError as exc:
+            raise UsageError(f"Redis at {shown} ({origin}) refused: {_said(exc, url)}") from None
+
+
+def _said(exc: BaseException, url: str) -> str:
+    """What an exception says, as a part of a sentence, with the URL's password masked should a
+    library quote it."""
+    text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    # "Connection refused" reads on in lower case; "DB index ..." keeps its capitals.
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _secrets(url: str) -> list[str]:
+    """The password of ``url`` as written and as decoded, from its user part or its query."""
+    parts = urlsplit(url)
+    found = [value for key, value in parse_qsl(parts.query) if key == "password"]
+    if parts.password:
+        found += [parts.password, unquote(parts.password)]
+    return [secret for secret in found if secret]
+
+
+def read_secret(path: str, origin: str) -> bytes:
+    """The secret an SSH gateway and the server share (``protocol.keys``): the file's contents
+    without surrounding whitespace, at least ``SECRET_MIN_BYTES`` of them."""
+    from app.protocol.keys import SECRET_MIN_BYTES
+
+    try:
+        secret = Path(os.path.expanduser(path)).read_bytes().strip()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the secret file {path} ({origin}): {os_reason(exc)}"
+        ) from None
+    if len(secret) < SECRET_MIN_BYTES:
+        raise UsageError(
+            f"{origin} {path} holds {len(secret)} bytes; a secret is at least {SECRET_MIN_BYTES} "
+            "(make one with `head -c 32 /dev/urandom | base64`)"
+        )
+    return secret

@@ -54,7 +54,22 @@ class ServerConfig:
     accounts_required: bool = False
     # Moderation: the accounts (folded nicks) that are server operators.
     opers: tuple[str, ...] = ()
-    # Scale-out: the Redis this process is a node of (``docs/scale-out.md``); None: one process.
+    # Scale-out (issue 13): the Redis this process is a node of (redis://, rediss://, unix://;
+    # None: one process alone on its SQLite history) ...
     redis_url: str | None = None
+    # ... the node processes ``parley serve`` runs on this machine (``workers.py`` supervises
+    # them when more than one) ...
+    workers: int = 1
+    # ... and, in each of them, the node's name (sent in ``welcome``; empty: not a worker) and
+    # whether its listeners share their ports with its siblings (SO_REUSEPORT).
+    node: str = ""
+    reuse_port: bool = False
+    # SSH (docs/protocol.md, "SSH keys"): the secret SSH gateways prove their sessions' keys
+    # with (read from gateway_secret_file, or made up when the gateway runs inside: ssh_port),
+    # and the gateway run inside the server on ssh_port (None: none) with its host key.
+    gateway_secret_file: str | None = None
+    gateway_secret: bytes = b""
+    ssh_port: int | None = None
+    ssh_host_key: str | None = None
     # A node whose heartbeat is older than this many seconds is dead: its users quit.
     node_lease: float = 15.0

@@ -76,6 +76,11 @@ class NickOwner(Protocol):
         guest, or None if it may not (then ``s`` has been answered)."""
         ...
 
+    async def pinned_nick(self, s: Session, f: p.Hello) -> str | None:
+        """The nick of the account that ``f.key`` (an SSH gateway's proven key) is pinned to, for
+        a ``hello`` without a nick; None if there is none (then ``s`` has been answered)."""
+        ...
+
     async def signed_in(self, s: Session) -> None:
         """``s`` was just welcomed or renamed into its account (``s.account``)."""
         ...
@@ -88,6 +93,10 @@ class Guests:
         self, s: Session, f: p.ClientFrame, nick: str, password: str | None
     ) -> str | None:
         return ""
+
+    async def pinned_nick(self, s: Session, f: p.Hello) -> str | None:
+        refuse(s, f, "no_account", "this server has no accounts")
+        return None
 
     async def signed_in(self, s: Session) -> None:
         return None

@@ -69,17 +69,26 @@ class PresenceFeature:
         if f.proto != p.PROTO_VERSION:
             refuse(s, f, "bad_proto", f"this server speaks protocol {p.PROTO_VERSION}")
             return
-        if not self._check_nick(s, f, f.nick):
+        nick = f.nick
+        if nick is None:
+            if f.key is None:
+                refuse(s, f, "bad_frame", "hello needs a nick (or an SSH gateway's key)")
+                return
+            # Signing in by key alone: the nick is the one the key is pinned to.
+            nick = await self.owners.rule.pinned_nick(s, f)
+            if nick is None or s.closing:
+                return
+        if not self._check_nick(s, f, nick):
             return
-        account = await self.owners.rule.claim(s, f, f.nick, f.password)
-        if account is None or not await self.ctx.rules.rule.may_enter(s, f, account, f.nick):
+        account = await self.owners.rule.claim(s, f, nick, f.password)
+        if account is None or not await self.ctx.rules.rule.may_enter(s, f, account, nick):
             return
         # The nick may have been taken while the password was checked.
-        if s.closing or not self._take_over(s, f, f.nick, account):
+        if s.closing or not self._take_over(s, f, nick, account):
             return
-        if not await self._claim(s, f, f.nick, account):
+        if not await self._claim(s, f, nick, account):
             return
-        s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
+        s.nick, s.key, s.account = nick, p.fold(nick), account
         self.nicks[s.key] = s
         server = self.ctx.config.server_name
         welcome = p.Welcome(
@@ -88,6 +97,7 @@ class PresenceFeature:
             proto=p.PROTO_VERSION,
             account=s.nick if account else None,
             oper=bool(account) and account in self.ctx.config.opers,
+            node=self.ctx.config.node or None,
             ref=f.ref,
         )
         s.send(welcome)

@@ -10,10 +10,14 @@ waits a bounded time for the goodbyes to drain and then aborts what is left. ``r
 ``parley serve`` entry point: it installs uvloop when available and turns SIGINT/SIGTERM into a
 graceful stop (a second signal exits at once) and, with TLS, SIGHUP into a reload of the
 certificate and key (``tls.py``); a port it cannot listen on or a history it cannot open becomes
-a ``UsageError``, one sentence for the CLI to print. With ``ServerConfig.redis_url`` the server
-is a node of a deployment sharing rooms through that Redis (``docs/scale-out.md``): its history,
-accounts and moderation are the Redis stores on one connection, and its fan-out, backplane and
-roster are the node's (``node.py``), started after the store and closed before it.
+a ``UsageError``, one sentence for the CLI to print. Each of ``--workers`` runs ``run`` too
+(``workers.py``), its listeners sharing their ports with its siblings' (``reuse_port``). A
+``Companion`` (the SSH gateway of ``parley serve --ssh-port``, which the CLI builds: nothing here
+imports it) starts once the server listens and stops before it says goodbye. With
+``ServerConfig.redis_url`` the server is a node of a deployment sharing rooms through that Redis
+(``docs/scale-out.md``): its history, accounts and moderation are the Redis stores on one
+connection, and its fan-out, backplane and roster are the node's (``node.py``), started after the
+store and closed before it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import signal
 import sqlite3
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
@@ -64,6 +68,14 @@ FEATURES: tuple[FeatureFactory, ...] = (
     AccountFeature,
     ModerationFeature,
 )
+
+
+class Companion(Protocol):
+    """Something run beside the server, on its loop, that reaches it on its plain port."""
+
+    async def start(self, server_port: int) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class ListenFailed(OSError):
@@ -178,7 +190,13 @@ class Server:
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(
-                factory, self.config.host, port, backlog=4096, start_serving=False
+                factory,
+                self.config.host,
+                port,
+                backlog=4096,
+                start_serving=False,
+                # A worker's siblings listen on the same port; the kernel spreads connections.
+                reuse_port=self.config.reuse_port or None,
             )
         except OSError as exc:
             self._close_listeners()
@@ -243,8 +261,13 @@ class Server:
             self.hub.sweep()
 
 
-async def serve(config: ServerConfig) -> None:
-    """Run a server until SIGINT or SIGTERM, then stop it gracefully."""
+async def serve(
+    config: ServerConfig,
+    on_started: Callable[[Server], None] | None = None,
+    companion: Companion | None = None,
+) -> None:
+    """Run a server (and its companion) until SIGINT or SIGTERM, then stop it gracefully;
+    ``on_started`` is told once it listens (a worker tells its supervisor)."""
     server = Server(config)
     try:
         await server.start()
@@ -252,6 +275,14 @@ async def serve(config: ServerConfig) -> None:
         raise listen_error(config.host, failed.port, failed.error) from None
     except sqlite3.Error as exc:
         raise UsageError(f"cannot open the history {config.db}: {exc}") from None
+    if companion is not None:
+        try:
+            await companion.start(server.port)
+        except OSError as exc:
+            await server.stop()
+            raise listen_error(config.host, config.ssh_port or 0, exc, "--host") from None
+    if on_started is not None:
+        on_started(server)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -270,16 +301,22 @@ async def serve(config: ServerConfig) -> None:
     try:
         await stopping.wait()
     finally:
+        if companion is not None:
+            await companion.stop()
         await server.stop()
 
 
-def run(config: ServerConfig) -> int:
-    """The ``parley serve`` entry point; returns the exit status."""
+def run(
+    config: ServerConfig,
+    on_started: Callable[[Server], None] | None = None,
+    companion: Companion | None = None,
+) -> int:
+    """The ``parley serve`` entry point (and each worker's); returns the exit status."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, on_started, companion))
     else:
         log.info("using uvloop")
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, on_started, companion))
     return 0

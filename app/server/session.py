@@ -95,6 +95,7 @@ class Session(asyncio.Protocol):
         "peer",
         "ping_sent",
         "said",
+        "ssh_key",
         "transport",
     )
 
@@ -107,6 +108,8 @@ class Session(asyncio.Protocol):
         self.key = ""  # folded nick, "" until registered
         self.account = ""  # the folded nick of the account it signed in to; "" for a guest
         self.away: str | None = None
+        # The SHA256 fingerprint of the SSH key an SSH gateway proved for it ("" if none).
+        self.ssh_key = ""
         # Ids of the room messages this connection said last: its own to delete, even a guest's.
         self.said: deque[int] = deque(maxlen=SAID_KEPT)
         self.in_chat = False  # admitted and not yet departed; written by the registry only

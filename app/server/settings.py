@@ -6,7 +6,8 @@ command line wins over the environment, which wins over a TOML file (``--config`
 ``PARLEY_CONFIG``), which wins over the defaults. Every value, wherever it came from, is checked
 for type and range by ``resolve``; ``check_machine`` then checks what depends on this machine (the
 database's folder is writable, the host is one of its addresses, the ports are free, the TLS
-certificate and key load and match) without opening the database or keeping a socket. A bad value
+certificate and key load and match, Redis answers, ports can be shared) without opening the
+database or keeping a socket. A bad value
 is a ``UsageError`` whose message is one sentence naming the flag, the variable or the file and
 line it came from; the CLI prints it and exits 2. The checks every ``parley`` subcommand shares (a
 port, a file to write, an address to listen on) are ``checks.py``'s.
@@ -29,9 +30,13 @@ from app.server.checks import (
     MEMORY_DB,
     check_db,
     check_listen,
+    check_redis,
+    check_redis_url,
+    check_reuse_port,
     kind_name,
     os_reason,
     parse_number,
+    read_secret,
 )
 from app.server.checks import UsageError as UsageError  # raised here too; importers know it here
 from app.server.config import ServerConfig
@@ -65,6 +70,12 @@ class Setting:
     metavar: str = "N"
     # The flag when it is not the key's: a list's is singular and repeated (``--oper``).
     flag_name: str = ""
+    # The ``ServerConfig`` field when it is not the key's (``redis`` is ``redis_url``).
+    field_name: str = ""
+
+    @property
+    def field(self) -> str:
+        return self.field_name or self.key
 
     @property
     def flag(self) -> str:
@@ -336,6 +347,54 @@ SETTINGS: Final = (
         metavar="NAME",
         flag_name="oper",
     ),
+    # Scale-out (issue 13; ``workers.py``).
+    Setting(
+        "redis",
+        str,
+        None,
+        "make this process a node of the deployment kept in this Redis "
+        "(redis://[USER:PASSWORD@]HOST:PORT/DB, rediss:// for TLS); a password belongs in "
+        "PARLEY_REDIS or the config file, where ps cannot show it",
+        metavar="URL",
+        field_name="redis_url",
+    ),
+    Setting(
+        "workers",
+        int,
+        _DEFAULTS.workers,
+        "node processes to run on this machine, sharing the ports (SO_REUSEPORT); more than "
+        "one needs --redis",
+        1,
+        1024,
+    ),
+    # SSH keys as identities and the SSH gateway inside the server (``frontends/ssh``).
+    Setting(
+        "gateway_secret_file",
+        str,
+        None,
+        "a file holding the secret shared with `parley ssh` gateways, which lets their "
+        "visitors sign in by SSH key (at least 16 bytes: `head -c 32 /dev/urandom | base64`)",
+        metavar="PATH",
+    ),
+    Setting(
+        "ssh_port",
+        int,
+        None,
+        "also serve the terminal UI over SSH on this port, by a gateway inside the server "
+        "(needs the ssh extra; its limits are parley ssh's PARLEY_SSH_* variables)",
+        0,
+        65535,
+        "0 = any free port, shown in the log",
+        metavar="PORT",
+    ),
+    Setting(
+        "ssh_host_key",
+        str,
+        None,
+        "the --ssh-port gateway's ed25519 host key, created if missing; default: "
+        "ssh_host_ed25519_key in the user data dir",
+        metavar="PATH",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 
@@ -372,7 +431,7 @@ class Settings:
         return {
             setting.key: self.log_level
             if setting.key == "log_level"
-            else getattr(self.config, setting.key)
+            else getattr(self.config, setting.field)
             for setting in SETTINGS
         }
 
@@ -448,15 +507,27 @@ def resolve(
             f"not {values['sendq']}"
         )
     _check_tls(values, origins)
+    _check_scale_out(values, origins)
     db = values["db"] if values["db"] is not None else default_db()
     if db != MEMORY_DB:
         db = os.path.abspath(os.path.expanduser(db))
     log_level = values.pop("log_level")
     values["db"] = db
-    for key in ("tls_cert", "tls_key"):
+    for key in _PATHS - {"db"}:
         if values[key] is not None:
             values[key] = os.path.abspath(os.path.expanduser(values[key]))
-    return Settings(replace(_DEFAULTS, **values), log_level, origins)
+    if values["ssh_port"] is not None and not values["plain"]:
+        raise UsageError(
+            f"{origins['ssh_port']} needs the plain port, which the SSH gateway connects to "
+            "(drop --no-plain)"
+        )
+    if values["ssh_port"] is not None and values["workers"] > 1:
+        raise UsageError(
+            f"{origins['ssh_port']} runs one SSH gateway inside one server: it cannot go with "
+            f"{origins['workers']} (run parley ssh beside the workers instead)"
+        )
+    fields = {BY_KEY[key].field: value for key, value in values.items()}
+    return Settings(replace(_DEFAULTS, **fields), log_level, origins)
 
 
 def _check_tls(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
@@ -474,6 +545,17 @@ def _check_tls(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
         raise UsageError(
             f"{origins['tls_port']} must differ from the plain port {port} "
             "(or turn that one off with --no-plain)"
+        )
+
+
+def _check_scale_out(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """The Redis URL is in form, and workers have a Redis to share their rooms through."""
+    if values["redis"] is not None:
+        check_redis_url(values["redis"], origins["redis"])
+    if values["workers"] > 1 and values["redis"] is None:
+        raise UsageError(
+            f"{origins['workers']} needs --redis: the workers share their rooms, nicks and "
+            "history through Redis"
         )
 
 
@@ -507,7 +589,7 @@ def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
 
 
 # Keys naming a file, which a config file gives relative to its own folder.
-_PATHS: Final = frozenset({"db", "tls_cert", "tls_key"})
+_PATHS: Final = frozenset({"db", "tls_cert", "tls_key", "gateway_secret_file", "ssh_host_key"})
 
 
 def _known_keys_hint(key: str) -> str:
@@ -538,8 +620,9 @@ def line_of(text: str, key: str) -> int | None:
 
 
 def check_machine(settings: Settings) -> None:
-    """Check what depends on this machine: the database folder, the host, free ports, and that
-    the TLS certificate and key load and belong together.
+    """Check what depends on this machine: the database folder, the host, free ports, that the
+    TLS certificate and key load and belong together, that workers can share the ports, and that
+    Redis answers (connected once, with a short timeout).
 
     The default database's folder (the user data directory) is created, as it always was; the
     database itself is not opened, and the port is only bound for a moment to see that it is free.
@@ -563,3 +646,11 @@ def check_machine(settings: Settings) -> None:
         except CertificateError as exc:
             raise UsageError(str(exc)) from None
         check_listen(config.host, config.tls_port, origins["host"])
+    if config.workers > 1:
+        check_reuse_port(origins["workers"])
+    if config.redis_url is not None:
+        check_redis(config.redis_url, origins["redis"])
+    if config.gateway_secret_file is not None:
+        read_secret(config.gateway_secret_file, origins["gateway_secret_file"])
+    if config.ssh_port is not None:
+        check_listen(config.host, config.ssh_port, origins["host"])

@@ -8,7 +8,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from app.store.accounts import Accounts, DirectPage, StoredAccount, StoredDirect
+from app.store.accounts import (
+    NO_PASSWORD,
+    Accounts,
+    DirectPage,
+    StoredAccount,
+    StoredDirect,
+    StoredKey,
+)
 from app.store.base import History, Page, Snapshot, StoredMessage, StoredRoom
 from app.store.moderation import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
 from app.store.sqlite import SQLiteHistory
@@ -35,6 +42,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "NO_PASSWORD",
     "SERVER_WIDE",
     "Accounts",
     "DirectPage",
@@ -54,6 +62,7 @@ __all__ = [
     "StoredAccount",
     "StoredBan",
     "StoredDirect",
+    "StoredKey",
     "StoredMessage",
     "StoredMute",
     "StoredRoom",

@@ -5,7 +5,10 @@ registered), an argon2id hash of its password (never the password; hashing is th
 ``app/server/passwords.py``) and when it was created. Direct messages between two accounts are
 kept too, in one conversation per pair of accounts that pages like a room, and a message to an
 account that was offline is marked *undelivered* until its recipient next signs in. Deleting an
-account deletes every direct message it sent or received. Like ``History`` (``base.py``), every
+account deletes every direct message it sent or received, and its SSH keys: an account may have
+keys pinned to it (by SHA256 fingerprint, each key on one account at most), with which an SSH
+session signs in without a password; an account made by pinning a key has no password (its hash
+is ``NO_PASSWORD``) and lives by its keys. Like ``History`` (``base.py``), every
 operation is ordered after the ones submitted before it and answers on the caller's event loop
 through ``done`` or, if the storage refused, ``failed`` with the reason. The SQLite backend
 (``sqlite_accounts.py``) shares the history's file, writer thread and queue, so an account's writes
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from app.store.base import Failed
+
+# The hash of an account that has SSH keys and no password: no password opens it.
+NO_PASSWORD: Final = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,20 @@ class StoredAccount:
     nick: str
     hash: str
     created: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An SSH key pinned to ``account`` (a folded nick): its fingerprint (``SHA256:…``), its
+    public key line without comment (``ssh-ed25519 AAAA…``; "" when pinned from a session,
+    whose gateway vouches for the fingerprint only), a comment, and when it was added
+    (milliseconds since the epoch)."""
+
+    fingerprint: str
+    account: str
+    public_key: str
+    comment: str
+    added: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +102,38 @@ class Accounts(Protocol):
         ...
 
     def delete_account(self, key: str, done: Callable[[bool], None], failed: Failed) -> None:
-        """Delete account ``key`` and every direct message it sent or received; ``done(False)``
-        if there was no such account."""
+        """Delete account ``key``, its keys and every direct message it sent or received;
+        ``done(False)`` if there was no such account."""
+        ...
+
+    def create_pinned_account(
+        self, account: StoredAccount, key: StoredKey, done: Callable[[bool], None], failed: Failed
+    ) -> None:
+        """Create ``account`` with ``key`` as its one key, both or neither; ``done(False)`` if its
+        nick (folded) is already an account or the key is already pinned to one."""
+        ...
+
+    def find_key(
+        self, fingerprint: str, done: Callable[[StoredKey | None], None], failed: Failed
+    ) -> None:
+        """The key with ``fingerprint`` (``None`` if no account has it)."""
+        ...
+
+    def account_keys(
+        self, key: str, done: Callable[[list[StoredKey]], None], failed: Failed
+    ) -> None:
+        """The keys of account ``key``, oldest first (by ``added``, then fingerprint)."""
+        ...
+
+    def add_key(self, key: StoredKey, done: Callable[[bool], None], failed: Failed) -> None:
+        """Pin ``key`` to its account; ``done(False)`` if its fingerprint is already pinned (to
+        this account or another) or the account does not exist."""
+        ...
+
+    def remove_key(
+        self, key: str, fingerprint: str, done: Callable[[bool], None], failed: Failed
+    ) -> None:
+        """Unpin ``fingerprint`` from account ``key``; ``done(False)`` if it was not one of its."""
         ...
 
     def append_direct(

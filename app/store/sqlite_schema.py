@@ -1,10 +1,10 @@
 """The SQLite history file's schema: its numbered migrations and the upgrade that runs them.
 
 Every table of the file is created here, by ``_MIGRATIONS``, whichever store owns it
-(``sqlite.py`` the messages, meta and rooms; ``sqlite_accounts.py`` the accounts and directs;
-``sqlite_moderation.py`` the roles, bans, mutes and topic locks). ``migrate`` brings a file to
-``SCHEMA_VERSION`` in place when it is opened, one transaction per migration, and refuses a file
-written by a newer Parley (``SchemaTooNewError``) without touching it.
+(``sqlite.py`` the messages, meta and rooms; ``sqlite_accounts.py`` the accounts, directs and
+keys; ``sqlite_moderation.py`` the roles, bans, mutes and topic locks). ``migrate`` brings a file
+to ``SCHEMA_VERSION`` in place when it is opened, one transaction per migration, and refuses a
+file written by a newer Parley (``SchemaTooNewError``) without touching it.
 """
 
 from __future__ import annotations
@@ -97,6 +97,19 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TABLE topic_locks (
         room TEXT PRIMARY KEY
     );
+    """,
+    # 4: SSH keys pinned to accounts (``sqlite_accounts.py``). A fingerprint is on one account at
+    # most; ``account`` is the folded nick, as ``accounts.key``; deleting an account deletes its
+    # keys (in ``delete_account``: the file has no foreign keys turned on).
+    """
+    CREATE TABLE keys (
+        fingerprint TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        added INTEGER NOT NULL
+    );
+    CREATE INDEX keys_by_account ON keys (account, added);
     """,
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

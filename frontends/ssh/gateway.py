@@ -1,13 +1,16 @@
 """The SSH gateway: asyncssh's server, who gets in, how many at once, and its lifecycle.
 
-This module owns ``Gateway``: the host key (ed25519, created on first start with mode 0600,
-its SHA256 fingerprint printed so visitors can check it), the listener, and the counts behind
-the limits (sessions in all, per key, per address). Authentication is by public key only, and
-any key is accepted as a guest identity: the key's fingerprint is what a later accounts feature
-pins a nick to, and it is passed to each session's process. Password, keyboard-interactive,
-host-based and GSS authentication are off; agent and X11 forwarding, TCP/IP and Unix-socket
-forwarding in both directions are refused. ``run_gateway`` is ``parley ssh``: it serves until
-SIGINT or SIGTERM, then hangs up every session (each ``parley tui`` quits the chat) and exits.
+This module owns ``Gateway``: the host key (ed25519, created on first start with mode 0600, its
+SHA256 fingerprint printed so visitors can check it), the listener, and the counts behind the
+limits (sessions in all, per key, per address). Authentication is by public key only, and any key
+is accepted: the key's fingerprint is passed to each session's process, with (given the secret the
+chat server shares) a token that proves it to the server, which pins nicks to keys. Password,
+keyboard-interactive, host-based and GSS authentication are off; agent and X11 forwarding, TCP/IP
+and Unix-socket forwarding in both directions are refused. ``run_gateway`` is ``parley ssh``: it
+serves until SIGINT or SIGTERM, then hangs up every session (each ``parley tui`` quits the chat)
+and exits. ``GatewayInside`` is the same gateway run by ``parley serve --ssh-port`` beside the
+server, on the server's loop, connected to its plain port, with the secret the server made up for
+it.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 import asyncssh
 
-from frontends.ssh.options import GatewayConfig, default_host_key
+from app.server.config import ServerConfig
+from frontends.ssh.options import GatewayConfig, default_host_key, inside_config
 from frontends.ssh.session import ChatSession, Visitor
 from frontends.ssh.terminal import TuiProcess
 
@@ -75,8 +80,8 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        # Any key is a guest identity for now. The client then proves it holds this key; the
-        # fingerprint is of the last key offered, which is the one it signs with.
+        # Any key gets in; the chat server decides whose it is. The client then proves it holds
+        # this key; the fingerprint is of the last key offered, which is the one it signs with.
         self._fingerprint = key.get_fingerprint("sha256")
         return True
 
@@ -199,6 +204,39 @@ class Gateway:
                 del counter[name]
 
 
+def announce(gateway: Gateway) -> None:
+    """Print the host key's fingerprint (for visitors to check) and log where it listens."""
+    config = gateway.config
+    print(f"Host key fingerprint: {gateway.fingerprint}", flush=True)
+    logger.info(
+        "listening on %s:%d for the chat server %s:%d%s",
+        config.host,
+        gateway.port,
+        config.server_host,
+        config.server_port,
+        "" if config.gateway_secret else " (no gateway secret: keys are no identity)",
+    )
+
+
+class GatewayInside:
+    """``parley serve --ssh-port``: the gateway as a companion of the server (``runner``)."""
+
+    def __init__(self, config: ServerConfig, env: Mapping[str, str]) -> None:
+        self._config = inside_config(config, env)
+        self._host_key = host_key_at(self._config)
+        self.gateway: Gateway | None = None
+
+    async def start(self, server_port: int) -> None:
+        self.gateway = Gateway(replace(self._config, server_port=server_port), self._host_key)
+        await self.gateway.start()
+        announce(self.gateway)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            logger.info("stopping: hanging up %d SSH sessions", self.gateway.sessions)
+            await self.gateway.stop()
+
+
 async def serve_gateway(gateway: Gateway) -> None:
     """Run ``gateway`` until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -206,15 +244,7 @@ async def serve_gateway(gateway: Gateway) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await gateway.start()
-    config = gateway.config
-    print(f"Host key fingerprint: {gateway.fingerprint}", flush=True)
-    logger.info(
-        "listening on %s:%d for the chat server %s:%d",
-        config.host,
-        gateway.port,
-        config.server_host,
-        config.server_port,
-    )
+    announce(gateway)
     try:
         await stop.wait()
     finally:
@@ -225,8 +255,9 @@ async def serve_gateway(gateway: Gateway) -> None:
                 loop.remove_signal_handler(signum)
 
 
-def run_gateway(config: GatewayConfig) -> int:
-    """``parley ssh``: load or create the host key, then serve; the exit status."""
+def host_key_at(config: GatewayConfig) -> asyncssh.SSHKey:
+    """The host key ``config`` names (or the default one), created if missing; a key that
+    cannot be used is a ``UsageError``. Quietens asyncssh's logging on the way."""
     path = Path(config.host_key) if config.host_key else default_host_key()
     try:
         host_key = load_host_key(path)
@@ -236,5 +267,10 @@ def run_gateway(config: GatewayConfig) -> int:
         raise UsageError(f"cannot use the host key {path}: {exc}") from None
     # asyncssh logs every connection and channel at INFO: too much for a public service.
     logging.getLogger("asyncssh").setLevel(max(logging.WARNING, logging.getLogger().level))
-    asyncio.run(serve_gateway(Gateway(config, host_key)))
+    return host_key
+
+
+def run_gateway(config: GatewayConfig) -> int:
+    """``parley ssh``: load or create the host key, then serve; the exit status."""
+    asyncio.run(serve_gateway(Gateway(config, host_key_at(config))))
     return 0

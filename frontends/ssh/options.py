@@ -1,9 +1,10 @@
 """The flags of ``parley ssh``, their ``PARLEY_SSH_<FLAG>`` variables, and their checks.
 
 This module owns ``GatewayConfig`` (what the gateway listens on, which chat server its visitors
-reach, its host key and its limits) and how it is read from the command line and the
-environment: the command line wins, then ``PARLEY_SSH_<FLAG>`` (``--idle-timeout`` is
-``PARLEY_SSH_IDLE_TIMEOUT``), then the default. Every bad value is a ``UsageError`` (one
+reach, its host key and its limits) and how it is read from the command line and the environment:
+the command line wins, then ``PARLEY_SSH_<FLAG>`` (``--idle-timeout`` is
+``PARLEY_SSH_IDLE_TIMEOUT``), then the default; and the config of the gateway that ``parley serve
+--ssh-port`` runs inside the server (``inside_config``). Every bad value is a ``UsageError`` (one
 sentence, exit status 2), found before anything is opened, as for every other subcommand. It
 imports neither asyncssh nor Textual, so the command's help and its errors need no extra.
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from app.protocol import DEFAULT_PORT
-from app.server.checks import UsageError, check_listen
+from app.server.checks import UsageError, check_listen, read_secret
+from app.server.config import ServerConfig
 from frontends.flags import FlagReader
 
 ENV_PREFIX: Final = "PARLEY_SSH_"
@@ -44,6 +46,9 @@ class GatewayConfig:
     idle_timeout: float = 1800.0
     # Seconds an SSH connection gets to authenticate.
     login_timeout: float = 30.0
+    # The secret shared with the chat server (--gateway-secret-file), with which visitors' keys
+    # are proven to it; without it keys are no identity and every visitor is a guest.
+    gateway_secret: bytes = b""
 
 
 def default_host_key() -> Path:
@@ -59,8 +64,10 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "ssh",
         help="serve the terminal UI to any SSH client (needs the ssh extra)",
         description="Serve Parley's terminal UI over SSH: `ssh -p PORT host` opens it. Any "
-        "public key is accepted as a guest. Every flag can also be set as PARLEY_SSH_<FLAG> "
-        "(--idle-timeout is PARLEY_SSH_IDLE_TIMEOUT); the command line wins.",
+        "public key is accepted; with --gateway-secret-file the key is the visitor's identity (a "
+        "nick pinned to it signs straight in), else every visitor is a guest. Every flag can "
+        "also be set as PARLEY_SSH_<FLAG> (--idle-timeout is PARLEY_SSH_IDLE_TIMEOUT); the "
+        "command line wins.",
     )
     defaults = GatewayConfig()
     ssh.add_argument("--host", help=f"address to listen on; default: {defaults.host}")
@@ -98,6 +105,13 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         f"screen); default: {defaults.idle_timeout:g}",
     )
     ssh.add_argument(
+        "--gateway-secret-file",
+        metavar="PATH",
+        help="a file holding the secret the chat server was given with `parley serve "
+        "--gateway-secret-file`: with it a visitor's SSH key is who they are (pinned nicks "
+        "sign in by key); default: none, every visitor is a guest",
+    )
+    ssh.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -115,16 +129,47 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> GatewayConf
         found["port"] = port
     if (server := read.server()) is not None:
         found["server_host"], found["server_port"] = server
+    found.update(_limits(read))
+    if (host_key := read.given("host_key")) is not None:
+        found["host_key"] = _check_host_key(*host_key)
+    if (secret_file := read.given("gateway_secret_file")) is not None:
+        found["gateway_secret"] = read_secret(*secret_file)
+    config = GatewayConfig(**found)
+    check_listen(config.host, config.port, "--host")
+    return config
+
+
+def _limits(read: FlagReader) -> dict[str, Any]:
+    found: dict[str, Any] = {}
     for key in ("max_sessions", "sessions_per_key", "sessions_per_address"):
         if (count := read.count(key)) is not None:
             found[key] = count
     if (seconds := read.seconds("idle_timeout")) is not None:
         found["idle_timeout"] = seconds
-    if (host_key := read.given("host_key")) is not None:
-        found["host_key"] = _check_host_key(*host_key)
-    config = GatewayConfig(**found)
-    check_listen(config.host, config.port, "--host")
-    return config
+    return found
+
+
+def inside_config(server: ServerConfig, env: Mapping[str, str]) -> GatewayConfig:
+    """The config of the gateway ``parley serve --ssh-port`` runs: on the server's host and
+    ``ssh_port``, to the server's plain port (filled in once it listens), with the server's
+    secret and host key, and the limits of ``PARLEY_SSH_*`` (which ``parley ssh`` reads too)."""
+    assert server.ssh_port is not None
+    host_key = None
+    if server.ssh_host_key is not None:
+        host_key = _check_host_key(server.ssh_host_key, "--ssh-host-key")
+    read = FlagReader(argparse.Namespace(), env, ENV_PREFIX)
+    return GatewayConfig(
+        host=server.host,
+        port=server.ssh_port,
+        # A server on every address is reached on loopback; one on an address, there.
+        server_host={"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+            server.host, server.host
+        ),
+        server_port=server.port,
+        host_key=host_key,
+        gateway_secret=server.gateway_secret,
+        **_limits(read),
+    )
 
 
 def _check_host_key(path: str, origin: str) -> str:

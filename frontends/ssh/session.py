@@ -1,12 +1,12 @@
 """One SSH session channel: a PTY and a shell get the Textual UI, anything else a refusal.
 
-This module owns ``ChatSession``, asyncssh's session object for one channel. A shell request
-with a PTY starts the visitor's ``parley tui`` (``terminal.TuiProcess``) with the visitor's
-``TERM``, window size and key fingerprint, once the gateway's limits admit it; then it relays
-keys in and screens out, resizes on window-change, and ends the channel when the child exits
-(with its exit status) and the child when the channel ends. A shell without a PTY gets one line
-that says how to connect and is closed; exec and subsystem requests (sftp, scp) are refused
-outright. Idle sessions (no key pressed for ``idle_timeout``) are hung up and told why.
+This module owns ``ChatSession``, asyncssh's session object for one channel. A shell request with a
+PTY starts the visitor's ``parley tui`` (``terminal.TuiProcess``) with the visitor's ``TERM``,
+window size, key fingerprint and (with a gateway secret) key token, once the gateway's limits admit
+it; then it relays keys in and screens out, resizes on window-change, and ends the channel when the
+child exits (with its exit status) and the child when the channel ends. A shell without a PTY gets
+one line that says how to connect and is closed; exec and subsystem requests (sftp, scp) are
+refused outright. Idle sessions (no key pressed for ``idle_timeout``) are hung up and told why.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import asyncssh
 
+from app.client.accounts import KEY_ENV, KEY_TOKEN_ENV
+from app.protocol.keys import key_token
 from frontends.ssh.terminal import TuiProcess, WindowSize, tui_command, visitor_environment
 
 if TYPE_CHECKING:
@@ -27,8 +30,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("parley.ssh")
 
-# What a visitor's process is told about them, for accounts to pin a nick to the key later.
-KEY_ENV: Final = "PARLEY_SSH_KEY"
+# What a visitor's process is told about them: their key's fingerprint (KEY_ENV), and with a
+# gateway secret the token with which it proves that key to the chat server (KEY_TOKEN_ENV,
+# ``app.protocol.keys``); the engine reads both (``app.client.accounts``).
 USER_ENV: Final = "PARLEY_SSH_USER"
 # Colour settings a client may send (SetEnv / SendEnv) that the child honours.
 _PASSED_ENV: Final = frozenset({"COLORTERM"})
@@ -121,6 +125,7 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
                 },
                 KEY_ENV: self._visitor.fingerprint,
                 USER_ENV: self._visitor.username,
+                **self._key_token(),
             },
         )
         config = self._gateway.config
@@ -132,7 +137,7 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
                 output=self._screen,
                 input_paused=self._input_paused,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             logger.error("could not start a session's process: %s", exc)
             self._finish(1, "Parley could not start your session; try again later.")
             return
@@ -154,6 +159,12 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
             self._gateway.ended(process)
         logger.info("session %d ended with status %d", process.pid, status)
         self._finish(status, self._farewell)
+
+    def _key_token(self) -> dict[str, str]:
+        secret = self._gateway.config.gateway_secret
+        if not secret or not self._visitor.fingerprint:
+            return {}
+        return {KEY_TOKEN_ENV: key_token(secret, self._visitor.fingerprint).hex()}
 
     def _finish(self, status: int, farewell: str) -> None:
         if self._idle is not None:

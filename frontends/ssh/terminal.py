@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import pty
@@ -94,11 +95,15 @@ def visitor_environment(
     return env
 
 
-def _take_terminal() -> None:
-    """In the child, between fork and exec, after setsid: make stdin (the pty) the controlling
-    terminal. Only an ioctl on modules already imported: safe in a forked child of a threaded
-    process."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _take_terminal(child_end: int) -> None:
+    """In the child, between fork and exec: make the pty its controlling terminal, in a session
+    of its own. Only calls into modules already imported: safe in a forked child of a threaded
+    process. The pty is named by its descriptor in the parent, not as stdin, and setsid is done
+    here if ``start_new_session`` has not done it yet: uvloop (``parley serve --ssh-port``)
+    runs this before it sets up the child's session and standard streams."""
+    with contextlib.suppress(OSError):  # already a session leader
+        os.setsid()
+    fcntl.ioctl(child_end, termios.TIOCSCTTY, 0)
 
 
 class TuiProcess:
@@ -146,7 +151,7 @@ class TuiProcess:
                 # Its own session (a signal meant for the gateway, Ctrl+C, is not the child's),
                 # with the pty as its controlling terminal.
                 start_new_session=True,
-                preexec_fn=_take_terminal,
+                preexec_fn=functools.partial(_take_terminal, child_end),
             )
         except BaseException:
             os.close(master)

@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input
 
+from app.client.accounts import SSHIdentity
 from app.client.config import ConfigStore
 from app.client.engine import Engine
 from app.client.events import (
@@ -130,9 +131,12 @@ class ParleyApp(App[None]):
         password: str | None = None,
         allow_plain_password: bool = False,
         server_fixed: bool = False,
+        ssh_key: SSHIdentity | None = None,
     ) -> None:
         super().__init__()
         _read_alt_digits_as_alt_keys()
+        # The visitor's key, vouched for by the SSH gateway that runs us: who they are.
+        self.ssh_key = ssh_key
         # In memory only, handed to each engine; the config store never sees it.
         self.password = password
         self.allow_plain_password = allow_plain_password
@@ -206,6 +210,9 @@ class ParleyApp(App[None]):
         self.chat_input.focus()
         if self.nick:
             self.connect(self.nick, self.host, self.port, tls=self.tls)
+        elif self.ssh_key is not None:
+            # Straight in if the key has a nick pinned to it; else the login screen asks.
+            self.connect("", self.host, self.port, tls=self.tls, from_login=True)
         else:
             self.push_screen(self._login_screen(""))
 
@@ -219,6 +226,7 @@ class ParleyApp(App[None]):
             tls=self.tls,
             password=self.password or "",
             server_fixed=self.server_fixed,
+            pin_offered=self.ssh_key is not None,
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -228,13 +236,22 @@ class ParleyApp(App[None]):
     # --- the engine -----------------------------------------------------------------------
 
     def connect(
-        self, nick: str, host: str, port: int, *, tls: bool = False, from_login: bool = False
+        self,
+        nick: str,
+        host: str,
+        port: int,
+        *,
+        tls: bool = False,
+        from_login: bool = False,
+        pin: bool = False,
     ) -> None:
         """Start an engine for ``nick`` at ``host:port`` (in TLS if ``tls``), replacing any
         previous one.
 
         ``from_login``: the engine gives up if it cannot get in (refused, or the server cannot
-        be reached), so the login screen can say why; with ``--nick`` it keeps retrying.
+        be reached), so the login screen can say why; with ``--nick`` it keeps retrying. With
+        the visitor's SSH key, ``nick`` "" signs in to the nick pinned to it, and ``pin`` pins
+        ``nick`` to it.
         """
         if self.engine is not None:
             self.engine.quit()
@@ -255,13 +272,22 @@ class ParleyApp(App[None]):
             ca=self.ca if tls else None,
             password=self.password,
             allow_plain_password=self.allow_plain_password,
+            ssh_key=self.ssh_key,
+            pin=pin,
         )
         self.status_line.nick = nick
         self.engine.start()
 
     def on_login_screen_submitted(self, message: LoginScreen.Submitted) -> None:
         self.password = message.password
-        self.connect(message.nick, message.host, message.port, tls=message.tls, from_login=True)
+        self.connect(
+            message.nick,
+            message.host,
+            message.port,
+            tls=message.tls,
+            from_login=True,
+            pin=message.pin,
+        )
 
     def on_engine_message(self, message: EngineMessage) -> None:
         # Only the live engine is listened to, and only while the widgets still exist (while the
@@ -373,12 +399,18 @@ class ParleyApp(App[None]):
             self._engine_closed(status.detail)
 
     def _engine_closed(self, reason: str) -> None:
+        closed_code = self.engine.closed_code if self.engine is not None else ""
+        if closed_code == "bad_key_proof":
+            # The server does not take the gateway's word: the visitor can still be a guest.
+            self.ssh_key = None
         self.engine = None
         if self._quitting or reason == "quit":
             self.exit()
             return
         # Refused for good (nick taken, bad nick), or, from the login screen, the server could
         # not be reached: ask again, saying why.
+        if self.ssh_key is not None and closed_code == "no_account" and not self.nick:
+            reason = "A new key: pick a nick."  # the key-only sign-in found none pinned
         login = self.login
         if login is None:
             self.push_screen(self._login_screen(reason))

@@ -10,7 +10,10 @@ back through ``show_error`` and ``show_progress``, so the user can fix the nick 
 without restarting. Enter in the nick field moves on, Enter in the server field (or in the nick
 field once the server is filled) submits. With ``server_fixed`` (the app run by ``parley ssh`` or
 ``parley web`` for someone else) the server and its TLS switch are shown but cannot be changed, so
-a visitor cannot point the gateway's machine at another host.
+a visitor cannot point the gateway's machine at another host. With ``pin_offered`` (a visitor
+of an SSH gateway that proves their key) a switch, on by default, pins the nick to the key, so
+that their next session with it signs straight in; it takes the place of the TLS switch, which
+the gateway fixes, so that the screen still fits a terminal of 80x24.
 """
 
 from __future__ import annotations
@@ -57,7 +60,13 @@ class LoginScreen(Screen[None]):
         the account's ``password`` if one was typed."""
 
         def __init__(
-            self, nick: str, host: str, port: int, tls: bool = False, password: str | None = None
+            self,
+            nick: str,
+            host: str,
+            port: int,
+            tls: bool = False,
+            password: str | None = None,
+            pin: bool = False,
         ) -> None:
             super().__init__()
             self.nick = nick
@@ -65,6 +74,7 @@ class LoginScreen(Screen[None]):
             self.port = port
             self.tls = tls
             self.password = password
+            self.pin = pin
 
     def __init__(
         self,
@@ -76,8 +86,10 @@ class LoginScreen(Screen[None]):
         tls: bool = False,
         password: str = "",
         server_fixed: bool = False,
+        pin_offered: bool = False,
     ) -> None:
         super().__init__()
+        self._pin_offered = pin_offered
         self._nick = nick
         self._password = password
         self._server = format_server(host, port)
@@ -110,11 +122,22 @@ class LoginScreen(Screen[None]):
                 password=True,
                 compact=True,
             )
-            with Horizontal(id="login-tls-row"):
-                yield Switch(self._tls, id="login-tls", animate=False, disabled=self._server_fixed)
-                yield Label(
-                    "TLS: encrypted, the server's certificate verified", id="login-tls-label"
-                )
+            if self._pin_offered:
+                # In the TLS switch's place, which the gateway fixes: the box fits in 80x24.
+                with Horizontal(id="login-pin-row"):
+                    yield Switch(True, id="login-pin", animate=False)
+                    yield Label(
+                        "Pin this nick to my SSH key: it signs me in next time",
+                        id="login-pin-label",
+                    )
+            else:
+                with Horizontal(id="login-tls-row"):
+                    yield Switch(
+                        self._tls, id="login-tls", animate=False, disabled=self._server_fixed
+                    )
+                    yield Label(
+                        "TLS: encrypted, the server's certificate verified", id="login-tls-label"
+                    )
             # The reason comes from the server or the socket: shown as it is, never as markup.
             yield Static(self._error, id="login-error", markup=False)
             yield Static("Enter to connect · Esc to quit", id="login-help")
@@ -139,8 +162,15 @@ class LoginScreen(Screen[None]):
 
     @property
     def tls(self) -> bool:
-        """Whether the TLS switch is on."""
+        """Whether the TLS switch is on (as given, where the pin switch stands in its place)."""
+        if self._pin_offered:
+            return self._tls
         return self.query_one("#login-tls", Switch).value
+
+    @property
+    def pin(self) -> bool:
+        """Whether the nick is to be pinned to the visitor's SSH key."""
+        return self._pin_offered and self.query_one("#login-pin", Switch).value
 
     def show_progress(self, text: str) -> None:
         error = self.query_one("#login-error", Static)
@@ -170,4 +200,6 @@ class LoginScreen(Screen[None]):
             return
         how = " over TLS" if self.tls else ""
         self.show_progress(f"Connecting to {format_server(*server)}{how} as {nick}…")
-        self.post_message(self.Submitted(nick, *server, tls=self.tls, password=password))
+        self.post_message(
+            self.Submitted(nick, *server, tls=self.tls, password=password, pin=self.pin)
+        )

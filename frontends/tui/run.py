@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Final, TextIO
 
+from app.client.accounts import ssh_identity_from_env
 from app.client.config import DEFAULT_HOST, ConfigStore
 from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT
 from app.server import Server, ServerConfig
@@ -225,7 +226,8 @@ def run_tui(
     (``PARLEY_PASSWORD``) signs in to an account; it is held in memory only. ``server_fixed``
     (``--fixed-server``, as ``parley ssh`` and ``parley web`` run it for their visitors): the
     server is the one given and cannot be changed, and nothing is read from or written to the
-    client config, which belongs to the gateway's user, not to the visitor.
+    client config, which belongs to the gateway's user, not to the visitor; the visitor's SSH
+    key, when the gateway vouches for it (``PARLEY_SSH_KEY_TOKEN``), is who they are.
     """
     log_to_file(log_file)
     if server_fixed:
@@ -239,6 +241,7 @@ def run_tui(
             password=password,
             allow_plain_password=allow_plain_password,
             server_fixed=True,
+            ssh_key=ssh_identity_from_env(os.environ),
         )
         return asyncio.run(run_app(app))
     store = ConfigStore.default()

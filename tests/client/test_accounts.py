@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.client.accounts import is_loopback, plain_password_refusal
+from app.client.accounts import (
+    KEY_ENV,
+    KEY_TOKEN_ENV,
+    SSHIdentity,
+    is_loopback,
+    plain_password_refusal,
+    ssh_identity_from_env,
+)
 from app.client.state import ConnectionState, LineKind
+from app.protocol.keys import key_token
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, eventually
+from tests.conftest import StartServer
 
 PASSWORD = "correct-horse"
+SECRET = b"the gateway's and server's secret"
 
 
 def notices(client: Client, key: str) -> list[str]:
@@ -70,3 +80,35 @@ def test_a_password_goes_in_clear_text_only_to_this_machine_or_when_allowed() ->
     assert plain_password_refusal("chat.example.org", tls=False, allowed=True) is None
     refusal = plain_password_refusal("chat.example.org", tls=False, allowed=False)
     assert refusal is not None and "--allow-plain-password" in refusal
+
+
+async def test_an_ssh_identity_pins_its_nick_and_signs_in_by_key_later(
+    start_server: StartServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """An engine with a gateway's identity and ``pin`` pins its nick at hello; a later engine
+    with the same identity and no nick signs in to it; /keys lists the key as this session's."""
+    server = await start_server(gateway_secret=SECRET, db=str(tmp_path / "keys.db"))
+    fingerprint = "SHA256:" + "k" * 43
+    identity = SSHIdentity(fingerprint, key_token(SECRET, fingerprint))
+    first = await make_client("ann", server.port, ssh_key=identity, pin=True)
+    assert first.engine.state.nick == "ann"
+    await first.engine.close()
+    again = await make_client("", server.port, ssh_key=identity)
+    assert again.engine.state.nick == "ann"
+    again.engine.submit("/keys")
+    await eventually(
+        lambda: any(fingerprint in t and "this session" in t for t in notices(again, "#general")),
+        "the key listed",
+    )
+    assert "No password: only these keys sign in to it." in notices(again, "#general")
+
+
+def test_an_ssh_identity_comes_from_the_gateways_variables() -> None:
+    """PARLEY_SSH_KEY and PARLEY_SSH_KEY_TOKEN make an identity; either missing or malformed
+    makes none."""
+    fingerprint = "SHA256:" + "k" * 43
+    found = ssh_identity_from_env({KEY_ENV: fingerprint, KEY_TOKEN_ENV: "00ff"})
+    assert found == SSHIdentity(fingerprint, b"\x00\xff")
+    assert ssh_identity_from_env({KEY_ENV: fingerprint}) is None
+    assert ssh_identity_from_env({KEY_ENV: fingerprint, KEY_TOKEN_ENV: "xyz"}) is None
+    assert ssh_identity_from_env({KEY_ENV: "SHA256:short", KEY_TOKEN_ENV: "00"}) is None

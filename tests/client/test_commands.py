@@ -16,6 +16,7 @@ from app.client.commands import (
     LeaveRoom,
     ListMembers,
     ListRooms,
+    ManageKeys,
     OpenDirect,
     QuitChat,
     SayText,
@@ -162,3 +163,16 @@ def test_completion_uses_the_word_under_the_cursor_and_applies() -> None:
     assert middle.apply("hi bo and more", "bob") == ("hi bob and more", 7)
     command = complete(snapshot(), "/jo")
     assert command.apply("/jo", "/join") == ("/join ", 6)
+
+
+def test_keys_lists_adds_and_removes() -> None:
+    """/keys lists; /keys add takes the rest of the line (a .pub line with its comment); /keys
+    remove takes one fingerprint; anything else is the usage."""
+    assert parse("/keys") == ManageKeys()
+    line = "ssh-ed25519 AAAAC3Nza ann@laptop (work)"
+    assert parse(f"/keys add {line}") == ManageKeys("add", line)
+    assert parse("/keys REMOVE SHA256:abc") == ManageKeys("remove", "SHA256:abc")
+    bad_lines = ("/keys add", "/keys add x", "/keys remove", "/keys remove a b", "/keys x")
+    for bad in bad_lines:
+        with pytest.raises(CommandError, match="/keys"):
+            parse(bad)

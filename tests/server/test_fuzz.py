@@ -249,8 +249,21 @@ _masks = st.sampled_from(
 _passwords = st.one_of(
     st.text(max_size=12), st.sampled_from(["p" * 1024, "p" * 1025, "\u00e9" * 513])
 )
+_fingerprints = st.sampled_from(["SHA256:" + "A" * 43, "SHA256:", "", "MD5:aa:bb"]) | _texts
+_claims = st.fixed_dictionaries(
+    {"fingerprint": _fingerprints, "at": _ints, "proof": st.text(max_size=64)}
+)
+_key_lines = st.sampled_from(
+    ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== x", "ssh-ed25519", "ssh-rsa !!!", "x" * 9000, ""]
+)
 _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "hello": {"nick": _nicks, "proto": _ints, "password": _passwords},
+    "hello": {
+        "nick": _nicks,
+        "proto": _ints,
+        "password": _passwords,
+        "key": _claims,
+        "pin": _scalars,
+    },
     "join": {"room": _rooms},
     "part": {"room": _rooms},
     "say": {"room": _rooms, "to": _nicks, "text": _texts, "nonce": _texts, "action": _scalars},
@@ -267,6 +280,9 @@ _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "password": {"old": _passwords, "new": _passwords},
     "unregister": {"password": _passwords},
     "whois": {"nick": _nicks},
+    "keys": {},
+    "key_add": {"key": _key_lines | _texts},
+    "key_remove": {"fingerprint": _fingerprints},
     "op": {"room": _rooms, "nick": _nicks},
     "deop": {"room": _rooms, "nick": _nicks},
     "owner": {"room": _rooms, "nick": _nicks},

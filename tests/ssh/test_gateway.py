@@ -9,9 +9,6 @@ chat connection ends with its SSH channel.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,14 @@ from app.server import Server
 from frontends.ssh.gateway import Gateway
 from frontends.ssh.session import KEY_ENV
 from tests.conftest import Connect
-from tests.ssh.conftest import ROOT, TIMEOUT, Dial, StartGateway, asyncssh
+from tests.ssh.conftest import (
+    TIMEOUT,
+    Dial,
+    StartGateway,
+    asyncssh,
+    logged_ports,
+    start_parley,
+)
 from tests.tui.test_terminal import frame_with
 
 
@@ -197,28 +201,16 @@ async def test_no_session_outlives_a_killed_gateway(
 ) -> None:
     """A gateway killed outright (SIGKILL, no goodbye) leaves no visitor's process behind: the
     kernel hangs up their terminals."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update(PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"))
-    gateway = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "parley", "ssh", "--port", "0"),
-        *("--server", f"127.0.0.1:{server.port}"),
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    gateway = await start_parley(
+        tmp_path, "ssh", "--port", "0", "--server", f"127.0.0.1:{server.port}"
     )
     try:
         assert gateway.stderr is not None
-        found = None
-        while found is None:
-            line = (await asyncio.wait_for(gateway.stderr.readline(), TIMEOUT)).decode()
-            assert line, "the gateway ended before it listened"
-            found = re.search(r"listening on \S+:(\d+)", line)
+        [port] = await logged_ports(gateway.stderr, r"listening on \S+:(\d+)")
         conn = await asyncio.wait_for(
             asyncssh.connect(
                 "127.0.0.1",
-                int(found.group(1)),
+                port,
                 known_hosts=None,
                 client_keys=[client_key],
                 agent_path=None,

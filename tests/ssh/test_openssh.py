@@ -1,5 +1,6 @@
 """End to end: OpenSSH's own ``ssh`` in an 80x24 pty against the gateway, chatting with a raw
-protocol client, resized, and quit.
+protocol client, resized, and quit; and against ``parley serve --ssh-port``, where the key is
+the identity: the first session pins its nick, the second signs straight in.
 
 ``ssh`` runs under pexpect exactly as a person runs it (a key of its own, no known_hosts, a
 terminal of ``TERM=xterm-256color``); pexpect's reads block, so they run in a worker thread
@@ -21,7 +22,7 @@ import pexpect
 import pytest
 
 from frontends.ssh.gateway import Gateway
-from tests.conftest import Connect
+from tests.conftest import Connect, Dial
 from tests.ssh.conftest import TIMEOUT
 from tests.tui.test_terminal import expect, frame_with, type_into
 
@@ -34,10 +35,10 @@ pytestmark = [
 ROW_30 = re.escape("\x1b[30;") + r"\d+H"
 
 
-def ssh_command(gateway: Gateway, key: Path) -> list[str]:
+def ssh_command(port: int, key: Path) -> list[str]:
     return [
         "-p",
-        str(gateway.port),
+        str(port),
         "-i",
         str(key),
         "-o",
@@ -74,7 +75,7 @@ async def test_openssh_signs_in_chats_resizes_and_quits(
     env = dict(os.environ, TERM="xterm-256color")
     child = pexpect.spawn(
         "ssh",
-        ssh_command(gateway, key_file),
+        ssh_command(gateway.port, key_file),
         env=env,
         dimensions=(24, 80),
         encoding="utf-8",
@@ -109,3 +110,46 @@ async def test_openssh_signs_in_chats_resizes_and_quits(
     while gateway.sessions:
         assert loop.time() < deadline, "the session was never counted out"
         await asyncio.sleep(0.05)
+
+
+async def test_openssh_to_parley_serve_pins_a_nick_then_signs_straight_in(
+    serve_with_ssh: tuple[int, int], dial: Dial, key_file: Path
+) -> None:
+    """`parley serve --ssh-port`: OpenSSH's first session picks a nick, pinned to its key (the
+    trust between gateway and server set up by itself), and quits; the second session with the
+    key is in as that nick with no login screen."""
+    chat_port, ssh_port = serve_with_ssh
+    bob = await dial(chat_port, "bob")
+    await bob.join("#general")
+    env = dict(os.environ, TERM="xterm-256color")
+    for attempt in ("pin", "straight in"):
+        child = pexpect.spawn(
+            "ssh",
+            ssh_command(ssh_port, key_file),
+            env=env,
+            dimensions=(24, 80),
+            encoding="utf-8",
+            timeout=TIMEOUT,
+        )
+        try:
+            if attempt == "pin":
+                # The whole login screen drawn, in whichever order its rows came.
+                await expect(child, "Pin this nick")
+                if "Enter to connect" not in str(child.before):
+                    await expect(child, "Enter to connect")
+                await type_into(child, "xena")
+            # The screen is read first: unread, it would fill the pty and stall the session.
+            await expect(child, "connected")
+            await expect(child, "joined")  # "You joined #general": the chat screen is up
+            await frame_with(bob, "presence", event="join", nick="xena")
+            child.sendcontrol("q")
+            ended = asyncio.ensure_future(asyncio.to_thread(child.expect, pexpect.EOF))
+            await frame_with(bob, "presence", event="quit", nick="xena")
+            await ended
+            child.close()
+            assert child.exitstatus == 0, child.before
+        finally:
+            if child.isalive():
+                child.terminate(force=True)
+    await bob.send(type="whois", nick="xena", ref="w")
+    assert (await frame_with(bob, "whois", ref="w"))["account"] is True

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_cli import REPO as ROOT
 from tests.test_cli import environment, one_sentence, parley
 
 asyncssh = pytest.importorskip("asyncssh")
@@ -83,3 +84,25 @@ def start_and_stop(cwd: Path) -> str:
             if process.poll() is None:
                 process.kill()
                 process.wait(TIMEOUT)
+
+
+def test_serve_with_ssh_port_without_asyncssh_says_what_to_install(tmp_path: Path) -> None:
+    """`parley serve --ssh-port` where asyncssh cannot be imported is one sentence naming the
+    extra to install, exit 2, before anything listens."""
+    hidden = tmp_path / "hide"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['asyncssh'] = None\n")
+    env = {"PYTHONPATH": f"{hidden}{os.pathsep}{ROOT}"}
+    result = parley(
+        tmp_path, "serve", "--port", "0", "--ssh-port", "0", "--db", ":memory:", env=env
+    )
+    line = one_sentence(result, "serve", "--ssh-port")
+    assert "pip install 'parley-chat[ssh]'" in line
+
+
+def test_serve_refuses_a_short_gateway_secret(tmp_path: Path) -> None:
+    """A --gateway-secret-file under 16 bytes is one sentence, exit 2."""
+    secret = tmp_path / "secret"
+    secret.write_text("too short\n")
+    result = parley(tmp_path, "serve", "--gateway-secret-file", str(secret), "--db", ":memory:")
+    one_sentence(result, "serve", "--gateway-secret-file", "at least 16")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.store import DirectPage, StoredAccount, StoredDirect
+from app.store import NO_PASSWORD, DirectPage, StoredAccount, StoredDirect, StoredKey
 from tests.store.conftest import ReopenStores, Stores
 from tests.store.support import TIMEOUT, TS0, called, load_room, message, must_not_fail
 
@@ -18,6 +18,10 @@ HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
 
 def direct(id: int, sender: str = "Ann", to: str = "bob", text: str = "hi") -> StoredDirect:
     return StoredDirect(id=id, ts=TS0 + id, sender=sender, to=to, text=text, action=False)
+
+
+def ssh_key(n: int, account: str = "ann", added: int = TS0) -> StoredKey:
+    return StoredKey(f"SHA256:{n:043d}", account, f"ssh-ed25519 KEY{n}", f"key {n}", added)
 
 
 def ids(page: DirectPage) -> list[int]:
@@ -150,3 +154,84 @@ async def test_account_writes_complete_in_order_with_room_messages(stores: Store
     history.barrier(lambda: finished.set_result(None))
     await asyncio.wait_for(finished, TIMEOUT)
     assert outcomes == ["room 1", "ann True", "direct 2", "room 3", "found True"]
+
+
+async def test_keys_are_pinned_listed_in_order_and_survive(
+    stores: Stores, reopen_stores: ReopenStores
+) -> None:
+    """Keys added to an account are found by fingerprint, listed oldest first, and still there
+    after the store is reopened; a key of no account and a key of a missing account are not
+    added."""
+    stores.history.open()
+    await called(stores.accounts.create_account, StoredAccount("Ann", HASH, TS0))
+    second, first = ssh_key(2, added=TS0 + 5), ssh_key(1, added=TS0 + 1)
+    assert await called(stores.accounts.add_key, second) is True
+    assert await called(stores.accounts.add_key, first) is True
+    assert await called(stores.accounts.add_key, ssh_key(3, "nobody")) is False
+    assert await called(stores.accounts.find_key, second.fingerprint) == second
+    assert await called(stores.accounts.find_key, ssh_key(3).fingerprint) is None
+    await stores.history.close()
+
+    again = reopen_stores()
+    again.history.open()
+    assert await called(again.accounts.account_keys, "ann") == [first, second]
+    assert await called(again.accounts.account_keys, "bob") == []
+
+
+async def test_a_key_is_pinned_to_one_account_at_most(stores: Stores) -> None:
+    """Adding a fingerprint that is already pinned (to another account or the same) answers
+    False and keeps the first."""
+    stores.history.open()
+    for nick in ("ann", "bob"):
+        await called(stores.accounts.create_account, StoredAccount(nick, HASH, TS0))
+    assert await called(stores.accounts.add_key, ssh_key(1, "ann")) is True
+    assert await called(stores.accounts.add_key, ssh_key(1, "bob")) is False
+    assert await called(stores.accounts.add_key, ssh_key(1, "ann")) is False
+    assert await called(stores.accounts.find_key, ssh_key(1).fingerprint) == ssh_key(1, "ann")
+
+
+async def test_removing_a_key_takes_only_that_accounts_own(stores: Stores) -> None:
+    """``remove_key`` unpins one of the account's keys and answers False for a key that is
+    another account's or none."""
+    stores.history.open()
+    for nick in ("ann", "bob"):
+        await called(stores.accounts.create_account, StoredAccount(nick, HASH, TS0))
+    await called(stores.accounts.add_key, ssh_key(1, "ann"))
+    await called(stores.accounts.add_key, ssh_key(2, "bob"))
+    assert await called(stores.accounts.remove_key, "ann", ssh_key(2).fingerprint) is False
+    assert await called(stores.accounts.remove_key, "ann", ssh_key(1).fingerprint) is True
+    assert await called(stores.accounts.remove_key, "ann", ssh_key(1).fingerprint) is False
+    assert await called(stores.accounts.account_keys, "ann") == []
+    assert await called(stores.accounts.account_keys, "bob") == [ssh_key(2, "bob")]
+
+
+async def test_a_pinned_account_is_made_with_its_key_or_not_at_all(stores: Stores) -> None:
+    """``create_pinned_account`` makes the account and its one key together; if the nick is an
+    account, or the key is pinned already, it answers False and makes neither."""
+    stores.history.open()
+    ann = StoredAccount("Ann", NO_PASSWORD, TS0)
+    assert await called(stores.accounts.create_pinned_account, ann, ssh_key(1, "ann")) is True
+    assert await called(stores.accounts.find_account, "ann") == ann
+    assert await called(stores.accounts.account_keys, "ann") == [ssh_key(1, "ann")]
+
+    bob = StoredAccount("bob", NO_PASSWORD, TS0)
+    assert await called(stores.accounts.create_pinned_account, bob, ssh_key(1, "bob")) is False
+    assert await called(stores.accounts.find_account, "bob") is None
+    again = StoredAccount("ANN", NO_PASSWORD, TS0)
+    assert await called(stores.accounts.create_pinned_account, again, ssh_key(2, "ann")) is False
+    assert await called(stores.accounts.find_key, ssh_key(2).fingerprint) is None
+
+
+async def test_deleting_an_account_unpins_its_keys(stores: Stores) -> None:
+    """``delete_account`` removes the account's keys, so they can be pinned again elsewhere, and
+    leaves other accounts' keys."""
+    stores.history.open()
+    for nick in ("ann", "bob"):
+        await called(stores.accounts.create_account, StoredAccount(nick, HASH, TS0))
+    await called(stores.accounts.add_key, ssh_key(1, "ann"))
+    await called(stores.accounts.add_key, ssh_key(2, "bob"))
+    assert await called(stores.accounts.delete_account, "ann") is True
+    assert await called(stores.accounts.find_key, ssh_key(1).fingerprint) is None
+    assert await called(stores.accounts.account_keys, "ann") == []
+    assert await called(stores.accounts.add_key, ssh_key(1, "bob")) is True
+    assert await called(stores.accounts.find_key, ssh_key(2).fingerprint) == ssh_key(2, "bob")

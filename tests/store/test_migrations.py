@@ -3,7 +3,8 @@
 ``tests/data/history-v1.db`` was written by the store code of main at commit 1c9e788 (schema
 version 1, before accounts): ten messages in ``#general`` and ``#rust`` (id 5 an action) and the
 topic of ``#general``. It is copied, never opened in place, so the file stays as that release
-left it.
+left it. ``tests/data/history-v3.db`` was written the same way by main at commit 5ef6fd8 (schema
+version 3, before SSH keys): the account ``Alice``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from app.store import (
     SQLiteHistory,
     SQLiteModeration,
     StoredAccount,
+    StoredKey,
     StoredRoom,
 )
 from app.store.sqlite_schema import SCHEMA_VERSION
 from tests.store.support import TS0, called, load_room, page
 
 V1_DB = Path(__file__).resolve().parents[1] / "data" / "history-v1.db"
+V3_DB = Path(__file__).resolve().parents[1] / "data" / "history-v3.db"
 
 
 def _user_version(path: Path) -> int:
@@ -38,7 +41,7 @@ def _user_version(path: Path) -> int:
 async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     tmp_path: Path,
 ) -> None:
-    """The database of the release before accounts opens, is migrated to the current schema (3)
+    """The database of the release before accounts opens, is migrated to the current schema (4)
     in place, keeps every message and topic, and takes accounts, deletions and moderation rules
     afterwards, across a restart."""
     path = tmp_path / "parley.db"
@@ -47,7 +50,7 @@ async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
 
     history = SQLiteHistory(str(path))
     assert history.open().last_id == 10
-    assert _user_version(path) == SCHEMA_VERSION == 3
+    assert _user_version(path) == SCHEMA_VERSION == 4
     stored, newest = await load_room(history, "#general")
     assert stored == StoredRoom("#general", "welcome all", "alice")
     assert [m.id for m in newest.messages] == [1, 3, 5, 7, 9]
@@ -77,4 +80,29 @@ async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     assert await called(SQLiteAccounts(again).find_account, "alice") == StoredAccount(
         "alice", "h", TS0
     )
+    await again.close()
+
+
+async def test_a_version_3_history_takes_keys_for_its_accounts(tmp_path: Path) -> None:
+    """The database of the release before SSH keys is migrated to version 4 in place; its account
+    is still there, takes a key, and deleting it deletes the key, across a restart."""
+    path = tmp_path / "parley.db"
+    shutil.copy(V3_DB, path)
+    assert _user_version(path) == 3
+    history = SQLiteHistory(str(path))
+    history.open()
+    assert _user_version(path) == SCHEMA_VERSION
+    accounts = SQLiteAccounts(history)
+    alice = await called(accounts.find_account, "alice")
+    assert alice is not None and alice.nick == "Alice"
+    key = StoredKey("SHA256:" + "A" * 43, "alice", "ssh-ed25519 AAAA", "laptop", TS0)
+    assert await called(accounts.add_key, key) is True
+    await history.close()
+
+    again = SQLiteHistory(str(path))
+    again.open()
+    accounts = SQLiteAccounts(again)
+    assert await called(accounts.account_keys, "alice") == [key]
+    assert await called(accounts.delete_account, "alice") is True
+    assert await called(accounts.find_key, key.fingerprint) is None
     await again.close()

@@ -44,6 +44,9 @@ class EngineControl(Protocol):
         A bad command becomes a local ``ERROR`` line and nothing is sent.
         """
 
+    def paste(self, lines: list[str]) -> int:
+        """Pasted ``lines`` for the active conversation: one message each, sent as text."""
+
     def switch_to(self, conversation: str) -> None:
         """Make ``conversation`` (a key or a name) active and mark it read."""
 
@@ -63,6 +66,11 @@ class ThreadSafeControl:
 
     def submit(self, text: str) -> None:
         self._loop.call_soon_threadsafe(self._engine.submit, text)
+
+    def paste(self, lines: list[str]) -> int:
+        """Queued on the engine's loop; returns how many lines were handed over."""
+        self._loop.call_soon_threadsafe(self._engine.paste, list(lines))
+        return len(lines)
 
     def switch_to(self, conversation: str) -> None:
         self._loop.call_soon_threadsafe(self._engine.switch_to, conversation)

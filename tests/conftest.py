@@ -107,6 +107,35 @@ Dial = Callable[..., Awaitable[WireClient]]
 StartServer = Callable[..., Awaitable[Server]]
 
 
+async def stop_and_hang_up(server: Server, *clients: WireClient) -> None:
+    """Stop ``server`` while ``clients`` are connected; each reads to the server's ``bye`` and
+    hangs up, as a real client does. A raw client that never reads again would hold the server's
+    lingering close, and so the stop, for the whole grace of two seconds."""
+    stopping = asyncio.create_task(server.stop())
+    for client in clients:
+        last = await client.closed()
+        assert last and last[-1]["type"] == "bye", last
+        await client.close()
+    await stopping
+
+
+async def hang_up(*clients: WireClient) -> None:
+    """Close ``clients`` before their server stops: a raw client that never reads again would
+    hold the server's lingering close, and so the stop, for the whole grace of two seconds."""
+    for client in clients:
+        await client.close()
+
+
+async def message_texts(client: WireClient, count: int) -> list[str]:
+    """The texts of the next ``count`` messages ``client`` receives, skipping other frames."""
+    texts: list[str] = []
+    while len(texts) < count:
+        frame = await client.recv()
+        if frame["type"] == "message":
+            texts.append(frame["text"])
+    return texts
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening on it (a server that cannot be reached)."""
     with socket.socket() as sock:

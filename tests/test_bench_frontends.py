@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.client.receive import OLDER_PAGE
+from app.client.room_history import OLDER_PAGE
 from benchmarks.frontends import QUICK, benchmark, markdown
 from tests.tk.conftest import display  # noqa: F401  (the Tk runs need an X display)
 

@@ -104,6 +104,18 @@ class ClearScrollback:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelQueued:
+    """Take back our lines in the active conversation that have not gone out yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class GoToWindow:
+    """Switch to the conversation numbered ``number`` in the list (1 is the first)."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
 class Register:
     """Make the current nick an account with ``password``."""
 
@@ -239,6 +251,8 @@ Command = (
     | QuitChat
     | ShowHelp
     | ClearScrollback
+    | CancelQueued
+    | GoToWindow
     | Register
     | ChangePassword
     | Unregister
@@ -271,6 +285,8 @@ HELP: Final[dict[str, CommandHelp]] = {
     "quit": CommandHelp("/quit [text]", "leave the chat, with an optional goodbye"),
     "help": CommandHelp("/help [command]", "list the commands, or explain one"),
     "clear": CommandHelp("/clear", "clear this conversation's scrollback (locally)"),
+    "cancel": CommandHelp("/cancel", "take back your lines here that have not been sent yet"),
+    "win": CommandHelp("/win N", "switch to conversation number N (as Alt+N)"),
     "register": CommandHelp("/register password", "make your nick an account (8+ characters)"),
     "password": CommandHelp("/password old new", "change your account's password"),
     "unregister": CommandHelp("/unregister password", "delete your account and its messages"),
@@ -296,17 +312,26 @@ HELP: Final[dict[str, CommandHelp]] = {
     "delete": CommandHelp("/delete", "delete your last message in this room"),
     "kill": CommandHelp("/kill nick [reason]", "disconnect nick (server operators)"),
 }
-COMMAND_NAMES: Final = tuple(HELP)
+# IRC's names for our commands: what irssi and WeeChat users type by habit.
+ALIASES: Final[dict[str, str]] = {
+    "query": "msg",
+    "close": "part",
+    "list": "rooms",
+    "names": "who",
+}
+COMMAND_NAMES: Final = (*HELP, *ALIASES)
 
 
 def help_lines(command: str | None) -> list[str]:
     """The help text for one command, or for all of them."""
     if command is not None:
-        entry = HELP[command]
+        entry = HELP[ALIASES.get(command, command)]
         return [f"{entry.usage} - {entry.summary}"]
     width = max(len(entry.usage) for entry in HELP.values())
     lines = ["Commands:"]
     lines += [f"  {entry.usage.ljust(width)}  {entry.summary}" for entry in HELP.values()]
+    aliases = ", ".join(f"/{alias} = /{name}" for alias, name in ALIASES.items())
+    lines.append(f"  As in IRC: {aliases}.")
     lines.append("Anything else is sent to the conversation; start with // to send a leading /.")
     return lines
 
@@ -399,6 +424,7 @@ def _parse(line: str) -> Command | None:
         return SayText(line[1:])
     name, _, rest = line[1:].partition(" ")
     name = name.lower()
+    name = ALIASES.get(name, name)
     rest = rest.strip()
     args = rest.split()
     if name not in HELP:
@@ -458,15 +484,21 @@ def _parse(line: str) -> Command | None:
         if not args:
             return ShowHelp(None)
         wanted = args[0].lstrip("/").lower()
-        if wanted not in HELP:
+        if wanted not in HELP and wanted not in ALIASES:
             raise CommandError(f"no such command /{wanted} - /help lists the commands")
         return ShowHelp(wanted)
-    if args:  # /rooms, /back and /clear take nothing
+    if name == "win":
+        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+            raise _usage(name)
+        return GoToWindow(int(args[0]))
+    if args:  # /rooms, /back, /cancel and /clear take nothing
         raise _usage(name)
     if name == "rooms":
         return ListRooms()
     if name == "back":
         return SetBack()
+    if name == "cancel":
+        return CancelQueued()
     return ClearScrollback()
 
 
@@ -542,9 +574,9 @@ class Completion:
         return new, self.start + len(candidate) + len(suffix)
 
 
-_ROOM_ARG_COMMANDS: Final = frozenset({"/join", "/part", "/who"})
+_ROOM_ARG_COMMANDS: Final = frozenset({"/join", "/part", "/who", "/close", "/names"})
 # Any nick online; the other commands' nicks are the active conversation's members.
-_NICK_ARG_COMMANDS: Final = frozenset({"/msg", "/whois", "/kill"})
+_NICK_ARG_COMMANDS: Final = frozenset({"/msg", "/query", "/whois", "/kill"})
 
 
 def complete(state: StateSnapshot, text: str, cursor: int | None = None) -> Completion:

@@ -39,6 +39,8 @@ class ClientConfig(msgspec.Struct, kw_only=True):
     tls: bool = False
     ca: str | None = None
     rooms: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    # The Tk window's message text size in points (None: its default).
+    text_size: int | None = None
 
     def rooms_for(self, server: str) -> list[str]:
         return [room for room in self.rooms.get(server, []) if is_valid_room(room)]
@@ -118,6 +120,12 @@ class ConfigStore:
         except OSError as exc:
             # Remembering is a convenience; a read-only home must not break the chat.
             log.warning("cannot save %s: %s", self.path, exc)
+
+    def remember_text_size(self, size: int) -> None:
+        """Record the Tk window's message text size."""
+        config = self.load()
+        config.text_size = size
+        self.save(config)
 
     def remember(
         self,

@@ -59,8 +59,8 @@ class DirectCatchup:
             if conversation.kind is not ConversationKind.DIRECT:
                 continue
             if self.account is None:
-                # Nothing is stored for a guest: what is still pending can never be confirmed.
-                receiver.fail(conversation, conversation.pending.values())
+                # Nothing is stored for a guest: what was on the wire can never be confirmed.
+                receiver.outbox.caught_up(conversation, certain=False)
                 continue
             cursor = conversation.last_id if conversation.last_id is not None else watermark
             request = Request("direct", conversation.key, cursor=cursor or 0)
@@ -109,13 +109,18 @@ class DirectCatchup:
             text = "More was missed while disconnected than was fetched here."
             gap = local_line(LineKind.GAP, text)
             conversation.insert_before_id([gap], newest + 1)
-        self.finish(conversation)
+        self.finish(conversation, certain=not (page.more and page.messages))
 
-    def finish(self, conversation: Conversation) -> None:
-        """The catch-up of ``conversation`` is over (done, or refused): what is still pending
-        was never stored, and the frontend redraws the conversation."""
+    def catching(self, conversation: str) -> bool:
+        """Whether the direct conversation ``conversation`` is being caught up."""
+        return conversation in self._catching
+
+    def finish(self, conversation: Conversation, *, certain: bool = True) -> None:
+        """The catch-up of ``conversation`` is over (done, or refused): what was on the wire
+        and is not in the history goes again if the history is ``certain`` to be whole, and the
+        frontend redraws the conversation."""
         receiver = self._receiver
         self._catching.discard(conversation.key)
-        receiver.fail(conversation, conversation.pending.values())
+        receiver.outbox.caught_up(conversation, certain=certain)
         receiver.notify.reset(conversation)
         receiver.notify.changed()

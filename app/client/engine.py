@@ -6,12 +6,12 @@ connected, reconnecting with jittered exponential backoff, closed): the link, wh
 registered, and the server's goodbye. After a reconnect it rejoins its rooms and the ``Receiver``
 fetches what was missed (signed in to an account, in direct conversations too:
 ``directs.py``); the receiver owns the requests waiting for a reply and the rejoins and
-history pages in progress, and the engine asks it through methods. It carries out the parsed
-commands of ``commands.py``, refusing locally what cannot work (no server call for a bad
-argument, a ``/topic`` in a direct conversation, anything that needs the server while
-disconnected); the moderation commands go to ``moderation.py``. A server operator's ``kill``
-or a server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything
-runs on one asyncio loop; the request methods (``submit``, ``switch_to``, ``load_older``,
+history pages in progress, and the engine asks it through methods. A typed line is parsed by
+``commands.py`` and carried out by ``actions.py``; our messages go out through the receiver's
+outbox (``outbox.py``). When a connection that stalled still holds our nick, the reconnect gets in
+under an alternate and takes it back (``nicks.py``). A server operator's ``kill`` or a
+server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything runs
+on one asyncio loop; the request methods (``submit``, ``paste``, ``switch_to``, ``load_older``,
 ``quit``) must be called on it, and the frontend is handed its events on it (``events.py``,
 ``frontends/base.py``).
 """
@@ -22,48 +22,21 @@ import asyncio
 import contextlib
 import logging
 import random
-import secrets
 import ssl
 import time
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from app.client.accounts import (
-    SSHIdentity,
-    account_frame,
-    hello_frame,
-    plain_password_refusal,
-)
+from app.client.accounts import SSHIdentity, hello_frame, plain_password_refusal
+from app.client.actions import Actions
 from app.client.commands import (
-    ChangeNick,
-    ChangePassword,
-    ChangeTopic,
-    ClearScrollback,
-    Command,
     CommandError,
     Completion,
-    JoinRoom,
-    LeaveRoom,
-    ListMembers,
-    ListRooms,
-    ManageKeys,
-    OpenDirect,
-    QuitChat,
-    Register,
-    SayText,
-    SendAction,
-    SendDirect,
-    SetAway,
-    SetBack,
-    ShowHelp,
-    Unregister,
-    WhoIs,
     complete,
-    help_lines,
     parse,
 )
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
-from app.client.errors import hello_refusal
+from app.client.errors import hello_refusal, quit_reason
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import (
     Link,
@@ -74,21 +47,17 @@ from app.client.link import (
     client_context,
     silence_reason,
 )
-from app.client.moderation import Moderator, is_moderation
 from app.client.moderation_receive import REMOVED_REASONS, goodbye_text
-from app.client.receive import Receiver, Request, local_line
+from app.client.nicks import NickKeeper
+from app.client.receive import Receiver, Request
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ChatState,
     ConnectionState,
     ConnectionStatus,
-    Conversation,
     ConversationKind,
     Line,
-    LineKind,
     StateSnapshot,
-    next_seq,
-    now_ms,
 )
 from app.protocol import (
     DEFAULT_PORT,
@@ -99,16 +68,9 @@ from app.protocol import (
     Error,
     Join,
     Nick,
-    Part,
     Quit,
-    Say,
-    SetTopic,
     Welcome,
-    Who,
     fold,
-)
-from app.protocol import (
-    ListRooms as ListRoomsFrame,
 )
 
 log = logging.getLogger("parley.client")
@@ -167,9 +129,21 @@ class Engine:
         self._give_up_before_welcome = give_up_before_welcome
         self._notify = Notifier(frontend, self.state)
         self._receiver = Receiver(
-            self.state, self._notify, self._send, self._remember, catchup_pages
+            self.state, self._notify, self._send, self._remember, catchup_pages, self._online_now
         )
-        self._moderator = Moderator(self.state, self._send, self._refuse, self._online)
+        self._outbox = self._receiver.outbox
+        self._nicks = NickKeeper(nick, self._reclaim_nick, self._timings.nick_reclaim)
+        self._actions = Actions(
+            self.state,
+            self._receiver,
+            self._nicks,
+            connected=lambda: self._connected,
+            switch_to=self.switch_to,
+            quit=self.quit,
+            password_refusal=lambda: plain_password_refusal(
+                self.host, self.tls, self._allow_plain_password
+            ),
+        )
         wanted = [DEFAULT_ROOM, *rooms]
         if store is not None:
             wanted += store.load().rooms_for(self.state.server)
@@ -208,6 +182,9 @@ class Engine:
                 registered, reason, fatal = await self._session()
                 if fatal or self._quitting:
                     break
+                if registered:
+                    # In every conversation, so that wherever one looks the gap is explained.
+                    self._receiver.show_everywhere(f"Connection lost ({reason}); reconnecting.")
                 if self._give_up_before_welcome and not self._registered_once:
                     log.info("giving up before the first welcome: %s", reason)
                     break
@@ -302,18 +279,25 @@ class Engine:
         registered = False
         bye: Bye | None = None
         try:
+            nick = self._nicks.hello_nick()
             pin = self._pin and not self._registered_once
-            link.send(hello_frame(self.state.nick, self._password, self._ssh_key, pin=pin))
+            link.send(hello_frame(nick, self._password, self._ssh_key, pin=pin))
             async with contextlib.aclosing(link.frames()) as frames:
                 async for frame in frames:
                     if registered and isinstance(frame, Bye):
                         bye = frame
                     elif registered:
                         self._receiver.handle(frame)
+                        self._nicks.current(self.state.nick)
                     elif isinstance(frame, Welcome):
                         registered = True
                         self._on_registered(frame)
                     elif isinstance(frame, Error):
+                        alternate = self._alternate_hello(frame)
+                        if alternate is not None:
+                            # Our old connection still holds the nick: in under another.
+                            link.send(hello_frame(alternate, None, None, pin=False))
+                            continue
                         refusal = self._refused(frame)
                         if refusal is not None:
                             return False, *refusal
@@ -329,9 +313,21 @@ class Engine:
         except OSError as exc:
             return registered, f"connection lost: {exc}", False
         finally:
+            self._nicks.stop()
             self._on_disconnected()
             link.abort()
             await link.wait_closed()
+
+    def _alternate_hello(self, error: Error) -> str | None:
+        """The alternate nick to say hello with after ``nick_taken`` on a reconnect (our old
+        connection lingering on the server), or None."""
+        if error.code != "nick_taken" or not self._registered_once:
+            return None
+        return self._nicks.alternate()
+
+    def _reclaim_nick(self, nick: str) -> None:
+        """Ask quietly for our own nick back (a refusal is not shown)."""
+        self._send(Nick(nick=nick), Request("nick", None, show=False))
 
     def _give_up(self, text: str) -> tuple[bool, str, bool]:
         """End the engine with ``text`` as its reason: a session that no retry can fix."""
@@ -369,10 +365,17 @@ class Engine:
             for conversation in self.state:
                 if conversation.kind is ConversationKind.ROOM and conversation.joined:
                     rooms.append(conversation.name)
-                    self._receiver.rejoining(conversation)
+                    self._receiver.rooms.rejoining(conversation)
         else:
             rooms = self._first_rooms
         self._registered_once = True
+        self._actions.connected_again()
+        self._nicks.current(welcome.nick)
+        if self._nicks.reclaiming:
+            self._receiver.show_everywhere(
+                f"{self._nicks.wanted} is still held by our old connection: you are"
+                f" {welcome.nick} until the server lets it go, then {self._nicks.wanted} again."
+            )
         self._set_status(ConnectionState.CONNECTED)
         for room in rooms:
             self._send(Join(room=room), Request("join", fold(room), show=False))
@@ -380,11 +383,15 @@ class Engine:
             self._receiver.directs.resume(watermark)
         if self.state.away is not None:
             self._send(Away(text=self.state.away), Request("away", None))
+        self._outbox.pump()
 
     def _on_disconnected(self) -> None:
         self._connected = False
         self._link = None
         self._receiver.connection_lost()
+
+    def _online_now(self) -> bool:
+        return self._connected and self._link is not None
 
     def _send(self, frame: ClientFrame, request: Request | None = None) -> bool:
         link = self._link
@@ -399,7 +406,7 @@ class Engine:
             self._store.remember(
                 host=self.host,
                 port=self.port,
-                nick=self.state.nick,
+                nick=self._nicks.wanted,
                 rooms=self.state.joined_rooms(),
                 tls=self.tls,
                 ca=self.ca,
@@ -412,10 +419,29 @@ class Engine:
         try:
             command = parse(text)
         except CommandError as exc:
-            self._refuse(str(exc))
+            self._actions.refuse(str(exc))
             return
         if command is not None:
-            self._execute(command)
+            self._actions.execute(command)
+
+    def paste(self, lines: Iterable[str]) -> int:
+        """Send pasted ``lines`` to the active conversation, one message each, through the
+        outbox (a pasted ``/word`` is text, not a command); how many were queued."""
+        active = self.state.active_conversation
+        if active is None:
+            self._actions.refuse("There is no conversation to paste into; /join a room first.")
+            return 0
+        queued = 0
+        for line in lines:
+            if line.strip():
+                self._actions.say(active, line, action=False)
+                queued += 1
+        return queued
+
+    @property
+    def send_interval(self) -> float:
+        """Seconds per line at the pace the server's flood control has shown (0: unknown)."""
+        return self._outbox.interval
 
     def switch_to(self, conversation: str) -> None:
         """Make a conversation active, mark it read and redraw it."""
@@ -430,7 +456,7 @@ class Engine:
         """Ask for the page of history before the oldest line held; quiet if there is none."""
         found = self.state.get(conversation) if conversation else self.state.active_conversation
         if found is not None:
-            self._receiver.load_older(found)
+            self._receiver.rooms.load_older(found)
 
     def quit(self, text: str | None = None) -> None:
         """Say goodbye and stop for good; safe to call twice."""
@@ -448,157 +474,9 @@ class Engine:
         else:
             link.abort()
 
-    # --- commands -----------------------------------------------------------------------
-
-    def _refuse(self, text: str) -> None:
-        """A local error line in the active conversation; nothing goes to the server."""
-        self._receiver.show_error(text)
-
-    def _notice(self, text: str, conversation: Conversation | None = None) -> None:
-        target = conversation or self.state.active_conversation
-        if target is not None:
-            self._receiver.append(target, local_line(LineKind.NOTICE, text))
-
-    def _online(self) -> bool:
-        if self._connected:
-            return True
-        retry = self.state.connection.retry_in()
-        when = f"; retrying in {retry:.0f} s" if retry is not None else ""
-        self._refuse(f"Not connected to the server{when}. Nothing was sent.")
-        return False
-
-    def _execute(self, command: Command) -> None:
-        active = self.state.active_conversation
-        if isinstance(command, (SayText, SendAction)):
-            if active is None:
-                self._refuse("There is no conversation to talk in; /join a room first.")
-            else:
-                self._say(active, command.text, action=isinstance(command, SendAction))
-        elif isinstance(command, JoinRoom):
-            self._join(command.room)
-        elif isinstance(command, LeaveRoom):
-            self._leave(command.room)
-        elif isinstance(command, OpenDirect):
-            self._open_direct(command.nick)
-        elif isinstance(command, SendDirect):
-            if self._online():
-                self._say(self._open_direct(command.nick), command.text, action=False)
-        elif isinstance(command, ChangeNick):
-            if self._online():
-                self._send(Nick(nick=command.nick), Request("nick", self.state.active))
-        elif isinstance(command, ChangeTopic):
-            self._topic(active, command.topic)
-        elif isinstance(command, ListMembers):
-            self._who(active, command.room)
-        elif isinstance(command, ListRooms):
-            if self._online():
-                self._send(ListRoomsFrame(), Request("rooms", self.state.active))
-        elif isinstance(command, (SetAway, SetBack)):
-            text = command.text if isinstance(command, SetAway) else None
-            if self._online():
-                self._send(Away(text=text), Request("away", self.state.active))
-        elif isinstance(command, (Register, ChangePassword, Unregister, WhoIs, ManageKeys)):
-            refusal = None
-            if isinstance(command, (Register, ChangePassword, Unregister)):
-                refusal = plain_password_refusal(self.host, self.tls, self._allow_plain_password)
-            if refusal is not None:
-                self._refuse(refusal)
-            elif self._online():
-                self._send(account_frame(command), Request("account", self.state.active))
-        elif is_moderation(command):
-            self._moderator.execute(command)
-        elif isinstance(command, QuitChat):
-            self.quit(command.text)
-        elif isinstance(command, ShowHelp):
-            for line in help_lines(command.command):
-                self._notice(line)
-        elif isinstance(command, ClearScrollback) and active is not None:
-            active.clear()
-            self._notify.reset(active)
-
-    def _say(self, conversation: Conversation, text: str, *, action: bool) -> None:
-        if conversation.kind is ConversationKind.ROOM and not conversation.joined:
-            self._refuse(f"You are not in {conversation.name}; /join it first.")
-            return
-        if not self._online():
-            return
-        nonce = secrets.token_hex(8)
-        line = Line(
-            seq=next_seq(),
-            kind=LineKind.ACTION if action else LineKind.MESSAGE,
-            text=text,
-            ts=now_ms(),
-            sender=self.state.nick,
-            nonce=nonce,
-            own=True,
-            pending=True,
-        )
-        self._receiver.append(conversation, line)
-        if conversation.kind is ConversationKind.ROOM:
-            frame = Say(room=conversation.name, text=text, nonce=nonce, action=action)
-        else:
-            frame = Say(to=conversation.name, text=text, nonce=nonce, action=action)
-        self._send(frame, Request("say", conversation.key, nonce=nonce))
-
-    def _join(self, room: str) -> None:
-        existing = self.state.get(room)
-        if existing is not None and existing.joined:
-            self.switch_to(existing.key)
-        elif self._online():
-            self._send(Join(room=room), Request("join", fold(room), show=True))
-
-    def _leave(self, room: str | None) -> None:
-        target = self.state.get(room) if room else self.state.active_conversation
-        if target is None:
-            self._refuse(f"You are not in {room}." if room else "There is nothing to leave.")
-        elif target.kind is ConversationKind.DIRECT or not target.joined:
-            self._close_here(target)
-        elif self._online():
-            self._send(Part(room=target.name), Request("part", self.state.active))
-
-    def _open_direct(self, nick: str) -> Conversation:
-        """Create (if new) and switch to the direct conversation with ``nick``; no server needed."""
-        direct = self.state.ensure(nick, ConversationKind.DIRECT)
-        direct.joined = True
-        self.switch_to(direct.key)
-        return direct
-
-    def _close_here(self, conversation: Conversation) -> None:
-        """Direct conversations, and rooms we were removed from, exist only here: closing one
-        needs no server."""
-        was_active = self.state.active == conversation.key
-        self.state.remove(conversation.key)
-        after = self.state.active_conversation
-        if was_active and after is not None:
-            self._notify.reset(after)
-        self._notify.changed()
-
-    def _topic(self, active: Conversation | None, topic: str | None) -> None:
-        if active is None or active.kind is not ConversationKind.ROOM:
-            self._refuse("/topic works in a room.")
-        elif topic is None:
-            shown = (
-                f"Topic of {active.name}: {active.topic}"
-                if active.topic
-                else (f"{active.name} has no topic; /topic text sets one.")
-            )
-            self._notice(shown, active)
-        elif self._online():
-            frame = SetTopic(room=active.name, topic=topic)
-            self._send(frame, Request("topic", active.key))
-
-    def _who(self, active: Conversation | None, room: str | None) -> None:
-        if room is None:
-            if active is None or active.kind is not ConversationKind.ROOM:
-                self._refuse("/who needs a room: /who #room")
-                return
-            room = active.name
-        if self._online():
-            self._send(Who(room=room), Request("who", self.state.active, show=True))
-
 
 def _goodbye(bye: Bye | None) -> str:
     """Why a connection the server closed ended, in the words of its goodbye if it sent one."""
     if bye is None:
         return "the server closed the connection"
-    return f"the server said goodbye ({bye.reason}{': ' + bye.message if bye.message else ''})"
+    return f"the server said goodbye: {bye.message or quit_reason(bye.reason)}"

@@ -84,6 +84,26 @@ def describe_error(error: Error, name: str | None = None) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
+# Why someone quit, when the server gives a reason code rather than their own words (the text of
+# a ``presence`` quit is the ``bye`` reason, or ``closed`` when their connection just ended).
+QUIT_REASONS: Final[dict[str, str]] = {
+    "closed": "connection closed",
+    "connection lost": "connection lost",
+    "server_shutdown": "the server shut down",
+    "ping_timeout": "timed out",
+    "slow_consumer": "could not keep up",
+    "register_timeout": "timed out signing in",
+    "logged_in_elsewhere": "signed in elsewhere",
+    "killed": "disconnected by a server operator",
+    "banned": "banned from the server",
+}
+
+
+def quit_reason(text: str) -> str:
+    """A quit reason in words: the server's reason codes worded, anyone's own words kept."""
+    return QUIT_REASONS.get(text, text)
+
+
 # Errors on ``hello`` that no retry can fix: give up and let the user choose again.
 # The key codes answer a hello of an SSH gateway's visitor: ``no_account`` when it signs in by
 # key alone and no nick is pinned to the key yet, ``nick_registered`` when the nick it pins was

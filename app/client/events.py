@@ -91,6 +91,9 @@ class ScrollbackReset:
     conversation: str
     lines: tuple[Line, ...]
     active: bool
+    # The seq of the last line shown when the user left this conversation: lines after it are
+    # new to them, and a frontend draws an unread marker there. None: no marker.
+    marker: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,4 +184,8 @@ class Notifier:
     def reset(self, conversation: Conversation) -> None:
         """Have the frontend redraw ``conversation`` from the lines it holds now."""
         active = self._state.active == conversation.key
-        self.emit(ScrollbackReset(conversation.key, tuple(conversation.lines), active))
+        lines = tuple(conversation.lines)
+        marker = conversation.marker
+        if marker is not None and (not lines or lines[-1].seq == marker):
+            marker = None  # nothing new after it
+        self.emit(ScrollbackReset(conversation.key, lines, active, marker))

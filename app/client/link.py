@@ -72,6 +72,8 @@ class Timings:
     connect_timeout: float = 10.0
     # How long a /quit waits for the server to close before closing the socket itself.
     quit_timeout: float = 2.0
+    # How often, under an alternate nick, we ask for our own back (nicks.py).
+    nick_reclaim: float = 5.0
 
 
 def backoff_delay(attempt: int, timings: Timings, rng: random.Random) -> float:

@@ -40,6 +40,11 @@ class Listings:
         joined = conversation is not None and conversation.joined
         page = {fold(m.nick): MemberView(m.nick, m.away, role_of(m.role)) for m in members.members}
         if conversation is not None and joined:
+            # ``who`` lists who is away, not why: keep the reason a presence gave.
+            for key, member in page.items():
+                known = conversation.members.get(key)
+                if member.away and known is not None and known.away_text:
+                    page[key] = MemberView(member.nick, True, member.role, known.away_text)
             if request is not None and request.pages:
                 conversation.members.update(page)
             else:

@@ -1,16 +1,18 @@
 """Applying the server's frames to the client-side state, and telling the frontend.
 
 This module owns the meaning of every frame a registered client receives: messages (and the echo
-that confirms a pending one by nonce), history pages (on join, older pages, and the catch-up after
-a reconnect that fetches ``history after`` the last id seen, marking a gap when more was missed
-than it fetched), presence, topics, member lists, renames, away replies and errors, which become
-readable lines. It owns the bookkeeping of replies: each outgoing frame that expects one is
-recorded as a ``Request`` under the ``ref`` the receiver gives it, so a reply or an error lands in
-the conversation that caused it; which rooms are being rejoined (and after which id), which have
-a page of older history on the way, and what a lost connection does to all of that. The engine
-asks for these through methods and never writes them. Moderation's frames (roles, kicks, bans,
-deletions) are applied by ``moderation_receive.py``, which it hands them to. Everything the
-frontend hears goes through the engine's ``Notifier`` (``events.py``).
+that confirms a pending one by nonce), presence (quit reasons in words), topics, member lists,
+renames, away replies and errors, which become readable lines; a message to a nick nobody has
+closes the direct conversation it had opened. It owns the bookkeeping of replies: each outgoing
+frame that expects one is recorded as a ``Request`` under the ``ref`` the receiver gives it, so a
+reply or an error lands in the conversation that caused it, and what a lost connection does to
+all of that. The history pages of rooms (on join, older pages, the catch-up after a reconnect)
+are ``room_history.py``'s, those of direct conversations ``directs.py``'s; our own lines wait in
+the ``outbox.py`` it holds, which learns here of echoes and of ``rate_limited`` refusals (the
+line waits its turn rather than failing). Moderation's frames (roles, kicks, bans, deletions)
+are applied by ``moderation_receive.py``. The engine asks for all of this through methods and
+never writes it. Everything the frontend hears goes through the engine's ``Notifier``
+(``events.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Literal
 
 from app.client.accounts import account_text, key_list_lines, offline_text, whois_text
 from app.client.directs import DirectCatchup
-from app.client.errors import describe_error
+from app.client.errors import describe_error, quit_reason
 from app.client.events import (
     ErrorReported,
     LineAdded,
@@ -33,6 +35,8 @@ from app.client.events import (
 )
 from app.client.listings import Listings
 from app.client.moderation_receive import ModerationNews, message_text
+from app.client.outbox import Outbox
+from app.client.room_history import RoomHistory
 from app.client.state import (
     ChatState,
     Conversation,
@@ -47,14 +51,12 @@ from app.client.state import (
     now_ms,
 )
 from app.protocol import (
-    HISTORY_LIMIT_MAX,
     AccountInfo,
     AwaySet,
     BanList,
     ClientFrame,
     Deleted,
     Error,
-    GetHistory,
     HistoryPage,
     Joined,
     KeyList,
@@ -102,8 +104,6 @@ class Request:
 
 Send = Callable[[ClientFrame, "Request | None"], bool]
 
-OLDER_PAGE: Final = 200  # the most the server gives in one page: fewer round trips when paging back
-
 
 def local_line(kind: LineKind, text: str, sender: str | None = None) -> Line:
     return Line(seq=next_seq(), kind=kind, text=text, ts=now_ms(), sender=sender)
@@ -137,6 +137,7 @@ class Receiver:
         send: Send,
         remember: Callable[[], None],
         catchup_pages: int,
+        connected: Callable[[], bool],
     ) -> None:
         self.state = state
         self.notify = notify
@@ -145,12 +146,11 @@ class Receiver:
         self.catchup_pages = catchup_pages
         self._requests: dict[int, Request] = {}
         self._last_ref = 0
-        # Rooms being rejoined after a reconnect -> the last message id we had seen there.
-        self._resume_after: dict[str, int] = {}
-        self._loading_older: set[str] = set()
+        self.rooms = RoomHistory(self)
         self.directs = DirectCatchup(self)
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)
+        self.outbox = Outbox(state, self, connected)
 
     # --- what the engine asks -----------------------------------------------------------
 
@@ -171,29 +171,14 @@ class Receiver:
 
     def room_gone(self, conversation: Conversation) -> None:
         """We are no longer in the room ``conversation``: nothing more is fetched for it."""
-        self._resume_after.pop(conversation.key, None)
-        self._loading_older.discard(conversation.key)
+        self.rooms.forget(conversation)
         self._remember()
 
-    def rejoining(self, conversation: Conversation) -> None:
-        """``conversation`` is being rejoined after a reconnect: what its history page holds
-        after the last id seen there is news, and anything missed before it is fetched."""
-        if conversation.last_id is not None:
-            self._resume_after[conversation.key] = conversation.last_id
-
-    def load_older(self, conversation: Conversation) -> None:
-        """Ask for the page before the oldest line held; quiet if there is none or one is
-        already on the way."""
-        if (
-            conversation.kind is not ConversationKind.ROOM
-            or not conversation.joined
-            or not conversation.has_older
-            or conversation.key in self._loading_older
-        ):
-            return
-        frame = GetHistory(room=conversation.name, before=conversation.oldest_id, limit=OLDER_PAGE)
-        if self.send(frame, Request("older", conversation.key)):
-            self._loading_older.add(conversation.key)
+    def show_everywhere(self, text: str) -> None:
+        """A notice in every conversation we are in (a lost connection concerns them all)."""
+        for conversation in self.state:
+            if conversation.joined:
+                self.append(conversation, local_line(LineKind.NOTICE, text))
 
     def connection_lost(self) -> None:
         """No reply will come on a dead connection: forget what was asked, and fail what can
@@ -204,14 +189,18 @@ class Receiver:
             if request.kind in ("catchup", "direct") and conversation is not None:
                 conversation.last_id = request.cursor
         self._requests.clear()
-        self._resume_after.clear()
-        self._loading_older.clear()
+        self.rooms.connection_lost()
         self.directs.connection_lost()
+        self.outbox.connection_lost()
         for conversation in self.state:
             if conversation.kind is ConversationKind.DIRECT and not self.directs.stored:
-                # A guest's direct messages are never stored: a pending one cannot be confirmed.
-                # An account's are looked for in the catch-up after the reconnect.
-                self.fail(conversation, conversation.pending.values())
+                # A guest's direct messages are never stored: one on the wire cannot be
+                # confirmed. An account's are looked for in the catch-up after the reconnect.
+                self.outbox.caught_up(conversation, certain=False)
+
+    def catching_up(self, conversation: str) -> bool:
+        """Whether ``conversation``'s catch-up after a reconnect is still under way."""
+        return self.rooms.catching(conversation) or self.directs.catching(conversation)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -226,6 +215,7 @@ class Receiver:
             updated = failed(line)
             conversation.replace(updated)
             self.notify.emit(LineUpdated(conversation.key, updated))
+            self.outbox.failed(line.nonce)
 
     def append(self, conversation: Conversation, line: Line) -> None:
         conversation.append(line, active=self.state.active == conversation.key)
@@ -254,7 +244,7 @@ class Receiver:
         if isinstance(frame, Message):
             self._message(frame)
         elif isinstance(frame, HistoryPage):
-            self._history(frame)
+            self.rooms.page(frame, self._request(frame.ref))
         elif isinstance(frame, Presence):
             self._presence(frame)
         elif isinstance(frame, Joined):
@@ -315,6 +305,7 @@ class Receiver:
         line = confirmed(pending, message_id=message.id, ts=message.ts)
         conversation.replace(line)
         self.notify.emit(LineUpdated(conversation.key, line))
+        self.outbox.confirmed(pending.nonce)
 
     def pending_match(self, conversation: Conversation, message: Message) -> Line | None:
         """Our pending line that a history message turns out to be (its echo was lost)."""
@@ -326,118 +317,6 @@ class Receiver:
             if line.text == message.text and (line.kind is LineKind.ACTION) == message.action:
                 return line
         return None
-
-    # --- history ------------------------------------------------------------------------
-
-    def _history(self, page: HistoryPage) -> None:
-        request = self._request(page.ref)
-        name = page.room if page.room is not None else page.with_
-        conversation = self.state.get(name) if name is not None else None
-        if conversation is None:
-            return
-        if request is not None and request.kind == "older":
-            self._older(conversation, page)
-        elif request is not None and request.kind == "catchup":
-            self._catchup(conversation, page, request)
-        elif request is not None and request.kind == "direct":
-            self.directs.page(conversation, page, request)
-        elif conversation.key in self._resume_after:
-            self._rejoin_page(conversation, page)
-        else:
-            self._join_page(conversation, page)
-
-    def _join_page(self, conversation: Conversation, page: HistoryPage) -> None:
-        for message in page.messages:
-            if conversation.last_id is not None and message.id <= conversation.last_id:
-                continue
-            line = message_line(message, self.state.nick)
-            # Old history is context, not news: it does not count as unread.
-            conversation.append(line, active=True)
-            self.notify.emit(LineAdded(conversation.key, line))
-        # After the history, as IRC clients show it: what was said before, then that we came in.
-        # Older pages go in front of everything, so the notice stays below the history.
-        self.append(conversation, local_line(LineKind.JOIN, f"You joined {conversation.name}"))
-        conversation.has_older = page.more
-        if conversation.last_id is None:
-            # An empty room: after a reconnect, everything in it will be news.
-            conversation.last_id = 0
-        self.notify.changed()
-
-    def _rejoin_page(self, conversation: Conversation, page: HistoryPage) -> None:
-        last_id = self._resume_after[conversation.key]
-        # A catch-up cut short by another drop resumes early: skip what is already shown.
-        shown = conversation.message_ids()
-        for message in page.messages:
-            if message.id <= last_id or message.id in shown:
-                continue
-            pending = self.pending_match(conversation, message)
-            if pending is not None:
-                self.confirm(conversation, pending, message)
-            else:
-                self.append(conversation, message_line(message, self.state.nick))
-        messages = page.messages
-        if not messages or messages[0].id <= last_id + 1 or not page.more:
-            self._finish_catchup(conversation, reset=False)
-            return
-        # The page starts after our last id and there is more before it: fetch the hole.
-        request = Request("catchup", conversation.key, cursor=last_id, head=messages[0].id)
-        self._fetch_after(conversation, request)
-
-    def _fetch_after(self, conversation: Conversation, request: Request) -> None:
-        request.pages += 1
-        frame = GetHistory(room=conversation.name, after=request.cursor, limit=HISTORY_LIMIT_MAX)
-        self.send(frame, request)
-
-    def _catchup(self, conversation: Conversation, page: HistoryPage, request: Request) -> None:
-        lines: list[Line] = []
-        shown = conversation.message_ids()
-        for message in page.messages:
-            if not request.cursor < message.id < request.head or message.id in shown:
-                continue
-            pending = self.pending_match(conversation, message)
-            if pending is not None:
-                self.confirm(conversation, pending, message)
-                continue
-            line = message_line(message, self.state.nick)
-            lines.append(line)
-            if not line.own and self.state.active != conversation.key:
-                conversation.unread += 1
-                conversation.mention = conversation.mention or line.mention
-        conversation.insert_before_id(lines, request.head)
-        newest = max((m.id for m in page.messages), default=request.cursor)
-        reached = newest >= request.head or not page.more or not page.messages
-        if reached:
-            self._finish_catchup(conversation, reset=True)
-        elif request.pages >= self.catchup_pages:
-            gap = local_line(
-                LineKind.GAP, "More was missed while disconnected than was fetched here."
-            )
-            conversation.insert_before_id([gap], request.head)
-            self._finish_catchup(conversation, reset=True)
-        else:
-            request.cursor = newest
-            self._fetch_after(conversation, request)
-
-    def _finish_catchup(self, conversation: Conversation, *, reset: bool) -> None:
-        self._resume_after.pop(conversation.key, None)
-        # What is still pending was never stored by the server: say so rather than pretend.
-        self.fail(conversation, conversation.pending.values())
-        if reset:
-            self.notify.reset(conversation)
-        self.notify.changed()
-
-    def _older(self, conversation: Conversation, page: HistoryPage) -> None:
-        self._loading_older.discard(conversation.key)
-        oldest = conversation.oldest_id
-        older = [
-            message_line(message, self.state.nick)
-            for message in page.messages
-            if oldest is None or message.id < oldest
-        ]
-        fitted = conversation.prepend(older)
-        conversation.has_older = page.more or fitted < len(older)
-        self.notify.reset(conversation)
-        self.notify.changed()
 
     # --- rooms, members, presence -------------------------------------------------------
 
@@ -462,13 +341,8 @@ class Receiver:
         conversation = self.state.get(parted.room)
         if conversation is None:
             return
-        was_active = self.state.active == conversation.key
-        self.state.remove(conversation.key)
         self.room_gone(conversation)
-        active = self.state.active_conversation
-        if was_active and active is not None:
-            self.notify.reset(active)
-        self.notify.changed()
+        self.close(conversation)
 
     def _presence(self, presence: Presence) -> None:
         conversation = self.state.get(presence.room)
@@ -480,7 +354,8 @@ class Receiver:
             self.append(conversation, local_line(LineKind.JOIN, f"{nick} joined", nick))
         elif event in ("part", "quit"):
             conversation.remove_member(nick)
-            reason = f" ({presence.text})" if presence.text else ""
+            text = quit_reason(presence.text or "") if event == "quit" else presence.text
+            reason = f" ({text})" if text else ""
             kind, verb = (LineKind.PART, "left") if event == "part" else (LineKind.QUIT, "quit")
             self.append(conversation, local_line(kind, f"{nick} {verb}{reason}", nick))
         elif event == "nick" and presence.old is not None:
@@ -497,7 +372,7 @@ class Receiver:
                 self.notify.reset(direct)
                 self.append(direct, local_line(LineKind.NICK, text, nick))
         elif event in ("away", "back"):
-            conversation.set_away(nick, event == "away")
+            conversation.set_away(nick, event == "away", presence.text or "")
         elif event == "kick":
             self._request(presence.ref)
             self.moderation.kick(conversation, presence)
@@ -546,9 +421,50 @@ class Receiver:
     def _error(self, error: Error) -> None:
         request = self._request(error.ref)
         where = request.conversation if request is not None else None
+        if (
+            request is not None
+            and request.kind == "say"
+            and error.code == "rate_limited"
+            and self.outbox.refused(request.nonce, error.retry_after_ms)
+        ):
+            return  # not an error to the person: the line waits its turn in the outbox
+        if request is not None and request.kind == "nick" and not request.show:
+            return  # asking for our own nick back: refused until the old connection is gone
+        if request is not None and error.code == "no_such_nick" and self._drop_empty(request):
+            where = None  # the conversation is gone: the error goes where we are now
         if request is not None:
             self._undo(request)
         self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)
+
+    def _drop_empty(self, request: Request) -> bool:
+        """A direct conversation opened only to say something to a nick nobody has: close it
+        rather than leave it empty. False if it holds anything else."""
+        conversation = self.state.get(request.conversation) if request.conversation else None
+        if (
+            request.kind != "say"
+            or conversation is None
+            or conversation.kind is not ConversationKind.DIRECT
+            or any(line.id is not None for line in conversation.lines)
+        ):
+            return False
+        self.outbox.failed(request.nonce)
+        self.close(conversation)
+        return True
+
+    def close(self, conversation: Conversation) -> None:
+        """Drop ``conversation`` from the list; the one shown instead is redrawn. Lines still
+        waiting to be sent there are taken back, and that is said where we are now."""
+        taken = self.outbox.forget(conversation.key)
+        was_active = self.state.active == conversation.key
+        self.state.remove(conversation.key)
+        active = self.state.active_conversation
+        if taken and active is not None:
+            lines = "1 line" if taken == 1 else f"{taken} lines"
+            text = f"{lines} to {conversation.name} not sent yet went with it when it closed."
+            self.append(active, local_line(LineKind.NOTICE, text))
+        if was_active and active is not None:
+            self.notify.reset(active)
+        self.notify.changed()
 
     def _undo(self, request: Request) -> None:
         """Put the state right after the server refused what ``request`` asked."""
@@ -557,13 +473,7 @@ class Receiver:
             return
         if request.kind == "say" and request.nonce in conversation.pending:
             self.fail(conversation, [conversation.pending[request.nonce]])
-        elif request.kind == "older":
-            self._loading_older.discard(conversation.key)
-        elif request.kind == "catchup":
-            self._finish_catchup(conversation, reset=True)
+        elif request.kind in ("older", "catchup", "join"):
+            self.rooms.refused(conversation, request)
         elif request.kind == "direct":
-            self.directs.finish(conversation)
-        elif request.kind == "join" and conversation.key in self._resume_after:
-            conversation.joined = False
-            self._resume_after.pop(conversation.key, None)
-            self.notify.changed()
+            self.directs.finish(conversation, certain=False)

@@ -103,6 +103,7 @@ class MemberView:
     nick: str
     away: bool = False
     role: str = "member"  # "owner" | "op" | "member"
+    away_text: str = ""  # why, when a presence said so
 
     @property
     def prefix(self) -> str:
@@ -185,6 +186,7 @@ class StateSnapshot:
     active: str | None
     away: str | None = None  # our own away text; None when we are here
     oper: bool = False  # we are a server operator
+    outbox: int = 0  # our lines typed and not yet confirmed by the server
 
     def conversation(self, key: str) -> ConversationView | None:
         wanted = fold(key)
@@ -236,6 +238,9 @@ class Conversation:
     # The highest message id seen here; the resume point after a reconnect.
     last_id: int | None = None
     pending: dict[str, Line] = field(default_factory=dict)
+    # The seq of the last line held when the user last left this conversation (the unread
+    # marker); None if they never left it.
+    marker: int | None = None
     lines: deque[Line] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -299,11 +304,11 @@ class Conversation:
         self.members[fold(new)] = replace(member, nick=new)
         return True
 
-    def set_away(self, nick: str, away: bool) -> bool:
+    def set_away(self, nick: str, away: bool, text: str = "") -> bool:
         member = self.members.get(fold(nick))
-        if member is None or member.away == away:
+        if member is None or (member.away == away and member.away_text == text):
             return False
-        self.members[fold(nick)] = replace(member, away=away)
+        self.members[fold(nick)] = replace(member, away=away, away_text=text if away else "")
         return True
 
     # --- scrollback ---------------------------------------------------------------------
@@ -398,6 +403,7 @@ class ChatState:
         self.active: str | None = None
         self.away: str | None = None
         self.oper = False
+        self.outbox = 0
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations.values())
@@ -444,6 +450,9 @@ class ChatState:
 
     def activate(self, name: str) -> Conversation | None:
         conversation = self.conversations.get(fold(name))
+        left = self.active_conversation
+        if conversation is not None and left is not None and left is not conversation:
+            left.marker = left.lines[-1].seq if left.lines else None
         if conversation is not None:
             self.active = conversation.key
             conversation.mark_read()
@@ -452,6 +461,15 @@ class ChatState:
     @property
     def active_conversation(self) -> Conversation | None:
         return None if self.active is None else self.conversations.get(self.active)
+
+    def away_text(self, nick: str) -> str | None:
+        """Why ``nick`` is away (``""`` if no reason is known) when a room we share says they
+        are; None when they are not, or share no room with us."""
+        for conversation in self.conversations.values():
+            member = conversation.members.get(fold(nick))
+            if member is not None and member.away:
+                return member.away_text
+        return None
 
     def joined_rooms(self) -> list[str]:
         return [
@@ -469,6 +487,7 @@ class ChatState:
             active=self.active,
             away=self.away,
             oper=self.oper,
+            outbox=self.outbox,
         )
 
 

@@ -230,6 +230,8 @@ class TkApp:
             on_connect=self.show_login,
             on_quit=self.close,
             scrollback=self.scrollback,
+            text_size=self.store.load().text_size if self.store is not None else None,
+            on_text_size=self.store.remember_text_size if self.store is not None else None,
         )
         self.window.pack(fill="both", expand=True)
 

@@ -7,7 +7,9 @@ TLS, checks nick and server before anything is sent, and shows what went wrong (
 password goes to the engine only, never to the client config.
 ``Prompt`` is a small non-modal dialog with one entry (Join…, Set topic…): non-modal because a
 modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test can
-fill it and press its button like a user. ``CommandsHelp`` lists the command language from
+fill it and press its button like a user. ``PasteDialog`` asks once before a paste of several
+lines is sent (``app.client.paste.PasteQuestion``), with Cancel the default for a large one.
+``CommandsHelp`` lists the command language from
 ``app.client.commands.help_lines``, the same text ``/help`` prints.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from tkinter import ttk
 
 from app.client.commands import help_lines
+from app.client.paste import PasteQuestion
 from app.protocol import DEFAULT_PORT, is_valid_nick
 
 
@@ -192,6 +195,41 @@ class Prompt(tk.Toplevel):
         text = self.entry.get()
         self.destroy()
         self.on_ok(text)
+
+
+class PasteDialog(tk.Toplevel):
+    """Send a paste of several lines? ``on_send()`` when the user says yes."""
+
+    def __init__(
+        self, master: tk.Misc, question: PasteQuestion, on_send: Callable[[], None]
+    ) -> None:
+        super().__init__(master)
+        self.title("Paste")
+        self.resizable(False, False)
+        self.transient(master.winfo_toplevel())
+        self.on_send = on_send
+        frame = ttk.Frame(self, padding=14)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=question.title, font="TkHeadingFont").pack(anchor="w")
+        ttk.Label(frame, text=question.detail, wraplength=360).pack(anchor="w", pady=(6, 12))
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e")
+        self.cancel_button = ttk.Button(buttons, text="Cancel", command=self.destroy)
+        self.cancel_button.pack(side="right")
+        self.send_button = ttk.Button(
+            buttons, text=f"Send {question.count} lines", command=self.accept
+        )
+        self.send_button.pack(side="right", padx=(0, 8))
+        # Enter presses the focused button; for a large paste that is Cancel.
+        default = self.cancel_button if question.large else self.send_button
+        default.configure(default="active")
+        default.focus_set()
+        self.bind("<Return>", lambda _event: default.invoke())
+        self.bind("<Escape>", lambda _event: self.destroy())
+
+    def accept(self) -> None:
+        self.destroy()
+        self.on_send()
 
 
 class CommandsHelp(tk.Toplevel):

@@ -5,8 +5,10 @@ This module owns typing. ``InputLine`` is a ``ttk.Entry`` that hands each non-bl
 history of what was sent that Up and Down walk through like a shell's (keeping the half-typed
 line as the newest entry), and completes the word under the cursor with the candidates of
 ``app.client.commands.complete``: one candidate is inserted, several are cycled through by
-pressing Tab again. Completion reads the latest ``StateSnapshot`` through ``state``, a callable,
-because the snapshot belongs to the window and changes with every tick.
+pressing Tab again. A paste of several lines is not put into the one-line entry: it goes to
+``on_paste`` whole, for the window to ask about (``app.client.paste``). Completion reads the
+latest ``StateSnapshot`` through ``state``, a callable, because the snapshot belongs to the
+window and changes with every tick.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tkinter import ttk
 from typing import Final
 
 from app.client.commands import Completion, complete
+from app.client.paste import is_multiline
 from app.client.state import StateSnapshot
 
 HISTORY_LIMIT: Final = 500
@@ -41,9 +44,11 @@ class InputLine(ttk.Entry):
         master: tk.Misc,
         on_submit: Callable[[str], None],
         state: Callable[[], StateSnapshot | None],
+        on_paste: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(master)
         self.on_submit = on_submit
+        self.on_paste = on_paste
         self.snapshot_of = state
         self.history: list[str] = []
         self._position = 0  # index into history; len(history) is the line being typed
@@ -55,6 +60,7 @@ class InputLine(ttk.Entry):
         self.bind("<Down>", self._newer)
         self.bind("<Tab>", self._complete)
         self.bind("<KeyPress>", self._typed, add=True)
+        self.bind("<<Paste>>", self._paste)
 
     @property
     def value(self) -> str:
@@ -79,6 +85,16 @@ class InputLine(ttk.Entry):
         self._draft = ""
         self.set_value("")
         self.on_submit(text)
+        return "break"
+
+    def _paste(self, _event: object = None) -> str | None:
+        try:
+            text = self.clipboard_get()
+        except tk.TclError:
+            return "break"  # an empty clipboard
+        if self.on_paste is None or not is_multiline(text):
+            return None  # Tk's own paste of one line
+        self.on_paste(text)
         return "break"
 
     def _older(self, _event: object = None) -> str:

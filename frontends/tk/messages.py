@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tkinter import ttk
 
 from app.client.state import DEFAULT_SCROLLBACK, Line
-from frontends.tk.render import BACKGROUND, configure_tags, insert_args
+from frontends.tk.render import BACKGROUND, DEFAULT_TEXT_SIZE, configure_tags, insert_args
 
 log = logging.getLogger("parley.tk")
 
@@ -33,6 +33,8 @@ class Scrollbacks:
     def __init__(self, limit: int = DEFAULT_SCROLLBACK) -> None:
         self.limit = limit
         self._lines: dict[str, deque[Line]] = {}
+        # The seq of the last line seen before the user left each conversation (engine's word).
+        self._markers: dict[str, int] = {}
 
     def lines(self, key: str) -> deque[Line]:
         found = self._lines.get(key)
@@ -52,13 +54,22 @@ class Scrollbacks:
                 return index
         return None
 
-    def reset(self, key: str, lines: tuple[Line, ...]) -> None:
+    def reset(self, key: str, lines: tuple[Line, ...], marker: int | None = None) -> None:
         self._lines[key] = deque(lines, maxlen=self.limit)
+        if marker is None:
+            self._markers.pop(key, None)
+        else:
+            self._markers[key] = marker
+
+    def marker(self, key: str) -> int | None:
+        """Where the unread marker of ``key`` goes: after the line with this seq."""
+        return self._markers.get(key)
 
     def forget(self, keys: set[str]) -> None:
         """Drop the mirrors of conversations the engine no longer has."""
         for key in keys:
             self._lines.pop(key, None)
+            self._markers.pop(key, None)
 
 
 @dataclass
@@ -112,7 +123,8 @@ class MessageView(ttk.Frame):
         self.scrollbar.grid(row=0, column=1, sticky="ns")
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
-        configure_tags(self.text)
+        self.text_size = DEFAULT_TEXT_SIZE
+        configure_tags(self.text, self.text_size)
         for sequence in ("<MouseWheel>", "<Button-4>"):
             self.text.bind(sequence, self._wheel, add=True)
 
@@ -143,6 +155,11 @@ class MessageView(ttk.Frame):
             self.changes.anchor = self._top_seq()
         self.changes.redraw = True
         self._top_requested = False
+
+    def set_text_size(self, size: int) -> None:
+        """Draw the messages at ``size`` points."""
+        self.text_size = size
+        configure_tags(self.text, size)
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -199,12 +216,16 @@ class MessageView(ttk.Frame):
         self.batches += 1
         self.lines_drawn += count
         self._shown += count
+        if count < len(lines):
+            # The line that was first may share its day with the page now in front of it.
+            self._update(lines, {lines[count].seq}, count + 1)
 
     def _append(self, lines: deque[Line], count: int) -> None:
         if count == 0:
             return
-        new = [lines[index] for index in range(len(lines) - count, len(lines))]
-        self._insert("end-1c", new)
+        first = len(lines) - count
+        new = [lines[index] for index in range(first, len(lines))]
+        self._insert("end-1c", new, lines[first - 1] if first > 0 else None)
         self.batches += 1
         self.lines_drawn += count
         self._shown += count
@@ -220,11 +241,13 @@ class MessageView(ttk.Frame):
             if line.seq in seqs:
                 row = index + 1
                 self.text.delete(f"{row}.0", f"{row + 1}.0")
-                self._insert(f"{row}.0", [line])
+                self._insert(f"{row}.0", [line], lines[index - 1] if index > 0 else None)
 
-    def _insert(self, index: str, lines: Iterable[Line]) -> None:
-        """One ``Text.insert`` call for all of ``lines``, each run with its own tags."""
-        args = insert_args(lines)
+    def _insert(self, index: str, lines: Iterable[Line], previous: Line | None = None) -> None:
+        """One ``Text.insert`` call for all of ``lines``, each run with its own tags;
+        ``previous`` is the line above them, for the day separator."""
+        marker = self.scrollbacks.marker(self.key) if self.key is not None else None
+        args = insert_args(lines, previous, marker)
         if args:
             chars, *rest = args
             assert isinstance(chars, str)

@@ -7,7 +7,11 @@ its colour and font on a ``Text``. A nick's colour is chosen by a stable hash of
 name, so ``alice`` looks the same in every room, in every run and in both frontends' spirit (the
 Textual UI uses its own palette). Moderation lines (kicks, bans, roles) stand out in brown; a
 deleted message keeps its place, its text replaced, in grey italics. Timestamps are local ``HH:MM``;
-messages carry the server's clock, local notices ours.
+messages carry the server's clock, local notices ours. The first line of each day starts with
+the day's date, set apart by space above it: a day separator that keeps one ``Text`` line per
+scrollback line, which the view's updates rely on; the first line that came after the user left
+a conversation begins with "new" in the same way (the unread marker). ``configure_tags`` takes
+the text size, which the window lets the user change.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ DIM_COLOUR: Final = "#8a8a8a"
 ERROR_COLOUR: Final = "#c62828"
 MENTION_BACKGROUND: Final = "#fff3b0"
 BACKGROUND: Final = "#ffffff"
+UNREAD_COLOUR: Final = "#d84315"
+UNREAD_MARK: Final = "── new since you left ──  "
 
 Run = tuple[str, tuple[str, ...]]
 
@@ -69,8 +75,14 @@ def _one_line(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
-def line_runs(line: Line) -> list[Run]:
-    """The runs of one line, ending in its newline."""
+def day_of(line: Line) -> str:
+    """The local day of ``line``, as the separator names it."""
+    return time.strftime("%A %d %B %Y", time.localtime(line.ts / 1000))
+
+
+def line_runs(line: Line, *, new_day: bool = False, unread: bool = False) -> list[Run]:
+    """The runs of one line, ending in its newline; ``new_day``: it is the first of its day;
+    ``unread``: the first line after the unread marker."""
     whole: tuple[str, ...] = ()
     if line.pending:
         whole = ("pending",)
@@ -78,7 +90,10 @@ def line_runs(line: Line) -> list[Run]:
         whole = ("failed",)
     if line.mention and not line.own:
         whole += ("mention",)
-    runs: list[Run] = [(f"{clock(line.ts)} ", ("ts", *whole))]
+    runs: list[Run] = [(f"{day_of(line)}  ", ("day",))] if new_day else []
+    if unread:
+        runs.append((UNREAD_MARK, ("unread",)))
+    runs.append((f"{clock(line.ts)} ", ("ts", *whole)))
     text = _one_line(line.text)
     sender = line.sender or ""
     who = ("own-nick",) if line.own else (nick_tag(sender),)
@@ -102,16 +117,28 @@ def line_runs(line: Line) -> list[Run]:
     if line.failed:
         runs.append(("  (not sent)", ("failed",)))
     runs.append(("\n", whole))
+    if new_day or unread:
+        # The whole Text line gets the space above that sets it apart.
+        runs = [(text, ("day-start", *tags)) for text, tags in runs]
     return runs
 
 
-def insert_args(lines: Iterable[Line]) -> list[str | tuple[str, ...]]:
-    """The flattened ``chars, tags, chars, tags, ...`` arguments of one ``Text.insert`` call."""
+def insert_args(
+    lines: Iterable[Line], previous: Line | None = None, marker: int | None = None
+) -> list[str | tuple[str, ...]]:
+    """The flattened ``chars, tags, chars, tags, ...`` arguments of one ``Text.insert`` call;
+    ``previous`` is the line shown just before them (None: they start the view), ``marker`` the
+    seq of the line the unread marker follows."""
     args: list[str | tuple[str, ...]] = []
+    day = day_of(previous) if previous is not None else None
+    after = previous.seq if previous is not None else None
     for line in lines:
-        for text, tags in line_runs(line):
+        today = day_of(line)
+        unread = marker is not None and after == marker
+        for text, tags in line_runs(line, new_day=today != day, unread=unread):
             args.append(text)
             args.append(tags)
+        day, after = today, line.seq
     return args
 
 
@@ -127,15 +154,23 @@ def font(widget: tk.Misc, size: int, *styles: str, like: str = "TkDefaultFont") 
     return " ".join([f"{{{family}}}", str(size), *styles])
 
 
-def configure_tags(text: tk.Text) -> None:
-    """Give every tag ``line_runs`` uses its look; later tags in this list win where they clash."""
+DEFAULT_TEXT_SIZE: Final = 11
+TEXT_SIZES: Final = range(8, 25)  # what the window's larger/smaller text allows
+
+
+def configure_tags(text: tk.Text, size: int = DEFAULT_TEXT_SIZE) -> None:
+    """Give every tag ``line_runs`` uses its look at text ``size`` points; later tags in this
+    list win where they clash."""
     # Proportional text reads better than the Text widget's default fixed font; only the
     # timestamps stay fixed-width so the messages line up.
-    text.configure(font=font(text, 11))
-    bold = font(text, 11, "bold")
-    italic = font(text, 11, "italic")
-    small = font(text, 9, like="TkFixedFont")
+    text.configure(font=font(text, size))
+    bold = font(text, size, "bold")
+    italic = font(text, size, "italic")
+    small = font(text, max(6, size - 2), like="TkFixedFont")
     text.tag_configure("ts", foreground=DIM_COLOUR, font=small)
+    text.tag_configure("day", foreground=DIM_COLOUR, font=bold)
+    text.tag_configure("day-start", spacing1=size)
+    text.tag_configure("unread", foreground=UNREAD_COLOUR, font=bold)
     text.tag_configure("nick", font=bold)
     for index, colour in enumerate(NICK_COLOURS):
         text.tag_configure(f"nick{index}", foreground=colour)

@@ -114,6 +114,10 @@ class EngineThread:
     def submit(self, text: str) -> None:
         self._forward("submit", text)
 
+    def paste(self, lines: list[str]) -> int:
+        self._forward("paste", lines)
+        return len(lines)
+
     def switch_to(self, conversation: str) -> None:
         self._forward("switch_to", conversation)
 

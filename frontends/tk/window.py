@@ -32,19 +32,23 @@ from app.client.events import (
     TopicChanged,
     unhandled,
 )
+from app.client.paste import PasteQuestion, paste_lines
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ConnectionState,
     ConnectionStatus,
     ConversationKind,
     ConversationView,
+    Line,
     StateSnapshot,
 )
 from frontends.base import EngineControl
-from frontends.tk.dialogs import CommandsHelp, Prompt
+from frontends.tk.dialogs import CommandsHelp, PasteDialog, Prompt
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
+from frontends.tk.notify import DesktopNotifier
+from frontends.tk.render import DEFAULT_TEXT_SIZE, TEXT_SIZES
 from frontends.tk.sidebar import ConversationList, MemberList
 
 log = logging.getLogger("parley.tk")
@@ -98,6 +102,8 @@ class ChatWindow(ttk.Frame):
         on_connect: Callable[[], None],
         on_quit: Callable[[], None],
         scrollback: int = DEFAULT_SCROLLBACK,
+        text_size: int | None = None,
+        on_text_size: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__(master)
         self.root = master
@@ -107,12 +113,16 @@ class ChatWindow(ttk.Frame):
         self.snapshot: StateSnapshot | None = None
         self.status: ConnectionStatus | None = None
         self.last_error: str | None = None
-        self.prompt: Prompt | None = None
+        self.prompt: Prompt | PasteDialog | None = None
         self.help: CommandsHelp | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
         self._countdown: str | None = None
+        self.notifier = DesktopNotifier(master)
+        self.on_text_size = on_text_size
         self._build()
+        if text_size is not None:
+            self.view.set_text_size(text_size)
         self._build_menu()
         self._bind_shortcuts()
         self.entry.focus_set()
@@ -137,7 +147,7 @@ class ChatWindow(ttk.Frame):
         self.view = MessageView(middle, self.scrollbacks)
         self.view.on_top = self._load_older
         self.view.pack(fill="both", expand=True)
-        self.entry = InputLine(middle, self.submit, lambda: self.snapshot)
+        self.entry = InputLine(middle, self.submit, lambda: self.snapshot, self.ask_paste)
         self.entry.pack(fill="x", padx=6, pady=6)
         self.members.tree.bind("<Double-1>", self._member_chosen)
         self.context_menus = ContextMenus(
@@ -171,13 +181,29 @@ class ChatWindow(ttk.Frame):
         room.add_command(
             label="Previous conversation", accelerator="Ctrl+P", command=lambda: self.cycle(-1)
         )
+        view = tk.Menu(menu, tearoff=False)
+        view.add_command(
+            label="Larger text", accelerator="Ctrl++", command=lambda: self.text_size_by(1)
+        )
+        view.add_command(
+            label="Smaller text", accelerator="Ctrl+-", command=lambda: self.text_size_by(-1)
+        )
+        view.add_command(label="Normal text size", accelerator="Ctrl+0", command=self.reset_size)
+        view.add_separator()
+        self.notifications = tk.BooleanVar(self.root, value=True)
+        view.add_checkbutton(
+            label="Notify on mentions and direct messages",
+            variable=self.notifications,
+            command=self._toggle_notifications,
+        )
         help_menu = tk.Menu(menu, tearoff=False)
         help_menu.add_command(label="Commands", accelerator="F1", command=self.show_help)
         menu.add_cascade(label="Parley", menu=parley, underline=0)
         menu.add_cascade(label="Room", menu=room, underline=0)
+        menu.add_cascade(label="View", menu=view, underline=0)
         menu.add_cascade(label="Help", menu=help_menu, underline=0)
         self.menu = menu
-        self.menus = {"Parley": parley, "Room": room, "Help": help_menu}
+        self.menus = {"Parley": parley, "Room": room, "View": view, "Help": help_menu}
         self.root.configure(menu=menu)
 
     def _bind_shortcuts(self) -> None:
@@ -190,6 +216,10 @@ class ChatWindow(ttk.Frame):
             "<Control-n>": lambda: self.cycle(1),
             "<Control-p>": lambda: self.cycle(-1),
             "<F1>": self.show_help,
+            "<Control-plus>": lambda: self.text_size_by(1),
+            "<Control-equal>": lambda: self.text_size_by(1),
+            "<Control-minus>": lambda: self.text_size_by(-1),
+            "<Control-Key-0>": self.reset_size,
             "<Prior>": self.view.page_up,
             "<Next>": self.view.page_down,
         }
@@ -213,6 +243,7 @@ class ChatWindow(ttk.Frame):
         for sequence in self.root.bind():
             self.root.unbind(sequence)
         self.root.configure({"menu": ""})
+        self.notifier.close()
         super().destroy()
 
     # --- the engine's events, one batch per tick ----------------------------------------------
@@ -234,15 +265,16 @@ class ChatWindow(ttk.Frame):
             case LineAdded(conversation, line):
                 self.scrollbacks.append(conversation, line)
                 self.view.appended(conversation)
+                self._maybe_notify(conversation, line)
             case LineUpdated(conversation, line):
                 if self.scrollbacks.update(conversation, line) is not None:
                     self.view.updated(conversation, line)
-            case ScrollbackReset(conversation, lines):
+            case ScrollbackReset(conversation, lines, _active, marker):
                 # Every conversation is mirrored, so ``active`` is not needed: the next snapshot
                 # says which one the view shows. The view goes first: it reads the old mirror to
                 # keep the reader's place.
                 self.view.reset(conversation)
-                self.scrollbacks.reset(conversation, lines)
+                self.scrollbacks.reset(conversation, lines, marker)
             case PresenceChanged(change):
                 # Members and away flags arrive in the next state snapshot; the line is in the log.
                 log.debug("presence %s %s in %s", change.event, change.nick, change.conversation)
@@ -276,7 +308,7 @@ class ChatWindow(ttk.Frame):
             text=f"{state.nick}{' (away)' if state.away is not None else ''} @ {state.server}"
         )
         self.root.title(window_title(state))
-        if self.status != state.connection:
+        if self.status != state.connection or previous is None or previous.outbox != state.outbox:
             self.status = state.connection
             self._show_status()
 
@@ -299,7 +331,11 @@ class ChatWindow(ttk.Frame):
         status = self.status
         if status is None:
             return
-        self.status_label.configure(text=describe_status(status), style=_STATUS_STYLE[status.state])
+        text = describe_status(status)
+        queued = self.snapshot.outbox if self.snapshot is not None else 0
+        if queued:
+            text += f"  ·  {queued} waiting to send (/cancel)"
+        self.status_label.configure(text=text, style=_STATUS_STYLE[status.state])
         waiting = status.state is ConnectionState.RECONNECTING and status.retry_at is not None
         if waiting and self._countdown is None:
             self._countdown = self.after(COUNTDOWN_MS, self._tick_countdown)
@@ -355,6 +391,50 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
+        self._focus_back_after(self.prompt)
+
+    # --- text size and notifications ---------------------------------------------------------
+
+    def text_size_by(self, step: int) -> None:
+        size = self.view.text_size + step
+        if size in TEXT_SIZES:
+            self.view.set_text_size(size)
+            if self.on_text_size is not None:
+                self.on_text_size(size)
+
+    def reset_size(self) -> None:
+        self.text_size_by(DEFAULT_TEXT_SIZE - self.view.text_size)
+
+    def _toggle_notifications(self) -> None:
+        self.notifier.enabled = bool(self.notifications.get())
+
+    def _maybe_notify(self, conversation: str, line: Line) -> None:
+        """A mention or a direct message the user is not looking at: tell the desktop."""
+        direct = not conversation.startswith("#")
+        if not line.is_chat or line.own or not (line.mention or direct):
+            return
+        looking = self.root.focus_displayof() is not None and self.view.key == conversation
+        if looking:
+            return
+        where = f"{line.sender} in {conversation}" if not direct else f"{line.sender} (direct)"
+        self.notifier.notify(where, line.text)
+
+    def ask_paste(self, text: str) -> None:
+        """A paste of several lines: ask once, then one message per line."""
+        active = self.snapshot.active_view if self.snapshot is not None else None
+        lines = paste_lines(text)
+        if active is None or not lines:
+            return
+        where = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
+        key = active.key
+
+        def send() -> None:
+            if self.snapshot is not None and self.snapshot.active == key:
+                self.control.paste(lines)
+
+        if self.prompt is not None and self.prompt.winfo_exists():
+            self.prompt.destroy()
+        self.prompt = PasteDialog(self, PasteQuestion(len(lines), where), send)
         self._focus_back_after(self.prompt)
 
     def ask_join(self) -> None:

@@ -41,6 +41,7 @@ from app.client.events import (
     unhandled,
 )
 from app.client.link import Timings
+from app.client.paste import PasteQuestion, paste_lines
 from app.client.receive import local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -55,6 +56,7 @@ from frontends.tui.bridge import EngineMessage, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
+from frontends.tui.paste import PasteScreen
 from frontends.tui.prompt import ChatInput
 
 log = logging.getLogger("parley.tui")
@@ -327,6 +329,7 @@ class ParleyApp(App[None]):
         status = self.status_line
         status.nick = state.nick
         status.away = state.away
+        status.queued = state.outbox
         status.status = state.connection
         chat_input = self.chat_input
         chat_input.snapshot = state
@@ -368,7 +371,7 @@ class ParleyApp(App[None]):
         # The engine redraws a conversation for several reasons; only the active one is shown.
         if event.active:
             self._shown = event.conversation
-            self.chat_log.show(self._with_invite(event.conversation, event.lines))
+            self.chat_log.show(self._with_invite(event.conversation, event.lines), event.marker)
 
     def _line_added(self, event: LineAdded) -> None:
         line = event.line
@@ -436,19 +439,43 @@ class ParleyApp(App[None]):
 
     def on_chat_log_scrolled(self, message: ChatLog.Scrolled) -> None:
         self.status_line.scrolled = not message.at_bottom
+        self.status_line.new_below = message.new_below
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         if message.input is not self.chat_input:
             return
         text = message.value
-        chat_input = self.chat_input
-        chat_input.remember(text)
-        chat_input.value = ""
+        self.chat_input.remember(text)
         if self.engine is None:
             return
         if text.strip() and not text.startswith("/"):
             self.chat_log.scroll_end(animate=False, x_axis=False)
         self.engine.submit(text)
+
+    def on_chat_input_pasted(self, message: ChatInput.Pasted) -> None:
+        """A paste of several lines: ask once, then send one message per line."""
+        engine, state = self.engine, self.snapshot
+        lines = paste_lines(message.text)
+        active = state.active_view if state is not None else None
+        if engine is None or active is None or not lines:
+            return
+        where = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
+        key = active.key
+
+        def answered(send: bool | None) -> None:
+            if send and self.engine is engine and engine.state.active == key:
+                self.chat_log.scroll_end(animate=False, x_axis=False)
+                engine.paste(lines)
+            self.chat_input.focus()
+
+        question = PasteQuestion(len(lines), where, engine.send_interval)
+        self.push_screen(PasteScreen(question), answered)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy ``text``, unless it is empty: Ctrl+C over a selection of nothing (a drag across
+        blank cells) would otherwise send an empty OSC 52 and wipe the terminal's clipboard."""
+        if text:
+            super().copy_to_clipboard(text)
 
     def ring(self) -> None:
         """Ring the terminal bell for a mention or a direct message."""

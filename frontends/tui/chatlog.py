@@ -14,6 +14,7 @@ log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for
 
 from __future__ import annotations
 
+import re
 import zlib
 from bisect import bisect_right
 from collections import OrderedDict
@@ -68,6 +69,12 @@ _CONTROL_PICTURES[0x7F] = 0x2421
 # C1 controls (U+0080-U+009F, e.g. U+009B, a one-character CSI) have no pictures: a replacement
 # character keeps them from reaching terminals that act on them.
 _CONTROL_PICTURES.update({code: 0xFFFD for code in range(0x80, 0xA0)})
+# Emoji sequences whose width terminals disagree on: rich counts 👍🏽 (thumbs up and a skin tone)
+# as one 2-cell picture, while tmux and many terminals count each code point (4 cells), and the
+# row then pushes the member list's border aside. Without the skin tone modifiers, the joiner of
+# ZWJ sequences and the emoji variation selector, every terminal counts the same cells as rich.
+_UNEVEN_WIDTH: Final[dict[int, int | None]] = {code: None for code in range(0x1F3FB, 0x1F400)}
+_UNEVEN_WIDTH.update({0x200D: None, 0xFE0F: None})
 _NOT_SENT: Final = "  (not sent)"
 _CACHED_LINES: Final = 400
 # "HH:MM " + the nick column + " │ ": where the text of every line starts.
@@ -81,7 +88,7 @@ def nick_color(nick: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` with control characters shown as symbols instead of being sent to the tty."""
-    return text.translate(_CONTROL_PICTURES)
+    return text.translate(_CONTROL_PICTURES).translate(_UNEVEN_WIDTH)
 
 
 def _body_text(line: Line) -> str:
@@ -92,6 +99,22 @@ def _body_text(line: Line) -> str:
     if line.failed:
         text += _NOT_SENT
     return text
+
+
+# A notice laid out in columns (/help: "  /usage   summary"): its wrapped rows continue under the
+# second column rather than under the first.
+_COLUMNS: Final = re.compile(r" *\S+(?: \S+)* {2,}(?=\S)")
+
+
+# The fewest cells the second column may keep before it moves below the first, indented.
+_SUMMARY_MIN: Final = 20
+_NARROW_INDENT: Final = 6
+
+
+def hanging_indent(text: str) -> int:
+    """Where the second column of a two-column notice starts; 0 if it has none."""
+    match = _COLUMNS.match(text)
+    return match.end() if match else 0
 
 
 def day_label(day: date) -> str:
@@ -105,6 +128,7 @@ class _Row:
     key: int
     line: Line | None
     day: date
+    marker: bool = False  # the unread marker rather than a day separator
     height: int = 1
     # The width ``height`` was measured at; 0 when it must be measured again.
     measured_at: int = 0
@@ -134,6 +158,7 @@ class ChatLog(ScrollView, can_focus=False):
         "chatlog--moderation",
         "chatlog--deleted",
         "chatlog--day",
+        "chatlog--marker",
     }
 
     class ReachedTop(Message):
@@ -142,9 +167,10 @@ class ChatLog(ScrollView, can_focus=False):
     class Scrolled(Message):
         """The view left the newest line (``at_bottom`` False) or came back to it."""
 
-        def __init__(self, at_bottom: bool) -> None:
+        def __init__(self, at_bottom: bool, new_below: int = 0) -> None:
             super().__init__()
             self.at_bottom = at_bottom
+            self.new_below = new_below  # messages that arrived out of sight below
 
     def __init__(
         self,
@@ -161,7 +187,11 @@ class ChatLog(ScrollView, can_focus=False):
         self._total = 0
         self._width = 0
         self._cached: OrderedDict[int, _Row] = OrderedDict()
-        self._was_at_bottom = True
+        # Whether the view follows new lines: it left the bottom because the user scrolled,
+        # not because a resize moved the bottom (a shorter view has a larger max_scroll_y).
+        self._following = True
+        # Messages added while scrolled back, for the status line's "n new below".
+        self._new_below = 0
         self._styles: dict[str, Style] = {}
 
     # --- what the app calls ---------------------------------------------------------------
@@ -190,6 +220,11 @@ class ChatLog(ScrollView, can_focus=False):
     def at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y
 
+    @property
+    def following(self) -> bool:
+        """Whether new lines scroll into view: the user has not scrolled back."""
+        return self._following or self.at_bottom
+
     def plain_rows(self) -> list[str]:
         """Every entry as unwrapped plain text, as it reads on screen; for tests and copying."""
         rows = []
@@ -198,16 +233,20 @@ class ChatLog(ScrollView, can_focus=False):
             rows.append(prefix.plain + body.plain)
         return rows
 
-    def show(self, lines: Iterable[Line]) -> None:
-        """Replace the whole log, keeping the first visible line in place where it remains."""
-        anchor = self._anchor()
-        follow = self.at_bottom or not self._rows
+    def show(self, lines: Iterable[Line], marker: int | None = None) -> None:
+        """Replace the whole log, keeping the first visible line in place where it remains;
+        the unread marker goes after the line whose seq is ``marker``."""
+        anchor = None if self._following else self._anchor()
+        follow = self.following or not self._rows
         # A redraw mostly shows the same lines (older history put in front): keeping their rows
         # keeps their measured heights, so a page costs its own lines, not the whole log's.
         shown = {row.line.seq: row for row in self._rows if row.line is not None}
         self._rows = []
         for line in lines:
             self._append_row(line, shown.get(line.seq))
+            if line.seq == marker:
+                day = self._rows[-1].day
+                self._rows.append(_Row(next(_separator_keys), None, day, marker=True))
         kept = {id(row) for row in self._rows}
         for key, row in list(self._cached.items()):
             if id(row) not in kept:
@@ -221,7 +260,10 @@ class ChatLog(ScrollView, can_focus=False):
 
     def add(self, line: Line) -> None:
         """Append a line, following it if the view was at the bottom."""
-        follow = self.at_bottom
+        follow = self.following
+        if not follow and line.is_chat:
+            self._new_below += 1
+            self.post_message(self.Scrolled(False, self._new_below))
         start = len(self._rows)
         self._append_row(line)
         for row in self._rows[start:]:
@@ -240,7 +282,7 @@ class ChatLog(ScrollView, can_focus=False):
         for index in range(len(self._rows) - 1, -1, -1):
             row = self._rows[index]
             if row.line is not None and row.line.seq == line.seq:
-                follow = self.at_bottom
+                follow = self.following
                 row.line = line
                 row.strips = None
                 row.measured_at = 0
@@ -267,15 +309,19 @@ class ChatLog(ScrollView, can_focus=False):
     # --- Textual hooks --------------------------------------------------------------------
 
     def on_resize(self) -> None:
+        # By now the view has its new size: whether it is at the bottom says nothing about
+        # whether it was, so the follow flag decides.
+        follow = self._following
         width = self.scrollable_content_region.width
         if width != self._width:
-            follow = self.at_bottom
-            anchor = self._anchor()
+            anchor = None if follow else self._anchor()
             self._width = width
             self._drop_strips()
             self._reflow(measure=True)
             if follow or anchor is None or not self._scroll_to_anchor(anchor):
                 self.scroll_end(animate=False, x_axis=False)
+        elif follow:
+            self.scroll_end(animate=False, x_axis=False)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -287,9 +333,11 @@ class ChatLog(ScrollView, can_focus=False):
         if new_value <= 0 < old_value:
             self.post_message(self.ReachedTop())
         at_bottom = self.at_bottom
-        if at_bottom != self._was_at_bottom:
-            self._was_at_bottom = at_bottom
-            self.post_message(self.Scrolled(at_bottom))
+        if at_bottom != self._following:
+            self._following = at_bottom
+            if at_bottom:
+                self._new_below = 0
+            self.post_message(self.Scrolled(at_bottom, self._new_below))
 
     def render_line(self, y: int) -> Strip:
         absolute = round(self.scroll_offset.y) + y
@@ -324,7 +372,7 @@ class ChatLog(ScrollView, can_focus=False):
         for row in self._rows[:drop]:
             self._cached.pop(row.key, None)
         del self._rows[:drop]
-        if not self.at_bottom:
+        if not self.following:
             # Keep the lines being read where they are on screen.
             self.scroll_to(y=max(0, self.scroll_y - removed_height), animate=False, force=True)
         return True
@@ -407,7 +455,19 @@ class ChatLog(ScrollView, can_focus=False):
             return prefix, [body]
         if not body.plain:
             return prefix, [Text()]
-        return prefix, list(body.wrap(self.app.console, max(width - prefix.cell_len, 8)))
+        room = max(width - prefix.cell_len, 8)
+        hang = hanging_indent(body.plain) if row.line.kind is LineKind.NOTICE else 0
+        if hang and body.cell_len > room:
+            if hang <= room - _SUMMARY_MIN:
+                parts = list(body[hang:].wrap(self.app.console, room - hang))
+                first = body[:hang] + parts[0]
+                return prefix, [first, *(Text(" " * hang) + part for part in parts[1:])]
+            # Too narrow for two columns: the first on its row, the second indented below it.
+            head = body[:hang]
+            head.rstrip()
+            parts = list(body[hang:].wrap(self.app.console, max(room - _NARROW_INDENT, 8)))
+            return prefix, [head, *(Text(" " * _NARROW_INDENT) + part for part in parts)]
+        return prefix, list(body.wrap(self.app.console, room))
 
     def _render_row(self, row: _Row) -> list[Strip]:
         console: Console = self.app.console
@@ -441,6 +501,11 @@ class ChatLog(ScrollView, can_focus=False):
     def _parts(self, row: _Row, *, wrap_width: int | None) -> tuple[Text, Text]:
         """The fixed prefix (time, nick column, rule) and the body text of one row."""
         line = row.line
+        if line is None and row.marker:
+            label = " new since you left "
+            if wrap_width is not None:
+                label = label.center(wrap_width, "─")
+            return Text(), Text(label, style=self._style("chatlog--marker"))
         if line is None:
             label = f" {day_label(row.day)} "
             if wrap_width is not None:

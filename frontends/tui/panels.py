@@ -198,12 +198,14 @@ class StatusLine(Widget, can_focus=False):
         "status--invite",
     }
 
-    status: reactive[ConnectionStatus | None] = reactive(None)
+    status: reactive[ConnectionStatus | None] = reactive(None, layout=True)
     nick: reactive[str] = reactive("")
     away: reactive[str | None] = reactive(None)
     scrolled: reactive[bool] = reactive(False)
     bell: reactive[bool] = reactive(True)
     invite: reactive[str] = reactive("")
+    queued: reactive[int] = reactive(0, layout=True)  # our lines not yet confirmed
+    new_below: reactive[int] = reactive(0, layout=True)  # lines that came while scrolled back
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -213,15 +215,17 @@ class StatusLine(Widget, can_focus=False):
         # The countdown needs a redraw each second only while a retry is scheduled.
         counting = status is not None and status.retry_at is not None
         if counting and self._ticker is None:
-            self._ticker = self.set_interval(0.5, self.refresh)
+            self._ticker = self.set_interval(0.5, lambda: self.refresh(layout=True))
         elif not counting and self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        dim = self.get_component_rich_style("status--dim")
         status = self.status
+        # Connected, one row is plenty; a reason for being disconnected is read whole.
+        wrap = status is not None and status.state is not ConnectionState.CONNECTED
+        text = Text(no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
+        dim = self.get_component_rich_style("status--dim")
         if self.nick:
             text.append(f" {self.nick} ", style=self.get_component_rich_style("status--nick"))
         if self.away is not None:
@@ -243,12 +247,17 @@ class StatusLine(Widget, can_focus=False):
             if status.attempt > 1:
                 label += f" (attempt {status.attempt})"
         text.append(label, style=self.get_component_rich_style(f"status--{state.value}"))
-        if status.detail and state is not ConnectionState.CONNECTED:
-            text.append(f" - {printable(status.detail)}", style=dim)
+        if self.queued:
+            text.append(" │ ", style=dim)
+            text.append(f"{self.queued} to send (/cancel)")
         if self.scrolled:
             text.append(" │ ", style=dim)
-            text.append("scrolled back (Esc: latest)")
+            below = f"{self.new_below} new below, " if self.new_below else "scrolled back, "
+            text.append(f"{below}Esc: latest")
         if not self.bell:
             text.append(" │ ", style=dim)
             text.append("bell off", style=dim)
+        # Last, as the longest: what wraps to a second row is the reason, not the rest.
+        if status.detail and state is not ConnectionState.CONNECTED:
+            text.append(f" - {printable(status.detail)}", style=dim)
         return text

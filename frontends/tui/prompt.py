@@ -5,7 +5,11 @@ This module owns ``ChatInput``, a Textual ``Input`` with a bounded history of su
 completion: the first Tab completes the word under the cursor to the first candidate, each
 further Tab cycles through the others. Candidates come from ``app.client.commands.complete``, a
 pure function of the latest ``StateSnapshot``, which the app hands down as the ``snapshot``
-attribute; the input never talks to the engine. Submitting posts the usual ``Input.Submitted``.
+attribute; the input never talks to the engine. Submitting posts the usual ``Input.Submitted``,
+and the line is cleared at that moment, so keys that arrive right after an Enter (a paste in a
+terminal without bracketed paste: ``Q1⏎Q2⏎``) start the next line instead of joining this one.
+A bracketed paste of several lines is not squeezed into the one line: it posts
+``ChatInput.Pasted`` with the whole text, for the app to ask about.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import Input
 
 from app.client.commands import Completion, complete
+from app.client.paste import is_multiline
 from app.client.state import StateSnapshot
 
 HISTORY_SIZE: Final = 500
@@ -42,6 +49,13 @@ class ChatInput(Input):
         Binding("tab", "complete", "Complete", show=False),
     ]
 
+    class Pasted(Message):
+        """Several lines were pasted; nothing was inserted."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def __init__(self, *, placeholder: str = "", id: str | None = None) -> None:
         super().__init__(placeholder=placeholder, id=id, select_on_focus=False)
         self.snapshot: StateSnapshot | None = None
@@ -49,6 +63,28 @@ class ChatInput(Input):
         self._position = 0  # len(history) while not browsing
         self._draft = ""
         self._cycle: _Cycle | None = None
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in key order, rather than as a binding: Textual runs a
+        # binding's action after the keys already queued, so the keys of a plain paste
+        # (Q1⏎Q2⏎) were all typed into one line before the first Enter took it.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()
+
+    async def action_submit(self) -> None:
+        # Taken and cleared now, not when the app gets the message.
+        value = self.value
+        self.value = ""
+        self._cycle = None
+        self.post_message(self.Submitted(self, value))
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if is_multiline(event.text):
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.Pasted(event.text))
 
     def remember(self, line: str) -> None:
         """Add a submitted line to the history (not twice in a row) and stop browsing."""

@@ -250,6 +250,9 @@ class Tap:
         self.silent = False  # nothing passes either way: a dead network
         self.deaf = False  # what the client sends is lost on the way to the server
         self.mute = False  # what the server sends is lost on the way to the client
+        # A client's close is not passed on: the server keeps a connection that is gone (a
+        # network that dropped between the two).
+        self.hold_open = False
         self.port = 0
         self._listener: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -296,7 +299,8 @@ class Tap:
         except (OSError, ValueError):
             pass
         finally:
-            writer.close()
+            if not (self.hold_open and drop_when == "deaf"):
+                writer.close()
 
     def cut(self) -> None:
         """Break every relayed connection at once, both sides."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from app.client.commands import (
+    COMMAND_NAMES,
     HELP,
     MAX_TEXT,
+    CancelQueued,
     ChangeNick,
     ChangeTopic,
     ClearScrollback,
     Command,
     CommandError,
+    GoToWindow,
     JoinRoom,
     LeaveRoom,
     ListMembers,
@@ -61,6 +64,15 @@ from app.client.state import ChatState, ConversationKind, StateSnapshot
         ("/help", ShowHelp(None)),
         ("/help /join", ShowHelp("join")),
         ("/clear", ClearScrollback()),
+        ("/cancel", CancelQueued()),
+        ("/win 3", GoToWindow(3)),
+        ("/query bob", OpenDirect("bob")),
+        ("/query bob hi", SendDirect("bob", "hi")),
+        ("/close", LeaveRoom(None)),
+        ("/list", ListRooms()),
+        ("/names", ListMembers(None)),
+        ("/names #rust", ListMembers("#rust")),
+        ("/help query", ShowHelp("query")),
     ],
 )
 def test_parse_each_command(line: str, expected: Command) -> None:
@@ -93,6 +105,9 @@ def test_blank_lines_mean_nothing(line: str) -> None:
         ("/who #a #b", "usage: /who"),
         ("/rooms all", "usage: /rooms"),
         ("/back now", "usage: /back"),
+        ("/win", "usage: /win N"),
+        ("/win zero", "usage: /win N"),
+        ("/win 0", "usage: /win N"),
         ("/clear all", "usage: /clear"),
         ("/help a b", "usage: /help"),
         ("/help nosuch", "no such command /nosuch"),
@@ -130,7 +145,7 @@ def test_complete_commands_at_line_start() -> None:
     """A word starting with / at the start of the line completes to commands."""
     assert complete(snapshot(), "/h").candidates == ("/help",)
     everything = complete(snapshot(), "/").candidates
-    assert everything == tuple(sorted(f"/{name}" for name in HELP))
+    assert everything == tuple(sorted(f"/{name}" for name in COMMAND_NAMES))
 
 
 def test_complete_nicks_of_the_active_room_without_our_own() -> None:

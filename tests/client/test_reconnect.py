@@ -249,13 +249,14 @@ async def test_a_message_whose_echo_was_lost_is_confirmed_from_history(
     assert line.id == bob.rec.lines("#general", LineKind.MESSAGE)[0].id
 
 
-async def test_a_message_lost_on_the_way_is_marked_failed(
+async def test_a_message_lost_on_the_way_is_sent_again_once(
     server: Server, make_client: MakeClient, make_tap: MakeTap
 ) -> None:
-    """If the server never got our message, after the reconnect it is failed, not pending."""
+    """If the server never got our message, after the reconnect's catch-up shows it is not in
+    the history, it is sent again: bob gets it exactly once."""
     tap = await make_tap(server.port)
     alice = await make_client("alice", tap.port)
-    await make_client("bob", server.port)
+    bob = await make_client("bob", server.port)
     tap.deaf = True
     alice.engine.submit("into the void")
     await eventually(lambda: [f["type"] for f in tap.dropped] == ["say"], "the say was lost")
@@ -263,9 +264,12 @@ async def test_a_message_lost_on_the_way_is_marked_failed(
     tap.deaf = False
     await eventually(lambda: not alice.engine.connected, "alice noticed the cut")
     await alice.ready()
-    await alice.settled()
+    await eventually(lambda: alice.engine.state.outbox == 0, "the outbox drained")
     [line] = alice.rec.lines("#general", LineKind.MESSAGE)
-    assert (line.text, line.pending, line.failed) == ("into the void", False, True)
+    assert (line.text, line.pending, line.failed) == ("into the void", False, False)
+    await eventually(lambda: bob.rec.chat("#general") == ["into the void"], "bob got it")
+    await bob.settled()
+    assert bob.rec.chat("#general") == ["into the void"]
 
 
 async def test_a_pending_direct_message_fails_when_the_connection_drops(
@@ -285,3 +289,21 @@ async def test_a_pending_direct_message_fails_when_the_connection_drops(
     [line] = alice.rec.lines("bob", LineKind.MESSAGE)
     assert (line.text, line.pending, line.failed) == ("are you there?", False, True)
     assert [updated.seq for _, updated in alice.rec.updated] == [line.seq]
+
+
+async def test_the_log_says_when_the_connection_went_and_came_back(
+    start_server: StartServer, make_client: MakeClient, make_tap: MakeTap
+) -> None:
+    """A lost connection leaves a line in the log, and the return one saying how many missed
+    messages were fetched."""
+    alice, _ = await restart_with_traffic(start_server, make_client, make_tap, 4)
+    notices = alice.rec.texts("#general", LineKind.NOTICE)
+    lost = [n for n in notices if n.startswith("Connection lost (")]
+    assert len(lost) == 1 and lost[0].endswith("; reconnecting.")
+    await eventually(
+        lambda: "Reconnected; 4 missed messages fetched." in alice.rec.texts("#general"),
+        "the reconnected line",
+    )
+    texts = alice.rec.texts("#general")
+    back = texts.index("Reconnected; 4 missed messages fetched.")
+    assert texts.index(lost[0]) < texts.index("missed 0") < texts.index("missed 3") < back

@@ -187,3 +187,33 @@ def test_line_is_chat_only_for_messages_and_actions() -> None:
     assert chat("x").is_chat
     assert replace(chat("x"), kind=LineKind.ACTION).is_chat
     assert not note("x").is_chat
+
+
+def test_leaving_a_conversation_sets_its_unread_marker() -> None:
+    """Switching away marks the last line seen; switching back keeps it, so what came since is
+    after the marker; a conversation never left has none."""
+    state = ChatState("alice", "s")
+    general = state.ensure("#general", ConversationKind.ROOM)
+    side = state.ensure("#side", ConversationKind.ROOM)
+    state.activate("#general")
+    seen = chat("seen")
+    general.append(seen, active=True)
+    assert general.marker is None
+    state.activate("#side")
+    assert general.marker == seen.seq and side.marker is None
+    general.append(chat("new"), active=False)
+    state.activate("#general")
+    assert general.marker == seen.seq
+
+
+def test_away_text_comes_from_a_shared_room() -> None:
+    """A member marked away with a reason gives that reason; back, or unknown, gives None."""
+    state = ChatState("alice", "s")
+    general = state.ensure("#general", ConversationKind.ROOM)
+    general.set_members(["alice", "bob"])
+    assert state.away_text("bob") is None
+    general.set_away("bob", True, "lunch")
+    assert state.away_text("BOB") == "lunch"
+    general.set_away("bob", False)
+    assert state.away_text("bob") is None
+    assert state.away_text("nobody") is None

@@ -121,6 +121,7 @@ async def test_rooms_left_empty_are_forgotten_in_memory_and_store(
     for client in clients:
         await client.send(type="quit")
         await client.closed()
+        await client.close()  # hangs up, or the server's lingering close holds the stop 2 s
     await wait_until(lambda: len(server.hub.rooms) == 0)
     await server.stop()
     with_messages = {f"#u{n}r{r}" for n in range(4) for r in (0, 20, 40)}

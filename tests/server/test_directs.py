@@ -5,7 +5,7 @@ with a guest."""
 from __future__ import annotations
 
 from app.server import Server
-from tests.conftest import Connect, Dial, StartServer, WireClient
+from tests.conftest import Connect, Dial, StartServer, WireClient, stop_and_hang_up
 from tests.server.wire import PASSWORD, registered
 
 
@@ -70,10 +70,11 @@ async def test_offline_mail_survives_a_restart(start_server: StartServer, dial: 
         if nick == "bob":
             await client.send(type="quit")
             await client.closed()
+            await client.close()
         else:
             await client.send(type="say", to="bob", text="see you")
             await client.expect("message", text="see you", offline=True)
-    await first.stop()
+    await stop_and_hang_up(first, client)
     second = await start_server()
     bob = await sign_in(dial, second.port, "bob")
     await bob.expect("message", text="see you")

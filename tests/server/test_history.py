@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Connect, StartServer, WireClient
+from tests.conftest import Connect, StartServer, WireClient, stop_and_hang_up
 from tests.server.backends import backend, connect, start_server
 
 __all__ = ["backend", "connect", "start_server"]
@@ -95,7 +95,7 @@ async def test_join_page_after_restart(start_server: StartServer, connect: Conne
     await alice.join("#b")
     ids_a = await say_many(alice, "#a", ["1", "2", "3", "4"])
     ids_b = await say_many(alice, "#b", ["x", "y", "z"])
-    await first.stop()
+    await stop_and_hang_up(first, alice)
     second = await start_server(recent=3)
     bob = await connect("bob", port=second.port)
     _, history_a = await bob.join("#a")
@@ -178,7 +178,7 @@ async def test_ids_keep_increasing_across_a_restart_after_direct_messages(
     alice = await connect("alice", port=first.port)
     await alice.send(type="say", to="alice", text="note to self")
     (dm,) = [f for f in await alice.barrier() if f["type"] == "message"]
-    await first.stop()
+    await stop_and_hang_up(first, alice)
     second = await start_server()
     bob = await connect("bob", port=second.port)
     await bob.send(type="say", to="bob", text="after the restart")

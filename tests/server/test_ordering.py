@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.server import Server, ServerConfig
 from app.store import Page, SQLiteHistory
-from tests.conftest import Dial, WireClient
+from tests.conftest import Dial, WireClient, hang_up
 from tests.server.wire import in_room
 
 
@@ -93,6 +93,7 @@ async def test_frames_after_a_waiting_one_wait_and_others_do_not(
         await alice.expect("message", text="after the read", nonce="n")
         await alice.expect("pong", id="p")
         await bob.expect("message", text="after the read")
+        await hang_up(alice, bob)
     finally:
         store.gate.set()
         await server.stop()
@@ -118,6 +119,7 @@ async def test_a_waiting_read_keeps_order_across_several_reads(tmp_path: Path, d
         second = await alice.expect("history", ref=2)
         assert [m["text"] for m in second["messages"]] == ["x"]
         await alice.expect("topic", topic="t", ref=3)
+        await hang_up(alice)
     finally:
         store.gate.set()
         await server.stop()
@@ -140,6 +142,7 @@ async def test_a_client_leaving_while_its_read_waits_is_forgotten(
         again = await dial(server.port, "alice")
         await again.join("#a")
         assert await again.barrier() == []
+        await hang_up(again)
     finally:
         store.gate.set()
         await server.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.store import SQLiteHistory, StoredMessage
-from tests.conftest import TIMEOUT, Dial, StartServer, WireClient
+from tests.conftest import TIMEOUT, Dial, StartServer, WireClient, stop_and_hang_up
 from tests.test_cli import one_sentence, parley
 
 DAY_MS = 86_400_000
@@ -37,9 +37,10 @@ async def until_store_has(client: WireClient, room: str, texts: list[str]) -> No
 
 
 async def joined_texts(dial: Dial, port: int, nick: str, room: str) -> dict[str, Any]:
-    """What a new client's join of ``room`` shows: its texts and ``more``."""
+    """What a new client's join of ``room`` shows: its texts and ``more``; then it hangs up."""
     client = await dial(port, nick)
     _, history = await client.join(room)
+    await client.close()
     return {"texts": [m["text"] for m in history["messages"]], "more": history["more"]}
 
 
@@ -72,7 +73,7 @@ async def test_max_history_keeps_each_rooms_newest(start_server: StartServer, di
         "more": False,
     }
 
-    await server.stop()
+    await stop_and_hang_up(server, alice)
     again = await start_server(max_history=3, trim_interval=0.05)
     assert (await joined_texts(dial, again.port, "carol", "#r"))["texts"] == ["r3", "r4", "r5"]
 

@@ -22,7 +22,7 @@ from app.server.rooms import RoomFeature
 from app.server.runner import FEATURES
 from app.server.session import Session
 from app.store import Snapshot, SQLiteAccounts, SQLiteHistory, SQLiteModeration, StoredMessage
-from tests.conftest import Connect, Dial, StartServer
+from tests.conftest import Connect, Dial, StartServer, hang_up
 
 
 class SharedBackplane:
@@ -61,6 +61,7 @@ async def test_fan_out_across_processes_skips_only_the_sender(tmp_path: Path, di
         # The sender's copy came once: nothing else is waiting before the pong.
         assert await alice.barrier() == []
         assert own["id"] == heard["id"]
+        await hang_up(alice, bob)
     finally:
         for server in servers:
             await server.stop()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Dial, StartServer, WireClient
+from tests.conftest import Dial, StartServer, WireClient, stop_and_hang_up
 from tests.tinyfs import TinyFS, tinyfs
 
 BIG = "x" * 3900
@@ -105,7 +105,7 @@ async def test_writes_that_start_failing_are_refused_reads_go_on_and_it_recovers
     assert "cannot write the history" in changes[0].getMessage()
     assert "can be written again" in changes[1].getMessage()
 
-    await server.stop()
+    await stop_and_hang_up(server, alice, bob)
     again = await start_server()
     carol = await dial(again.port, "carol")
     joined, history = await carol.join("#r")
@@ -159,7 +159,7 @@ async def test_on_a_disk_that_fills_up_every_say_is_kept_or_refused(
     topic_kept = answer[0] == "topic"
     assert [f["type"] for f in await bob.barrier()] == (["topic"] if topic_kept else [])
 
-    await server.stop()
+    await stop_and_hang_up(server, alice, bob)
     again = await start_server(recent=5)
     carol = await dial(again.port, "carol")
     joined, _ = await carol.join("#full")

@@ -22,6 +22,7 @@ from app.client.link import Timings
 from app.client.state import ConnectionState
 from app.server import Server
 from frontends.tui.app import ParleyApp
+from frontends.tui.login import LoginScreen
 
 TIMEOUT = 10.0
 
@@ -73,6 +74,21 @@ async def eventually(
         if loop.time() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for: {what}")
         await pilot.pause(0.01)
+
+
+async def login_screen(pilot: Pilot[None]) -> LoginScreen:
+    """Wait until the app shows its login screen, composed: a screen just pushed has no widgets
+    yet, and reading its error line then fails (as it did now and then on a busy machine)."""
+    app = pilot.app
+    assert isinstance(app, ParleyApp)
+
+    def shown() -> bool:
+        login = app.login
+        return login is not None and bool(login.query("#login-error"))
+
+    await eventually(pilot, shown, "the login screen")
+    assert app.login is not None
+    return app.login
 
 
 async def until_in_room(pilot: Pilot[None], room: str = "#general") -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from tests.conftest import Connect
-from tests.tui.conftest import MakeApp, eventually, until_in_room
+from tests.tui.conftest import MakeApp, eventually, login_screen, until_in_room
 
 PASSWORD = "correct horse"
 
@@ -66,9 +66,7 @@ async def test_a_wrong_password_allows_another_nick(make_app: MakeApp, connect: 
     await register(connect, "alice")
     app = make_app(nick="alice", password="wrong horse")
     async with app.run_test() as pilot:
-        await eventually(pilot, lambda: app.login is not None, "the login screen")
-        login = app.login
-        assert login is not None
+        login = await login_screen(pilot)
         await eventually(pilot, lambda: "Wrong" in login.error_text, "bad_password shown")
         login.query_one("#login-nick", Input).value = "dave"
         login.query_one("#login-password", Input).value = ""
@@ -83,9 +81,7 @@ async def test_no_password_in_clear_text_to_another_machine(make_app: MakeApp) -
     and the login screen says why and what to do."""
     app = make_app(nick="alice", host="192.0.2.1", password=PASSWORD)
     async with app.run_test() as pilot:
-        await eventually(pilot, lambda: app.login is not None, "the login screen")
-        login = app.login
-        assert login is not None
+        login = await login_screen(pilot)
         await eventually(pilot, lambda: "TLS" in login.error_text, "the refusal shown")
         assert login.error_text == (
             "Not sending a password to 192.0.2.1 without TLS: anyone on the way could read it. "

@@ -3,9 +3,12 @@ history from a real server when the user scrolls to the top."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+from rich.cells import cell_len
 from rich.style import Style
 from textual.app import App, ComposeResult
 
@@ -185,3 +188,136 @@ def test_printable_defuses_c0_and_c1_controls_but_keeps_text() -> None:
     shown = printable("a\x1b[2Jb\x7fc\x9b31md\u00e9\u4e2d")
     assert shown == "a\u241b[2Jb\u2421c\ufffd31md\u00e9\u4e2d"
     assert all(not (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) for ch in shown)
+
+
+async def test_log_keeps_following_the_bottom_through_resizes() -> None:
+    """After the terminal shrinks, grows and shrinks again, a new line is still in sight."""
+    async with LogHost().run_test(size=(80, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(f"line {n}") for n in range(60)])
+        await pilot.pause()
+        for size in ((80, 20), (100, 30), (80, 24), (50, 15), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            log.add(line(f"after {size[0]}x{size[1]}"))
+            await pilot.pause()
+            assert any(f"after {size[0]}x{size[1]}" in row for row in log.visible_text()), size
+            assert log.at_bottom, size
+
+
+async def test_unread_marker_where_you_left_a_conversation(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """Back in #general after a while in #side, a marker row sits between what alice had seen
+    and what came while she was away."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        await bob.send(type="say", room="#general", text="seen before")
+        await eventually(
+            pilot, lambda: any("seen before" in r for r in app.chat_log.plain_rows()), "seen"
+        )
+        assert app.engine is not None
+        app.engine.submit("/join #side")
+        await eventually(
+            pilot, lambda: app.snapshot is not None and app.snapshot.active == "#side", "in #side"
+        )
+        await bob.send(type="say", room="#general", text="said while away")
+        await eventually(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and app.snapshot.conversation("#general") is not None
+                and app.snapshot.conversation("#general").unread == 1
+            ),  # type: ignore[union-attr]
+            "unread in #general",
+        )
+        app.engine.submit("/win 1")
+        await eventually(
+            pilot, lambda: any("said while away" in r for r in app.chat_log.plain_rows()), "back"
+        )
+        rows = app.chat_log.plain_rows()
+        marker = [n for n, row in enumerate(rows) if "new since you left" in row]
+        seen = [n for n, row in enumerate(rows) if "seen before" in row]
+        away = [n for n, row in enumerate(rows) if "said while away" in row]
+        assert len(marker) == 1 and seen[0] < marker[0] < away[0]
+
+
+async def test_new_lines_below_are_counted_while_scrolled_back(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """Scrolled back, the status line counts the messages arriving below; Esc brings the view
+    to them and the count goes."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_in_room(pilot)
+        bob = await connect("bob")
+        await bob.join("#general")
+        for n in range(40):
+            await bob.send(type="say", room="#general", text=f"filler {n}")
+        await eventually(
+            pilot, lambda: any("filler 39" in r for r in app.chat_log.plain_rows()), "filled"
+        )
+        await pilot.press("pageup")
+        await eventually(pilot, lambda: app.status_line.scrolled, "scrolled back")
+        await bob.send(type="say", room="#general", text="below 1")
+        await bob.send(type="say", room="#general", text="below 2")
+        await eventually(pilot, lambda: app.status_line.new_below == 2, "two new below")
+        assert "2 new below" in app.status_line.render().plain
+        await pilot.press("escape")
+        await eventually(pilot, lambda: not app.status_line.scrolled, "at the bottom again")
+        assert app.status_line.new_below == 0
+        assert any("below 2" in row for row in app.chat_log.visible_text())
+
+
+def codepoint_cells(text: str) -> int:
+    """Cells as a terminal that counts each code point (wcwidth, tmux) draws ``text``."""
+    cells = 0
+    for char in text:
+        if unicodedata.category(char) in ("Mn", "Me", "Cf") or char == "\ufe0f":
+            continue
+        cells += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return cells
+
+
+@pytest.mark.parametrize("text", ["👍🏽 nice", "family 👨‍👩‍👧 here", "love ❤️", "flag 🇫🇷", "café"])
+def test_emoji_take_the_same_cells_everywhere(text: str) -> None:
+    """What the log draws is as wide for rich as for a terminal counting code points, so a
+    thumbs-up with a skin tone cannot push the member list's border aside."""
+    shown = printable(text)
+    assert cell_len(shown) == codepoint_cells(shown)
+
+
+HELP_LINE = "  /ban nick|mask [time] [reason]  ban from this room: " + " ".join(["word"] * 12)
+
+
+async def test_help_lines_wrap_under_their_summary_column() -> None:
+    """At 80 columns a /help line too long for one row continues under its summary, not under
+    the command."""
+    text = HELP_LINE
+    async with LogHost().run_test(size=(80, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(text, LineKind.NOTICE, sender=None)])
+        await pilot.pause()
+        rows = [row for row in log.visible_text() if row]
+        first, second = rows[1], rows[2]  # after the day separator
+        column = first.index("ban from")
+        assert second[:column].replace("│", " ").strip() == ""
+        assert second[column] != " "
+
+
+async def test_help_lines_too_narrow_for_two_columns_indent_the_summary() -> None:
+    """Where the log is too narrow for the summary column (the app at 80 columns, beside the
+    conversation list), the command has its row and the summary is indented below it."""
+    async with LogHost().run_test(size=(62, 24)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.show([line(HELP_LINE, LineKind.NOTICE, sender=None)])
+        await pilot.pause()
+        rows = [row for row in log.visible_text() if row][1:]  # after the day separator
+        assert rows[0].endswith("/ban nick|mask [time] [reason]")
+        body = [row.split("│ ", 1)[1] for row in rows[1:]]
+        assert body[0].startswith(" " * 6 + "ban from this room")
+        assert all(part.startswith(" " * 6) and part.strip() for part in body)
+        assert " ".join(part.strip() for part in body).count("word") == 12

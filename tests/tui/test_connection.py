@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
 
+import frontends.tui
 from app.client.events import ErrorReported
 from app.client.state import ConnectionState, ConnectionStatus
 from app.protocol import DEFAULT_PORT
@@ -13,7 +17,7 @@ from app.server import Server
 from frontends.tui.login import parse_server
 from frontends.tui.panels import StatusLine
 from tests.conftest import Connect, StartServer, closed_port
-from tests.tui.conftest import MakeApp, eventually, rows_with, submit, until_in_room
+from tests.tui.conftest import MakeApp, eventually, login_screen, rows_with, submit, until_in_room
 
 
 async def test_login_shows_nick_taken_and_allows_a_retry(
@@ -98,9 +102,7 @@ async def test_nick_taken_at_startup_falls_back_to_login(
     await connect("alice")
     app = make_app(nick="alice")
     async with app.run_test() as pilot:
-        await eventually(pilot, lambda: app.login is not None, "the login screen")
-        login = app.login
-        assert login is not None
+        login = await login_screen(pilot)
         await eventually(pilot, lambda: "already taken" in login.error_text, "the reason")
 
 
@@ -175,8 +177,8 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
 ) -> None:
     """A server's goodbye or refusal with terminal escapes shows them as symbols in the status
     line, on the login screen and in an error toast."""
-    raw = "the server said goodbye (server_shutdown: \x1b[2Jgone)"
-    shown = "the server said goodbye (server_shutdown: ␛[2Jgone)"
+    raw = "the server said goodbye: \x1b[2Jgone"
+    shown = "the server said goodbye: ␛[2Jgone"
     app = make_app(nick=None)
     async with app.run_test(notifications=True) as pilot:
         login = app.login
@@ -196,3 +198,34 @@ async def test_control_characters_in_a_server_reason_never_reach_the_terminal(
         frontend.handle(ErrorReported(raw, None))
         await eventually(pilot, lambda: bool(app.screen.query(Toast)), "the error toast")
         assert app.screen.query_one(Toast).render() == Content(shown)
+
+
+class StatusHost(App[None]):
+    """Just the status line at the bottom, styled as in the real app."""
+
+    CSS_PATH = Path(frontends.tui.__file__).parent / "parley.tcss"
+
+    def compose(self) -> ComposeResult:
+        yield Static("log", id="filler")
+        yield StatusLine(id="status")
+
+
+async def test_a_long_reconnect_reason_is_not_cut_at_80_columns() -> None:
+    """At 80 columns a reason longer than the status line wraps to a second row instead of
+    being cut off."""
+    async with StatusHost().run_test(size=(80, 24)) as pilot:
+        status = pilot.app.query_one(StatusLine)
+        status.nick = "frank"
+        reason = "frank is already taken. (waiting for the server to forget our old connection)"
+        status.status = ConnectionStatus(
+            ConnectionState.RECONNECTING, "127.0.0.1:65433", 3, None, reason
+        )
+        await pilot.pause()
+        region = status.region
+        rows = [
+            "".join(segment.text for segment in strip)
+            for strip in status.render_lines(region.reset_offset)
+        ]
+        shown = " ".join(row.strip() for row in rows)
+        assert region.height >= 2
+        assert "forget our old connection)" in shown, rows

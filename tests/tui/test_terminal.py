@@ -294,3 +294,48 @@ async def test_sigterm_restores_the_terminal_after_tui(
     assert cooked(child)
     child.close()
     assert child.exitstatus == 128 + signal.SIGTERM
+
+
+async def xena_with_bob(
+    server: Server, connect: Connect, spawn: Any
+) -> tuple[WireClient, pexpect.spawn]:
+    """`parley tui --nick xena` connected in #general, with bob there on a raw client."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    child = spawn("tui", "--port", str(server.port), "--nick", "xena")
+    await frame_with(bob, "presence", event="join", nick="xena")
+    await expect(child, "connected")
+    return bob, child
+
+
+async def test_log_follows_new_lines_after_the_terminal_is_resized(
+    server: Server, connect: Connect, spawn: Any
+) -> None:
+    """In a real 80x24 pty, a line sent after the terminal shrinks and grows back is drawn."""
+    bob, child = await xena_with_bob(server, connect, spawn)
+    for number in range(30):
+        await bob.send(type="say", room="#general", text=f"filler {number}")
+    await expect(child, "filler 29")
+    for rows, cols in ((20, 80), (30, 100), (24, 80)):
+        child.setwinsize(rows, cols)
+        await asyncio.sleep(0.3)  # pacing resizes as a person's drags arrive, not a wait
+        await bob.send(type="say", room="#general", text=f"after {cols}x{rows}")
+        await expect(child, f"after {cols}x{rows}")
+    await quit_app(child)
+
+
+async def test_pasting_lines_in_a_real_terminal(
+    server: Server, connect: Connect, spawn: Any
+) -> None:
+    """In a real pty, a plain paste (lines and Enters in one write) sends each line once, and a
+    bracketed paste of three lines asks once, then sends all three."""
+    bob, child = await xena_with_bob(server, connect, spawn)
+    child.send("Q1\rQ2\rQ3\rQ4\r")
+    got = [(await frame_with(bob, "message", room="#general"))["text"] for _ in range(4)]
+    assert got == ["Q1", "Q2", "Q3", "Q4"]
+    child.send("\x1b[200~B1\rB2\rB3\x1b[201~")
+    await expect(child, "Send 3 lines to #general")
+    child.send("y")
+    got = [(await frame_with(bob, "message", room="#general"))["text"] for _ in range(3)]
+    assert got == ["B1", "B2", "B3"]
+    await quit_app(child)

@@ -14,6 +14,8 @@ event loop (``passwords.Passwords``); passwords are never logged, only nicks and
 ``hello`` that carries an SSH gateway's ``key`` is handed to ``keys.py``, which also handles the
 ``keys`` frames; an account with no password (pinned to a key) takes its key for the password in
 ``password`` (``old`` is then ignored) and ``unregister``.
+``whois`` of a nick online on another node of a deployment says what the rooms shared with it
+show (``Context.roster``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.server.directs import Directs
 from app.server.feature import Context, Handlers, Unavailable, awaited, refuse
 from app.server.keys import SSHKeys
 from app.server.passwords import CHECKS_PER_ADDRESS, Guesses, Passwords
+from app.server.roster import Holder, Member
 from app.server.session import Session
 from app.store import NO_PASSWORD, Snapshot, StoredAccount
 
@@ -184,10 +187,43 @@ class AccountFeature:
         account = await self._find(s, f, key) if p.is_valid_nick(f.nick) else None
         if account is False:
             return
+        try:
+            elsewhere = await self.ctx.roster.where(key) if p.is_valid_nick(f.nick) else None
+            if elsewhere is not None:
+                await self._whois_elsewhere(s, f, key, elsewhere, account)
+                return
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
+            return
         if account is None:
             refuse(s, f, "no_such_nick", f"nobody is called {f.nick}")
             return
         s.send(p.WhoisInfo(nick=account.nick, account=True, online=False, rooms=[], ref=f.ref))
+
+    async def _whois_elsewhere(
+        self, s: Session, f: p.Whois, key: str, holder: Holder, account: StoredAccount | None
+    ) -> None:
+        """``whois`` of a nick online on another node: what its nick's claim and the rooms
+        ``s`` shares with it say."""
+        shared: list[str] = []
+        seen: Member | None = None
+        for name in self.ctx.rooms.rooms_of(s):
+            found = await self.ctx.roster.find(name, key)
+            if found is not None:
+                shared.append(name)
+                seen = found[1]
+        away = seen.away if seen is not None else None
+        connected = max(0, time.time_ns() // 1_000_000 - holder.since)
+        info = p.WhoisInfo(
+            nick=holder.nick,
+            account=account is not None,
+            online=True,
+            rooms=shared,
+            away=away,
+            connected_ms=connected,
+            ref=f.ref,
+        )
+        s.send(info)
 
     # --- checks that answer the client when they fail ---
 

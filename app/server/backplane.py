@@ -2,11 +2,10 @@
 
 The hub never loops over a room's members itself. It publishes each room event, encoded once, to
 a ``Backplane``; the backplane hands it to every hub that has members in that room, and each hub
-writes it to its own connections. ``LocalBackplane`` is the in-process case of a single server. A
-Redis backplane (several processes and machines sharing rooms) is another class with the same two
-methods: it would publish to a channel per room and call ``deliver`` from its subscriber, and
-tell the hub's ``Rooms`` that a room's cached window and topic changed elsewhere (its ``stale``
-and ``topic_changed`` hooks; see ``app/server/directory.py``).
+writes it to its own connections. ``LocalBackplane`` is the in-process case of a single server.
+A node of a deployment sharing rooms through Redis has ``node.NodeBackplane``, which publishes on
+the room's channel; every node's subscription delivers what it publishes (``node.NodeFanout``,
+which also keeps the node's copy of each room's window and topic up to date).
 """
 
 from __future__ import annotations

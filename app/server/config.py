@@ -71,3 +71,5 @@ class ServerConfig:
     gateway_secret: bytes = b""
     ssh_port: int | None = None
     ssh_host_key: str | None = None
+    # A node whose heartbeat is older than this many seconds is dead: its users quit.
+    node_lease: float = 15.0

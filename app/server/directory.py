@@ -11,21 +11,23 @@ store, read when the room is first joined (``refill`` with the store's ``load_ro
 up to date by this process alone: the topic (written through by the ``topic`` frame) and the window
 of newest messages that answers a later ``join`` without reading the disk (extended by fan-out on
 each commit, and losing the text of a message deleted: ``blank``). With one process they are exact.
-When several processes share a room (a Redis backplane), a process only sees its own topic changes
-and commits, so whatever relays another process's events must call the hooks here: ``topic_changed``
-with the new topic, and ``stale`` for a room whose messages came from elsewhere, which marks its
-window so that the next join refills it from the store (an awaited read). Membership is not a cache:
-each process holds its own members and fan-out reaches the others through the backplane.
+A node of a deployment sharing rooms follows the room's channel from before the first read until
+the room is forgotten, and its fan-out puts every message it delivers into the window
+(``remember``) and calls ``topic_changed`` and ``blank`` for other nodes' changes, so its copies
+stay exact too; a ``refill`` keeps what was delivered while the read was on its way. ``stale``
+marks a window to be read again at the next join. Two hooks tell a node what changes here:
+``seats`` hears every join (before the member is added) and part, ``on_forget`` every room
+dropped.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 from app.server.session import Session
 from app.store import Page, StoredMessage, StoredRoom
@@ -80,6 +82,22 @@ class Room:
         return message
 
 
+class Seats(Protocol):
+    """Who is told each change of membership."""
+
+    def seated(self, name: str, session: Session) -> None: ...
+
+    def unseated(self, name: str, session: Session) -> None: ...
+
+
+class _NoSeats:
+    def seated(self, name: str, session: Session) -> None:
+        return None
+
+    def unseated(self, name: str, session: Session) -> None:
+        return None
+
+
 class Rooms:
     """Every room this process knows, and the only record of who is in which."""
 
@@ -88,6 +106,10 @@ class Rooms:
         self._rooms: dict[str, Room] = {}
         self._members: dict[str, dict[str, Session]] = {}  # room -> session id -> session
         self._joined: dict[str, set[str]] = {}  # session id -> rooms
+        # Told the name of each room dropped (a node stops following its channel).
+        self.on_forget: Callable[[str], None] = _nothing
+        # Told every join and part (a node records them in Redis: ``node_roster.py``).
+        self.seats: Seats = _NoSeats()
 
     # --- rooms ---
 
@@ -105,6 +127,7 @@ class Rooms:
         if room is None or room.waiting or name in self._members:
             return False
         del self._rooms[name]
+        self.on_forget(name)
         return True
 
     def __iter__(self) -> Iterator[Room]:
@@ -136,6 +159,7 @@ class Rooms:
         members = self._members.setdefault(name, {})
         if session.id in members:
             return False
+        self.seats.seated(name, session)  # before: a node writes what its members were due
         members[session.id] = session
         self._joined.setdefault(session.id, set()).add(name)
         return True
@@ -151,6 +175,7 @@ class Rooms:
         joined.discard(name)
         if not joined:
             del self._joined[session.id]
+        self.seats.unseated(name, session)
         return True
 
     def leave_all(self, session: Session) -> list[str]:
@@ -191,10 +216,13 @@ class Rooms:
             room.loaded = True
             if stored is not None:
                 room.topic, room.topic_by = stored.topic, stored.topic_by
+        # A node may have delivered messages newer than the read while it was on its way.
+        top = page.messages[-1].id if page.messages else 0
+        later = [m for m in room.recent if m.id > top]
         room.recent.clear()
         room.recent_chars = 0
         room.has_older = page.more
-        for message in page.messages:
+        for message in (*page.messages, *later):
             room.add_newest(message)
         room.fresh = True
         room.refilled = frozenset(m.id for m in page.messages)
@@ -222,3 +250,7 @@ class Rooms:
         if room is not None:
             room.topic, room.topic_by = topic, by
             room.loaded = True  # newer than what a read on its way would bring
+
+
+def _nothing(name: str) -> None:
+    return None

@@ -10,6 +10,8 @@ accounts is stored and delivered only once committed, like a room message, or re
 stored as undelivered, and its sender's copy says ``offline``; nobody else can receive it. At
 sign-in the waiting ones are sent, oldest first, in pages, and marked delivered once written; a
 client that falls behind gets the rest at its next sign-in (and can page them with ``history``).
+On a node of a deployment sharing rooms, a message to a nick held on another node is sent to that
+node for its session (``Context.roster``), stored first between two accounts.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ class Directs:
 
     async def say(self, s: Session, f: p.Say, to: str) -> None:
         target = self.ctx.nicks.get(p.fold(to))
+        if target is None and p.is_valid_nick(to):
+            try:
+                owner = await self.ctx.roster.where(p.fold(to))
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
+                return
+            if owner is not None:
+                await self._say_elsewhere(s, f, owner[1], owner[0])
+                return
         if target is not None:
             message = self._message(s, f, target.nick)
             if s.account and target.account:
@@ -62,6 +73,33 @@ class Directs:
             refuse(s, f, "no_such_nick", f"nobody is called {to}")
             return
         self._store(s, f, self._message(s, f, account.nick), None)
+
+    async def _say_elsewhere(self, s: Session, f: p.Say, to: str, owner: str) -> None:
+        """To a nick held on another node: stored first between two accounts, then sent to
+        that node for its session."""
+        account: StoredAccount | None = None
+        if s.account:
+            try:
+                account = await awaited(self.accounts.find_account, p.fold(to))
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot read its accounts now")
+                return
+        base = self._message(s, f, account.nick if account is not None else to)
+        own = msgspec.structs.replace(base, nonce=f.nonce, ref=f.ref)
+        if account is None:
+            self.ctx.roster.deliver(owner, base)
+            self.ctx.fanout.after_store(lambda: s.send(own))
+            return
+        stored = StoredDirect(base.id, base.ts, base.sender, base.to or "", base.text, base.action)
+
+        def committed() -> None:
+            self.ctx.roster.deliver(owner, base)
+            s.send(own)
+
+        def refused(reason: str) -> None:
+            refuse(s, f, "unavailable", "the server cannot store messages now; try again later")
+
+        self.accounts.append_direct(stored, True, committed, refused)
 
     def _message(self, s: Session, f: p.Say, to: str) -> p.Message:
         now = time.time_ns() // 1_000_000

@@ -13,6 +13,13 @@ batch into the rooms' windows of newest messages (``Rooms.remember``).
 A message the store could not write is never fanned out: its sender alone gets ``unavailable``
 (``refuse_unsaved``), in the store's order, after every echo committed before it, so that no
 ``pong`` and no later echo overtakes the refusal.
+
+A node of a deployment sharing rooms through Redis has ``node.NodeFanout``, this class with
+what differs there: room message ids taken in Redis (``assigns_ids``, ``take_id`` for direct
+messages), delivery from the node's subscription, a room followed before it is first read
+(``follow``), a reply that must not overtake its events' publication (``settle``), a
+``roster`` of every node's nicks and members (``roster.py``), and rules changed on other nodes
+(``rules_changed``). In one process those are the no-ops here.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -28,6 +35,7 @@ import msgspec
 from app import protocol as p
 from app.server.backplane import Backplane
 from app.server.directory import Rooms
+from app.server.roster import Alone, Roster
 from app.server.session import Session
 from app.store import History, StoredMessage
 
@@ -66,6 +74,12 @@ def to_wire(m: StoredMessage) -> p.Message:
 class Fanout:
     """Commit-then-deliver for room messages, and store-ordered delivery of everything else."""
 
+    # Whether room messages get their ids from the store (a node: ``node.NodeFanout``) rather
+    # than from the message feature's counter.
+    assigns_ids = False
+    # Nicks and membership beyond this process: none in one process.
+    roster: Roster = Alone()
+
     def __init__(self, store: History, backplane: Backplane, rooms: Rooms) -> None:
         self.store = store
         self.backplane = backplane
@@ -75,6 +89,9 @@ class Fanout:
         self._flush_scheduled = False
         self._next_flush = 0.0  # loop time before which committed messages wait (batching)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called with a room whose moderation rules another node changed (moderation rereads
+        # them); one process changes them itself.
+        self.rules_changed: Callable[[str], Awaitable[None]] = _unchanged
         backplane.attach(self._deliver)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -85,8 +102,24 @@ class Fanout:
         self, message: StoredMessage, sender: Session, nonce: str | None, ref: p.Ref | p.UnsetType
     ) -> None:
         """Store a room message; fan it out (the sender's copy with ``nonce``) once committed."""
+        sender.said.append(message.id)  # its author may delete it, even as a guest
         self._said[message.id] = _Said(message, sender, nonce, ref)
         self.store.append((message,), self._on_committed, self._on_failed)
+
+    def take_id(self) -> int:
+        """A direct message's id, when ``assigns_ids`` (never called otherwise)."""
+        raise NotImplementedError
+
+    async def follow(self, room: str) -> None:
+        """Make sure what is published to ``room`` from now on reaches this process (a node
+        subscribes; one process always does); raises ``Unavailable`` if it cannot."""
+        return None
+
+    async def settle(self) -> None:
+        """Wait until the room events published so far are on their way to every process (a
+        node's reach Redis; one process's already are), so that a reply sent after this cannot
+        reach its client before the others can see what it did."""
+        return None
 
     def refuse_unsaved(self, session: Session, ref: p.Ref | p.UnsetType, what: str) -> None:
         """Tell ``session`` that ``what`` it asked for was not saved, after every message
@@ -173,3 +206,7 @@ class Fanout:
         else:
             for member in list(members.values()):
                 member.write(payload)
+
+
+async def _unchanged(room: str) -> None:
+    return None

@@ -29,6 +29,7 @@ from app.server.config import ServerConfig
 from app.server.directory import Room, Rooms
 from app.server.fanout import Fanout
 from app.server.registry import Sessions
+from app.server.roster import Alone, Member, Roster
 from app.server.session import Session
 from app.store import Accounts, History, Moderation, Page, Snapshot, StoredRoom
 
@@ -129,7 +130,7 @@ class Gatekeeper(Protocol):
         """Whether ``s`` may take ``nick`` as ``account`` ("" a guest): no server-wide ban."""
         ...
 
-    def role_of(self, room: str, s: Session) -> str | None:
+    def role_of(self, room: str, s: Member) -> str | None:
         """``s``'s role in ``room`` as ``joined`` and ``members`` show it (None: a member)."""
         ...
 
@@ -162,7 +163,7 @@ class Unmoderated:
     async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
         return True
 
-    def role_of(self, room: str, s: Session) -> str | None:
+    def role_of(self, room: str, s: Member) -> str | None:
         return None
 
     def is_locked(self, room: str) -> bool:
@@ -196,6 +197,7 @@ class Context:
     moderation: Moderation
     owners: Owners = field(default_factory=Owners)
     rules: Rules = field(default_factory=Rules)
+    roster: Roster = field(default_factory=Alone)  # nicks and members of other nodes
 
 
 class Feature(Protocol):

@@ -15,7 +15,8 @@ loop, so nothing needs a lock.
 Ordering, which every part keeps: room messages reach clients only once committed; every other
 room event and the ``pong`` barrier wait behind the store's queue (``Fanout``); a handler that
 awaits holds back only its own connection's later frames. So everything a client caused reaches
-it in the order it was caused.
+it in the order it was caused. A node of a deployment sharing rooms gets its fan-out from
+``make_fanout`` (``node.NodeFanout``), and with it the ``roster`` the features share.
 """
 
 from __future__ import annotations
@@ -48,15 +49,24 @@ class Hub:
         features: Sequence[FeatureFactory],
         accounts: Accounts,
         moderation: Moderation,
+        make_fanout: Callable[[History, Backplane, Rooms], Fanout] = Fanout,
     ) -> None:
         self.config = config
         self.store = store
         self.sessions = Sessions(config)
         self.rooms = Rooms(config.recent)
         self.nicks: dict[str, Session] = {}
-        self.fanout = Fanout(store, backplane, self.rooms)
+        self.fanout = make_fanout(store, backplane, self.rooms)
         context = Context(
-            config, store, self.sessions, self.rooms, self.nicks, self.fanout, accounts, moderation
+            config,
+            store,
+            self.sessions,
+            self.rooms,
+            self.nicks,
+            self.fanout,
+            accounts,
+            moderation,
+            roster=self.fanout.roster,
         )
         self.features: list[Feature] = [make(context) for make in features]
         self._handlers: dict[type, AnyHandler] = {}

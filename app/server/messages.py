@@ -11,7 +11,9 @@ query names exactly one of ``room`` and ``with`` and gives at most one of ``befo
 its numbers are clamped to what the store can hold, and its reply holds what fits one reply line
 (``limits.reply_bytes``), ``more`` saying the rest is there; a muted member's room ``say`` is
 refused (``Context.rules``). Ids come from one counter per process whose ceiling is reserved in the
-store in blocks, so that ids of guests' direct messages are not reused after a restart.
+store in blocks, so that ids of guests' direct messages are not reused after a restart; a node of a
+deployment sharing rooms (``Fanout.assigns_ids``) has its room messages' ids taken in Redis as they
+are stored, and its direct messages' from blocks it claims there.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class MessageFeature:
         self.reply_bytes = reply_bytes(context.config)
         self._next_id = 1
         self._reserved_id = 0
-        self.directs = Directs(context, self._take_id)
+        take_id = context.fanout.take_id if context.fanout.assigns_ids else self._take_id
+        self.directs = Directs(context, take_id)
         self.handlers = Handlers().on(p.Say, self.say).on(p.GetHistory, self.history)
 
     def load(self, snapshot: Snapshot) -> None:
@@ -70,12 +73,15 @@ class MessageFeature:
         elif not f.text or len(f.text) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"text must be 1 to {MAX_TEXT} characters")
         elif f.to is not None:
-            await self.directs.say(s, f, f.to)
+            try:
+                await self.directs.say(s, f, f.to)
+            except Unavailable:  # a node with no message ids left (its Redis is away)
+                refuse(s, f, "unavailable", "the server cannot send messages now; try again later")
         elif f.room is not None and (room := member_of(self.rooms, s, f, f.room)) is not None:
             if not self.ctx.rules.rule.may_say(s, f, room.name):
                 return
-            message = StoredMessage(self._take_id(), _now_ms(), room.name, s.nick, f.text, f.action)
-            s.said.append(message.id)  # its author may delete it, even as a guest
+            id = 0 if self.fanout.assigns_ids else self._take_id()  # a node's: Redis assigns
+            message = StoredMessage(id, _now_ms(), room.name, s.nick, f.text, f.action)
             self.fanout.say(message, s, f.nonce, f.ref)
 
     async def history(self, s: Session, f: p.GetHistory) -> None:

@@ -11,11 +11,14 @@ effect. Rules owned here: the actor of a room action must be in the room; owners
 operators may do everything in a room, ops all but ``op``, ``deop`` and ``owner``; an op cannot
 kick, ban or mute an owner or a server operator, and nobody takes the last owner's ownership
 except by ``owner``; owners and server operators are not bound by a room's bans and mutes. Every
-action is logged on ``parley.moderation`` with who, what and where.
+action is logged on ``parley.moderation`` with who, what and where. On a node of a deployment
+sharing rooms, a ``kick`` of a member on another node is an order to that node, and a room's rules
+changed on another node are read again before this node's members see the change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 
@@ -45,6 +48,7 @@ from app.server.operators import (
     refuse_banned,
     saved,
 )
+from app.server.roster import Member
 from app.server.rulebook import OP, OWNER, RuleBook, now_ms
 from app.server.session import Session
 from app.store import (
@@ -73,7 +77,11 @@ class ModerationFeature:
         self.book = RuleBook(context.moderation, frozenset(context.config.opers))
         self.operators = ServerOperators(context, self.book)
         self._claiming: set[str] = set()  # rooms whose first account is being made owner
+        self._tasks: set[asyncio.Task[None]] = set()  # removals on other nodes under way
         context.rules.rule = self
+        context.fanout.rules_changed = self.book.refresh
+        context.roster.obey("kick", self._kicked_here)
+        context.roster.obey("kill", self.operators.killed_here)
         self.handlers = (
             Handlers()
             .on(p.Op, self.op)
@@ -147,7 +155,7 @@ class ModerationFeature:
     async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
         return await self.operators.may_enter(s, f, account, nick)
 
-    def role_of(self, room: str, s: Session) -> str | None:
+    def role_of(self, room: str, s: Member) -> str | None:
         rules = self.book.cached(room)
         return None if rules is None else self.book.role(rules, s.account)
 
@@ -163,7 +171,12 @@ class ModerationFeature:
         log.info("account %s deleted: its room roles are gone", account)
         for room, owner in successors.items():
             log.info("%s passes to its op %s: its owner %s was deleted", room, owner, account)
-            for member in self.rooms.members(room).values():
+            try:
+                members = await self.ctx.roster.members(room)
+            except Unavailable:
+                members = None  # this node's members are told, at least
+            local = self.rooms.members(room).values()
+            for member in local if members is None else members:
                 if member.account == owner:
                     mode = p.Mode(room=room, nick=member.nick, role="owner", by=account)
                     self.fanout.broadcast(room, mode)
@@ -183,7 +196,7 @@ class ModerationFeature:
         if acting is None:
             return
         room, rules = acting
-        target = self._account_in(s, f, room, nick)
+        target = await self._account_in(s, f, room, nick)
         if target is None:
             return
         if self.book.owners(rules) == [target.account]:
@@ -202,7 +215,7 @@ class ModerationFeature:
         if acting is None:
             return
         room, rules = acting
-        target = self._account_in(s, f, room, f.nick)
+        target = await self._account_in(s, f, room, f.nick)
         if target is None:
             return
         giver_owned = self.book.role(rules, s.account) == "owner" and s.account != target.account
@@ -227,11 +240,49 @@ class ModerationFeature:
         if acting is None:
             return
         room, rules = acting
+        if not any(m.key == p.fold(f.nick) for m in self.rooms.members(room.name).values()):
+            await self._kick_elsewhere(s, f, room, rules)
+            return
         victim = self._in_room(s, f, room, f.nick)
         if victim is None or not self._outranks(s, f, rules, victim.account, victim.nick):
             return
         log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
         self._remove(room.name, [victim], s.nick, f.reason, s, f.ref)
+
+    async def _kick_elsewhere(self, s: Session, f: p.Kick, room: Room, rules: RoomRules) -> None:
+        """Kick a member on another node: its node removes it and tells the room."""
+        try:
+            found = await self.ctx.roster.find(room.name, p.fold(f.nick))
+        except Unavailable:
+            refuse(s, f, "unavailable", "the server cannot read the members now; try again later")
+            return
+        if found is None:
+            refuse(s, f, "no_such_nick", f"nobody called {f.nick} is in {room.name}")
+            return
+        owner, victim = found
+        if not self._outranks(s, f, rules, victim.account, victim.nick):
+            return
+        log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
+        self.ctx.roster.order(owner, "kick", [room.name, s.nick, f.reason or "", s.id])
+        presence = p.Presence(
+            room=room.name, nick=victim.nick, event="kick", by=s.nick, reason=f.reason, ref=f.ref
+        )
+        self.fanout.after_store(lambda: s.send(presence))
+
+    def _kicked_here(self, victim: Session, order: list[str]) -> None:
+        """Another node's op kicked ``victim``: removed as a local kick removes, the room told
+        (not the op, whose node answered it)."""
+        room, by, reason, actor = order
+        if not self.rooms.part(room, victim):
+            return
+        self.fanout.after_store(
+            partial(victim.send, p.Kicked(room=room, by=by, reason=reason or None))
+        )
+        presence = p.Presence(
+            room=room, nick=victim.nick, event="kick", by=by, reason=reason or None
+        )
+        self.fanout.backplane.publish(room, p.encode(presence), frozenset((actor,)))
+        forget_if_empty(self.ctx, room)
 
     async def ban(self, s: Session, f: p.Ban) -> None:
         if not check_reason(s, f, f.reason) or not check_duration(s, f, f.duration_s):
@@ -245,9 +296,14 @@ class ModerationFeature:
             return
         room, rules = acting
         if self.book.rank(rules, s) < OWNER:
-            for member in self.rooms.members(room.name).values():
+            try:
+                elsewhere = [m for _, m in await self.ctx.roster.elsewhere(room.name)]
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot read the members now")
+                return
+            for member in (*self.rooms.members(room.name).values(), *elsewhere):
                 if mask.matches(member.account, member.key, member.ip) and (
-                    member is s or self.book.rank(rules, member) >= OWNER
+                    member is s or self.book.rank_of_account(rules, member.account) >= OWNER
                 ):
                     message = f"{mask.text} would ban {member.nick}, whom an op cannot ban"
                     refuse(s, f, "not_permitted", message)
@@ -419,10 +475,26 @@ class ModerationFeature:
         refuse(s, f, "no_such_nick", f"nobody called {nick} is in {room.name}")
         return None
 
-    def _account_in(self, s: Session, f: p.ClientFrame, room: Room, nick: str) -> Session | None:
-        """The member of ``room`` signed in as the account ``nick``, or None (answered)."""
-        member = self._in_room(s, f, room, nick)
-        if member is not None and not member.account:
+    async def _account_in(
+        self, s: Session, f: p.ClientFrame, room: Room, nick: str
+    ) -> Member | None:
+        """The member of ``room`` (on any node) signed in as the account ``nick``, or None
+        (answered)."""
+        key = p.fold(nick)
+        member: Member | None = next(
+            (m for m in self.rooms.members(room.name).values() if m.key == key), None
+        )
+        if member is None:
+            try:
+                found = await self.ctx.roster.find(room.name, key)
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot read the members now")
+                return None
+            member = None if found is None else found[1]
+        if member is None:
+            refuse(s, f, "no_such_nick", f"nobody called {nick} is in {room.name}")
+            return None
+        if not member.account:
             refuse(s, f, "no_account", f"{member.nick} is a guest: roles belong to accounts")
             return None
         return member
@@ -458,6 +530,27 @@ class ModerationFeature:
             and self.book.rank(rules, member) < OWNER
         ]
         self._remove(room, victims, by, reason)
+        if not self.ctx.roster.alone:
+            task = asyncio.get_running_loop().create_task(
+                self._remove_banned_elsewhere(room, rules, mask, by, reason)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _remove_banned_elsewhere(
+        self, room: str, rules: RoomRules, mask: Mask, by: str, reason: str | None
+    ) -> None:
+        """The members on other nodes that ``mask`` bans: their nodes remove them."""
+        try:
+            elsewhere = await self.ctx.roster.elsewhere(room)
+        except Unavailable:
+            log.warning("cannot read the members of %s on other nodes to remove the banned", room)
+            return
+        for owner, member in elsewhere:
+            if mask.matches(member.account, member.key, member.ip) and (
+                self.book.rank_of_account(rules, member.account) < OWNER
+            ):
+                self.ctx.roster.order(owner, "kick", [room, by, reason or "", ""])
 
     def _remove(
         self,

@@ -10,7 +10,10 @@ the rule book, read once at start-up, and closes every matching connection with 
 "banned"}`` when set; a matching ``hello`` or ``nick`` is refused ``banned`` (the connection
 survives, to choose another nick); server operators are never bound by server-wide bans. The helpers
 that room bans share (``check_duration``, ``expiry``, ``check_reason``, ``ban_list``, ``saved``,
-``lifted``, ``refuse_banned``) are here too.
+``lifted``, ``refuse_banned``) are here too. On a node of a deployment sharing rooms, a ``kill``
+of a session on another node is an order to that node, and a server-wide ban or unban is
+announced to every node, which rereads the bans and closes its matching connections
+(``Context.roster``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from app import protocol as p
 from app.server.fanout import Fanout
 from app.server.feature import MAX_TEXT, Context, Unavailable, refuse
 from app.server.limits import budget, fit, reply_bytes
-from app.server.masks import canonical, parse_mask
+from app.server.masks import Mask, canonical, parse_mask
 from app.server.rulebook import RuleBook, now_ms
 from app.server.session import Session
 from app.store import SERVER_WIDE, RoomRules, StoredBan
@@ -112,6 +115,8 @@ class ServerOperators:
         self.ctx = context
         self.book = book
         self.reply_bytes = reply_bytes(context.config)
+        context.roster.heed("gban", self._banned_elsewhere)
+        context.roster.heed("gunban", self._unbanned_elsewhere)
 
     async def may_enter(self, s: Session, f: p.ClientFrame, account: str, nick: str) -> bool:
         """Whether ``s`` may take ``nick`` as ``account``: no server-wide ban matches it."""
@@ -150,14 +155,32 @@ class ServerOperators:
         if not self._is_oper(s, f) or not check_reason(s, f, f.reason):
             return
         victim = self.ctx.nicks.get(p.fold(f.nick))
-        if victim is None:
-            refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
-            return
         text = f"killed by {s.nick}" + (f": {f.reason}" if f.reason else "")
+        if victim is None:
+            try:
+                owner = await self.ctx.roster.where(p.fold(f.nick))
+            except Unavailable:
+                refuse(s, f, "unavailable", "the server cannot find nicks now; try again later")
+                return
+            if owner is None:
+                refuse(s, f, "no_such_nick", f"nobody called {f.nick} is online")
+                return
+            holder, nick, _since = owner
+            log.info("%s killed %s (on another node): %s", s.nick, nick, f.reason or "-")
+            self.ctx.roster.order(holder, "kill", [text])
+            done = p.Moderated(action="kill", target=nick, by=s.nick, reason=f.reason, ref=f.ref)
+            self.ctx.fanout.after_store(lambda: s.send(done))
+            return
         log.info("%s killed %s (%s): %s", s.nick, victim.nick, victim.peer, f.reason or "-")
         victim.drop("killed", text, parting=text)
         done = p.Moderated(action="kill", target=victim.nick, by=s.nick, reason=f.reason, ref=f.ref)
         self.ctx.fanout.after_store(lambda: s.send(done))
+
+    def killed_here(self, victim: Session, order: list[str]) -> None:
+        """An operator on another node killed ``victim``."""
+        (text,) = order
+        log.info("%s (%s) killed from another node: %s", victim.nick, victim.peer, text)
+        victim.drop("killed", text, parting=text)
 
     async def gban(self, s: Session, f: p.GlobalBan) -> None:
         if not self._is_oper(s, f) or not check_reason(s, f, f.reason):
@@ -186,12 +209,27 @@ class ServerOperators:
         )
         s.send(done)
         message = "you are banned from this server" + (f": {f.reason}" if f.reason else "")
+        self.ctx.roster.announce("gban", [mask.text, message])
+        self._drop_banned(mask, message, s)
+
+    def _drop_banned(self, mask: Mask, message: str, spare: Session | None) -> None:
         for victim in self.ctx.sessions.in_chat():
-            if victim is s or self.book.is_oper(victim):
+            if victim is spare or self.book.is_oper(victim):
                 continue
             if mask.matches(victim.account, victim.key, victim.ip):
                 log.info("closing %s (%s): banned from the server", victim.peer, victim.nick or "-")
                 victim.drop("banned", message)
+
+    async def _banned_elsewhere(self, order: list[str]) -> None:
+        """An operator on another node banned ``mask`` from the server: its sessions here go."""
+        text, message = order
+        await self.book.refresh(SERVER_WIDE)
+        mask = parse_mask(text)
+        if mask is not None:
+            self._drop_banned(mask, message, None)
+
+    async def _unbanned_elsewhere(self, order: list[str]) -> None:
+        await self.book.refresh(SERVER_WIDE)
 
     async def gunban(self, s: Session, f: p.GlobalUnban) -> None:
         if not self._is_oper(s, f):
@@ -204,6 +242,7 @@ class ServerOperators:
         if not await lifted(self.ctx.fanout, s, f, removal, "bad_mask", missing):
             return
         log.info("%s lifted the server-wide ban of %s", s.nick, text)
+        self.ctx.roster.announce("gunban", [text])
         s.send(p.Moderated(action="gunban", target=text, by=s.nick, ref=f.ref))
 
     async def list_bans(self, s: Session, f: p.ListBans) -> None:

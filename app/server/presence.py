@@ -11,20 +11,28 @@ case-insensitively, except that signing in to an account takes its nick over fro
 of the same account (which is told ``bye {reason: "logged_in_elsewhere"}``); a rename and an away
 change are announced in every room of the session, not to itself; the ``pong`` to a client's
 ``ping`` and the goodbye after ``quit`` wait behind the store's queue, so they follow every effect
-of the frames before them. The keepalive sweep that pings quiet clients is
-``registry.Sessions.sweep``.
+of the frames before them. On a node of a deployment sharing rooms, a nick is also claimed across
+the nodes before it is taken (``Context.roster``), a sign-in to an account held on another node
+tells that session to go (``logged_in_elsewhere``) and then claims it, and the reply to a ``nick``
+or ``away`` waits until its announcements reached Redis (``Fanout.settle``). The keepalive sweep
+that pings quiet clients is ``registry.Sessions.sweep``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from app import protocol as p
-from app.server.feature import MAX_TEXT, Context, Handlers, refuse
+from app.server.feature import MAX_TEXT, Context, Handlers, Unavailable, refuse
 from app.server.session import Session
 from app.store import Snapshot
 
 log = logging.getLogger("parley.server")
+
+# A sign-in that takes its account's nick over from another node waits for it to be let go.
+_TAKE_OVER_TRIES = 40
+_TAKE_OVER_PAUSE = 0.05
 
 
 class PresenceFeature:
@@ -35,6 +43,7 @@ class PresenceFeature:
         self.nicks = context.nicks
         self.fanout = context.fanout
         self.owners = context.owners
+        context.roster.obey("take_over", self._taken_over)
         self.handlers = (
             Handlers()
             .on(p.Hello, self.hello, before_hello=True)
@@ -51,6 +60,7 @@ class PresenceFeature:
     def departed(self, session: Session, text: str | None) -> None:
         if session.key and self.nicks.get(session.key) is session:
             del self.nicks[session.key]
+            self.ctx.roster.release(session, session.key)
 
     async def hello(self, s: Session, f: p.Hello) -> None:
         if s.key:
@@ -75,6 +85,8 @@ class PresenceFeature:
             return
         # The nick may have been taken while the password was checked.
         if s.closing or not self._take_over(s, f, nick, account):
+            return
+        if not await self._claim(s, f, nick, account):
             return
         s.nick, s.key, s.account = nick, p.fold(nick), account
         self.nicks[s.key] = s
@@ -102,31 +114,39 @@ class PresenceFeature:
             return
         if p.fold(f.nick) == s.key:
             account = s.account  # the same nick in another case: the same account
+            await self.ctx.roster.claim(s, f.nick)  # other nodes show it as written now
         else:
             claimed = await self.owners.rule.claim(s, f, f.nick, f.password)
             if claimed is None or not await self.ctx.rules.rule.may_enter(s, f, claimed, f.nick):
                 return
             if s.closing or not self._take_over(s, f, f.nick, claimed):
                 return
+            if not await self._claim(s, f, f.nick, claimed):
+                return
+            self.ctx.roster.release(s, s.key)
             account = claimed
         del self.nicks[s.key]
         s.nick, s.key, s.account = f.nick, p.fold(f.nick), account
         self.nicks[s.key] = s
-        s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
+        self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         for name in self.ctx.rooms.rooms_of(s):
             event = p.Presence(room=name, nick=s.nick, old=old, event="nick")
             self.fanout.broadcast(name, event, skip=s)
+        await self.fanout.settle()
+        s.send(p.Renamed(nick=s.nick, old=old, ref=f.ref))
 
     async def away(self, s: Session, f: p.Away) -> None:
         if f.text is not None and len(f.text) > MAX_TEXT:
             refuse(s, f, "bad_frame", f"an away text is at most {MAX_TEXT} characters")
             return
         s.away = f.text or None
-        s.send(p.AwaySet(text=s.away, ref=f.ref))
+        self.ctx.roster.changed(s, self.ctx.rooms.rooms_of(s))
         event: p.PresenceEvent = "away" if s.away is not None else "back"
         for name in self.ctx.rooms.rooms_of(s):
             presence = p.Presence(room=name, nick=s.nick, event=event, text=s.away)
             self.fanout.broadcast(name, presence, skip=s)
+        await self.fanout.settle()
+        s.send(p.AwaySet(text=s.away, ref=f.ref))
 
     async def ping(self, s: Session, f: p.Ping) -> None:
         pong = p.ServerPong(id=f.id, ref=f.ref)
@@ -152,6 +172,42 @@ class PresenceFeature:
             refuse(s, f, "nick_taken", f"{nick} is already taken")
             return False
         return True
+
+    async def _claim(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
+        """Whether ``s`` now holds ``nick`` on every node (``Context.roster``; one process's
+        roster says yes at once). A nick another node's session holds is refused, unless
+        ``s`` signs in to its account and so does that session: it is told to go
+        (``logged_in_elsewhere``), and the nick is claimed again once it went."""
+        roster = self.ctx.roster
+        held = await roster.claim(s, nick)
+        if held is False and account:
+            try:
+                holder = await roster.where(p.fold(nick))
+            except Unavailable:
+                holder = None
+            if holder is not None:
+                roster.order(holder[0], "take_over", [account])
+                for _ in range(_TAKE_OVER_TRIES):
+                    await asyncio.sleep(_TAKE_OVER_PAUSE)
+                    held = await roster.claim(s, nick)
+                    if held is not False or s.closing:
+                        break
+        if held is None:
+            refuse(s, f, "unavailable", "the server cannot check nicks now; try again later")
+        elif not held:
+            refuse(s, f, "nick_taken", f"{nick} is already taken")
+        elif not s.closing:
+            return True
+        else:
+            self.ctx.roster.release(s, p.fold(nick))
+        return False
+
+    def _taken_over(self, s: Session, order: list[str]) -> None:
+        """A connection on another node signed in to ``s``'s account: ``s`` goes."""
+        (account,) = order
+        if s.account == account:
+            log.info("account %s signed in again on another node: dropping %s", account, s.peer)
+            s.drop("logged_in_elsewhere", "you signed in from another connection")
 
     def _take_over(self, s: Session, f: p.ClientFrame, nick: str, account: str) -> bool:
         """Whether ``s`` may now hold ``nick`` as ``account`` ("" a guest): free, its own, or held

@@ -49,6 +49,9 @@ class Sessions:
     def __iter__(self) -> Iterator[Session]:
         return iter(list(self._live.values()))
 
+    def get(self, session_id: str) -> Session | None:
+        return self._live.get(session_id)
+
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._live
 

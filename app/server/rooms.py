@@ -12,7 +12,10 @@ cannot answer gets ``unavailable``), and forgotten when its last member leaves: 
 and in the store unless it holds messages someone may page. Whether a join may take one more room
 is ``limits.RoomQuota``'s rule; a room counts as new (charged to its creator's address) when the
 store has never heard of it. What moderation decides (whether a join is banned, a topic locked,
-and the roles ``joined`` and ``members`` show) is asked of ``Context.rules``.
+and the roles ``joined`` and ``members`` show) is asked of ``Context.rules``. On a node of a
+deployment sharing rooms, ``joined``, ``who`` and ``rooms`` list every node's members
+(``Context.roster``), a room is followed before it is first read (``Fanout.follow``), and a join's
+and a part's replies wait until their announcements reached Redis (``Fanout.settle``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from collections.abc import Collection, Iterable, Sequence
 
 from app import protocol as p
 from app.server.directory import Room
@@ -37,6 +41,7 @@ from app.server.feature import (
     save_room,
 )
 from app.server.limits import Refusal, RoomQuota, budget, fit, fit_newest, reply_bytes
+from app.server.roster import Member
 from app.server.session import Session
 from app.store import Page, Snapshot, StoredRoom
 
@@ -88,6 +93,7 @@ class RoomFeature:
             room = self.rooms.create(name)
         if not room.fresh:
             try:
+                await self.fanout.follow(name)
                 known = await self._load(room)
             except Unavailable:
                 message = f"{name} cannot be read from the history just now; try again later"
@@ -104,9 +110,31 @@ class RoomFeature:
                 room.charged = True
         if not self.rooms.is_member(name, s) and not await self._admitted(s, f, room):
             return
-        if self.rooms.join(name, s):
+        # Read before joining: once in, messages come, and none may precede ``joined``.
+        try:
+            shared = await self._shared_members(room)
+        except Unavailable:
+            refuse(s, f, "unavailable", f"the members of {name} cannot be read just now")
+            return
+        if s.closing:
+            forget_if_empty(self.ctx, name)
+            return
+        if not self.rooms.is_member(name, s):
+            # Announced first: once ``joined`` is sent, the others can see the join.
             self.fanout.broadcast(name, p.Presence(room=name, nick=s.nick, event="join"), skip=s)
-        s.send(self._joined(name, room.topic, f.ref))
+            room.waiting += 1
+            try:
+                await self.fanout.settle()
+            finally:
+                room.waiting -= 1
+            if s.closing:
+                forget_if_empty(self.ctx, name)
+                return
+            self.rooms.join(name, s)
+        everyone: Collection[Member] = self.rooms.members(name).values()
+        if shared is not None:
+            everyone = shared if any(m.key == s.key for m in shared) else [*shared, s]
+        s.send(self._joined(name, room.topic, f.ref, everyone))
         empty = p.HistoryPage(room=name, messages=[], more=True, ref=f.ref)
         shown, cut = fit_newest([to_wire(m) for m in room.recent], budget(self.reply_bytes, empty))
         s.send(p.HistoryPage(room=name, messages=shown, more=room.has_older or cut, ref=f.ref))
@@ -116,9 +144,10 @@ class RoomFeature:
         if room is None:
             return
         self.rooms.part(room.name, s)
-        s.send(p.Parted(room=room.name, ref=f.ref))
         self.fanout.broadcast(room.name, p.Presence(room=room.name, nick=s.nick, event="part"))
         forget_if_empty(self.ctx, room.name)
+        await self.fanout.settle()
+        s.send(p.Parted(room=room.name, ref=f.ref))
 
     async def set_topic(self, s: Session, f: p.SetTopic) -> None:
         room = member_of(self.rooms, s, f, f.room)
@@ -142,10 +171,21 @@ class RoomFeature:
 
         await save_room(self.ctx.store, StoredRoom(name, f.topic, by), saved, refused)
 
-    def _joined(self, name: str, topic: str, ref: p.Ref | p.UnsetType) -> p.Joined:
+    async def _shared_members(self, room: Room) -> Sequence[Member] | None:
+        """The members of ``room`` on every node (None in one process: ``Rooms`` has them);
+        raises ``Unavailable``. The room is not forgotten meanwhile."""
+        room.waiting += 1
+        try:
+            return await self.ctx.roster.members(room.name)
+        finally:
+            room.waiting -= 1
+
+    def _joined(
+        self, name: str, topic: str, ref: p.Ref | p.UnsetType, everyone: Collection[Member]
+    ) -> p.Joined:
         """The ``joined`` reply: the first members by nick, as many as fit; ``who`` pages on."""
         limit = p.JOINED_MEMBERS_MAX
-        first = heapq.nsmallest(limit + 1, self.rooms.members(name).values(), key=_by_key)
+        first = heapq.nsmallest(limit + 1, everyone, key=_by_key)
         room = budget(self.reply_bytes, p.Joined(room=name, topic=topic, members=[], ref=ref))
         gate = self.ctx.rules.rule
         roles = {m.nick: role for m in first if (role := gate.role_of(name, m)) is not None}
@@ -168,15 +208,18 @@ class RoomFeature:
         name = room_name(s, f, f.room)
         if name is None:
             return
-        members = self.rooms.members(name)
+        try:
+            everyone = await self.ctx.roster.members(name)
+        except Unavailable:
+            refuse(s, f, "unavailable", f"the members of {name} cannot be read just now")
+            return
+        members = self.rooms.members(name).values() if everyone is None else everyone
         if not members:
             refuse(s, f, "no_such_room", f"nobody is in {name}")
             return
         limit = max(1, min(f.limit, p.WHO_PAGE_MAX))
         after = p.fold(f.after) if f.after is not None else ""
-        chosen = heapq.nsmallest(
-            limit + 1, (m for m in members.values() if m.key > after), key=_by_key
-        )
+        chosen = heapq.nsmallest(limit + 1, (m for m in members if m.key > after), key=_by_key)
         room = budget(self.reply_bytes, p.Members(room=name, members=[], ref=f.ref))
         role_of = self.ctx.rules.rule.role_of
         listed, more = fit(
@@ -190,14 +233,24 @@ class RoomFeature:
     async def list_rooms(self, s: Session, f: p.ListRooms) -> None:
         limit = max(1, min(f.limit, p.ROOMS_PAGE_MAX))
         after = p.fold(f.after) if f.after is not None else ""
-        names = heapq.nsmallest(
-            limit + 1, (r.name for r in self.rooms if r.name > after and self.rooms.members(r.name))
-        )
-        infos = (
-            p.RoomInfo(room=n, topic=r.topic, members=len(self.rooms.members(n)))
-            for n in names
-            if (r := self.rooms.get(n)) is not None
-        )
+        try:
+            shared = await self.ctx.roster.rooms(after, limit + 1)
+        except Unavailable:
+            refuse(s, f, "unavailable", "the rooms cannot be listed just now")
+            return
+        infos: Iterable[p.RoomInfo]
+        if shared is not None:
+            infos = shared
+        else:
+            names = heapq.nsmallest(
+                limit + 1,
+                (r.name for r in self.rooms if r.name > after and self.rooms.members(r.name)),
+            )
+            infos = (
+                p.RoomInfo(room=n, topic=r.topic, members=len(self.rooms.members(n)))
+                for n in names
+                if (r := self.rooms.get(n)) is not None
+            )
         room = budget(self.reply_bytes, p.RoomList(rooms=[], ref=f.ref))
         rooms, more = fit(infos, limit, room)
         cursor = rooms[-1].room if more else None
@@ -255,5 +308,5 @@ def _refuse(s: Session, f: p.ClientFrame, refusal: Refusal) -> None:
     )
 
 
-def _by_key(session: Session) -> str:
-    return session.key
+def _by_key(member: Member) -> str:
+    return member.key

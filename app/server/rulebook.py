@@ -21,7 +21,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
-from app.server.feature import Unavailable
+from app.server.feature import Unavailable, awaited
 from app.server.masks import Mask, parse_mask
 from app.server.session import Session
 from app.store import SERVER_WIDE, Moderation, RoomRole, RoomRules, StoredBan, StoredMute
@@ -95,6 +95,18 @@ class RuleBook:
         if reading is not None and not reading.done():
             reading.set_exception(Unavailable(reason))
             reading.exception()  # retrieved: nobody may be waiting on it any more
+
+    async def refresh(self, room: str) -> None:
+        """Another node changed ``room``'s rules: read them again if they are in memory."""
+        if room not in self._rooms:
+            return
+        try:
+            rules: RoomRules = await awaited(self.store.room_rules, room)
+        except Unavailable as exc:
+            log.warning("cannot read the rules of %r again: %s", room, exc)
+            return
+        if room in self._rooms:
+            self._rooms[room] = rules
 
     def forget(self, room: str) -> None:
         """Nobody is in ``room``: drop its rules (the store keeps them)."""

@@ -13,7 +13,11 @@ certificate and key (``tls.py``); a port it cannot listen on or a history it can
 a ``UsageError``, one sentence for the CLI to print. Each of ``--workers`` runs ``run`` too
 (``workers.py``), its listeners sharing their ports with its siblings' (``reuse_port``). A
 ``Companion`` (the SSH gateway of ``parley serve --ssh-port``, which the CLI builds: nothing here
-imports it) starts once the server listens and stops before it says goodbye.
+imports it) starts once the server listens and stops before it says goodbye. With
+``ServerConfig.redis_url`` the server is a node of a deployment sharing rooms through that Redis
+(``docs/scale-out.md``): its history, accounts and moderation are the Redis stores on one
+connection, and its fan-out, backplane and roster are the node's (``node.py``), started after the
+store and closed before it.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ import logging
 import os
 import signal
 import sqlite3
+import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.checks import UsageError, listen_error
 from app.server.config import ServerConfig
+from app.server.directory import Rooms
+from app.server.fanout import Fanout
 from app.server.feature import FeatureFactory
 from app.server.hub import Hub
 from app.server.messages import MessageFeature
@@ -47,6 +54,9 @@ from app.store import (
     SQLiteHistory,
     SQLiteModeration,
 )
+
+if TYPE_CHECKING:
+    from app.server.node import NodeFanout
 
 log = logging.getLogger("parley.server")
 
@@ -89,6 +99,11 @@ class Server:
         moderation: Moderation | None = None,
     ) -> None:
         self.config = config
+        self.node: NodeFanout | None = None
+        make_fanout: Callable[[History, Backplane, Rooms], Fanout] = Fanout
+        if store is None and config.redis_url is not None:
+            store, backplane, make_fanout, shared = self._node(config.redis_url)
+            accounts, moderation = shared if accounts is None else (accounts, moderation)
         self.store = store if store is not None else SQLiteHistory(config.db)
         if accounts is None or moderation is None:
             if not isinstance(self.store, SQLiteHistory):
@@ -102,7 +117,10 @@ class Server:
             FEATURES,
             accounts,
             moderation,
+            make_fanout,
         )
+        if self.node is not None:
+            self.node.sessions = self.hub.sessions
         self.retention = Retention(config, self.store, self.hub.rooms)
         self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -116,6 +134,32 @@ class Server:
         self.port = 0  # the plain port once listening (0 with plain=False)
         self.tls_port = 0  # the TLS port once listening (0 without a certificate)
 
+    def _node(
+        self, url: str
+    ) -> tuple[
+        History,
+        Backplane,
+        Callable[[History, Backplane, Rooms], Fanout],
+        tuple[Accounts, Moderation],
+    ]:
+        """A node of the deployment in the Redis at ``url``: its store, backplane, fan-out,
+        accounts and moderation, all on that Redis (one connection, one queue)."""
+        # Here, not at the top: redis is an optional extra, needed by nodes only.
+        from app.server.node import NodeBackplane, NodeFanout
+        from app.store.redis_accounts import RedisAccounts
+        from app.store.redis_moderation import RedisModeration
+        from app.store.redis_node import RedisNodeStore
+
+        store = RedisNodeStore(url)
+        node_id = uuid.uuid4().hex[:12]
+
+        def make(history: History, backplane: Backplane, rooms: Rooms) -> Fanout:
+            self.node = NodeFanout(store, backplane, rooms, node_id, self.config.node_lease)
+            return self.node
+
+        shared = (RedisAccounts(store), RedisModeration(store))
+        return store, NodeBackplane(store), make, shared
+
     async def start(self) -> None:
         """Bind the listening sockets, open the store, then start accepting connections."""
         config = self.config
@@ -125,6 +169,8 @@ class Server:
             self._listeners.append(await self._bind(self._tls_door, config.tls_port))
         try:
             self.hub.load()
+            if self.node is not None:
+                await self.node.open()
         except BaseException:
             self._close_listeners()
             raise
@@ -196,6 +242,8 @@ class Server:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.shutdown_timeout
         try:
+            if self.node is not None:
+                await self.node.close()
             await asyncio.wait_for(self.store.close(), self.config.shutdown_timeout)
         except asyncio.TimeoutError:
             log.error("history did not close within %.1f s", self.config.shutdown_timeout)

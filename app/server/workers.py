@@ -40,16 +40,12 @@ from typing import Final
 
 import msgspec
 
-from app.server.checks import MEMORY_DB, UsageError, listen_error, redacted
+from app.server.checks import UsageError, listen_error, redacted
 from app.server.config import ServerConfig
 from app.server.runner import Companion, Server, run
 
 log = logging.getLogger("parley.workers")
 
-# False until ``runner.Server`` honours ``ServerConfig.redis_url`` (issue 13, branch redis-nodes):
-# until then the workers share nothing, and each keeps its history in memory, since several
-# processes over one SQLite file would each number messages from the same last id.
-REDIS_NODES: Final = False
 # A worker that lived this long was no crash loop: its next death starts the backoff over.
 STABLE_AFTER: Final = 10.0
 FIRST_DELAY: Final = 0.5
@@ -68,12 +64,6 @@ class Order(msgspec.Struct, frozen=True):
 def run_serve(config: ServerConfig, log_level: str, companion: Companion | None = None) -> int:
     """``parley serve`` with checked settings: one process (with its ``companion``, the SSH
     gateway of ``--ssh-port``), or a supervisor of its workers."""
-    if config.redis_url is not None and not REDIS_NODES:
-        log.warning(
-            "Redis at %s answers, but this build does not use it yet: the history stays in %s",
-            redacted(config.redis_url),
-            MEMORY_DB if config.workers > 1 else config.db,
-        )
     if config.workers > 1:
         return asyncio.run(Supervisor(config, log_level).run())
     return run(config, companion=companion)
@@ -266,9 +256,9 @@ class Supervisor:
 
 
 def worker_config(config: ServerConfig) -> ServerConfig:
-    """What each worker runs with: one process, whose listeners share their ports."""
-    shared = replace(config, workers=1, reuse_port=True)
-    return shared if REDIS_NODES else replace(shared, db=MEMORY_DB)
+    """What each worker runs with: one process, a node of the deployment in ``--redis``, whose
+    listeners share their ports."""
+    return replace(config, workers=1, reuse_port=True)
 
 
 # --- in the worker ---------------------------------------------------------------------------

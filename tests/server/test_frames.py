@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import Connect
+from tests.server.backends import SQLITE, backend, connect, start_server
 from tests.server.wire import in_room
+
+__all__ = ["backend", "connect", "start_server"]
 
 NOT_REGISTERED_FRAMES = [
     {"type": "join", "room": "#a"},
@@ -281,7 +286,7 @@ async def test_forged_sender_fields_are_ignored(connect: Connect) -> None:
     forged = {"from": "bob", "nick": "bob", "sender": "bob", "id": 10**9, "ts": 0}
     await mallory.send(type="say", room="#a", text="i am bob", **forged)
     await mallory.send(type="say", to="bob", text="really", **forged)
-    for client in (bob, mallory):
+    for client in (mallory, bob):  # mallory's first: what it caused is then sent everywhere
         messages = [f for f in await client.barrier() if f["type"] == "message"]
         assert [m["from"] for m in messages] == ["mallory", "mallory"]
         assert all(m["id"] < 10**9 and m["ts"] > 0 for m in messages)
@@ -320,8 +325,12 @@ async def test_server_frame_types_from_a_client_are_unknown(connect: Connect) ->
 # --- ping, quit, dropped connections --------------------------------------------------------
 
 
-async def test_ping_is_a_barrier_behind_earlier_effects(connect: Connect) -> None:
+async def test_ping_is_a_barrier_behind_earlier_effects(backend: str, connect: Connect) -> None:
     """A ``pong`` comes after every reply and echo caused by frames sent before the ``ping``."""
+    if backend != SQLITE:
+        # A node's echoes come back by its subscription and its replies by the store: a
+        # history page may overtake an earlier topic's echo (docs/scale-out.md, "Order").
+        pytest.skip("one process only: the order of different kinds of replies")
     alice, _ = await in_room(connect, "#a", "alice", "bob")
     lines = [
         b'{"type":"say","room":"#a","text":"one","nonce":"1"}\n',

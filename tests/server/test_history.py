@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Connect, StartServer, WireClient, stop_and_hang_up
+from tests.server.backends import backend, connect, start_server
+
+__all__ = ["backend", "connect", "start_server"]
 
 
 async def say_many(client: WireClient, room: str, texts: list[str]) -> list[int]:

@@ -8,7 +8,10 @@ a client (one sharing no room with the actor) are checked as strictly as those t
 from __future__ import annotations
 
 from tests.conftest import Connect
+from tests.server.backends import backend, connect, start_server
 from tests.server.wire import in_room
+
+__all__ = ["backend", "connect", "start_server"]
 
 # --- nick -----------------------------------------------------------------------------------
 
@@ -46,6 +49,7 @@ async def test_new_nick_is_used_and_old_one_freed(connect: Connect) -> None:
     await alice.send(type="nick", nick="alicia")
     await alice.expect("renamed", nick="alicia")
     await alice.send(type="say", room="#a", text="new me")
+    await alice.barrier()  # said (on another node, too) before bob asks
     got = [f for f in await bob.barrier() if f["type"] == "message"]
     assert got[0]["from"] == "alicia"
     await connect("alice")

@@ -124,13 +124,14 @@ async def connect(port: int, nick: str, tls: SSLContext | None = None) -> tuple[
 
 
 async def one_on_each(
-    port: int, tls: SSLContext | None = None, want: str = "12"
+    port: int, tls: SSLContext | None = None, want: str = "12", nicks: str = "user"
 ) -> dict[str, tuple[WireClient, str]]:
     """Clients opened until each worker whose index is in ``want`` serves one: by index, the
-    first client of each and its node (the other clients are closed)."""
+    first client of each and its node (the other clients are closed). Their nicks are ``nicks``
+    and a number: a killed worker's stay taken for the nodes' lease."""
     found: dict[str, tuple[WireClient, str]] = {}
     for attempt in range(TRIES):
-        client, node = await connect(port, f"user{attempt}", tls)
+        client, node = await connect(port, f"{nicks}{attempt}", tls)
         index = node[1]
         if index in want and index not in found:
             found[index] = client, node
@@ -177,7 +178,7 @@ async def test_a_killed_worker_is_restarted_and_the_port_keeps_accepting(
         client, _other = await connect(port, f"meanwhile{attempt}")
         await client.close()
     await deployment.wait_for(r"\[w1-\d+\]: listening on")
-    again, new_node = (await one_on_each(port, want="1"))["1"]
+    again, new_node = (await one_on_each(port, want="1", nicks="back"))["1"]
     assert new_node != node
     await again.close()
     # Dying again soon after its start, it waits longer: a crash loop does not spin.
@@ -241,8 +242,6 @@ async def test_the_redis_password_is_in_no_log_line(tmp_path: Path, redis: Redis
         deployment.stop()
 
 
-# Until ``runner.Server`` honours ``ServerConfig.redis_url``, each worker is a chat of its own.
-@pytest.mark.xfail(reason="needs redis node mode (branch redis-nodes)", strict=False)
 async def test_two_clients_on_different_workers_chat(deployment: Deployment) -> None:
     """A message said on one worker reaches a member of the room on the other."""
     port = await deployment.port()

@@ -23,6 +23,7 @@ from tests.ssh.conftest import (
     Dial,
     StartGateway,
     asyncssh,
+    eventually,
     logged_ports,
     start_parley,
 )
@@ -166,11 +167,10 @@ async def test_closing_the_channel_ends_the_chat_connection(
     assert len(children) == 1
     conn.close()
     await frame_with(bob, "presence", event="quit", nick="ann")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while gateway.sessions or processes_with(f"{KEY_ENV}={fingerprint}"):
-        assert loop.time() < deadline, "the session's process never ended or was not counted out"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: not gateway.sessions and not processes_with(f"{KEY_ENV}={fingerprint}"),
+        "the session's process never ended or was not counted out",
+    )
 
 
 async def test_an_idle_session_is_closed_with_a_reason(
@@ -205,11 +205,7 @@ async def test_a_visitor_still_on_the_login_screen_is_told_and_closed(
     finally:
         typing.cancel()
     assert process.exit_status == 1
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while gateway.sessions:
-        assert loop.time() < deadline, "the session was never counted out"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not gateway.sessions, "the session was never counted out")
 
 
 async def test_a_visitor_signed_in_in_time_stays_past_the_login_screen_timeout(
@@ -267,11 +263,9 @@ async def test_no_session_outlives_a_killed_gateway(
         assert len(processes_with(variable)) == 1
         gateway.kill()
         await gateway.wait()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        while processes_with(variable):
-            assert loop.time() < deadline, "a visitor's process outlived the gateway"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: not processes_with(variable), "a visitor's process outlived the gateway"
+        )
         conn.close()
     finally:
         if gateway.returncode is None:

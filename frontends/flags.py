@@ -4,9 +4,11 @@ This module owns the reading of a gateway's settings: a value comes from its fla
 ``PARLEY_<GATEWAY>_<FLAG>`` (``--idle-timeout`` of ``parley ssh`` is
 ``PARLEY_SSH_IDLE_TIMEOUT``), else the default; and the checks every gateway makes the same
 way: a listening port (0 picks a free one), the chat server as ``HOST:PORT``, a count of at
-least 1, a positive number of seconds. A bad value is a ``UsageError`` that names the flag or
-variable it came from, so the command prints one sentence and exits 2 before opening anything.
-It imports no gateway library, so ``--help`` and bad values need no extra installed.
+least 1, a positive number of seconds (or 0 for none, where a limit may be off); and how a
+limit's seconds are said to the visitor it ends (``duration``). A bad value is a ``UsageError``
+that names the flag or variable it came from, so the command prints one sentence and exits 2
+before opening anything. It imports no gateway library, so ``--help`` and bad values need no
+extra installed.
 """
 
 from __future__ import annotations
@@ -58,11 +60,14 @@ class FlagReader:
             raise UsageError(f"{given[1]} must be from 1 up, not {value}")
         return value
 
-    def seconds(self, key: str) -> float | None:
+    def seconds(self, key: str, *, zero_is_none: bool = False) -> float | None:
+        """A number of seconds, more than 0; with ``zero_is_none``, 0 too (no limit)."""
         if (given := self.given(key)) is None:
             return None
         value: float = parse_number(given[0], float, given[1])
-        if value <= 0:
+        if zero_is_none and value < 0:
+            raise UsageError(f"{given[1]} must be 0 (none) or more seconds, not {given[0]}")
+        if not zero_is_none and value <= 0:
             raise UsageError(f"{given[1]} must be more than 0 seconds, not {given[0]}")
         return value
 
@@ -76,3 +81,11 @@ def parse_server(text: str, origin: str) -> tuple[str, int]:
     if not host:
         raise UsageError(f"{origin} must be HOST:PORT, not {text!r}")
     return host, parse_port(port_text, origin)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a visitor reads it: "30 minutes", "1 minute", "2.5 seconds"."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"

@@ -314,16 +314,25 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the login screen cannot change the server and nothing is remembered "
         "(how parley ssh and parley web run it for their visitors)",
     )
+    tui.add_argument(
+        "--login-screen-timeout",
+        metavar="SECONDS",
+        help="exit, saying why, unless signed in within this long, typing or not (how parley "
+        "ssh runs it for its visitors); default: no limit",
+    )
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)
 
 
 def _tui(args: argparse.Namespace) -> int:
     from app.server.checks import check_writable_file
+    from frontends.flags import FlagReader
 
     client = _client_args(args)
     if args.log_file is not None:
         check_writable_file(args.log_file, "--log-file")
+    # A flag only: PARLEY_SSH_LOGIN_SCREEN_TIMEOUT is the gateway's, not read here.
+    login_screen_timeout = FlagReader(args, {}, "").seconds("login_screen_timeout")
     from frontends.tui.run import run_tui
 
     return run_tui(
@@ -331,6 +340,7 @@ def _tui(args: argparse.Namespace) -> int:
         bell=not args.no_bell,
         log_file=args.log_file,
         server_fixed=args.fixed_server,
+        login_screen_timeout=login_screen_timeout,
     )
 
 

@@ -232,6 +232,7 @@ def test_serve_refuses_a_missing_config_file(tmp_path: Path) -> None:
     [
         (("tui", "--port", "0"), "tui", "--port"),
         (("tui", "--log-file", "missing/tui.log"), "tui", "--log-file"),
+        (("tui", "--login-screen-timeout", "0"), "tui", "--login-screen-timeout"),
         (("demo", "--db", "missing/demo.db"), "demo", "--db"),
         (("tk", "--port", "-1"), "tk", "--port"),
         (("bench", "--senders", "0"), "bench", "--senders"),
@@ -241,7 +242,7 @@ def test_serve_refuses_a_missing_config_file(tmp_path: Path) -> None:
 def test_other_commands_refuse_bad_values(
     tmp_path: Path, args: tuple[str, ...], command: str, words: str
 ) -> None:
-    """tui, demo, tk and bench refuse bad ports and unwritable files in one sentence."""
+    """tui, demo, tk and bench refuse bad ports, numbers and unwritable files in one sentence."""
     one_sentence(parley(tmp_path, *args), command, words)
     assert not (tmp_path / "missing").exists()
 

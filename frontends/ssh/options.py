@@ -41,10 +41,13 @@ class GatewayConfig:
     max_sessions: int = 100
     sessions_per_key: int = 3
     sessions_per_address: int = 10
-    # Seconds without a key pressed before a session ends. Until accounts exist this also
-    # bounds how long someone may sit on the login screen.
+    # Seconds without a key pressed before a session ends.
     idle_timeout: float = 1800.0
-    # Seconds an SSH connection gets to authenticate.
+    # Seconds a session gets to sign in (leave the login screen for the chat), keys typed or
+    # not; 0: no limit. A key with a nick pinned to it never sees the login screen.
+    login_screen_timeout: float = 120.0
+    # Seconds an SSH connection gets to authenticate (asyncssh's own login_timeout): before
+    # any session, so before the login screen.
     login_timeout: float = 30.0
     # The secret shared with the chat server (--gateway-secret-file), with which visitors' keys
     # are proven to it; without it keys are no identity and every visitor is a guest.
@@ -101,8 +104,15 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     ssh.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
-        help="a session with no key pressed for this long is closed (also on the login "
-        f"screen); default: {defaults.idle_timeout:g}",
+        help="a session with no key pressed for this long is closed; default: "
+        f"{defaults.idle_timeout:g}",
+    )
+    ssh.add_argument(
+        "--login-screen-timeout",
+        metavar="SECONDS",
+        help="a session still on the login screen after this long (typing or not) is told so "
+        "and closed; a key with a pinned nick skips the screen; 0: no limit; default: "
+        f"{defaults.login_screen_timeout:g}",
     )
     ssh.add_argument(
         "--gateway-secret-file",
@@ -146,6 +156,8 @@ def _limits(read: FlagReader) -> dict[str, Any]:
             found[key] = count
     if (seconds := read.seconds("idle_timeout")) is not None:
         found["idle_timeout"] = seconds
+    if (seconds := read.seconds("login_screen_timeout", zero_is_none=True)) is not None:
+        found["login_screen_timeout"] = seconds
     return found
 
 

@@ -7,6 +7,16 @@ it; then it relays keys in and screens out, resizes on window-change, and ends t
 child exits (with its exit status) and the child when the channel ends. A shell without a PTY gets
 one line that says how to connect and is closed; exec and subsystem requests (sftp, scp) are
 refused outright. Idle sessions (no key pressed for ``idle_timeout``) are hung up and told why.
+
+A session still on the login screen after ``login_screen_timeout`` is ended by its own
+``parley tui`` (``--login-screen-timeout``), which says why in its last line; the channel relays
+that line and closes with the child, as for any exit. The child enforces it, not the gateway,
+because only the child knows when the visitor has signed in (a key with a pinned nick never sees
+the screen; a refused nick sends the visitor back to it); the gateway would otherwise need a
+second channel from each child to learn it. The command line carries the limit, as it already
+carries the chat server: the visitor's environment is theirs (``TERM``, colours, their key), and
+``parley tui`` checks its flags itself. Should the child not keep it, the idle timeout still ends
+a session nobody types in.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import asyncssh
 
 from app.client.accounts import KEY_ENV, KEY_TOKEN_ENV
 from app.protocol.keys import key_token
+from frontends.flags import duration
 from frontends.ssh.terminal import TuiProcess, WindowSize, tui_command, visitor_environment
 
 if TYPE_CHECKING:
@@ -131,7 +142,7 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
         config = self._gateway.config
         try:
             process = await TuiProcess.start(
-                tui_command(config.server_host, config.server_port),
+                tui_command(config.server_host, config.server_port, config.login_screen_timeout),
                 env=env,
                 size=self._size,
                 output=self._screen,
@@ -240,8 +251,8 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
         if loop.time() < due:
             self._idle = loop.call_at(due, self._check)
             return
-        minutes = self._gateway.config.idle_timeout / 60
-        self._farewell = f"Parley: closed after {minutes:g} minutes without a key pressed."
+        idle = duration(self._gateway.config.idle_timeout)
+        self._farewell = f"Parley: closed after {idle} without a key pressed."
         logger.info("session for %s was idle: closed", self._visitor.address)
         if self._process is not None:
             self._gateway.track(self._process.stop())

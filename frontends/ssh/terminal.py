@@ -66,9 +66,10 @@ class WindowSize:
         )
 
 
-def tui_command(server_host: str, server_port: int) -> list[str]:
-    """``parley tui`` on the gateway's chat server, which the visitor cannot change."""
-    return [
+def tui_command(server_host: str, server_port: int, login_screen_timeout: float = 0.0) -> list[str]:
+    """``parley tui`` on the gateway's chat server, which the visitor cannot change, closed if
+    the visitor has not signed in within ``login_screen_timeout`` seconds (0: never)."""
+    argv = [
         sys.executable,
         "-m",
         "parley",
@@ -79,6 +80,9 @@ def tui_command(server_host: str, server_port: int) -> list[str]:
         str(server_port),
         "--fixed-server",
     ]
+    if login_screen_timeout > 0:
+        argv += ["--login-screen-timeout", repr(login_screen_timeout)]
+    return argv
 
 
 def visitor_environment(

@@ -9,7 +9,11 @@ widgets never do. Without a nick it starts on the login screen, and it goes back
 server refuses the nick; an engine started from the login screen gives up (rather than retrying)
 when it cannot get in, so the screen can say why. An invite (the demo's command for a second
 person) stays in the status line until someone else is in one of our rooms, and is written once
-into the log of the first room we join, where it stays as history.
+into the log of the first room we join, where it stays as history. With a
+``login_screen_timeout`` (``parley tui --login-screen-timeout``, as an SSH gateway runs it) the
+app exits, saying why in one line, unless it has signed in within that many seconds of starting:
+one deadline for the whole way to the chat, which typing does not extend and a refusal that
+sends the user back to the login screen does not restart; it is dropped once signed in.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import ClassVar, Final, cast
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from app.client.accounts import SSHIdentity
@@ -52,6 +57,7 @@ from app.client.state import (
     StateSnapshot,
 )
 from app.protocol import fold
+from frontends.flags import duration
 from frontends.tui.bridge import EngineMessage, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.login import LoginScreen
@@ -134,8 +140,11 @@ class ParleyApp(App[None]):
         allow_plain_password: bool = False,
         server_fixed: bool = False,
         ssh_key: SSHIdentity | None = None,
+        login_screen_timeout: float | None = None,
     ) -> None:
         super().__init__()
+        self.login_screen_timeout = login_screen_timeout
+        self._login_deadline: Timer | None = None
         _read_alt_digits_as_alt_keys()
         # The visitor's key, vouched for by the SSH gateway that runs us: who they are.
         self.ssh_key = ssh_key
@@ -210,6 +219,10 @@ class ParleyApp(App[None]):
         self.status_line.invite = self.invite
         self.status_line.bell = self.bell_on
         self.chat_input.focus()
+        if self.login_screen_timeout:
+            self._login_deadline = self.set_timer(
+                self.login_screen_timeout, self._login_screen_timed_out
+            )
         if self.nick:
             self.connect(self.nick, self.host, self.port, tls=self.tls)
         elif self.ssh_key is not None:
@@ -395,6 +408,9 @@ class ParleyApp(App[None]):
         login = self.login
         if status.state is ConnectionState.CONNECTED:
             self._signed_in = True
+            if self._login_deadline is not None:
+                self._login_deadline.stop()
+                self._login_deadline = None
             if login is not None:
                 self.pop_screen()
                 self.chat_input.focus()
@@ -419,6 +435,15 @@ class ParleyApp(App[None]):
             self.push_screen(self._login_screen(reason))
         else:
             login.show_error(reason)
+
+    def _login_screen_timed_out(self) -> None:
+        if self._login_deadline is None:
+            return  # signed in as the timer fired
+        self._login_deadline = None
+        assert self.login_screen_timeout is not None
+        limit = duration(self.login_screen_timeout)
+        log.info("not signed in within %s: exiting", limit)
+        self.exit(return_code=1, message=f"Parley: closed after {limit} without signing in.")
 
     def _error_reported(self, event: ErrorReported) -> None:
         if event.conversation is not None:

@@ -218,6 +218,7 @@ def run_tui(
     password: str | None = None,
     allow_plain_password: bool = False,
     server_fixed: bool = False,
+    login_screen_timeout: float | None = None,
 ) -> int:
     """``parley tui``: chat in this terminal until the user quits.
 
@@ -228,6 +229,7 @@ def run_tui(
     server is the one given and cannot be changed, and nothing is read from or written to the
     client config, which belongs to the gateway's user, not to the visitor; the visitor's SSH
     key, when the gateway vouches for it (``PARLEY_SSH_KEY_TOKEN``), is who they are.
+    ``login_screen_timeout``: exit (status 1, saying why) unless signed in within that long.
     """
     log_to_file(log_file)
     if server_fixed:
@@ -242,6 +244,7 @@ def run_tui(
             allow_plain_password=allow_plain_password,
             server_fixed=True,
             ssh_key=ssh_identity_from_env(os.environ),
+            login_screen_timeout=login_screen_timeout,
         )
         return asyncio.run(run_app(app))
     store = ConfigStore.default()
@@ -259,6 +262,7 @@ def run_tui(
         suggested_nick=remembered.nick or "",
         password=password,
         allow_plain_password=allow_plain_password,
+        login_screen_timeout=login_screen_timeout,
     )
     return asyncio.run(run_app(app))
 

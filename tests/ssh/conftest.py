@@ -101,6 +101,16 @@ async def ssh_dial(client_key: Any) -> AsyncIterator[Dial]:
         await conn.wait_closed()
 
 
+async def eventually(condition: Callable[[], object], failure: str) -> None:
+    """Wait until ``condition()`` holds, checking every 50 ms; fails with ``failure`` after
+    TIMEOUT."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while not condition():
+        assert loop.time() < deadline, failure
+        await asyncio.sleep(0.05)
+
+
 async def start_parley(cwd: Path, *args: str) -> asyncio.subprocess.Process:
     """``python -m parley ARGS`` in ``cwd``: this checkout, no ``PARLEY_*`` of ours, a user data
     dir of its own, stdout and stderr piped."""

@@ -23,6 +23,7 @@ from tests.ssh.conftest import (
     Dial,
     StartGateway,
     asyncssh,
+    eventually,
     logged_ports,
     start_parley,
 )
@@ -166,11 +167,10 @@ async def test_closing_the_channel_ends_the_chat_connection(
     assert len(children) == 1
     conn.close()
     await frame_with(bob, "presence", event="quit", nick="ann")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while gateway.sessions or processes_with(f"{KEY_ENV}={fingerprint}"):
-        assert loop.time() < deadline, "the session's process never ended or was not counted out"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: not gateway.sessions and not processes_with(f"{KEY_ENV}={fingerprint}"),
+        "the session's process never ended or was not counted out",
+    )
 
 
 async def test_an_idle_session_is_closed_with_a_reason(
@@ -180,9 +180,50 @@ async def test_an_idle_session_is_closed_with_a_reason(
     gateway = await start_gateway(idle_timeout=1.0)
     conn = await ssh_dial(gateway)
     process = await conn.create_process(term_type="xterm-256color", term_size=(80, 24))
-    await screen_until(process, "closed after 0.0166667 minutes without a key pressed")
+    await screen_until(process, "closed after 1 second without a key pressed")
     await asyncio.wait_for(process.wait_closed(), TIMEOUT)
     assert gateway.sessions == 0
+
+
+async def test_a_visitor_still_on_the_login_screen_is_told_and_closed(
+    start_gateway: StartGateway, ssh_dial: Dial
+) -> None:
+    """A visitor who has not signed in within --login-screen-timeout, though typing all along,
+    is told why in one line, and the channel closes with status 1."""
+    gateway = await start_gateway(login_screen_timeout=2.0)
+    process = await open_ui(await ssh_dial(gateway))
+
+    async def keep_typing() -> None:
+        while True:
+            process.stdin.write("a")
+            await asyncio.sleep(0.2)
+
+    typing = asyncio.create_task(keep_typing())
+    try:
+        await screen_until(process, "Parley: closed after 2 seconds without signing in.")
+        await asyncio.wait_for(process.wait_closed(), TIMEOUT)
+    finally:
+        typing.cancel()
+    assert process.exit_status == 1
+    await eventually(lambda: not gateway.sessions, "the session was never counted out")
+
+
+async def test_a_visitor_signed_in_in_time_stays_past_the_login_screen_timeout(
+    start_gateway: StartGateway, ssh_dial: Dial, connect: Connect
+) -> None:
+    """A visitor who signs in within --login-screen-timeout is still connected after it: a line
+    typed then reaches the chat."""
+    gateway = await start_gateway(login_screen_timeout=3.0)
+    bob = await connect("bob")
+    await bob.join("#general")
+    process = await open_ui(await ssh_dial(gateway))
+    process.stdin.write("ann\r")
+    await frame_with(bob, "presence", event="join", nick="ann")
+    await screen_until(process, "connected")  # the chat screen, ready for a line
+    await asyncio.sleep(gateway.config.login_screen_timeout + 0.5)
+    process.stdin.write("still here\r")
+    await frame_with(bob, "message", text="still here")
+    assert gateway.sessions == 1
 
 
 async def test_stopping_the_gateway_hangs_up_every_session(
@@ -222,11 +263,9 @@ async def test_no_session_outlives_a_killed_gateway(
         assert len(processes_with(variable)) == 1
         gateway.kill()
         await gateway.wait()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        while processes_with(variable):
-            assert loop.time() < deadline, "a visitor's process outlived the gateway"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: not processes_with(variable), "a visitor's process outlived the gateway"
+        )
         conn.close()
     finally:
         if gateway.returncode is None:

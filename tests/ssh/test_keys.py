@@ -98,6 +98,36 @@ async def test_a_new_key_pins_its_nick_and_signs_straight_in_next_time(
     assert "Pin this nick" not in seen and "Enter to connect" not in seen
 
 
+async def test_a_key_signing_straight_in_is_not_bound_by_the_login_screen_timeout(
+    keyed: tuple[Server, Gateway],
+    start_gateway: StartGateway,
+    ssh_dial: SSHDial,
+    dial: Dial,
+) -> None:
+    """A key with a pinned nick, which never sees the login screen, stays connected past
+    --login-screen-timeout: a line typed after it reaches the chat."""
+    server, gateway = keyed
+    bob = await watcher(dial, server)
+    first = await open_ui(await ssh_dial(gateway))
+    await pin(first, "ann")
+    await frame_with(bob, "presence", event="join", nick="ann")
+    first.stdin.write("\x11")  # Ctrl+Q
+    await asyncio.wait_for(first.wait_closed(), TIMEOUT)
+
+    strict = await start_gateway(
+        server_port=server.port, gateway_secret=SECRET, login_screen_timeout=2.0
+    )
+    again = await (await ssh_dial(strict)).create_process(
+        term_type="xterm-256color", term_size=(80, 24)
+    )
+    await frame_with(bob, "presence", event="join", nick="ann")
+    await screen_until(again, "connected")
+    await asyncio.sleep(strict.config.login_screen_timeout + 0.5)
+    await type_line(again, "still here")
+    await frame_with(bob, "message", text="still here")
+    assert strict.sessions == 1
+
+
 async def test_another_key_for_a_pinned_nick_is_refused_with_a_message(
     keyed: tuple[Server, Gateway], ssh_dial: SSHDial, dial: Dial
 ) -> None:

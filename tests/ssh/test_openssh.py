@@ -23,7 +23,7 @@ import pytest
 
 from frontends.ssh.gateway import Gateway
 from tests.conftest import Connect, Dial
-from tests.ssh.conftest import TIMEOUT
+from tests.ssh.conftest import TIMEOUT, eventually
 from tests.tui.test_terminal import expect, frame_with, type_into
 
 pytestmark = [
@@ -105,11 +105,7 @@ async def test_openssh_signs_in_chats_resizes_and_quits(
     finally:
         if child.isalive():
             child.terminate(force=True)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while gateway.sessions:
-        assert loop.time() < deadline, "the session was never counted out"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not gateway.sessions, "the session was never counted out")
 
 
 async def test_openssh_to_parley_serve_pins_a_nick_then_signs_straight_in(

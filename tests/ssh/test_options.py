@@ -1,4 +1,5 @@
-"""``parley ssh`` on the command line: bad values are one sentence and exit 2; the host key.
+"""``parley ssh`` on the command line: bad values are one sentence and exit 2; where each limit
+is read from; the host key.
 
 Bad flags run the real command (``python -m parley ssh ...``) as tests/test_cli.py does. The
 start-up test runs a real gateway in a subprocess and checks that its host key is created in
@@ -7,6 +8,7 @@ the user data dir, readable by its owner only, with the fingerprint printed, and
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from app.server.config import ServerConfig
+from frontends.ssh.options import GatewayConfig, add_ssh_parser, config_from, inside_config
 from tests.test_cli import REPO as ROOT
 from tests.test_cli import environment, one_sentence, parley
 
@@ -38,6 +42,13 @@ FINGERPRINT = re.compile(r"Host key fingerprint: (SHA256:\S+)")
         ((), {"PARLEY_SSH_MAX_SESSIONS": "many"}, "PARLEY_SSH_MAX_SESSIONS", "whole number"),
         (("--idle-timeout", "0"), {}, "--idle-timeout", "more than 0"),
         (("--idle-timeout", "nan"), {}, "--idle-timeout", "finite"),
+        (("--login-screen-timeout", "-1"), {}, "--login-screen-timeout", "0 (none) or more"),
+        (
+            (),
+            {"PARLEY_SSH_LOGIN_SCREEN_TIMEOUT": "soon"},
+            "PARLEY_SSH_LOGIN_SCREEN_TIMEOUT",
+            "number",
+        ),
         (("--host-key", "/nonexistent/key"), {}, "--host-key", "does not exist"),
         (("--host", "192.0.2.1"), {}, "--host", "192.0.2.1"),
     ],
@@ -49,6 +60,35 @@ def test_ssh_refuses_a_bad_value(
     result = parley(tmp_path, "ssh", *args, env=env)
     one_sentence(result, "ssh", named, words)
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "seconds"),
+    [
+        ((), {}, 120.0),
+        ((), {"PARLEY_SSH_LOGIN_SCREEN_TIMEOUT": "45"}, 45.0),
+        (("--login-screen-timeout", "2.5"), {"PARLEY_SSH_LOGIN_SCREEN_TIMEOUT": "45"}, 2.5),
+        (("--login-screen-timeout", "0"), {}, 0.0),
+    ],
+)
+def test_the_login_screen_timeout_is_read_from_flag_then_variable(
+    args: tuple[str, ...], env: dict[str, str], seconds: float
+) -> None:
+    """--login-screen-timeout wins over PARLEY_SSH_LOGIN_SCREEN_TIMEOUT, 120 s by default, 0 is
+    allowed (no limit), and the login screen's limit is not the idle one."""
+    parser = argparse.ArgumentParser()
+    add_ssh_parser(parser.add_subparsers())
+    config = config_from(parser.parse_args(["ssh", *args]), env)
+    assert config.login_screen_timeout == seconds
+    assert config.idle_timeout == GatewayConfig().idle_timeout
+
+
+def test_the_gateway_inside_serve_reads_the_login_screen_timeout_variable() -> None:
+    """The gateway of ``parley serve --ssh-port`` takes PARLEY_SSH_LOGIN_SCREEN_TIMEOUT too."""
+    server = ServerConfig(port=0, ssh_port=0)
+    assert inside_config(server, {}).login_screen_timeout == 120.0
+    env = {"PARLEY_SSH_LOGIN_SCREEN_TIMEOUT": "0"}
+    assert inside_config(server, env).login_screen_timeout == 0.0
 
 
 def test_the_host_key_is_made_once_and_its_fingerprint_printed(tmp_path: Path) -> None:

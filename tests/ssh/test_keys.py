@@ -21,7 +21,7 @@ from frontends.ssh.gateway import Gateway
 from tests.conftest import Dial, StartServer, WireClient
 from tests.ssh.conftest import TIMEOUT, StartGateway, asyncssh
 from tests.ssh.conftest import Dial as SSHDial
-from tests.ssh.test_gateway import open_ui, screen_until
+from tests.ssh.test_gateway import screen_until
 from tests.tui.test_terminal import frame_with
 
 SECRET = b"shared by the gateway and server"
@@ -43,6 +43,13 @@ async def watcher(dial: Dial, server: Server) -> WireClient:
     bob = await dial(server.port, "bob")
     await bob.join("#general")
     return bob
+
+
+async def new_session(conn: Any) -> Any:
+    """A session with a PTY on ``conn``, nothing of its screen read yet: the readers below see
+    the whole login screen (``open_ui`` reads up to "Nick", and the same read may hold the rest,
+    which a later wait would then miss)."""
+    return await conn.create_process(term_type="xterm-256color", term_size=(80, 24))
 
 
 async def type_line(process: Any, text: str) -> None:
@@ -81,7 +88,7 @@ async def test_a_new_key_pins_its_nick_and_signs_straight_in_next_time(
     server, gateway = keyed
     bob = await watcher(dial, server)
     conn = await ssh_dial(gateway)
-    first = await open_ui(conn)
+    first = await new_session(conn)
     await pin(first, "ann")
     await frame_with(bob, "presence", event="join", nick="ann")
     await bob.send(type="whois", nick="ann", ref="w")
@@ -108,7 +115,7 @@ async def test_a_key_signing_straight_in_is_not_bound_by_the_login_screen_timeou
     --login-screen-timeout: a line typed after it reaches the chat."""
     server, gateway = keyed
     bob = await watcher(dial, server)
-    first = await open_ui(await ssh_dial(gateway))
+    first = await new_session(await ssh_dial(gateway))
     await pin(first, "ann")
     await frame_with(bob, "presence", event="join", nick="ann")
     first.stdin.write("\x11")  # Ctrl+Q
@@ -135,10 +142,12 @@ async def test_another_key_for_a_pinned_nick_is_refused_with_a_message(
     that the nick is pinned to another key."""
     server, gateway = keyed
     bob = await watcher(dial, server)
-    await pin(await open_ui(await ssh_dial(gateway)), "ann")
+    await pin(await new_session(await ssh_dial(gateway)), "ann")
     await frame_with(bob, "presence", event="join", nick="ann")
 
-    other = await open_ui(await ssh_dial(gateway, key=asyncssh.generate_private_key("ssh-ed25519")))
+    other = await new_session(
+        await ssh_dial(gateway, key=asyncssh.generate_private_key("ssh-ed25519"))
+    )
     await pin(other, "ann")
     await text_until(other, "ann is pinned to another SSH key")
 
@@ -149,7 +158,7 @@ async def test_keys_typed_in_an_ssh_session_list_its_key(
     """``/keys`` in a session that pinned its nick lists the one key, by fingerprint."""
     server, gateway = keyed
     bob = await watcher(dial, server)
-    process = await open_ui(await ssh_dial(gateway))
+    process = await new_session(await ssh_dial(gateway))
     await pin(process, "ann")
     await frame_with(bob, "presence", event="join", nick="ann")
     await screen_until(process, "connected")  # the chat screen, ready for a line
@@ -166,7 +175,7 @@ async def test_a_gateway_without_the_secret_leaves_visitors_guests(
     """Without a gateway secret the login screen offers no pin, and the nick taken is a guest's."""
     gateway = await start_gateway()
     bob = await watcher(dial, server)
-    process = await open_ui(await ssh_dial(gateway))
+    process = await new_session(await ssh_dial(gateway))
     seen = await screen_until(process, "Enter to connect")
     assert "Pin this nick" not in seen
     await type_line(process, "gus")
@@ -188,7 +197,7 @@ async def test_serve_with_ssh_port_runs_the_gateway_with_keys_trusted(
     await bob.join("#general")
     options = {"known_hosts": None, "client_keys": [client_key], "agent_path": None}
     conn = await asyncio.wait_for(asyncssh.connect("127.0.0.1", ssh_port, **options), TIMEOUT)
-    first = await open_ui(conn)
+    first = await new_session(conn)
     await pin(first, "ann")
     await frame_with(bob, "presence", event="join", nick="ann")
     conn.close()

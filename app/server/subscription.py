@@ -61,6 +61,11 @@ class Subscription:
     async def follow(self, channel: str) -> None:
         """Subscribe to ``channel`` and return once Redis confirmed it (``TimeoutError`` if
         Redis does not answer in time; it stays followed, and is subscribed on reconnection)."""
+        # Handlers run eagerly, outside any task (``eager.py``), and from Python 3.12 redis-py's
+        # timeouts and ``wait_for`` refuse to run outside one: the subscribing gets its own.
+        await asyncio.get_running_loop().create_task(self._follow(channel))
+
+    async def _follow(self, channel: str) -> None:
         self._channels.add(channel)
         confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirming.setdefault(channel, []).append(confirmed)

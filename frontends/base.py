@@ -6,7 +6,7 @@ anything with ``handle(event)``, where the event is one of the frozen classes of
 ``FrontendEvent`` union (state changed, line added, line updated, scrollback reset, presence,
 topic, connection, error). ``EngineControl`` is what a frontend asks of the engine: submit a
 typed line, switch conversation, load older history, quit. Completion needs no request:
-``app.client.commands.complete(snapshot, text, cursor)`` is a pure function of the latest
+``app.client.completion.complete(snapshot, text, cursor)`` is a pure function of the latest
 ``StateSnapshot`` and may be called on any thread.
 
 Threads. The engine runs on one asyncio event loop and calls ``handle`` on that loop's thread,

@@ -31,10 +31,9 @@ from app.client.accounts import SSHIdentity, hello_frame, plain_password_refusal
 from app.client.actions import Actions
 from app.client.commands import (
     CommandError,
-    Completion,
-    complete,
     parse,
 )
+from app.client.completion import Completion, complete
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
 from app.client.errors import hello_refusal, quit_reason
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier

@@ -4,7 +4,7 @@ This module owns typing. ``InputLine`` is a ``ttk.Entry`` that hands each non-bl
 ``on_submit`` (the window passes it to the engine, which parses commands), keeps a bounded
 history of what was sent that Up and Down walk through like a shell's (keeping the half-typed
 line as the newest entry), and completes the word under the cursor with the candidates of
-``app.client.commands.complete``: one candidate is inserted, several are cycled through by
+``app.client.completion.complete``: one candidate is inserted, several are cycled through by
 pressing Tab again. A paste of several lines is not put into the one-line entry: it goes to
 ``on_paste`` whole, for the window to ask about (``app.client.paste``). Completion reads the
 latest ``StateSnapshot`` through ``state``, a callable, because the snapshot belongs to the
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from tkinter import ttk
 from typing import Final
 
-from app.client.commands import Completion, complete
+from app.client.completion import Completion, complete
 from app.client.paste import is_multiline
 from app.client.state import StateSnapshot
 

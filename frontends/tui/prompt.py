@@ -3,7 +3,7 @@
 This module owns ``ChatInput``, a Textual ``Input`` with a bounded history of submitted lines
 (↑ goes back, ↓ forward, and the line being written is kept while browsing) and IRC-style Tab
 completion: the first Tab completes the word under the cursor to the first candidate, each
-further Tab cycles through the others. Candidates come from ``app.client.commands.complete``, a
+further Tab cycles through the others. Candidates come from ``app.client.completion.complete``, a
 pure function of the latest ``StateSnapshot``, which the app hands down as the ``snapshot``
 attribute; the input never talks to the engine. Submitting posts the usual ``Input.Submitted``,
 and the line is cleared at that moment, so keys that arrive right after an Enter (a paste in a
@@ -23,7 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Input
 
-from app.client.commands import Completion, complete
+from app.client.completion import Completion, complete
 from app.client.paste import is_multiline
 from app.client.state import StateSnapshot
 

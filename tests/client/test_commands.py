@@ -28,10 +28,10 @@ from app.client.commands import (
     SetAway,
     SetBack,
     ShowHelp,
-    complete,
     help_lines,
     parse,
 )
+from app.client.completion import complete
 from app.client.state import ChatState, ConversationKind, StateSnapshot
 
 

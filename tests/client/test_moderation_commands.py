@@ -18,12 +18,12 @@ from app.client.commands import (
     ShowBans,
     UnbanMask,
     UnmuteMember,
-    complete,
     describe_duration,
     help_lines,
     parse,
     parse_duration,
 )
+from app.client.completion import complete
 from app.client.moderation import action_line, may_delete, member_actions
 from app.client.state import (
     ChatState,

@@ -170,10 +170,28 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     bench.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "measure Parley on SQLite, one node on the Redis at URL and --workers nodes, paired "
+            "at each step; they use the URL's database and the next, EMPTIED (FLUSHDB) before "
+            "each start; one N per run"
+        ),
+    )
+    bench.add_argument(
+        "--workers",
+        type=_whole(1, 64),
+        default=2,
+        help="with --redis: the worker nodes of the third configuration (1: leave it out)",
+    )
+    bench.add_argument(
         "--repeat",
         type=_whole(1, 100),
         default=1,
-        help="with --peers: repeat the whole paired sweep, report the median ratio and spread",
+        help=(
+            "with --peers or --redis: repeat the whole paired sweep, report the median ratio "
+            "and spread"
+        ),
     )
     bench.add_argument("--out", type=_output_file, help="write the results as JSON to this file")
     bench.add_argument(
@@ -219,7 +237,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     floor = loopback.write_cost()
     log.info("one write to a loopback socket costs %.1f us of CPU here", floor)
-    if args.peers is not None:
+    if args.peers is not None or args.redis is not None:
         return _run_paired(args, clients, rates, settings)
     results = driver.benchmark(
         clients, rates, settings, idle_clients=idle, baseline=not args.no_baseline
@@ -242,18 +260,31 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run_paired(
     args: argparse.Namespace, clients: list[int], rates: list[float], settings: Any
 ) -> int:
-    """``--peers``: paired sweeps of Parley, the baseline and the peers that can run here."""
-    from benchmarks import paired, peers
+    """``--peers``, ``--redis``: paired sweeps of Parley, the baseline (not beside nodes unless
+    asked with ``--peers``), the peers that can run here and Parley's nodes on Redis."""
+    from benchmarks import nodes, paired, peers
 
     if len(clients) != 1:
-        log.error("--peers measures one N at a time; give one, e.g. --clients 1000")
+        log.error("--peers and --redis measure one N at a time; give one, e.g. --clients 1000")
         return 2
-    skipped = {name: why for name in args.peers if (why := peers.missing(name)) is not None}
+    asked = args.peers or []
+    skipped = {name: why for name in asked if (why := peers.missing(name)) is not None}
     for name, why in skipped.items():
         log.warning("skipping %s: %s", name, why)
-    kinds = ["parley", *([] if args.no_baseline else ["baseline"])]
-    kinds += [name for name in args.peers if name not in skipped]
-    results = paired.repeated(kinds, clients[0], rates, settings, args.repeat, skipped)
+    baseline = not args.no_baseline and args.peers is not None
+    kinds = ["parley", *(["baseline"] if baseline else [])]
+    kinds += [name for name in asked if name not in skipped]
+    if args.redis is not None:
+        why = nodes.unreachable(args.redis)
+        if why is not None:
+            log.error("--redis: %s", why)
+            return 2
+        kinds.append(nodes.REDIS_KIND)
+        if args.workers > 1:
+            kinds.append(nodes.workers_kind(args.workers))
+    results = paired.repeated(
+        kinds, clients[0], rates, settings, args.repeat, skipped, redis=args.redis
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)

@@ -52,7 +52,8 @@ def with_database(url: str, offset: int) -> str:
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query))
         query["db"] = str(int(query.get("db", "0")) + offset)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        # urlunsplit would drop the "//" of a URL with no host: unix:///path is not unix:/path.
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
     path = parts.path.strip("/")
     db = int(path) if path.isdigit() else 0
     return urlunsplit(parts._replace(path=f"/{db + offset}"))

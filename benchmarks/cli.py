@@ -181,8 +181,7 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bench.add_argument(
         "--workers",
         type=_whole(1, 64),
-        default=2,
-        help="with --redis: the worker nodes of the third configuration (1: leave it out)",
+        help="with --redis: the worker nodes of the third configuration (2; 1 leaves it out)",
     )
     bench.add_argument(
         "--repeat",
@@ -222,6 +221,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if not sys.platform.startswith("linux"):
         log.error("the benchmark reads /proc and runs on Linux only")
+        return 2
+    if args.workers is not None and args.redis is None:
+        log.error("--workers needs --redis: workers are nodes sharing rooms through Redis")
         return 2
     clients = args.clients or list(QUICK_CLIENTS if args.quick else FULL_CLIENTS)
     rates = args.rates or list(QUICK_RATES if args.quick else FULL_RATES)
@@ -280,8 +282,9 @@ def _run_paired(
             log.error("--redis: %s", why)
             return 2
         kinds.append(nodes.REDIS_KIND)
-        if args.workers > 1:
-            kinds.append(nodes.workers_kind(args.workers))
+        workers = 2 if args.workers is None else args.workers
+        if workers > 1:
+            kinds.append(nodes.workers_kind(workers))
     results = paired.repeated(
         kinds, clients[0], rates, settings, args.repeat, skipped, redis=args.redis
     )

@@ -28,13 +28,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
 from benchmarks import nodes as nodes_mod
 from benchmarks import peers, procstat
 from benchmarks.loadgen import BUCKET_SHIFT
+from benchmarks.procstat import machine
 
 log = logging.getLogger("parley.bench")
 
@@ -591,27 +591,3 @@ def benchmark(
             results["idle"] = idle(idle_clients, settings, workdir)
     results["elapsed_s"] = time.perf_counter() - began
     return results
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        loop = f"uvloop {version('uvloop')}"
-    except PackageNotFoundError:
-        loop = "asyncio"
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "kernel": os.uname().release,
-        "python": sys.version.split()[0],
-        "event_loop": loop,
-        "load_before": os.getloadavg(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }

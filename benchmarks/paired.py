@@ -94,7 +94,7 @@ def repeated(
     """``repeat`` paired sweeps and, for Parley against each other server, the ratios."""
     procstat.raise_fd_limit(clients * 2 * len(kinds) + 1024)
     results: dict[str, Any] = {
-        "machine": driver.machine(),
+        "machine": procstat.machine(),
         "settings": {**settings.__dict__, "rates": list(rates), "clients": clients},
         "servers": list(kinds),
         "skipped": dict(skipped or {}),

@@ -8,16 +8,20 @@ sockets in ``/proc/net/tcp``. A server may be a tree of processes (``parley serv
 a supervisor and its N workers), so CPU, memory and listeners are read over ``tree(pid)``, the
 process and its descendants now alive. The whole machine's busy time (``/proc/stat``) shows how
 much CPU went to something other than the benchmark: on a shared machine, other people's work.
-Linux only, like the rest of the benchmark.
+``machine`` says what the numbers were measured on. Linux only, like the rest of the benchmark.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
@@ -164,3 +168,27 @@ def raise_fd_limit(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        loop = f"uvloop {version('uvloop')}"
+    except PackageNotFoundError:
+        loop = "asyncio"
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": os.uname().release,
+        "python": sys.version.split()[0],
+        "event_loop": loop,
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }

@@ -170,10 +170,27 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     bench.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "measure Parley on SQLite, one node on the Redis at URL and --workers nodes, paired "
+            "at each step; they use the URL's database and the next, EMPTIED (FLUSHDB) before "
+            "each start; one N per run"
+        ),
+    )
+    bench.add_argument(
+        "--workers",
+        type=_whole(1, 64),
+        help="with --redis: the worker nodes of the third configuration (2; 1 leaves it out)",
+    )
+    bench.add_argument(
         "--repeat",
         type=_whole(1, 100),
         default=1,
-        help="with --peers: repeat the whole paired sweep, report the median ratio and spread",
+        help=(
+            "with --peers or --redis: repeat the whole paired sweep, report the median ratio "
+            "and spread"
+        ),
     )
     bench.add_argument("--out", type=_output_file, help="write the results as JSON to this file")
     bench.add_argument(
@@ -205,6 +222,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if not sys.platform.startswith("linux"):
         log.error("the benchmark reads /proc and runs on Linux only")
         return 2
+    if args.workers is not None and args.redis is None:
+        log.error("--workers needs --redis: workers are nodes sharing rooms through Redis")
+        return 2
     clients = args.clients or list(QUICK_CLIENTS if args.quick else FULL_CLIENTS)
     rates = args.rates or list(QUICK_RATES if args.quick else FULL_RATES)
     duration = args.duration or (2.0 if args.quick else 5.0)
@@ -219,7 +239,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     floor = loopback.write_cost()
     log.info("one write to a loopback socket costs %.1f us of CPU here", floor)
-    if args.peers is not None:
+    if args.peers is not None or args.redis is not None:
         return _run_paired(args, clients, rates, settings)
     results = driver.benchmark(
         clients, rates, settings, idle_clients=idle, baseline=not args.no_baseline
@@ -242,18 +262,32 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run_paired(
     args: argparse.Namespace, clients: list[int], rates: list[float], settings: Any
 ) -> int:
-    """``--peers``: paired sweeps of Parley, the baseline and the peers that can run here."""
-    from benchmarks import paired, peers
+    """``--peers``, ``--redis``: paired sweeps of Parley, the baseline (not beside nodes unless
+    asked with ``--peers``), the peers that can run here and Parley's nodes on Redis."""
+    from benchmarks import nodes, paired, peers
 
     if len(clients) != 1:
-        log.error("--peers measures one N at a time; give one, e.g. --clients 1000")
+        log.error("--peers and --redis measure one N at a time; give one, e.g. --clients 1000")
         return 2
-    skipped = {name: why for name in args.peers if (why := peers.missing(name)) is not None}
+    asked = args.peers or []
+    skipped = {name: why for name in asked if (why := peers.missing(name)) is not None}
     for name, why in skipped.items():
         log.warning("skipping %s: %s", name, why)
-    kinds = ["parley", *([] if args.no_baseline else ["baseline"])]
-    kinds += [name for name in args.peers if name not in skipped]
-    results = paired.repeated(kinds, clients[0], rates, settings, args.repeat, skipped)
+    baseline = not args.no_baseline and args.peers is not None
+    kinds = ["parley", *(["baseline"] if baseline else [])]
+    kinds += [name for name in asked if name not in skipped]
+    if args.redis is not None:
+        why = nodes.unreachable(args.redis)
+        if why is not None:
+            log.error("--redis: %s", why)
+            return 2
+        kinds.append(nodes.REDIS_KIND)
+        workers = 2 if args.workers is None else args.workers
+        if workers > 1:
+            kinds.append(nodes.workers_kind(workers))
+    results = paired.repeated(
+        kinds, clients[0], rates, settings, args.repeat, skipped, redis=args.redis
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)

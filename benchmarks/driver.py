@@ -28,12 +28,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks import nodes as nodes_mod
 from benchmarks import peers, procstat
 from benchmarks.loadgen import BUCKET_SHIFT
+from benchmarks.procstat import machine
 
 log = logging.getLogger("parley.bench")
 
@@ -61,25 +62,44 @@ class Target:
     """A server under test, running as a subprocess."""
 
     def __init__(
-        self, name: str, argv: list[str], db: Path | None = None, log: Path | None = None
+        self,
+        name: str,
+        argv: list[str],
+        db: Path | None = None,
+        log: Path | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        nodes: int = 1,
+        redis: nodes_mod.RedisProbe | None = None,
     ) -> None:
         self.name = name
         self.db = db
+        self.nodes = nodes
+        self.redis = redis  # the Redis this server keeps its rooms in, to read its CPU
         # A peer's own log (ngIRCd writes a line per connection to stderr) goes to a file.
         output = None if log is None else log.open("ab")
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=_source_root()
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            cwd=_source_root(),
+            env=env,
         )
         if output is not None:
             output.close()
         self.pid = self.proc.pid
-        self.port = procstat.wait_for_port(self.pid, lambda: self.proc.poll() is None)
+        # Workers: wait for every one, or the first would take every client.
+        self.port = procstat.wait_for_port(
+            self.pid, lambda: self.proc.poll() is None, listeners=nodes
+        )
 
     def cpu(self) -> float:
-        return procstat.cpu_seconds(self.pid)
+        """CPU seconds of the server's processes (a supervisor and its workers together)."""
+        return procstat.tree_cpu_seconds(self.pid)
 
     def rss(self) -> int:
-        return procstat.rss_bytes(self.pid)
+        return procstat.tree_rss_bytes(self.pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -92,14 +112,32 @@ class Target:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.redis is not None:
+            self.redis.close()
 
 
-def start_parley(workdir: Path) -> Target:
-    """``parley serve`` with flood control off and history persisted to a fresh file."""
+def start_parley(workdir: Path, kind: str = "parley", redis: str | None = None) -> Target:
+    """``parley serve`` with flood control off and history persisted to a fresh file, or, for a
+    kind of ``benchmarks.nodes``, its nodes on their own emptied database of Redis at ``redis``."""
     db = workdir / f"bench-{time.monotonic_ns()}.db"
     argv = [sys.executable, "-m", "parley", "serve", "--port", "0", "--msg-rate", "0"]
     argv += ["--max-conns-per-ip", "0", "--db", str(db), "--log-level", "warning"]
-    return Target("parley", argv, db)
+    nodes = nodes_mod.nodes_of(kind)
+    if nodes is None:
+        return Target(kind, argv, db)
+    if redis is None:
+        raise ValueError(f"{kind} needs a Redis URL")
+    url = nodes_mod.with_database(redis, nodes_mod.database_of(kind))
+    probe = nodes_mod.RedisProbe(url)
+    try:
+        probe.flush()
+        if nodes > 1:
+            argv += ["--workers", str(nodes)]
+        env = dict(os.environ, PARLEY_REDIS=url)
+        return Target(kind, argv, db, env=env, nodes=nodes, redis=probe)
+    except BaseException:
+        probe.close()
+        raise
 
 
 def start_baseline() -> Target:
@@ -107,10 +145,11 @@ def start_baseline() -> Target:
     return Target("baseline", [sys.executable, "-m", "benchmarks.seed_relay", "--port", "0"])
 
 
-def start_target(kind: str, workdir: Path) -> Target:
-    """Server ``kind``: "parley", "baseline" or a peer of ``benchmarks.peers``."""
-    if kind == "parley":
-        return start_parley(workdir)
+def start_target(kind: str, workdir: Path, redis: str | None = None) -> Target:
+    """Server ``kind``: "parley", "baseline", a peer of ``benchmarks.peers`` or Parley on the
+    Redis at ``redis`` (a kind of ``benchmarks.nodes``)."""
+    if kind == "parley" or nodes_mod.nodes_of(kind) is not None:
+        return start_parley(workdir, kind, redis)
     if kind == "baseline":
         return start_baseline()
     port = peers.free_port()
@@ -119,7 +158,16 @@ def start_target(kind: str, workdir: Path) -> Target:
 
 def generator_mode(kind: str) -> str:
     """How the load generator speaks to server ``kind``."""
+    if nodes_mod.nodes_of(kind) is not None:
+        return "parley"
     return {"parley": "parley", "baseline": "relay"}.get(kind, "irc")
+
+
+def room_of(kind: str) -> str:
+    """The room server ``kind``'s clients meet in. Deployments on one Redis need rooms of their
+    own even in databases of their own: Redis' pub/sub channels ignore the database number, so a
+    node would take the other deployment's messages for its room's."""
+    return ROOM if nodes_mod.nodes_of(kind) is None else f"{ROOM}-{kind}"
 
 
 def remove_db(target: Target) -> None:
@@ -142,7 +190,13 @@ class Generators:
     """Load-generator processes sharing N clients, commanded in lockstep."""
 
     def __init__(
-        self, mode: str, port: int, clients: int, settings: Settings, concurrency: int = 200
+        self,
+        mode: str,
+        port: int,
+        clients: int,
+        settings: Settings,
+        concurrency: int = 200,
+        room: str = ROOM,
     ) -> None:
         count = max(1, min(settings.processes, clients))
         self.procs: list[subprocess.Popen[str]] = []
@@ -165,7 +219,7 @@ class Generators:
                 "port": port,
                 "first": first,
                 "count": share,
-                "room": ROOM,
+                "room": room,
                 "probe_every": settings.probe_every,
                 "text_bytes": settings.text_bytes,
                 "concurrency": concurrency,
@@ -284,7 +338,9 @@ def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generato
     kind, clients = run["server"], run["clients"]
     rss_start = target.rss()
     concurrency = peers.CONNECTS_AT_ONCE.get(kind, 200)
-    generators = Generators(generator_mode(kind), target.port, clients, settings, concurrency)
+    generators = Generators(
+        generator_mode(kind), target.port, clients, settings, concurrency, room_of(kind)
+    )
     try:
         began = time.perf_counter()
         generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
@@ -388,6 +444,7 @@ def run_step(
     send_ns = per_sender * k * interval_ns
     deadline_ns = start_ns + int(send_ns + settings.drain * 1e9)
     cpu_before = target.cpu()
+    redis_before = target.redis.cpu() if target.redis is not None else 0.0
     busy_before = procstat.machine_busy_seconds()
     began = time.monotonic()
     answers = generators.command(
@@ -402,6 +459,7 @@ def run_step(
         settings.duration + settings.drain + settings.step_timeout,
     )
     server_cpu = target.cpu() - cpu_before
+    redis_cpu = target.redis.cpu() - redis_before if target.redis is not None else None
     busy = procstat.machine_busy_seconds() - busy_before
     window = time.monotonic() - began  # what the CPU figures were measured over
     messages = per_sender * k
@@ -427,6 +485,8 @@ def run_step(
     lost = max(0, expected - received)
     sent = sum(a["sent"] for a in answers)
     generator_cpu = sum(a["cpu_s"] for a in answers)
+    # A Redis on this machine is the benchmark's work, not other load; one elsewhere is neither.
+    local_redis = redis_cpu if redis_cpu is not None and target.redis and target.redis.local else 0
     return {
         "offered_per_s": rate,
         "messages": messages,
@@ -443,13 +503,18 @@ def run_step(
         "server_cpu_s": server_cpu,
         "server_us_per_delivery": server_cpu / deliveries * 1e6,
         "server_cores": server_cpu / window,
+        "nodes": target.nodes,
+        "server_cores_per_node": server_cpu / window / target.nodes,
+        "redis_cpu_s": redis_cpu,
+        "redis_cores": None if redis_cpu is None else redis_cpu / window,
+        "redis_us_per_message": None if redis_cpu is None else redis_cpu / messages * 1e6,
         "server_rss": target.rss() if target.alive() else None,
         "generator_cpu_s": generator_cpu,
         "generator_cores": generator_cpu / window,
         "machine_cores": busy / window,
         # Busy time charged to neither: other processes, and kernel work (loopback softirqs)
         # not charged to the process that caused it.
-        "other_cores": max(0.0, busy - server_cpu - generator_cpu) / window,
+        "other_cores": max(0.0, busy - server_cpu - generator_cpu - local_redis) / window,
         "lag_max_ms": max(a["lag_max_ns"] for a in answers) / 1e6,
         "lag_mean_ms": sum(a["lag_sum_ns"] for a in answers) / max(1, sent) / 1e6,
         "wall_s": wall,
@@ -526,27 +591,3 @@ def benchmark(
             results["idle"] = idle(idle_clients, settings, workdir)
     results["elapsed_s"] = time.perf_counter() - began
     return results
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        loop = f"uvloop {version('uvloop')}"
-    except PackageNotFoundError:
-        loop = "asyncio"
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "kernel": os.uname().release,
-        "python": sys.version.split()[0],
-        "event_loop": loop,
-        "load_before": os.getloadavg(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }

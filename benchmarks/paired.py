@@ -10,7 +10,9 @@ under 90% delivered) and the others go on. Which server goes first rotates from 
 the next. ``repeated`` does the whole paired sweep ``repeat`` times and reports, for Parley
 against each other server, the ratio of the best rates sustained within the bounds (nothing lost,
 p99 ≤ 50 ms) in each repetition, their median and spread, and the other load on the machine at
-each step, so that a reader can see what the numbers were measured beside.
+each step, so that a reader can see what the numbers were measured beside. With ``redis``, Parley's
+nodes on Redis (the kinds of ``benchmarks.nodes``) are servers of the pair like any other, and
+``costs`` tells, at each server's best step, its CPU per delivery, per node, and Redis' own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import driver, procstat
+from app.server.checks import redacted
+from benchmarks import driver, nodes, procstat
 
 log = logging.getLogger("parley.bench")
 
@@ -35,9 +38,11 @@ def paired(
     settings: driver.Settings,
     workdir: Path,
     first: int = 0,
+    redis: str | None = None,
 ) -> list[dict[str, Any]]:
     """One paired sweep of ``kinds`` with ``clients`` in one room; a run per server, as
-    ``driver.sweep`` records it. ``first`` rotates which server steps first at each rate."""
+    ``driver.sweep`` records it. ``first`` rotates which server steps first at each rate;
+    ``redis`` is the URL of the Redis for the kinds of ``benchmarks.nodes``."""
     if clients < 2:
         raise ValueError("a fan-out needs at least two clients")
     order = list(kinds[first % len(kinds) :]) + list(kinds[: first % len(kinds)])
@@ -46,7 +51,7 @@ def paired(
     generators: dict[str, driver.Generators] = {}
     try:
         for kind in order:
-            targets[kind] = driver.start_target(kind, workdir)
+            targets[kind] = driver.start_target(kind, workdir, redis)
             generators[kind] = driver.connect(targets[kind], runs[kind], settings)
         active = list(order)
         for rate in rates:
@@ -84,21 +89,31 @@ def repeated(
     settings: driver.Settings,
     repeat: int,
     skipped: dict[str, str] | None = None,
+    redis: str | None = None,
 ) -> dict[str, Any]:
     """``repeat`` paired sweeps and, for Parley against each other server, the ratios."""
     procstat.raise_fd_limit(clients * 2 * len(kinds) + 1024)
     results: dict[str, Any] = {
-        "machine": driver.machine(),
+        "machine": procstat.machine(),
         "settings": {**settings.__dict__, "rates": list(rates), "clients": clients},
         "servers": list(kinds),
         "skipped": dict(skipped or {}),
         "repeats": [],
     }
+    if redis is not None:
+        probe = nodes.RedisProbe(redis)
+        results["redis"] = {
+            "url": redacted(redis),
+            "version": probe.version,
+            "on_this_machine": probe.local,
+        }
+        probe.close()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
         for number in range(repeat):
             log.info("paired run %d of %d: %s", number + 1, repeat, ", ".join(kinds))
-            results["repeats"].append(paired(kinds, clients, rates, settings, Path(tmp), number))
+            runs = paired(kinds, clients, rates, settings, Path(tmp), number, redis)
+            results["repeats"].append(runs)
     results["ratios"] = ratios(results)
     results["elapsed_s"] = time.perf_counter() - began
     return results
@@ -131,6 +146,28 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def costs(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """What each server's best step cost: its CPU per delivery (every node together), the cores
+    each node used, and Redis' own CPU (per message stored and published, and in cores)."""
+    lines = ["| server | nodes | best deliveries/s | server us/delivery | cores per node |"]
+    lines[0] += " Redis cores | Redis us/message |"
+    lines.append("|---" * 7 + "|")
+    for run in runs:
+        step = run.get("best")
+        if step is None:
+            lines.append(f"| {run['server']} | | none | | | | |")
+            continue
+        redis_cores, redis_us = step.get("redis_cores"), step.get("redis_us_per_message")
+        lines.append(
+            f"| {run['server']} | {step.get('nodes', 1)} | {_rate(step['delivered_per_s'])} "
+            f"| {step['server_us_per_delivery']:.2f} "
+            f"| {step.get('server_cores_per_node', step['server_cores']):.2f} "
+            f"| {'-' if redis_cores is None else f'{redis_cores:.2f}'} "
+            f"| {'-' if redis_us is None else f'{redis_us:.0f}'} |"
+        )
+    return lines
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -147,6 +184,10 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"# Paired runs: N = {results['settings']['clients']} in one room", ""]
     m = results["machine"]
     lines += [f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['event_loop']}", ""]
+    if "redis" in results:
+        r = results["redis"]
+        where = "on this machine" if r["on_this_machine"] else "elsewhere"
+        lines += [f"Redis {r['version']} at {r['url']}, {where}.", ""]
     for kind, why in results["skipped"].items():
         lines.append(f"- {kind} skipped: {why}")
     for number, runs in enumerate(results["repeats"], 1):
@@ -171,6 +212,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {_rate(rate)} | " + " | ".join(cells) + f" | {load} |")
         best = ", ".join(f"{k} {_rate(best_rate(by[k]))}" for k in kinds)
         lines += ["", f"Best sustained (nothing lost, p99 ≤ 50 ms): {best}."]
+        lines += ["", *costs(runs)]
     lines += ["", "## Parley against each", ""]
     lines += ["| server | each run | median | spread |", "|---|---|---|---|"]
     for kind, r in results["ratios"].items():

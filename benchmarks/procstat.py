@@ -4,18 +4,24 @@ The benchmark measures the server from the outside, as an operator would, so tha
 server has to cooperate: CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (every thread, the
 SQLite writer included), memory is ``VmRSS`` from ``/proc/<pid>/status``, and the port a server
 bound with ``--port 0`` is found by matching the process's socket inodes against the listening
-sockets in ``/proc/net/tcp``. The whole machine's busy time (``/proc/stat``) shows how much CPU
-went to something other than the benchmark: on a shared machine, other people's work. Linux only,
-like the rest of the benchmark.
+sockets in ``/proc/net/tcp``. A server may be a tree of processes (``parley serve --workers N``:
+a supervisor and its N workers), so CPU, memory and listeners are read over ``tree(pid)``, the
+process and its descendants now alive. The whole machine's busy time (``/proc/stat``) shows how
+much CPU went to something other than the benchmark: on a shared machine, other people's work.
+``machine`` says what the numbers were measured on. Linux only, like the rest of the benchmark.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
@@ -28,6 +34,49 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # gone while we looked
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every descendant of it alive now, parents before their children."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = _parent(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found = [pid]
+    for member in found:
+        found.extend(children.get(member, []))
+    return found
+
+
+def _summed(pids: list[int], read: Callable[[int], float]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += read(pid)
+        except (OSError, LookupError):
+            continue  # a worker that ended between the listing and the read
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants together. A worker that
+    ended takes its seconds with it: a step during which one died reads low."""
+    return _summed(tree(pid), cpu_seconds)
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants together."""
+    return int(_summed(tree(pid), rss_bytes))
 
 
 def _status(pid: int, key: str) -> int:
@@ -88,15 +137,25 @@ def listening_port(pid: int) -> int | None:
     return None
 
 
-def wait_for_port(pid: int, alive: Callable[[], bool], timeout: float = 20.0) -> int:
-    """Poll until ``pid`` listens; ``alive()`` false means it died, which raises."""
+def wait_for_port(
+    pid: int, alive: Callable[[], bool], timeout: float = 20.0, listeners: int = 1
+) -> int:
+    """Poll until ``listeners`` processes of ``pid``'s tree listen (on one port, as workers
+    do); ``alive()`` false means it died, which raises."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError(f"process {pid} exited before listening")
-        port = listening_port(pid)
-        if port is not None:
-            return port
+        ports = []
+        for member in tree(pid):
+            try:
+                port = listening_port(member)
+            except OSError:
+                continue  # gone while we looked
+            if port is not None:
+                ports.append(port)
+        if len(ports) >= listeners:
+            return ports[0]
         time.sleep(0.02)
     raise TimeoutError(f"process {pid} did not listen within {timeout} s")
 
@@ -109,3 +168,27 @@ def raise_fd_limit(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        loop = f"uvloop {version('uvloop')}"
+    except PackageNotFoundError:
+        loop = "asyncio"
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": os.uname().release,
+        "python": sys.version.split()[0],
+        "event_loop": loop,
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }

@@ -8,14 +8,16 @@ send a paced schedule and count every delivery, and that the numbers reported ar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks import driver, loadgen, paired, peers, report
+from benchmarks import driver, loadgen, nodes, paired, peers, procstat, report
 from parley.cli import build_parser
+from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the benchmark reads /proc"
@@ -81,6 +83,60 @@ def test_a_paired_run_drives_parley_and_the_irc_peers_step_by_step(tmp_path: Pat
     assert set(results["ratios"]) == set(installed)
     text = paired.markdown(results)
     assert "## Run 2" in text and all(f"| {name} |" in text for name in installed)
+
+
+def test_a_redis_run_pairs_sqlite_one_node_and_workers(tmp_path: Path) -> None:
+    """``parley bench --redis --workers 2``: Parley on SQLite, one node and two workers on a
+    private Redis get every message, each deployment in its own database, and the steps on
+    Redis carry Redis' own CPU and the cores of each node."""
+    kinds = ["parley", nodes.REDIS_KIND, nodes.workers_kind(2)]
+    settings = driver.Settings(senders=SENDERS, duration=0.3, drain=5.0, processes=1)
+    with redis_server(tmp_path / "redis") as server:
+        results = paired.repeated(kinds, CLIENTS, [1000.0], settings, 1, redis=server.url)
+        probe = nodes.RedisProbe(nodes.with_database(server.url, 1))
+        try:
+            workers_keys = {key.decode() for key in probe.client.keys("parley:{#*")}
+        finally:
+            probe.close()
+    (runs,) = results["repeats"]
+    by = {run["server"]: run for run in runs}
+    assert list(by) == kinds
+    for kind, run in by.items():
+        (step,) = run["steps"]
+        assert step["lost"] == 0 and step["lost_connections"] == 0, (kind, step)
+        assert step["deliveries"] == step["messages"] * (CLIENTS - 1)
+        assert step["server_cpu_s"] > 0
+        assert step["nodes"] == {"parley": 1, "parley-redis": 1, "parley-redis-w2": 2}[kind]
+        assert step["server_cores_per_node"] == pytest.approx(step["server_cores"] / step["nodes"])
+        if kind == "parley":
+            assert step["redis_cpu_s"] is None
+        else:
+            assert step["redis_cpu_s"] >= 0 and step["redis_us_per_message"] is not None
+    # The workers' database holds their room alone: the one node's went to database 0.
+    assert workers_keys and all("#bench-parley-redis-w2" in key for key in workers_keys)
+    assert results["redis"]["on_this_machine"] is True
+    text = paired.markdown(results)
+    assert "| parley-redis-w2 | 2 |" in text and "on this machine" in text
+
+
+def test_a_redis_url_names_the_database_after_its_own() -> None:
+    """Each configuration's database is counted from the URL's, in its path or its query."""
+    assert nodes.with_database("redis://:pw@h:6379/3", 1) == "redis://:pw@h:6379/4"
+    assert nodes.with_database("redis://h:6379", 1) == "redis://h:6379/1"
+    assert nodes.with_database("unix:///run/redis.sock?db=2", 1) == "unix:///run/redis.sock?db=3"
+    assert nodes.nodes_of("parley-redis-w4") == 4 and nodes.nodes_of("parley") is None
+
+
+def test_a_process_tree_counts_the_children(tmp_path: Path) -> None:
+    """A server's CPU is read over its process and its children, as a supervisor's workers."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in procstat.tree(os.getpid())
+        assert procstat.tree_cpu_seconds(os.getpid()) >= procstat.cpu_seconds(os.getpid())
+        assert procstat.tree_rss_bytes(os.getpid()) > procstat.rss_bytes(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_an_unknown_or_missing_peer_is_said_in_one_sentence() -> None:

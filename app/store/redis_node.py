@@ -5,8 +5,8 @@ room events published on the room's channel, and blocks of ids for direct messag
 connection, so that Redis executes everything one node sends in the order the node sent it (a room
 event published after a message is published after it). ``append_new`` runs one script that takes
 the next message id (``ZINCRBY`` of the ceiling, so two nodes never get the same), adds the message
-to its room's sorted set and publishes it on the room's channel, ``PREFIX:{ROOM}:events``, with the
-id of the room's previous newest message (so a subscriber sees a gap) and the sender's token (so
+to its room's sorted set and publishes it on the room's channel (``PREFIX:dbN:{ROOM}:events``) with
+the id of the room's previous newest message (so a subscriber sees a gap) and the sender's token (so
 the sender's node recognises its own). Redis writes the AOF (and, at ``appendfsync always``, fsyncs
 it) before it writes any reply or published message to a socket, so no node can see a message that
 a crash of Redis could lose. A node's tokens carry a per-node sequence; the script keeps, per room,
@@ -14,9 +14,11 @@ the last sequence of each node (``PREFIX:{ROOM}:senders``), so the retry of a ba
 lost stores nothing twice. ``publish`` sends a room event or a node's own marker; ``claim_ids``
 raises the ceiling by a block atomically and returns its top.
 
-Channels: ``PREFIX:{ROOM}:events`` (the room's messages and events; the room's hash tag, so on
-Redis Cluster the script's keys and the channel are on the room's shard, except the global id
-ceiling) and ``PREFIX:node:NODE`` (what is sent to one node). ``Envelope`` is what travels on them.
+Channels, each carrying the deployment's database number ``N`` (channels are the whole Redis
+server's, whatever the database): ``PREFIX:dbN:{ROOM}:events`` (the room's messages and events;
+the room's hash tag, so on Redis Cluster the script's keys and the channel are on the room's shard,
+except the global id ceiling), ``PREFIX:dbN:node:NODE`` (what is sent to one node) and
+``PREFIX:dbN:nodes:events`` (what is for every node). ``Envelope`` is what travels on them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
+from redis.connection import parse_url
 
 from app.protocol import fold
 from app.store.base import Failed, StoredMessage
@@ -178,16 +181,25 @@ def wrap(envelope: Envelope, body: bytes = b"") -> bytes:
 
 
 class NodeKeys(Keys):
-    """``Keys`` plus the channels and the per-room keys a node uses."""
+    """``Keys`` plus the channels and the per-room keys a node uses.
+
+    Pub/sub channels belong to the whole Redis server, not to one of its databases, so the
+    channels carry the deployment's database number (``db``): two deployments on one Redis, on
+    ``/0`` and ``/1``, then never hear each other's rooms."""
+
+    def __init__(self, prefix: str, db: int = 0) -> None:
+        super().__init__(prefix)
+        self.channels = f"{prefix}:db{db}"
 
     def events(self, room: str) -> str:
-        return f"{self.prefix}:{{{room}}}:events"
+        return f"{self.channels}:{{{room}}}:events"
 
     def senders(self, room: str) -> str:
         return f"{self.prefix}:{{{room}}}:senders"
 
     def node(self, node: str) -> str:
-        return f"{self.prefix}:node:{node}"
+        """The channel of one node."""
+        return f"{self.channels}:node:{node}"
 
     def members(self, room: str) -> str:
         return f"{self.prefix}:{{{room}}}:members"
@@ -198,7 +210,7 @@ class NodeKeys(Keys):
     @property
     def everyone(self) -> str:
         """The channel every node follows (what concerns all of them)."""
-        return f"{self.prefix}:nodes:events"
+        return f"{self.channels}:nodes:events"
 
     @property
     def nodes(self) -> str:
@@ -219,7 +231,7 @@ class NodeKeys(Keys):
 
     def room_of(self, channel: str) -> str | None:
         """The room whose events ``channel`` carries, or ``None`` for another channel."""
-        head = f"{self.prefix}:{{"
+        head = f"{self.channels}:{{"
         if channel.startswith(head) and channel.endswith("}:events"):
             return channel[len(head) : -len("}:events")]
         return None
@@ -230,7 +242,8 @@ class RedisNodeStore(RedisHistory):
 
     def __init__(self, url: str, prefix: str = "parley") -> None:
         super().__init__(url, prefix)
-        self._keys = self._node_keys = NodeKeys(prefix)
+        db = int(parse_url(url).get("db", 0))  # type: ignore[no-untyped-call]
+        self._keys = self._node_keys = NodeKeys(prefix, db)
         self.url = url
 
     @property

@@ -362,3 +362,22 @@ async def test_a_message_it_cannot_read_does_not_stop_a_node(
     await alice.send(type="say", room="#a", text="still here")
     await alice.expect("message", text="still here")
     await bob.expect("message", text="still here")
+
+
+async def test_two_deployments_on_one_redis_do_not_hear_each_other(
+    redis: RedisServer, start_server: StartServer, dial: Dial
+) -> None:
+    """Deployments in databases 0 and 1 of one Redis each keep their own room of the same name:
+    pub/sub is the whole server's, so the channels carry the database number."""
+    first = await start_server(redis_url=redis.url)
+    second = await start_server(redis_url=redis.url.removesuffix("/0") + "/1")
+    ann = await dial(first.port, "ann")
+    await ann.join("#same")
+    bob = await dial(second.port, "bob")
+    await bob.join("#same")
+    await ann.send(type="say", room="#same", text="in the first", nonce="a")
+    await ann.expect("message", text="in the first", nonce="a")
+    await bob.send(type="say", room="#same", text="in the second", nonce="b")
+    await bob.expect("message", text="in the second", nonce="b")
+    assert messages(await bob.barrier()) == []
+    assert messages(await ann.barrier()) == []

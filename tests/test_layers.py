@@ -156,3 +156,37 @@ def test_a_running_server_loads_no_frontend(tmp_path: Path) -> None:
     loaded = imported_packages(log_path.read_text(encoding="utf-8"))
     assert {"parley", "app", "msgspec"} <= loaded
     assert loaded & (ABOVE_APP - {"parley"} | UI) == set()
+
+
+def test_every_module_imports_first() -> None:
+    """Each module of ``app``, ``frontends`` and ``parley`` imports on its own, as the first
+    of ours in the interpreter: no import cycle that only works in one order."""
+    script = (
+        "import importlib, pathlib, sys\n"
+        "ours = ('app', 'frontends', 'parley')\n"
+        "failed = []\n"
+        "names = sorted(\n"
+        "    '.'.join(p.with_suffix('').parts)\n"
+        "    for top in ours\n"
+        "    for p in pathlib.Path(top).rglob('*.py') if p.name != '__main__.py'\n"
+        ")\n"
+        "for name in names:\n"
+        "    name = name.removesuffix('.__init__')\n"
+        "    for loaded in [m for m in sys.modules if m.split('.')[0] in ours]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", result.stdout

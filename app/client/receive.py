@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.client import room_history  # a module: it imports this one too
 from app.client.accounts import account_text, key_list_lines, offline_text, whois_text
 from app.client.directs import DirectCatchup
 from app.client.errors import describe_error, quit_reason
@@ -36,7 +37,6 @@ from app.client.events import (
 from app.client.listings import Listings
 from app.client.moderation_receive import ModerationNews, message_text
 from app.client.outbox import Outbox
-from app.client.room_history import RoomHistory
 from app.client.state import (
     ChatState,
     Conversation,
@@ -146,7 +146,7 @@ class Receiver:
         self.catchup_pages = catchup_pages
         self._requests: dict[int, Request] = {}
         self._last_ref = 0
-        self.rooms = RoomHistory(self)
+        self.rooms = room_history.RoomHistory(self)
         self.directs = DirectCatchup(self)
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)

@@ -309,25 +309,32 @@ class NodeFanout(Fanout):
         self.node_roster.unseated(name, session)
 
     def _reseat(self) -> None:
-        """Another node reaped this one (it lost Redis for longer than the lease): record its
-        members again, announce them back in their rooms, and claim their nicks again; a
-        session whose nick another took meanwhile is dropped."""
+        """Another node reaped this one (it lost Redis for longer than the lease): claim its
+        sessions' nicks again, then record them in their rooms and announce them back; a
+        session whose nick another took meanwhile is dropped. The claim comes first, so that
+        nobody who sees one back can take its nick in between."""
         if self.sessions is None:
             return
         for s in self.sessions.in_chat():
             if not s.key:
                 continue
-            for room in self.rooms.rooms_of(s):
-                self.node_roster.seated(room, s)
-                # The other nodes' members saw it quit when this node was reaped.
-                self.broadcast(room, p.Presence(room=room, nick=s.nick, event="join"), skip=s)
             task = asyncio.get_running_loop().create_task(self._reclaim(s))
             self._reclaims.add(task)
             task.add_done_callback(self._reclaims.discard)
 
     async def _reclaim(self, s: Session) -> None:
-        if await self.node_roster.claim(s, s.nick) is False and not s.closing:
-            s.drop("nick_taken", "your nick was taken while this server was cut off", error=True)
+        if await self.node_roster.claim(s, s.nick) is False:
+            if not s.closing:
+                s.drop(
+                    "nick_taken", "your nick was taken while this server was cut off", error=True
+                )
+            return
+        if s.closing:
+            return
+        for room in self.rooms.rooms_of(s):
+            self.node_roster.seated(room, s)
+            # The other nodes' members saw it quit when this node was reaped.
+            self.broadcast(room, p.Presence(room=room, nick=s.nick, event="join"), skip=s)
 
     def _unfollow(self, room: str) -> None:
         """``room`` was forgotten here: stop following it, once this node's messages in it

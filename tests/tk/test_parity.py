@@ -68,7 +68,8 @@ def notify_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     log = tmp_path / "notifications.txt"
     script = folder / "notify-send"
-    script.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {log}\necho >> {log}\n')
+    # One write per call (the line, then its newline, could interleave with another call's).
+    script.write_text(f'#!/bin/sh\nline=$(printf "%s|" "$@")\necho "$line" >> {log}\n')
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return log

@@ -177,22 +177,17 @@ class RuleBook:
     async def drop_account(self, account: str) -> dict[str, str]:
         """``account`` is deleted: it holds no role in any room, stored or held here; the rooms
         it was the last owner of, with the ops who now own them (``Moderation.drop_account``)."""
-        written: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
 
-        def done(successors: dict[str, str]) -> None:
+        def apply(successors: dict[str, str]) -> None:
             for room, rules in self._rooms.items():
                 rules.roles.pop(account, None)
                 if room in successors:
                     rules.roles[successors[room]] = "owner"
-            if not written.done():
-                written.set_result(successors)
 
-        def failed(reason: str) -> None:
-            if not written.done():
-                written.set_exception(Unavailable(reason))
-
-        self.store.drop_account(account, done, failed)
-        return await written
+        successors: dict[str, str] = await self._through(
+            apply, f"account {account}", self.store.drop_account, account
+        )
+        return successors
 
     async def add_ban(self, ban: StoredBan) -> None:
         def apply(rules: RoomRules) -> None:
@@ -237,17 +232,29 @@ class RuleBook:
     ) -> Any:
         """Do a store ``operation``; once the store has it, ``apply`` it to ``room``'s rules if
         they are held (a read still on its way already has it). Raises ``Unavailable``."""
-        written: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
-        def done(*result: Any) -> None:
+        def then(*result: Any) -> None:
             rules = self._rooms.get(room)
             if rules is not None:
                 apply(rules)
+
+        return await self._through(then, repr(room or "the server"), operation, *args)
+
+    async def _through(
+        self, then: Callable[..., None], what: str, operation: Callable[..., None], *args: Any
+    ) -> Any:
+        """Do a store ``operation`` and, in its ``done`` (the store's order), ``then`` with what
+        it gave; return that, or raise ``Unavailable`` if the store refused (logged as a change
+        of ``what``)."""
+        written: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(*result: Any) -> None:
+            then(*result)
             if not written.done():
                 written.set_result(result[0] if result else None)
 
         def failed(reason: str) -> None:
-            log.warning("cannot store a moderation change of %r: %s", room or "the server", reason)
+            log.warning("cannot store a moderation change of %s: %s", what, reason)
             if not written.done():
                 written.set_exception(Unavailable(reason))
 

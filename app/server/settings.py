@@ -508,6 +508,7 @@ def resolve(
         )
     _check_tls(values, origins)
     _check_scale_out(values, origins)
+    _check_ssh(values, origins)
     db = values["db"] if values["db"] is not None else default_db()
     if db != MEMORY_DB:
         db = os.path.abspath(os.path.expanduser(db))
@@ -516,16 +517,6 @@ def resolve(
     for key in _PATHS - {"db"}:
         if values[key] is not None:
             values[key] = os.path.abspath(os.path.expanduser(values[key]))
-    if values["ssh_port"] is not None and not values["plain"]:
-        raise UsageError(
-            f"{origins['ssh_port']} needs the plain port, which the SSH gateway connects to "
-            "(drop --no-plain)"
-        )
-    if values["ssh_port"] is not None and values["workers"] > 1:
-        raise UsageError(
-            f"{origins['ssh_port']} runs one SSH gateway inside one server: it cannot go with "
-            f"{origins['workers']} (run parley ssh beside the workers instead)"
-        )
     fields = {BY_KEY[key].field: value for key, value in values.items()}
     return Settings(replace(_DEFAULTS, **fields), log_level, origins)
 
@@ -556,6 +547,22 @@ def _check_scale_out(values: Mapping[str, Any], origins: Mapping[str, str]) -> N
         raise UsageError(
             f"{origins['workers']} needs --redis: the workers share their rooms, nicks and "
             "history through Redis"
+        )
+
+
+def _check_ssh(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """The SSH gateway inside the server has a plain port to connect to, and one server."""
+    if values["ssh_port"] is None:
+        return
+    if not values["plain"]:
+        raise UsageError(
+            f"{origins['ssh_port']} needs the plain port, which the SSH gateway connects to "
+            "(drop --no-plain)"
+        )
+    if values["workers"] > 1:
+        raise UsageError(
+            f"{origins['ssh_port']} runs one SSH gateway inside one server: it cannot go with "
+            f"{origins['workers']} (run parley ssh beside the workers instead)"
         )
 
 

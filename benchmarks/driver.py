@@ -164,9 +164,9 @@ def generator_mode(kind: str) -> str:
 
 
 def room_of(kind: str) -> str:
-    """The room server ``kind``'s clients meet in. Deployments on one Redis need rooms of their
-    own even in databases of their own: Redis' pub/sub channels ignore the database number, so a
-    node would take the other deployment's messages for its room's."""
+    """The room server ``kind``'s clients meet in: one of its own name per deployment on Redis,
+    so that what each leaves in its database is told apart by name as well (each deployment's
+    channels carry its database number, so rooms of one name no longer mix)."""
     return ROOM if nodes_mod.nodes_of(kind) is None else f"{ROOM}-{kind}"
 
 

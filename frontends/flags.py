@@ -2,18 +2,20 @@
 
 This module owns the reading of a gateway's settings: a value comes from its flag, else from
 ``PARLEY_<GATEWAY>_<FLAG>`` (``--idle-timeout`` of ``parley ssh`` is
-``PARLEY_SSH_IDLE_TIMEOUT``), else the default; and the checks every gateway makes the same
-way: a listening port (0 picks a free one), the chat server as ``HOST:PORT``, a count of at
-least 1, a positive number of seconds (or 0 for none, where a limit may be off); and how a
-limit's seconds are said to the visitor it ends (``duration``). A bad value is a ``UsageError``
-that names the flag or variable it came from, so the command prints one sentence and exits 2
-before opening anything. It imports no gateway library, so ``--help`` and bad values need no
-extra installed.
+``PARLEY_SSH_IDLE_TIMEOUT``), else the default; and the checks every gateway makes the same way:
+a listening port (0 picks a free one), the chat server as ``HOST:PORT``, a count of at least 1,
+a positive number of seconds (or 0 for none, where a limit may be off); and how a limit's
+seconds are said to the visitor it ends (``duration``); and the ``parley tui`` each visitor runs
+(``visitor_tui``), with the login-screen limit both gateways set. A bad value is a
+``UsageError`` that names the flag or variable it came from, so the command prints one sentence
+and exits 2 before opening anything. It imports no gateway library, so ``--help`` and bad values
+need no extra installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -89,3 +91,23 @@ def duration(seconds: float) -> str:
         minutes = int(seconds // 60)
         return f"{minutes} minute{'' if minutes == 1 else 's'}"
     return f"{seconds:g} second{'' if seconds == 1 else 's'}"
+
+
+def add_login_screen_timeout(parser: argparse.ArgumentParser, default: float) -> None:
+    """The ``--login-screen-timeout`` flag, the same for every gateway."""
+    parser.add_argument(
+        "--login-screen-timeout",
+        metavar="SECONDS",
+        help="a session still on the login screen after this long (typing or not) is told so "
+        f"and closed; 0: no limit; default: {default:g}",
+    )
+
+
+def visitor_tui(server_host: str, server_port: int, login_screen_timeout: float = 0.0) -> list[str]:
+    """``parley tui`` on the gateway's chat server, which the visitor cannot change, closed if
+    the visitor has not signed in within ``login_screen_timeout`` seconds (0: never)."""
+    argv = [sys.executable, "-m", "parley", "tui"]
+    argv += ["--host", server_host, "--port", str(server_port), "--fixed-server"]
+    if login_screen_timeout > 0:
+        argv += ["--login-screen-timeout", repr(login_screen_timeout)]
+    return argv

@@ -21,7 +21,7 @@ from typing import Any, Final
 from app.protocol import DEFAULT_PORT
 from app.server.checks import UsageError, check_listen, read_secret
 from app.server.config import ServerConfig
-from frontends.flags import FlagReader
+from frontends.flags import FlagReader, add_login_screen_timeout
 
 ENV_PREFIX: Final = "PARLEY_SSH_"
 DEFAULT_SSH_PORT: Final = 2022
@@ -107,13 +107,7 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="a session with no key pressed for this long is closed; default: "
         f"{defaults.idle_timeout:g}",
     )
-    ssh.add_argument(
-        "--login-screen-timeout",
-        metavar="SECONDS",
-        help="a session still on the login screen after this long (typing or not) is told so "
-        "and closed; a key with a pinned nick skips the screen; 0: no limit; default: "
-        f"{defaults.login_screen_timeout:g}",
-    )
+    add_login_screen_timeout(ssh, defaults.login_screen_timeout)
     ssh.add_argument(
         "--gateway-secret-file",
         metavar="PATH",

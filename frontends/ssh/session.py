@@ -33,8 +33,8 @@ import asyncssh
 
 from app.client.accounts import KEY_ENV, KEY_TOKEN_ENV
 from app.protocol.keys import key_token
-from frontends.flags import duration
-from frontends.ssh.terminal import TuiProcess, WindowSize, tui_command, visitor_environment
+from frontends.flags import duration, visitor_tui
+from frontends.ssh.terminal import TuiProcess, WindowSize, visitor_environment
 
 if TYPE_CHECKING:
     from frontends.ssh.gateway import Gateway
@@ -142,7 +142,7 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
         config = self._gateway.config
         try:
             process = await TuiProcess.start(
-                tui_command(config.server_host, config.server_port, config.login_screen_timeout),
+                visitor_tui(config.server_host, config.server_port, config.login_screen_timeout),
                 env=env,
                 size=self._size,
                 output=self._screen,

@@ -26,7 +26,6 @@ import os
 import pty
 import signal
 import struct
-import sys
 import termios
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,25 +63,6 @@ class WindowSize:
             min(self.pixel_width, 0xFFFF),
             min(self.pixel_height, 0xFFFF),
         )
-
-
-def tui_command(server_host: str, server_port: int, login_screen_timeout: float = 0.0) -> list[str]:
-    """``parley tui`` on the gateway's chat server, which the visitor cannot change, closed if
-    the visitor has not signed in within ``login_screen_timeout`` seconds (0: never)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "parley",
-        "tui",
-        "--host",
-        server_host,
-        "--port",
-        str(server_port),
-        "--fixed-server",
-    ]
-    if login_screen_timeout > 0:
-        argv += ["--login-screen-timeout", repr(login_screen_timeout)]
-    return argv
 
 
 def visitor_environment(

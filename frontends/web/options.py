@@ -1,10 +1,11 @@
 """The flags of ``parley web``, their ``PARLEY_WEB_<FLAG>`` variables, and their checks.
 
 This module owns ``WebConfig``: the address the web server listens on, the chat server its
-visitors reach, the public URL the pages are served under (``https://…`` behind a
-TLS-terminating reverse proxy, which makes the browser's websocket ``wss://``), and how many
-browser sessions may run at once. Values are read as every gateway reads them
-(``frontends.flags``); a bad one is one sentence and exit status 2 before anything opens.
+visitors reach, how long a tab may stay on the login screen, the public URL the pages are served
+under (``https://…`` behind a TLS-terminating reverse proxy, which makes the browser's websocket
+``wss://``), and how many browser sessions may run at once. Values are read as every gateway
+reads them (``frontends.flags``); a bad one is one sentence and exit status 2 before anything
+opens.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from app.protocol import DEFAULT_PORT
 from app.server.checks import UsageError, check_listen, parse_port
-from frontends.flags import FlagReader
+from frontends.flags import FlagReader, add_login_screen_timeout
 
 ENV_PREFIX: Final = "PARLEY_WEB_"
 DEFAULT_WEB_PORT: Final = 8080
@@ -34,6 +35,9 @@ class WebConfig:
     # None: http://HOST:PORT, as the server listens.
     public_url: str | None = None
     max_sessions: int = 50
+    # Seconds a tab gets to sign in (leave the login screen for the chat); 0: no limit. A tab
+    # left on the login screen would otherwise hold one of max_sessions until it is closed.
+    login_screen_timeout: float = 120.0
 
     @property
     def url(self) -> str:
@@ -73,6 +77,7 @@ def add_web_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="N",
         help=f"browser sessions open at once; default: {defaults.max_sessions}",
     )
+    add_login_screen_timeout(web, defaults.login_screen_timeout)
     web.add_argument(
         "--log-level",
         default="info",
@@ -94,6 +99,8 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> WebConfig:
         found["server_host"], found["server_port"] = server
     if (count := read.count("max_sessions")) is not None:
         found["max_sessions"] = count
+    if (seconds := read.seconds("login_screen_timeout", zero_is_none=True)) is not None:
+        found["login_screen_timeout"] = seconds
     if (public_url := read.given("public_url")) is not None:
         found["public_url"] = _check_url(*public_url)
     config = WebConfig(**found)

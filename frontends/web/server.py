@@ -1,22 +1,23 @@
 """The web server of ``parley web``: textual-serve, with Parley's command, limit and log.
 
-This module owns ``ParleyWeb``, textual-serve's ``Server`` running ``parley tui --host H
---port P --fixed-server`` for each browser tab (the visitor picks a nick on the login screen
-but not the server), refusing a new tab with 503 once ``max_sessions`` are open, and logging
-through Parley's logging rather than textual-serve's own. textual-serve speaks plain HTTP and
-websockets, starts a process per tab and stops it when the tab closes; TLS, per-address limits
-and authentication belong to the reverse proxy in front of it.
+This module owns ``ParleyWeb``, textual-serve's ``Server`` running ``parley tui --host H --port
+P --fixed-server`` for each browser tab (the visitor picks a nick on the login screen but not
+the server, and is closed after ``--login-screen-timeout`` without signing in), refusing a new
+tab with 503 once ``max_sessions`` are open, and logging through Parley's logging rather than
+textual-serve's own. textual-serve speaks plain HTTP and websockets, starts a process per tab
+and stops it when the tab closes; TLS, per-address limits and authentication belong to the
+reverse proxy in front of it.
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
-import sys
 
 from aiohttp import web
 from textual_serve.server import Server
 
+from frontends.flags import visitor_tui
 from frontends.web.options import WebConfig
 
 logger = logging.getLogger("parley.web")
@@ -24,8 +25,7 @@ logger = logging.getLogger("parley.web")
 
 def tui_command(config: WebConfig) -> str:
     """The shell command textual-serve runs per tab (``exec``: no shell stays behind)."""
-    argv = [sys.executable, "-m", "parley", "tui"]
-    argv += ["--host", config.server_host, "--port", str(config.server_port), "--fixed-server"]
+    argv = visitor_tui(config.server_host, config.server_port, config.login_screen_timeout)
     return "exec " + shlex.join(argv)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
-from frontends.web.options import WebConfig
+from frontends.web.options import WebConfig, add_web_parser, config_from
 from frontends.web.server import tui_command
 from tests.test_cli import one_sentence, parley
 
@@ -22,6 +23,7 @@ pytest.importorskip("textual_serve")
         (("--public-url", "chat.example.org"), {}, "--public-url", "https://"),
         (("--max-sessions", "0"), {}, "--max-sessions", "from 1 up"),
         (("--host", "192.0.2.1"), {}, "--host", "192.0.2.1"),
+        (("--login-screen-timeout", "-1"), {}, "--login-screen-timeout", "0 (none) or more"),
     ],
 )
 def test_web_refuses_a_bad_value(
@@ -37,6 +39,21 @@ def test_each_tab_runs_parley_tui_on_the_fixed_server() -> None:
     config = WebConfig(server_host="chat.internal", server_port=7000, public_url="https://c.org/")
     command = tui_command(config)
     assert command.startswith("exec ")
-    assert command.endswith("-m parley tui --host chat.internal --port 7000 --fixed-server")
+    assert command.endswith(
+        "-m parley tui --host chat.internal --port 7000 --fixed-server --login-screen-timeout 120.0"
+    )
     assert config.url == "https://c.org"
     assert WebConfig(host="::1", port=8080).url == "http://[::1]:8080"
+
+
+def test_a_tab_may_stay_on_the_login_screen_without_limit_when_asked() -> None:
+    """--login-screen-timeout 0 (or PARLEY_WEB_LOGIN_SCREEN_TIMEOUT=0) runs each tab's `parley
+    tui` without the limit; a number sets it."""
+    parser = argparse.ArgumentParser()
+    add_web_parser(parser.add_subparsers())
+    off = config_from(parser.parse_args(["web", "--login-screen-timeout", "0"]), {})
+    assert "--login-screen-timeout" not in tui_command(off)
+    env = {"PARLEY_WEB_LOGIN_SCREEN_TIMEOUT": "30"}
+    assert tui_command(config_from(parser.parse_args(["web"]), env)).endswith(
+        "--login-screen-timeout 30.0"
+    )

@@ -18,9 +18,10 @@ import argparse
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from app.protocol import DEFAULT_PORT
-from app.server.checks import UsageError, parse_number, parse_port
+from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT
+from app.server.checks import UsageError, check_ca_file, parse_number, parse_port
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,35 @@ class FlagReader:
             raise UsageError(f"{given[1]} must be from 0 to 65535, not {port}")
         return port
 
-    def server(self, key: str = "server") -> tuple[str, int] | None:
-        if (given := self.given(key)) is None:
+    def switch(self, key: str) -> tuple[bool, str] | None:
+        """A flag that is on or off (``PARLEY_SSH_TLS=1``), and where it came from, if given."""
+        if getattr(self.args, key, None):
+            return True, "--" + key.replace("_", "-")
+        name = self.prefix + key.upper()
+        text = self.env.get(name, "").strip().lower()
+        if not text:
             return None
-        return parse_server(*given)
+        if text not in _SWITCH:
+            raise UsageError(f"{name} must be 1 or 0 (yes or no), not {self.env[name]!r}")
+        return _SWITCH[text], name
+
+    def chat_server(self) -> dict[str, Any]:
+        """The chat server visitors reach (``--server``) and how (``--tls``, ``--ca``), as the
+        gateway config's ``server_*`` fields given; a server without a port is on the TLS port
+        when in TLS."""
+        found: dict[str, Any] = {}
+        ca = self.given("ca")
+        if ca is not None:
+            found["server_ca"] = check_ca_file(*ca)
+        tls = ca is not None or ((switch := self.switch("tls")) is not None and switch[0])
+        if tls:
+            found["server_tls"] = True
+        default_port = DEFAULT_TLS_PORT if tls else DEFAULT_PORT
+        if (given := self.given("server")) is not None:
+            found["server_host"], found["server_port"] = parse_server(*given, default_port)
+        elif tls:
+            found["server_port"] = DEFAULT_TLS_PORT
+        return found
 
     def count(self, key: str) -> int | None:
         if (given := self.given(key)) is None:
@@ -74,11 +100,38 @@ class FlagReader:
         return value
 
 
-def parse_server(text: str, origin: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``[v6]:PORT``, or ``HOST`` for the default port)."""
+_SWITCH = {"1": True, "yes": True, "true": True, "on": True}
+_SWITCH.update({"0": False, "no": False, "false": False, "off": False})
+
+
+def add_chat_server(parser: argparse.ArgumentParser) -> None:
+    """``--server``, ``--tls`` and ``--ca``: the chat server a gateway's visitors reach."""
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help=f"the chat server visitors reach; default: 127.0.0.1:{DEFAULT_PORT} "
+        f"({DEFAULT_TLS_PORT} with --tls)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="reach the chat server in TLS, verifying it against the system's CAs (needed "
+        "for a server that is not on this machine, or visitors' passwords would cross the "
+        "network in the clear)",
+    )
+    parser.add_argument(
+        "--ca",
+        metavar="PEM",
+        help="verify the chat server against the CA certificates in this PEM file only (a "
+        "private CA); implies --tls",
+    )
+
+
+def parse_server(text: str, origin: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``[v6]:PORT``, or ``HOST`` for ``default_port``)."""
     host, colon, port_text = text.strip().rpartition(":")
     if not colon:
-        host, port_text = text.strip(), str(DEFAULT_PORT)
+        host, port_text = text.strip(), str(default_port)
     host = host.strip("[]")
     if not host:
         raise UsageError(f"{origin} must be HOST:PORT, not {text!r}")
@@ -103,11 +156,23 @@ def add_login_screen_timeout(parser: argparse.ArgumentParser, default: float) ->
     )
 
 
-def visitor_tui(server_host: str, server_port: int, login_screen_timeout: float = 0.0) -> list[str]:
-    """``parley tui`` on the gateway's chat server, which the visitor cannot change, closed if
-    the visitor has not signed in within ``login_screen_timeout`` seconds (0: never)."""
+def visitor_tui(
+    server_host: str,
+    server_port: int,
+    login_screen_timeout: float = 0.0,
+    *,
+    tls: bool = False,
+    ca: str | None = None,
+) -> list[str]:
+    """``parley tui`` on the gateway's chat server (in TLS, verified against ``ca`` if given),
+    which the visitor cannot change, closed if the visitor has not signed in within
+    ``login_screen_timeout`` seconds (0: never)."""
     argv = [sys.executable, "-m", "parley", "tui"]
     argv += ["--host", server_host, "--port", str(server_port), "--fixed-server"]
+    if ca is not None:
+        argv += ["--ca", ca]
+    elif tls:
+        argv.append("--tls")
     if login_screen_timeout > 0:
         argv += ["--login-screen-timeout", repr(login_screen_timeout)]
     return argv

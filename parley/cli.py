@@ -245,23 +245,9 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _check_ca(path: str | None) -> str | None:
     """``--ca`` names a PEM file of CA certificates that TLS can load; its absolute path."""
-    if path is None:
-        return None
-    import ssl
+    from app.server.checks import check_ca_file
 
-    from app.server.settings import UsageError
-
-    full = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isfile(full):
-        raise UsageError(f"--ca {path}: no such file")
-    try:
-        ssl.create_default_context(cafile=full)
-    except ssl.SSLError:
-        raise UsageError(f"--ca {path} holds no PEM certificate") from None
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise UsageError(f"--ca {path} is not readable: {reason}") from None
-    return full
+    return None if path is None else check_ca_file(path, "--ca")
 
 
 def _check_display() -> None:

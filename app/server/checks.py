@@ -250,3 +250,20 @@ def read_secret(path: str, origin: str) -> bytes:
             "(make one with `head -c 32 /dev/urandom | base64`)"
         )
     return secret
+
+
+def check_ca_file(path: str, origin: str) -> str:
+    """``path`` is a PEM file of CA certificates that TLS can load: its absolute path."""
+    import ssl
+
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full):
+        raise UsageError(f"{origin} {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=full)
+    except ssl.SSLError:
+        raise UsageError(f"{origin} {path} holds no PEM certificate") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise UsageError(f"{origin} {path} is not readable: {reason}") from None
+    return full

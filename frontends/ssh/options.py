@@ -21,7 +21,7 @@ from typing import Any, Final
 from app.protocol import DEFAULT_PORT
 from app.server.checks import UsageError, check_listen, read_secret
 from app.server.config import ServerConfig
-from frontends.flags import FlagReader, add_login_screen_timeout
+from frontends.flags import FlagReader, add_chat_server, add_login_screen_timeout
 
 ENV_PREFIX: Final = "PARLEY_SSH_"
 DEFAULT_SSH_PORT: Final = 2022
@@ -36,6 +36,9 @@ class GatewayConfig:
     port: int = DEFAULT_SSH_PORT
     server_host: str = "127.0.0.1"
     server_port: int = DEFAULT_PORT
+    # The chat server in TLS (--tls), verified against this CA file (--ca) or the system's.
+    server_tls: bool = False
+    server_ca: str | None = None
     # None: ssh_host_ed25519_key in the user data dir, created on first start.
     host_key: str | None = None
     max_sessions: int = 100
@@ -75,11 +78,7 @@ def add_ssh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     defaults = GatewayConfig()
     ssh.add_argument("--host", help=f"address to listen on; default: {defaults.host}")
     ssh.add_argument("--port", help=f"SSH port, 0 picks a free one; default: {defaults.port}")
-    ssh.add_argument(
-        "--server",
-        metavar="HOST:PORT",
-        help=f"the chat server visitors reach; default: 127.0.0.1:{DEFAULT_PORT}",
-    )
+    add_chat_server(ssh)
     ssh.add_argument(
         "--host-key",
         metavar="PATH",
@@ -131,8 +130,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> GatewayConf
         found["host"] = host[0]
     if (port := read.listen_port()) is not None:
         found["port"] = port
-    if (server := read.server()) is not None:
-        found["server_host"], found["server_port"] = server
+    found.update(read.chat_server())
     found.update(_limits(read))
     if (host_key := read.given("host_key")) is not None:
         found["host_key"] = _check_host_key(*host_key)

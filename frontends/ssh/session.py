@@ -142,7 +142,13 @@ class ChatSession(asyncssh.SSHServerSession[bytes]):
         config = self._gateway.config
         try:
             process = await TuiProcess.start(
-                visitor_tui(config.server_host, config.server_port, config.login_screen_timeout),
+                visitor_tui(
+                    config.server_host,
+                    config.server_port,
+                    config.login_screen_timeout,
+                    tls=config.server_tls,
+                    ca=config.server_ca,
+                ),
                 env=env,
                 size=self._size,
                 output=self._screen,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from app.protocol import DEFAULT_PORT
 from app.server.checks import UsageError, check_listen, parse_port
-from frontends.flags import FlagReader, add_login_screen_timeout
+from frontends.flags import FlagReader, add_chat_server, add_login_screen_timeout
 
 ENV_PREFIX: Final = "PARLEY_WEB_"
 DEFAULT_WEB_PORT: Final = 8080
@@ -32,6 +32,9 @@ class WebConfig:
     port: int = DEFAULT_WEB_PORT
     server_host: str = "127.0.0.1"
     server_port: int = DEFAULT_PORT
+    # The chat server in TLS (--tls), verified against this CA file (--ca) or the system's.
+    server_tls: bool = False
+    server_ca: str | None = None
     # None: http://HOST:PORT, as the server listens.
     public_url: str | None = None
     max_sessions: int = 50
@@ -61,11 +64,7 @@ def add_web_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     defaults = WebConfig()
     web.add_argument("--host", help=f"address to listen on; default: {defaults.host}")
     web.add_argument("--port", help=f"HTTP port; default: {defaults.port}")
-    web.add_argument(
-        "--server",
-        metavar="HOST:PORT",
-        help=f"the chat server visitors reach; default: 127.0.0.1:{DEFAULT_PORT}",
-    )
+    add_chat_server(web)
     web.add_argument(
         "--public-url",
         metavar="URL",
@@ -95,8 +94,7 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> WebConfig:
     if (port := read.given("port")) is not None:
         # A real port: the pages name it in the websocket's URL, so 0 (any) cannot work.
         found["port"] = parse_port(*port)
-    if (server := read.server()) is not None:
-        found["server_host"], found["server_port"] = server
+    found.update(read.chat_server())
     if (count := read.count("max_sessions")) is not None:
         found["max_sessions"] = count
     if (seconds := read.seconds("login_screen_timeout", zero_is_none=True)) is not None:

@@ -25,7 +25,13 @@ logger = logging.getLogger("parley.web")
 
 def tui_command(config: WebConfig) -> str:
     """The shell command textual-serve runs per tab (``exec``: no shell stays behind)."""
-    argv = visitor_tui(config.server_host, config.server_port, config.login_screen_timeout)
+    argv = visitor_tui(
+        config.server_host,
+        config.server_port,
+        config.login_screen_timeout,
+        tls=config.server_tls,
+        ca=config.server_ca,
+    )
     return "exec " + shlex.join(argv)
 
 

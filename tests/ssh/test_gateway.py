@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from app.server import Server
 from frontends.ssh.gateway import Gateway
 from frontends.ssh.session import KEY_ENV
-from tests.conftest import Connect
+from tests.certs import issue
+from tests.conftest import Connect, StartServer
 from tests.ssh.conftest import (
     TIMEOUT,
     Dial,
@@ -271,3 +273,21 @@ async def test_no_session_outlives_a_killed_gateway(
         if gateway.returncode is None:
             gateway.kill()
             await gateway.wait()
+
+
+async def test_a_gateway_reaches_a_tls_only_server_in_tls(
+    start_server: StartServer, start_gateway: StartGateway, ssh_dial: Dial, tmp_path: Path
+) -> None:
+    """With --tls and --ca the visitors' `parley tui` reach a server that has no plain port,
+    verifying it against that CA: a visitor signs in there."""
+    pems = issue(trustme.CA(), tmp_path / "tls")
+    server = await start_server(tls_cert=str(pems.cert), tls_key=str(pems.key), plain=False)
+    gateway = await start_gateway(
+        server_host="localhost",
+        server_port=server.tls_port,
+        server_tls=True,
+        server_ca=str(pems.ca),
+    )
+    process = await open_ui(await ssh_dial(gateway))
+    process.stdin.write("ann\r")
+    await eventually(lambda: "ann" in server.hub.nicks, "the visitor never reached the server")

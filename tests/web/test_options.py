@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import trustme
 
 from frontends.web.options import WebConfig, add_web_parser, config_from
 from frontends.web.server import tui_command
@@ -24,6 +25,8 @@ pytest.importorskip("textual_serve")
         (("--max-sessions", "0"), {}, "--max-sessions", "from 1 up"),
         (("--host", "192.0.2.1"), {}, "--host", "192.0.2.1"),
         (("--login-screen-timeout", "-1"), {}, "--login-screen-timeout", "0 (none) or more"),
+        (("--ca", "nowhere.pem"), {}, "--ca", "no such file"),
+        ((), {"PARLEY_WEB_TLS": "maybe"}, "PARLEY_WEB_TLS", "1 or 0"),
     ],
 )
 def test_web_refuses_a_bad_value(
@@ -57,3 +60,24 @@ def test_a_tab_may_stay_on_the_login_screen_without_limit_when_asked() -> None:
     assert tui_command(config_from(parser.parse_args(["web"]), env)).endswith(
         "--login-screen-timeout 30.0"
     )
+
+
+def test_tabs_reach_the_chat_server_in_tls_when_asked(tmp_path: Path) -> None:
+    """--tls runs each tab's `parley tui` with --tls, on the TLS port unless one is given;
+    --ca passes the CA file on (and implies TLS); PARLEY_WEB_TLS=1 is --tls."""
+    parser = argparse.ArgumentParser()
+    add_web_parser(parser.add_subparsers())
+    tls = config_from(parser.parse_args(["web", "--tls", "--server", "chat.example.org"]), {})
+    assert (tls.server_host, tls.server_port, tls.server_tls) == ("chat.example.org", 65434, True)
+    assert "--port 65434 --fixed-server --tls " in tui_command(tls)
+    given = config_from(
+        parser.parse_args(["web", "--server", "chat:7000"]), {"PARLEY_WEB_TLS": "1"}
+    )
+    assert given.server_port == 7000 and "--tls" in tui_command(given)
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(trustme.CA().cert_pem.bytes())
+    verified = config_from(parser.parse_args(["web", "--ca", str(ca)]), {})
+    assert verified.server_port == 65434
+    assert f"--fixed-server --ca {ca} " in tui_command(verified)
+    plain = config_from(parser.parse_args(["web"]), {"PARLEY_WEB_TLS": "0"})
+    assert not plain.server_tls and "--tls" not in tui_command(plain)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT
-from app.server.checks import UsageError, check_ca_file, parse_number, parse_port
+from app.server.checks import UsageError, check_ca_file, parse_number, parse_port, parse_switch
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,9 @@ class FlagReader:
         if getattr(self.args, key, None):
             return True, "--" + key.replace("_", "-")
         name = self.prefix + key.upper()
-        text = self.env.get(name, "").strip().lower()
-        if not text:
+        if not self.env.get(name, "").strip():
             return None
-        if text not in _SWITCH:
-            raise UsageError(f"{name} must be 1 or 0 (yes or no), not {self.env[name]!r}")
-        return _SWITCH[text], name
+        return parse_switch(self.env[name], name), name
 
     def chat_server(self) -> dict[str, Any]:
         """The chat server visitors reach (``--server``) and how (``--tls``, ``--ca``), as the
@@ -98,10 +95,6 @@ class FlagReader:
         if not zero_is_none and value <= 0:
             raise UsageError(f"{given[1]} must be more than 0 seconds, not {given[0]}")
         return value
-
-
-_SWITCH = {"1": True, "yes": True, "true": True, "on": True}
-_SWITCH.update({"0": False, "no": False, "false": False, "off": False})
 
 
 def add_chat_server(parser: argparse.ArgumentParser) -> None:

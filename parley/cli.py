@@ -304,7 +304,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--login-screen-timeout",
         metavar="SECONDS",
         help="exit, saying why, unless signed in within this long, typing or not (how parley "
-        "ssh runs it for its visitors); default: no limit",
+        "ssh and parley web run it for their visitors); default: no limit",
     )
     _add_terminal_flags(tui)
     tui.set_defaults(command=_tui)

@@ -267,3 +267,13 @@ def check_ca_file(path: str, origin: str) -> str:
         reason = (exc.strerror or str(exc)).lower()
         raise UsageError(f"{origin} {path} is not readable: {reason}") from None
     return full
+
+
+def parse_switch(text: str, origin: str) -> bool:
+    """An on/off variable: true/false, yes/no, on/off or 1/0, in any case."""
+    word = text.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise UsageError(f"{origin} must be true or false, not {text!r}")

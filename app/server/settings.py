@@ -36,6 +36,7 @@ from app.server.checks import (
     kind_name,
     os_reason,
     parse_number,
+    parse_switch,
     read_secret,
 )
 from app.server.checks import UsageError as UsageError  # raised here too; importers know it here
@@ -153,16 +154,6 @@ def account_names(names: Sequence[str], origin: str) -> tuple[str, ...]:
             raise UsageError(f"{origin} must name accounts (nicks), not {name!r}")
         folded[fold(name)] = None
     return tuple(folded)
-
-
-def parse_switch(text: str, origin: str) -> bool:
-    """An on/off variable: true/false, yes/no, on/off or 1/0, in any case."""
-    word = text.strip().lower()
-    if word in ("true", "yes", "on", "1"):
-        return True
-    if word in ("false", "no", "off", "0"):
-        return False
-    raise UsageError(f"{origin} must be true or false, not {text!r}")
 
 
 def _number(value: float) -> str:

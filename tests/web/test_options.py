@@ -26,7 +26,7 @@ pytest.importorskip("textual_serve")
         (("--host", "192.0.2.1"), {}, "--host", "192.0.2.1"),
         (("--login-screen-timeout", "-1"), {}, "--login-screen-timeout", "0 (none) or more"),
         (("--ca", "nowhere.pem"), {}, "--ca", "no such file"),
-        ((), {"PARLEY_WEB_TLS": "maybe"}, "PARLEY_WEB_TLS", "1 or 0"),
+        ((), {"PARLEY_WEB_TLS": "maybe"}, "PARLEY_WEB_TLS", "true or false"),
     ],
 )
 def test_web_refuses_a_bad_value(

@@ -7,19 +7,16 @@ command line wins over the environment, which wins over a TOML file (``--config`
 for type and range by ``resolve``; ``check_machine`` then checks what depends on this machine (the
 database's folder is writable, the host is one of its addresses, the ports are free, the TLS
 certificate and key load and match, Redis answers, ports can be shared) without opening the
-database or keeping a socket. A bad value
-is a ``UsageError`` whose message is one sentence naming the flag, the variable or the file and
-line it came from; the CLI prints it and exits 2. The checks every ``parley`` subcommand shares (a
-port, a file to write, an address to listen on) are ``checks.py``'s.
+database or keeping a socket. A bad value is a ``UsageError`` whose message is one sentence
+naming the flag, the variable or the file and line it came from; the CLI prints it and exits 2.
+The checks every ``parley`` subcommand shares (a port, a file to write, an address to listen on)
+are ``checks.py``'s; reading and writing TOML is ``settings_file.py``'s.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,12 +38,8 @@ from app.server.checks import (
 )
 from app.server.checks import UsageError as UsageError  # raised here too; importers know it here
 from app.server.config import ServerConfig
+from app.server.settings_file import line_of, read_toml, shown, toml_value
 from app.server.tls import CertificateError, server_context
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 CONFIG_ENV: Final = "PARLEY_CONFIG"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -118,21 +111,21 @@ class Setting:
         """A value read from a TOML file, type-checked and checked."""
         if self.kind is tuple:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise UsageError(f"{origin} must be an array of names, not {_shown(value)}")
+                raise UsageError(f"{origin} must be an array of names, not {shown(value)}")
             return account_names(value, origin)
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise UsageError(f"{origin} must be true or false, not {_shown(value)}")
+                raise UsageError(f"{origin} must be true or false, not {shown(value)}")
             return value
         if self.kind is str:
             if not isinstance(value, str):
-                raise UsageError(f"{origin} must be a string, not {_shown(value)}")
+                raise UsageError(f"{origin} must be a string, not {shown(value)}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(f"{origin} must be a {kind_name(self.kind)}, not {_shown(value)}")
+            raise UsageError(f"{origin} must be a {kind_name(self.kind)}, not {shown(value)}")
         elif self.kind is int and isinstance(value, float):
-            raise UsageError(f"{origin} must be a whole number, not {_shown(value)}")
+            raise UsageError(f"{origin} must be a whole number, not {shown(value)}")
         elif not math.isfinite(value):
-            raise UsageError(f"{origin} must be a finite number, not {_shown(value)}")
+            raise UsageError(f"{origin} must be a finite number, not {shown(value)}")
         return self.check(self.scalar(value), origin)
 
     def check(self, value: Any, origin: str) -> Any:
@@ -427,32 +420,6 @@ class Settings:
         }
 
 
-def toml_value(value: object) -> str:
-    """``value`` (a string, a number or a bool) written as TOML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        # A JSON string is a TOML basic string, except that TOML wants DEL escaped too.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return str(value)
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return toml_value(value)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date or time"
-
-
 def default_db() -> str:
     """``parley.db`` in the user data directory (not created here)."""
     import platformdirs
@@ -560,17 +527,7 @@ def _check_ssh(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
 def read_file(path: str, named_by: str) -> dict[str, tuple[Any, str]]:
     """The settings in the TOML file at ``path`` with their origins, checked; a relative ``db``
     is taken from the file's folder."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read the {named_by} file {path}: {os_reason(exc)}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"the {named_by} file {path} is not UTF-8 text") from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        reason = " ".join(str(exc).split())
-        raise UsageError(f"{path} is not valid TOML: {reason[:1].lower()}{reason[1:]}") from None
+    text, table = read_toml(path, named_by)
     given: dict[str, tuple[Any, str]] = {}
     for key, value in table.items():
         line = line_of(text, key)
@@ -595,26 +552,6 @@ def _known_keys_hint(key: str) -> str:
     if underscored in BY_KEY:
         return f"keys are spelled with underscores: {underscored}"
     return "the keys are " + ", ".join(setting.key for setting in SETTINGS)
-
-
-def line_of(text: str, key: str) -> int | None:
-    """The line of ``text`` where the top-level ``key`` is set or its table starts.
-
-    tomllib reports no positions, so the assignment is found by scanning: a top-level key is set
-    before the first table header, or is itself a header (``[key]``, ``[key.sub]``, ``[[key]]``).
-    """
-    name = "(?:{0}|\"{0}\"|'{0}')".format(re.escape(key))
-    assignment = re.compile(rf"\s*{name}\s*[=.]")
-    header = re.compile(rf"\s*\[\[?\s*{name}\s*[\].]")
-    in_table = False
-    for number, line in enumerate(text.splitlines(), 1):
-        if header.match(line):
-            return number
-        if line.lstrip().startswith("["):
-            in_table = True
-        elif not in_table and assignment.match(line):
-            return number
-    return None
 
 
 def check_machine(settings: Settings) -> None:

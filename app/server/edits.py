@@ -31,6 +31,7 @@ from app.server.feature import (
     Handlers,
     Unavailable,
     awaited,
+    read_page,
     refuse,
     room_name,
 )
@@ -71,7 +72,7 @@ class EditFeature:
             return
         at = time.time_ns() // 1_000_000
         try:
-            edited = await awaited(self.ctx.store.edit_message, found.id, f.text, at)
+            edited = await awaited(self.ctx.store.edit_message, found.id, found.room, f.text, at)
         except Unavailable:
             self.fanout.refuse_unsaved(s, f.ref, "the edit")
             return
@@ -91,9 +92,9 @@ class EditFeature:
         """The live room message ``f.id`` of a room ``s`` is in (and of ``room``, if named), or
         None (answered)."""
         found: StoredMessage | None = None
-        if 0 < f.id <= MAX_ID:
+        if 0 < f.id < MAX_ID:
             try:
-                found = await awaited(self.ctx.store.find_message, f.id)
+                found = await self._find(f.id, room)
             except Unavailable:
                 message = "the server cannot read its history now; try again later"
                 refuse(s, f, "unavailable", message)
@@ -107,6 +108,16 @@ class EditFeature:
             refuse(s, f, "no_such_message", f"there is no message {f.id} in your rooms")
             return None
         return found
+
+    async def _find(self, message_id: int, room: str | None) -> StoredMessage | None:
+        """Message ``message_id`` read from the store: from ``room`` alone when it is named (one
+        page of one message, where Redis would otherwise ask every room that holds messages)."""
+        if room is None:
+            found: StoredMessage | None = await awaited(self.ctx.store.find_message, message_id)
+            return found
+        page = await read_page(self.ctx.store, room, message_id + 1, None, 1)
+        newest = page.messages[-1] if page.messages else None
+        return newest if newest is not None and newest.id == message_id else None
 
     def _may_edit(self, s: Session, f: p.Edit, found: StoredMessage) -> bool:
         """Whether ``s`` may edit ``found`` now: its author, within the window, not muted."""

@@ -159,11 +159,17 @@ class History(Protocol):
         ...
 
     def edit_message(
-        self, id: int, text: str, at: int, done: Callable[[bool], None], failed: Failed
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
     ) -> None:
-        """Replace the text of room message ``id`` by ``text`` and mark it edited (at ``at``, a
-        ``ts``), in place: it pages on with the new text and ``edited``. ``done(False)`` if there
-        is no such message or it is deleted (a deleted message keeps no text to edit)."""
+        """Replace the text of message ``id`` of ``room`` by ``text`` and mark it edited (at
+        ``at``, a ``ts``), in place: it pages on with the new text and ``edited``. ``done(False)``
+        if ``room`` has no such message or it is deleted (a deleted message keeps no text)."""
         ...
 
 

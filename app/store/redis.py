@@ -373,13 +373,19 @@ class RedisHistory:
         self._submit(None, None, failed, run=run)
 
     def edit_message(
-        self, id: int, text: str, at: int, done: Callable[[bool], None], failed: Failed
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
     ) -> None:
         def edited(old: StoredMessage) -> StoredMessage | None:
             return None if old.deleted else replace(old, text=text, edited=True)
 
         async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
-            changed = await _swap(client, self._keys, id, edited, edit=True)
+            changed = await _swap(client, self._keys, id, edited, edit=True, room=room)
             return lambda: done(changed)
 
         self._submit(None, None, failed, run=run)

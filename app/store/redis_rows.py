@@ -15,7 +15,7 @@ never bring back a deleted message's text nor leave two members for one message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import msgspec
 import redis
@@ -100,12 +100,19 @@ async def swap(
     change: Callable[[StoredMessage], StoredMessage | None],
     *,
     edit: bool,
+    room: str | None = None,
 ) -> bool:
-    """Put ``change(message)`` in the place of room message ``id``; False if there is no such
-    message, ``change`` gives None, or (``edit``) it is deleted by the time of the swap. The swap
-    is one script, so a deletion and an edit on two nodes at once never leave a deleted message
-    with text, nor two members for one message; a repeat after a lost reply does the same again."""
-    found = await find(client, keys, id)
+    """Put ``change(message)`` in the place of room message ``id`` (of ``room``: then only that
+    room is read); False if there is no such message, ``change`` gives None, or (``edit``) it is
+    deleted by the time of the swap. The swap is one script, so a deletion and an edit on two
+    nodes at once never leave a deleted message with text, nor two members for one message; a
+    repeat after a lost reply does the same again."""
+    if room is None:
+        found = await find(client, keys, id)
+    else:
+        read = await client.zrange(keys.messages(room), id, id, byscore=True)
+        members = cast("list[bytes]", read)
+        found = (room, members[0]) if members else None
     if found is None:
         return False
     room, old = found

@@ -299,12 +299,19 @@ class SQLiteHistory:
         self._submit(job, failed)
 
     def edit_message(
-        self, id: int, text: str, at: int, done: Callable[[bool], None], failed: Failed
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
     ) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             found = conn.execute(
-                "UPDATE messages SET text = ?, edited_at = ? WHERE id = ? AND deleted = 0",
-                (text, at, id),
+                "UPDATE messages SET text = ?, edited_at = ?"
+                " WHERE id = ? AND room = ? AND deleted = 0",
+                (text, at, id, room),
             ).rowcount
             return lambda: done(found == 1)
 

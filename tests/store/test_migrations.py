@@ -127,8 +127,8 @@ async def test_a_version_4_history_takes_edits_of_its_messages(tmp_path: Path) -
         (3, "message 3", False, False),
         (4, "", True, False),
     ]
-    assert await called(history.edit_message, 3, "message 3, fixed", TS0 + 10) is True
-    assert await called(history.edit_message, 4, "undeleted", TS0 + 10) is False
+    assert await called(history.edit_message, 3, "#general", "message 3, fixed", TS0 + 10) is True
+    assert await called(history.edit_message, 4, "#general", "undeleted", TS0 + 10) is False
     await history.close()
 
     again = SQLiteHistory(str(path))

@@ -260,12 +260,12 @@ async def test_two_stores_changing_one_message_at_once_leave_one_member(
     for n in range(20):
         store = first if n % 2 else second
         store.edit_message(
-            1, f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
+            1, "#a", f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
         )
     second.delete_message(1, lambda ok: outcomes.append(("delete", ok)), must_not_fail)
     for n in range(20, 30):
         first.edit_message(
-            1, f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
+            1, "#a", f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
         )
     await asyncio.gather(barrier(first), barrier(second))
     assert len(outcomes) == 31 and ("delete", True) in outcomes

@@ -1,15 +1,15 @@
 """What an edit costs: the round trip of ``edit`` beside that of ``say``, on a large history.
 
-An edit reads its message, writes the new text in place and tells the room; a ``say`` only
-appends. The read is of the room the ``edit`` names, or else by id alone (``History.find_message``):
-on SQLite a primary-key lookup, on Redis, where an id does not say its room, a question to every
-room that holds messages in one pipeline, whose cost grows with their number. This benchmark fills a history with ``--rooms`` rooms of ``--messages``
-messages each (SQLite: a fresh file; Redis: ``--redis URL``, whose database it empties first),
-starts a real ``parley serve`` on it, and has one client in a room with a second member say a line
-and then edit it twice, once naming its room (as Parley's clients do: the server then reads that
-room alone) and once by id alone, ``--rounds`` times, timing each from the frame sent to the
-sender's own echo (``message``, ``edited``). It prints the median, 90th and 99th percentiles in
-milliseconds. Timing goals live here, never in a unit test.
+An edit reads its message, writes the new text in place and tells the room; a ``say`` only appends.
+The read is of the room the ``edit`` names, or else by id alone (``History.find_message``): on
+SQLite a primary-key lookup, on Redis, where an id does not say its room, a question to every room
+that holds messages in one pipeline, whose cost grows with their number. This benchmark fills a
+history with ``--rooms`` rooms of ``--messages`` messages each (SQLite: a fresh file; Redis:
+``--redis URL``, whose database it empties first), starts a real ``parley serve`` on it, and has one
+client in a room with a second member say a line and then edit it twice, once naming its room (as
+Parley's clients do: the server then reads that room alone) and once by id alone, ``--rounds``
+times, timing each from the frame sent to the sender's own echo (``message``, ``edited``). It prints
+the median, 90th and 99th percentiles in milliseconds. Timing goals live here, never in a unit test.
 
 Run ``python -m benchmarks.edits`` (``--redis redis://127.0.0.1:6379/15`` for the Redis store) in
 a source checkout.

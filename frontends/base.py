@@ -5,7 +5,8 @@ What the engine tells a frontend is written once, in ``app.client.events``: a ``
 anything with ``handle(event)``, where the event is one of the frozen classes of the
 ``FrontendEvent`` union (state changed, line added, line updated, scrollback reset, presence,
 topic, connection, error). ``EngineControl`` is what a frontend asks of the engine: submit a
-typed line, switch conversation, load older history, quit. Completion needs no request:
+typed line, switch conversation, load older history, quit, and edit one of our messages.
+Completion needs no request:
 ``app.client.completion.complete(snapshot, text, cursor)`` is a pure function of the latest
 ``StateSnapshot`` and may be called on any thread.
 
@@ -47,6 +48,10 @@ class EngineControl(Protocol):
     def paste(self, lines: list[str]) -> int:
         """Pasted ``lines`` for the active conversation: one message each, sent as text."""
 
+    def edit(self, message_id: int, text: str) -> None:
+        """Change our message ``message_id`` in the active room to ``text`` (an edit mode's
+        Enter); ``app.client.edits.last_editable`` finds the line in the lines a frontend holds."""
+
     def switch_to(self, conversation: str) -> None:
         """Make ``conversation`` (a key or a name) active and mark it read."""
 
@@ -71,6 +76,9 @@ class ThreadSafeControl:
         """Queued on the engine's loop; returns how many lines were handed over."""
         self._loop.call_soon_threadsafe(self._engine.paste, list(lines))
         return len(lines)
+
+    def edit(self, message_id: int, text: str) -> None:
+        self._loop.call_soon_threadsafe(self._engine.edit, message_id, text)
 
     def switch_to(self, conversation: str) -> None:
         self._loop.call_soon_threadsafe(self._engine.switch_to, conversation)

@@ -551,3 +551,48 @@ def test_a_key_proof_holds_for_its_key_and_minutes_only() -> None:
     assert not proof_is_valid(
         b"", fingerprint, at, key_proof(key_token(b"", fingerprint), fingerprint, at), at
     )
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+
+def test_edit_decodes_with_and_without_its_room() -> None:
+    """``edit`` carries an id and the new text; ``room`` is optional."""
+    assert p.decode_client_frame(b'{"type":"edit","id":7,"text":"fixed"}') == p.Edit(
+        id=7, text="fixed"
+    )
+    line = b'{"type":"edit","id":7,"text":"fixed","room":"#a","ref":2}'
+    assert p.decode_client_frame(line) == p.Edit(id=7, text="fixed", room="#a", ref=2)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"edit","text":"x"}',
+        b'{"type":"edit","id":1}',
+        b'{"type":"edit","id":"1","text":"x"}',
+        b'{"type":"edit","id":1,"text":5}',
+    ],
+)
+def test_a_malformed_edit_is_bad_frame(line: bytes) -> None:
+    """An ``edit`` without an integer id or a string text is refused as ``bad_frame``."""
+    with pytest.raises(p.RemoteProtocolError) as info:
+        p.decode_client_frame(line)
+    assert info.value.code == "bad_frame"
+
+
+def test_edited_round_trips_and_leaves_out_what_is_absent() -> None:
+    """``edited`` encodes ``by`` and ``ts`` only when given, and decodes back unchanged."""
+    bare = p.Edited(room="#a", id=3, text="new")
+    assert json.loads(p.encode(bare)) == {"type": "edited", "room": "#a", "id": 3, "text": "new"}
+    full = p.Edited(room="#a", id=3, text="new", by="alice", ts=5, ref="r")
+    assert p.decode_server_frame(p.encode(full).rstrip(b"\n")) == full
+
+
+def test_a_message_says_edited_only_when_it_was() -> None:
+    """``message`` omits ``edited`` when false, so old clients see the frames they knew."""
+    plain = p.Message(id=1, ts=2, sender="a", text="x", room="#a")
+    assert "edited" not in json.loads(p.encode(plain))
+    edited = p.Message(id=1, ts=2, sender="a", text="x", room="#a", edited=True)
+    assert json.loads(p.encode(edited))["edited"] is True
+    assert p.decode_server_frame(p.encode(edited).rstrip(b"\n")) == edited

@@ -9,7 +9,8 @@ commands become frames with the ``Request`` their reply will answer; ``/msg`` an
 direct conversation, ``/win``, ``/help``, ``/clear`` and ``/cancel`` need no server. What cannot
 work is refused here with a line saying why (no server call for a command that needs the server
 while disconnected, a ``/topic`` in a direct conversation); the moderation commands go to
-``moderation.py``. It runs on the engine's loop and touches the state the engine owns.
+``moderation.py`` and ``/edit`` to ``edits.py``. It runs on the engine's loop and touches the
+state the engine owns.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.client.commands import (
     ChangeTopic,
     ClearScrollback,
     Command,
+    EditMessage,
     GoToWindow,
     JoinRoom,
     LeaveRoom,
@@ -43,6 +45,7 @@ from app.client.commands import (
     WhoIs,
     help_lines,
 )
+from app.client.edits import Editor
 from app.client.moderation import Moderator, is_moderation
 from app.client.nicks import NickKeeper
 from app.client.receive import Receiver, Request, local_line
@@ -75,6 +78,7 @@ class Actions:
         self._quit = quit
         self._password_refusal = password_refusal
         self._moderator = Moderator(state, receiver.send, self.refuse, self.online)
+        self.editor = Editor(state, receiver.send, self.refuse, self.notice, self.online)
         self._told_queued = False  # said since the connection was lost that lines wait
         self._told_away: set[str] = set()  # direct conversations told their peer is away
 
@@ -139,6 +143,8 @@ class Actions:
                 self._send(account_frame(command), Request("account", self.state.active))
         elif is_moderation(command):
             self._moderator.execute(command)
+        elif isinstance(command, EditMessage):
+            self.editor.edit_last(command.text)
         elif isinstance(command, QuitChat):
             self._quit(command.text)
         elif isinstance(command, ShowHelp):

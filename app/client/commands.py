@@ -143,6 +143,13 @@ class ManageKeys:
     argument: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """/edit: our last message in this room says ``text`` instead (None: show it)."""
+
+    text: str | None
+
+
 # --- moderation (docs/protocol.md, "Moderation"); carried out by ``moderation.py`` ---------
 
 
@@ -255,6 +262,7 @@ Command = (
     | WhoIs
     | ManageKeys
     | ModerationCommand
+    | EditMessage
 )
 
 DEFAULT_AWAY_TEXT: Final = "away"
@@ -307,6 +315,7 @@ HELP: Final[dict[str, CommandHelp]] = {
     "unlock": CommandHelp("/unlock", "let everyone in this room set the topic again"),
     "delete": CommandHelp("/delete", "delete your last message in this room"),
     "kill": CommandHelp("/kill nick [reason]", "disconnect nick (server operators)"),
+    "edit": CommandHelp("/edit [text]", "change your last message in this room to text"),
 }
 # IRC's names for our commands: what irssi and WeeChat users type by habit.
 ALIASES: Final[dict[str, str]] = {
@@ -427,6 +436,8 @@ def _parse(line: str) -> Command | None:
         raise CommandError(f"unknown command /{name} - /help lists the commands")
     if name in _MODERATION_NAMES:
         return _parse_moderation(name, rest, args)
+    if name == "edit":
+        return EditMessage(rest or None)
     if name == "join":
         if len(args) != 1:
             raise _usage(name)

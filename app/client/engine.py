@@ -12,8 +12,8 @@ outbox (``outbox.py``). When a connection that stalled still holds our nick, the
 under an alternate and takes it back (``nicks.py``). A server operator's ``kill`` or a
 server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything runs
 on one asyncio loop; the request methods (``submit``, ``paste``, ``switch_to``, ``load_older``,
-``quit``) must be called on it, and the frontend is handed its events on it (``events.py``,
-``frontends/base.py``).
+``quit``, and ``edit`` for a frontend's edit mode) must be called on it, and the frontend is
+handed its events on it (``events.py``, ``frontends/base.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from app.client.commands import (
 )
 from app.client.completion import Completion, complete
 from app.client.config import DEFAULT_HOST, ConfigStore, server_key
+from app.client.edits import last_editable
 from app.client.errors import hello_refusal, quit_reason
 from app.client.events import ConnectionChanged, ErrorReported, Frontend, Notifier
 from app.client.link import (
@@ -441,6 +442,16 @@ class Engine:
     def send_interval(self) -> float:
         """Seconds per line at the pace the server's flood control has shown (0: unknown)."""
         return self._outbox.interval
+
+    def edit(self, message_id: int, text: str) -> None:
+        """Change the text of our message ``message_id`` in the active room to ``text``: what a
+        frontend's edit mode sends (``/edit text`` takes our last message there)."""
+        self._actions.editor.edit(message_id, text)
+
+    def last_editable(self, conversation: str | None = None) -> Line | None:
+        """Our last message in ``conversation`` (default: the active one) that may be edited."""
+        found = self.state.get(conversation) if conversation else self.state.active_conversation
+        return None if found is None else last_editable(found.lines)
 
     def switch_to(self, conversation: str) -> None:
         """Make a conversation active, mark it read and redraw it."""

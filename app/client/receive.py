@@ -10,9 +10,9 @@ all of that. The history pages of rooms (on join, older pages, the catch-up afte
 are ``room_history.py``'s, those of direct conversations ``directs.py``'s; our own lines wait in
 the ``outbox.py`` it holds, which learns here of echoes and of ``rate_limited`` refusals (the
 line waits its turn rather than failing). Moderation's frames (roles, kicks, bans, deletions)
-are applied by ``moderation_receive.py``. The engine asks for all of this through methods and
-never writes it. Everything the frontend hears goes through the engine's ``Notifier``
-(``events.py``).
+are applied by ``moderation_receive.py``, edits of messages by ``edits.py``. The engine asks for
+all of this through methods and never writes it. Everything the frontend hears goes through the
+engine's ``Notifier`` (``events.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.client import room_history  # a module: it imports this one too
+from app.client import edits, room_history  # modules: they import this one too
 from app.client.accounts import account_text, key_list_lines, offline_text, whois_text
 from app.client.directs import DirectCatchup
 from app.client.errors import describe_error, quit_reason
@@ -56,6 +56,7 @@ from app.protocol import (
     BanList,
     ClientFrame,
     Deleted,
+    Edited,
     Error,
     HistoryPage,
     Joined,
@@ -83,7 +84,9 @@ log = logging.getLogger("parley.client")
 
 # "catchup": a room's missed messages; "direct": a direct conversation's (``directs.py``).
 _RoomRequestKind = Literal["join", "part", "who", "rooms", "older", "catchup", "topic"]
-RequestKind = Literal[_RoomRequestKind, "say", "direct", "nick", "away", "account", "moderation"]
+RequestKind = Literal[
+    _RoomRequestKind, "say", "direct", "nick", "away", "account", "moderation", "edit"
+]
 
 
 @dataclass
@@ -123,6 +126,7 @@ def message_line(message: Message, me: str) -> Line:
         own=own,
         mention=not own and not deleted and mentions(text, me),
         deleted=deleted,
+        edited=message.edited and not deleted,
     )
 
 
@@ -273,6 +277,8 @@ class Receiver:
             self._error(frame)
         elif isinstance(frame, (Mode, Kicked, Moderated, BanList, Deleted)):
             self.moderation.handle(frame)
+        elif isinstance(frame, Edited):
+            edits.revise(self, frame)
         else:
             log.debug("ignoring %s", type(frame).__name__)
 

@@ -81,6 +81,8 @@ class Line:
     mention: bool = False
     # A deleted message keeps its place; ``text`` then says so instead of what it said.
     deleted: bool = False
+    # Its author changed ``text`` after sending it (``edits.py``); shown as "(edited)".
+    edited: bool = False
 
     @property
     def is_chat(self) -> bool:

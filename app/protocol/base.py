@@ -78,6 +78,7 @@ ErrorCode = Literal[
     "key_taken",
     "bad_key",
     "no_such_key",
+    "edit_window_closed",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are

@@ -233,6 +233,18 @@ class GlobalUnban(_ClientBase, tag="gunban"):
     mask: str
 
 
+# Edits (docs/protocol.md, "Editing messages"): an author changes the text of a room message.
+
+
+class Edit(_ClientBase, tag="edit"):
+    """Replace the text of the room message ``id`` (its author's, within the server's window);
+    ``room``, when given, must be the message's room."""
+
+    id: int
+    text: str
+    room: str | None = None
+
+
 ClientFrame = (
     Hello
     | Join
@@ -268,5 +280,6 @@ ClientFrame = (
     | Kill
     | GlobalBan
     | GlobalUnban
+    | Edit
 )
 CLIENT_TYPES: Final = frozenset(t.__struct_config__.tag for t in ClientFrame.__args__)

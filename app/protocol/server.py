@@ -44,6 +44,7 @@ class Message(_ServerBase, tag="message"):
     nonce: str | None = None
     offline: bool = False
     deleted: bool = False
+    edited: bool = False  # its text was changed by its author after it was sent
 
 
 class Joined(_ServerBase, tag="joined"):
@@ -257,6 +258,16 @@ class Deleted(_ServerBase, tag="deleted"):
     by: str
 
 
+class Edited(_ServerBase, tag="edited"):
+    """Message ``id`` of ``room`` now says ``text``: its author ``by`` edited it at ``ts``."""
+
+    room: str
+    id: int
+    text: str
+    by: str | None = None
+    ts: int | None = None
+
+
 class Bye(_ServerBase, tag="bye"):
     reason: str
     message: str = ""
@@ -286,4 +297,5 @@ ServerFrame = (
     | Moderated
     | BanList
     | Deleted
+    | Edited
 )

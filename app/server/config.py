@@ -73,3 +73,6 @@ class ServerConfig:
     ssh_host_key: str | None = None
     # A node whose heartbeat is older than this many seconds is dead: its users quit.
     node_lease: float = 15.0
+    # Edits (``edits.py``): seconds after sending during which an author may edit a room message
+    # (0: editing is off).
+    edit_window: int = 900

@@ -10,14 +10,14 @@ with the rooms in use, never with the rooms ever made. Two things per room are *
 store, read when the room is first joined (``refill`` with the store's ``load_room``) and then kept
 up to date by this process alone: the topic (written through by the ``topic`` frame) and the window
 of newest messages that answers a later ``join`` without reading the disk (extended by fan-out on
-each commit, and losing the text of a message deleted: ``blank``). With one process they are exact.
-A node of a deployment sharing rooms follows the room's channel from before the first read until
-the room is forgotten, and its fan-out puts every message it delivers into the window
-(``remember``) and calls ``topic_changed`` and ``blank`` for other nodes' changes, so its copies
-stay exact too; a ``refill`` keeps what was delivered while the read was on its way. ``stale``
-marks a window to be read again at the next join. Two hooks tell a node what changes here:
-``seats`` hears every join (before the member is added) and part, ``on_forget`` every room
-dropped.
+each commit, losing the text of a message deleted: ``blank``, and taking the new text of one edited:
+``revise``). With one process they are exact. A node of a deployment sharing rooms follows the
+room's channel from before the first read until the room is forgotten, and its fan-out puts every
+message it delivers into the window (``remember``) and calls ``topic_changed``, ``blank`` and
+``revise`` for other nodes' changes, so its copies stay exact too; a ``refill`` keeps what was
+delivered while the read was on its way. ``stale`` marks a window to be read again at the next join.
+Two hooks tell a node what changes here: ``seats`` hears every join (before the member is added) and
+part, ``on_forget`` every room dropped.
 """
 
 from __future__ import annotations
@@ -236,6 +236,20 @@ class Rooms:
             if message.id == message_id:
                 room.recent_chars -= len(message.text)
                 room.recent[i] = replace(message, text="", deleted=True)
+                return
+
+    def revise(self, name: str, message_id: int, text: str) -> None:
+        """Message ``message_id`` of ``name`` was edited: its window holds the new ``text``."""
+        room = self._rooms.get(name)
+        if room is None:
+            return
+        for i, message in enumerate(room.recent):
+            if message.id == message_id:
+                if not message.deleted:
+                    room.recent_chars += len(text) - len(message.text)
+                    room.recent[i] = replace(message, text=text, edited=True)
+                    while room.recent_chars > WINDOW_CHARS and len(room.recent) > 1:
+                        room.drop_oldest()
                 return
 
     def stale(self, name: str) -> None:

@@ -68,6 +68,7 @@ def to_wire(m: StoredMessage) -> p.Message:
         room=m.room,
         action=m.action,
         deleted=m.deleted,
+        edited=m.edited and not m.deleted,
     )
 
 

@@ -13,15 +13,16 @@ node, gets one room's messages in id order, each once.
 
 Room events (presences, topics, moderation) are published on the room's channel too, in the order
 the node's writes go to Redis, and delivered from the subscription like messages; a topic change,
-a deletion and a change of the room's rules carry what other nodes need to bring their copies up to
-date (``Rooms.topic_changed``, ``Rooms.blank``, ``rules_changed``, awaited before the members see
-the event). ``after_store`` (the ``pong`` barrier, replies that must follow earlier effects) waits
-for the store's queue and then for a marker the node publishes on its own channel: when the marker
-comes back, everything published before it, by any node, was delivered here. The node's channel
-also brings direct messages and orders (a kick, a kill) for its sessions, and the channel of all
-nodes what concerns every one (``node_roster.NodeRoster``). A room is followed from the first join
-of it on this node (the subscription is confirmed before the room is read, so nothing published
-after the read is missed) until it is forgotten and this node's own messages in it came back.
+a deletion, an edit and a change of the room's rules carry what other nodes need to bring their
+copies up to date (``Rooms.topic_changed``, ``Rooms.blank``, ``Rooms.revise``, ``rules_changed``,
+awaited before the members see the event). ``after_store`` (the ``pong`` barrier, replies that
+must follow earlier effects) waits for the store's queue and then for a marker the node publishes
+on its own channel: when the marker comes back, everything published before it, by any node, was
+delivered here. The node's channel also brings direct messages and orders (a kick, a kill) for its
+sessions, and the channel of all nodes what concerns every one (``node_roster.NodeRoster``). A
+room is followed from the first join of it on this node (the subscription is confirmed before the
+room is read, so nothing published after the read is missed) until it is forgotten and this node's
+own messages in it came back.
 
 What the subscription delivers in a burst waits in the node's ``Outbox`` until the loop is next
 free, and then each member gets all of its room's frames in one write, as one process's fan-out
@@ -52,8 +53,8 @@ from app.server.registry import Sessions
 from app.server.session import Session
 from app.server.subscription import Subscription
 from app.store import StoredMessage
-from app.store.redis import _message
 from app.store.redis_node import Envelope, RedisNodeStore, decode_envelope, wrap
+from app.store.redis_rows import message as _message
 
 log = logging.getLogger("parley.server")
 
@@ -183,6 +184,8 @@ class NodeFanout(Fanout):
             envelope.blank = frame.id
         elif isinstance(frame, (p.Mode, p.Moderated)):
             envelope.rules = True
+        elif isinstance(frame, p.Edited):
+            envelope.revise, envelope.text = frame.id, frame.text
         self.node_store.publish(self.keys.events(room), wrap(envelope, p.encode(frame)))
 
     async def settle(self) -> None:
@@ -257,6 +260,8 @@ class NodeFanout(Fanout):
                 self.rooms.topic_changed(room, envelope.topic, envelope.by)
             if envelope.blank:
                 self.rooms.blank(room, envelope.blank)
+            if envelope.revise:
+                self.rooms.revise(room, envelope.revise, envelope.text)
             if envelope.rules:
                 await self.rules_changed(room)  # before the members see what changed
             self.outbox.add(room, body, frozenset(envelope.skip))

@@ -37,6 +37,7 @@ from app.server.backplane import Backplane, LocalBackplane
 from app.server.checks import UsageError, listen_error
 from app.server.config import ServerConfig
 from app.server.directory import Rooms
+from app.server.edits import EditFeature
 from app.server.fanout import Fanout
 from app.server.feature import FeatureFactory
 from app.server.hub import Hub
@@ -67,6 +68,7 @@ FEATURES: tuple[FeatureFactory, ...] = (
     MessageFeature,
     AccountFeature,
     ModerationFeature,
+    EditFeature,
 )
 
 

@@ -379,6 +379,17 @@ SETTINGS: Final = (
         "ssh_host_ed25519_key in the user data dir",
         metavar="PATH",
     ),
+    # Edits (``app/server/edits.py``).
+    Setting(
+        "edit_window",
+        int,
+        _DEFAULTS.edit_window,
+        "seconds after sending a room message during which its author may edit it",
+        0,
+        31_536_000,
+        "0 = editing is off",
+        metavar="SECONDS",
+    ),
 )
 BY_KEY: Final = {setting.key: setting for setting in SETTINGS}
 

@@ -33,6 +33,7 @@ class StoredMessage:
     text: str
     action: bool
     deleted: bool = False  # deleted by moderation or its author: ``text`` is "" then
+    edited: bool = False  # its text was replaced by its author's ``edit_message``
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,20 @@ class History(Protocol):
     def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
         """Mark room message ``id`` deleted and forget its text for good (it pages on as
         ``deleted`` with ``text`` ""); ``done(False)`` if there is no such message."""
+        ...
+
+    def edit_message(
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
+    ) -> None:
+        """Replace the text of message ``id`` of ``room`` by ``text`` and mark it edited (at
+        ``at``, a ``ts``), in place: it pages on with the new text and ``edited``. ``done(False)``
+        if ``room`` has no such message or it is deleted (a deleted message keeps no text)."""
         ...
 
 

@@ -14,10 +14,11 @@ a room's history, a sorted set scored by message id whose members are the messag
 member, ``last``, scores the highest id stored or reserved (raised with ``ZADD GT``, so never
 lowered); ``PREFIX:rooms`` the set of rooms that hold messages, which a trim walks;
 ``PREFIX:format`` the layout's version. An append's messages, the ceiling and the room index are
-written in one transaction. A deleted message's member is replaced by one with no text; finding a
-message by id alone asks every room that holds messages, in one pipeline. This first step needs one
-Redis (standalone, or a primary behind Sentinel): its transactions span rooms, which Cluster refuses
-across shards.
+written in one transaction. A deleted message's member is replaced by one with no text, an edited
+one's by one with the new text (in one script, so that an edit never brings back the text of a
+message another node deleted meanwhile); finding a message by id alone asks every room that
+holds messages, in one pipeline. This first step needs one Redis (standalone, or a primary
+behind Sentinel): its transactions span rooms, which Cluster refuses across shards.
 
 A run that Redis refuses (out of memory, ``MISCONF``, ``READONLY``) is sent again one operation
 at a time, so that reads still answer and only the writes fail; each failure calls ``failed``
@@ -35,13 +36,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import msgspec
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from app.store.base import Failed, Page, Snapshot, StoredMessage, StoredRoom, WriteHealth
+from app.store.redis_rows import find as _find
+from app.store.redis_rows import member as _member
+from app.store.redis_rows import message as _message
+from app.store.redis_rows import swap as _swap
 
 log = logging.getLogger("parley.store")
 
@@ -83,19 +87,6 @@ class Keys:
         return f"{self.prefix}:{{{room}}}:state"
 
 
-class _Row(msgspec.Struct, array_like=True):
-    """What a message's member holds (the room is the key's): a JSON array, whose sixth element
-    is there only for a deleted message, so that every other member is as layout 1 wrote it."""
-
-    id: int
-    ts: int
-    sender: str
-    text: str
-    action: bool
-    deleted: bool = False
-
-
-_decode_row = msgspec.json.Decoder(_Row).decode
 _Pipeline = redis.asyncio.client.Pipeline
 # Queues an operation's commands and returns how many; then its results give its completion.
 _Stage = Callable[[_Pipeline], int]
@@ -114,16 +105,6 @@ _CODES: Final[dict[type[Exception], str]] = {
     redis.exceptions.ReadOnlyError: "READONLY",
     redis.exceptions.BusyLoadingError: "LOADING",
 }
-
-
-def _member(message: StoredMessage) -> bytes:
-    row = (message.id, message.ts, message.sender, message.text, message.action)
-    return msgspec.json.encode((*row, True) if message.deleted else row)
-
-
-def _message(room: str, member: bytes) -> StoredMessage:
-    row = _decode_row(member)
-    return StoredMessage(row.id, row.ts, room, row.sender, row.text, row.action, row.deleted)
 
 
 def _text(value: bytes | str) -> str:
@@ -382,19 +363,30 @@ class RedisHistory:
         self._submit(None, None, failed, run=run, writes=False)
 
     def delete_message(self, id: int, done: Callable[[bool], None], failed: Failed) -> None:
+        def blank(old: StoredMessage) -> StoredMessage:
+            return replace(old, text="", deleted=True)
+
         async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
-            found = await _find(client, self._keys, id)
-            if found is None:
-                return lambda: done(False)
-            room, member = found
-            blank = _member(replace(_message(room, member), text="", deleted=True))
-            if blank != member:
-                # Both or neither; a repeat after a lost reply removes nothing and adds the same.
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.zrem(self._keys.messages(room), member)
-                    pipe.zadd(self._keys.messages(room), {blank: id})
-                    await pipe.execute()
-            return lambda: done(True)
+            found = await _swap(client, self._keys, id, blank, edit=False)
+            return lambda: done(found)
+
+        self._submit(None, None, failed, run=run)
+
+    def edit_message(
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
+    ) -> None:
+        def edited(old: StoredMessage) -> StoredMessage | None:
+            return None if old.deleted else replace(old, text=text, edited=True)
+
+        async def run(client: redis.asyncio.Redis) -> Callable[[], None]:
+            changed = await _swap(client, self._keys, id, edited, edit=True, room=room)
+            return lambda: done(changed)
 
         self._submit(None, None, failed, run=run)
 
@@ -532,22 +524,6 @@ def _stage_latest(pipe: _Pipeline, key: str, before: int | None, limit: int) -> 
 
 def _latest(room: str, members: list[bytes], limit: int) -> Page:
     return Page([_message(room, m) for m in reversed(members[:limit])], len(members) > limit)
-
-
-async def _find(client: redis.asyncio.Redis, keys: Keys, id: int) -> tuple[str, bytes] | None:
-    """The room and member of room message ``id``, or ``None``. An id does not say its room, so
-    every room that holds messages is asked, in one round trip."""
-    rooms = sorted(_text(member) for member in await client.smembers(keys.rooms))
-    if not rooms:
-        return None
-    async with client.pipeline(transaction=False) as pipe:
-        for room in rooms:
-            pipe.zrange(keys.messages(room), id, id, byscore=True)
-        found: list[list[bytes]] = await pipe.execute()
-    for room, members in zip(rooms, found, strict=True):
-        if members:
-            return room, members[0]
-    return None
 
 
 async def _trim(

@@ -35,7 +35,11 @@ from app.store.sqlite_schema import migrate
 
 log = logging.getLogger("parley.store")
 
-_SELECT: Final = "SELECT id, ts, room, sender, text, action, deleted FROM messages"
+# A deleted message reads as not edited: it has no text left to have been edited.
+_SELECT: Final = (
+    "SELECT id, ts, room, sender, text, action, deleted,"
+    " edited_at IS NOT NULL AND deleted = 0 FROM messages"
+)
 
 # A job runs on the writer thread and returns the completion to run on the loop.
 _Job = Callable[[sqlite3.Connection], Callable[[], None]]
@@ -52,7 +56,9 @@ class _Work:
 
 
 def _row(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
+    return StoredMessage(
+        row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), bool(row[7])
+    )
 
 
 def _nothing() -> None:
@@ -287,6 +293,25 @@ class SQLiteHistory:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
             found = conn.execute(
                 "UPDATE messages SET text = '', deleted = 1 WHERE id = ?", (id,)
+            ).rowcount
+            return lambda: done(found == 1)
+
+        self._submit(job, failed)
+
+    def edit_message(
+        self,
+        id: int,
+        room: str,
+        text: str,
+        at: int,
+        done: Callable[[bool], None],
+        failed: Failed,
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            found = conn.execute(
+                "UPDATE messages SET text = ?, edited_at = ?"
+                " WHERE id = ? AND room = ? AND deleted = 0",
+                (text, at, id, room),
             ).rowcount
             return lambda: done(found == 1)
 

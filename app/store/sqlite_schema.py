@@ -111,6 +111,12 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX keys_by_account ON keys (account, added);
     """,
+    # 5: edited messages (``sqlite.py``'s ``edit_message``). An edit overwrites ``text`` in place
+    # and sets ``edited_at``, the server's time of the latest edit (NULL: never edited). One
+    # self-contained statement, so that it can be renumbered after other migrations unchanged.
+    """
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    """,
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 # The tables an unnumbered (version 0) database from an earlier release already has.

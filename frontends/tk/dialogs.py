@@ -254,7 +254,8 @@ class CommandsHelp(tk.Toplevel):
         text.pack(fill="both", expand=True)
         shortcuts = (
             "Enter send · ↑/↓ history · Tab complete · Ctrl+N/Ctrl+P next/previous conversation\n"
-            "Alt+1…9 go to conversation · Ctrl+J join · Ctrl+W leave · Ctrl+Q quit"
+            "Alt+1…9 go to conversation · Ctrl+J join · Ctrl+W leave · Ctrl+Q quit\n"
+            "↑ in the empty entry: edit your last message (Enter saves, Escape cancels)"
         )
         ttk.Label(self, text=shortcuts, padding=(12, 0, 12, 8)).pack(anchor="w")
         self.close_button = ttk.Button(self, text="Close", command=self.destroy)

@@ -8,7 +8,11 @@ line as the newest entry), and completes the word under the cursor with the cand
 pressing Tab again. A paste of several lines is not put into the one-line entry: it goes to
 ``on_paste`` whole, for the window to ask about (``app.client.paste``). Completion reads the
 latest ``StateSnapshot`` through ``state``, a callable, because the snapshot belongs to the
-window and changes with every tick.
+window and changes with every tick. Up on an empty line (not while walking the history) edits our
+last message of the conversation, as in Slack and Element, when ``editable`` (the window's
+``app.client.edits.last_editable`` over its mirror of the lines) finds one: the line holds its
+text, ``on_mode`` tells the window to say so, Enter hands the id and the new text to ``on_edit``
+and Escape (or ``stop_editing``, when the conversation changes) leaves the message as it was.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Final
 
 from app.client.completion import Completion, complete
 from app.client.paste import is_multiline
-from app.client.state import StateSnapshot
+from app.client.state import Line, StateSnapshot
 
 HISTORY_LIMIT: Final = 500
 
@@ -45,10 +49,18 @@ class InputLine(ttk.Entry):
         on_submit: Callable[[str], None],
         state: Callable[[], StateSnapshot | None],
         on_paste: Callable[[str], None] | None = None,
+        *,
+        editable: Callable[[], Line | None] | None = None,
+        on_edit: Callable[[int, str], None] | None = None,
+        on_mode: Callable[[bool], None] | None = None,
     ) -> None:
         super().__init__(master)
         self.on_submit = on_submit
         self.on_paste = on_paste
+        self.editable = editable
+        self.on_edit = on_edit
+        self.on_mode = on_mode
+        self.editing: Line | None = None  # the message being edited, in edit mode
         self.snapshot_of = state
         self.history: list[str] = []
         self._position = 0  # index into history; len(history) is the line being typed
@@ -61,6 +73,7 @@ class InputLine(ttk.Entry):
         self.bind("<Tab>", self._complete)
         self.bind("<KeyPress>", self._typed, add=True)
         self.bind("<<Paste>>", self._paste)
+        self.bind("<Escape>", self._escape)
 
     @property
     def value(self) -> str:
@@ -76,6 +89,12 @@ class InputLine(ttk.Entry):
     def _enter(self, _event: object = None) -> str:
         text = self.value
         self._cycle = None
+        editing = self.editing
+        if editing is not None and editing.id is not None:
+            self.stop_editing()
+            if self.on_edit is not None:
+                self.on_edit(editing.id, text)
+            return "break"
         if not text.strip():
             return "break"
         if not self.history or self.history[-1] != text:
@@ -98,6 +117,10 @@ class InputLine(ttk.Entry):
         return "break"
 
     def _older(self, _event: object = None) -> str:
+        if self.editing is not None:
+            return "break"  # Enter saves, Escape cancels: the history is not walked meanwhile
+        if not self.value and self._position == len(self.history) and self._start_editing():
+            return "break"
         if self._position == 0:
             return "break"
         if self._position == len(self.history):
@@ -107,13 +130,39 @@ class InputLine(ttk.Entry):
         return "break"
 
     def _newer(self, _event: object = None) -> str:
-        if self._position >= len(self.history):
+        if self.editing is not None or self._position >= len(self.history):
             return "break"
         self._position += 1
         if self._position == len(self.history):
             self.set_value(self._draft)
         else:
             self.set_value(self.history[self._position])
+        return "break"
+
+    def _start_editing(self) -> bool:
+        """Edit our last message of the conversation, if there is one."""
+        line = self.editable() if self.editable is not None else None
+        if line is None or line.id is None:
+            return False
+        self.editing = line
+        self.set_value(line.text)
+        if self.on_mode is not None:
+            self.on_mode(True)
+        return True
+
+    def stop_editing(self) -> None:
+        """Leave edit mode with an empty line; the message stays as it was."""
+        if self.editing is None:
+            return
+        self.editing = None
+        self.set_value("")
+        if self.on_mode is not None:
+            self.on_mode(False)
+
+    def _escape(self, _event: object = None) -> str | None:
+        if self.editing is None:
+            return None
+        self.stop_editing()
         return "break"
 
     def _typed(self, event: tk.Event[ttk.Entry]) -> None:

@@ -6,12 +6,12 @@ a single call, so a batch of a thousand lines is still one insert; ``configure_t
 its colour and font on a ``Text``. A nick's colour is chosen by a stable hash of its case-folded
 name, so ``alice`` looks the same in every room, in every run and in both frontends' spirit (the
 Textual UI uses its own palette). Moderation lines (kicks, bans, roles) stand out in brown; a
-deleted message keeps its place, its text replaced, in grey italics. Timestamps are local ``HH:MM``;
-messages carry the server's clock, local notices ours. The first line of each day starts with
-the day's date, set apart by space above it: a day separator that keeps one ``Text`` line per
-scrollback line, which the view's updates rely on; the first line that came after the user left
-a conversation begins with "new" in the same way (the unread marker). ``configure_tags`` takes
-the text size, which the window lets the user change.
+deleted message keeps its place, its text replaced, in grey italics; an edited one ends in a small
+grey "(edited)". Timestamps are local ``HH:MM``; messages carry the server's clock, local notices
+ours. The first line of each day starts with the day's date, set apart by space above it: a day
+separator that keeps one ``Text`` line per scrollback line, which the view's updates rely on; the
+first line that came after the user left a conversation begins with "new" in the same way (the
+unread marker). ``configure_tags`` takes the text size, which the window lets the user change.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Final
 
+from app.client.edits import EDITED_MARK
 from app.client.state import Line, LineKind
 from app.protocol import fold
 
@@ -114,6 +115,8 @@ def line_runs(line: Line, *, new_day: bool = False, unread: bool = False) -> lis
         runs.append((f"~~ {text} ~~", ("gap", *whole)))
     else:
         runs.append((text, ("notice", *whole)))
+    if line.edited:
+        runs.append((f"  {EDITED_MARK}", ("edited", *whole)))
     if line.failed:
         runs.append(("  (not sent)", ("failed",)))
     runs.append(("\n", whole))
@@ -185,5 +188,6 @@ def configure_tags(text: tk.Text, size: int = DEFAULT_TEXT_SIZE) -> None:
     text.tag_configure("mention", background=MENTION_BACKGROUND)
     text.tag_configure("pending", foreground="#b0b0b0")
     text.tag_configure("failed", foreground=ERROR_COLOUR, overstrike=False)
+    text.tag_configure("edited", foreground=DIM_COLOUR, font=small)
     text.tag_raise("pending")
     text.tag_raise("failed")

@@ -118,6 +118,9 @@ class EngineThread:
         self._forward("paste", lines)
         return len(lines)
 
+    def edit(self, message_id: int, text: str) -> None:
+        self._forward("edit", message_id, text)
+
     def switch_to(self, conversation: str) -> None:
         self._forward("switch_to", conversation)
 

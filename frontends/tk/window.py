@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from tkinter import ttk
 from typing import Final
 
+from app.client.edits import last_editable
 from app.client.events import (
     ConnectionChanged,
     ErrorReported,
@@ -147,8 +148,19 @@ class ChatWindow(ttk.Frame):
         self.view = MessageView(middle, self.scrollbacks)
         self.view.on_top = self._load_older
         self.view.pack(fill="both", expand=True)
-        self.entry = InputLine(middle, self.submit, lambda: self.snapshot, self.ask_paste)
+        self.entry = InputLine(
+            middle,
+            self.submit,
+            lambda: self.snapshot,
+            self.ask_paste,
+            editable=self._last_editable,
+            on_edit=self.control.edit,
+            on_mode=self._show_editing,
+        )
         self.entry.pack(fill="x", padx=6, pady=6)
+        self.edit_hint = ttk.Label(
+            middle, text="Editing your message · Enter saves · Escape cancels", style="Info.TLabel"
+        )
         self.members.tree.bind("<Double-1>", self._member_chosen)
         self.context_menus = ContextMenus(
             self.members, self.view, lambda: self.snapshot, self.submit
@@ -300,6 +312,8 @@ class ChatWindow(ttk.Frame):
             gone = {view.key for view in previous.conversations}
             gone -= {view.key for view in state.conversations}
             self.scrollbacks.forget(gone)
+        if previous is not None and previous.active != state.active:
+            self.entry.stop_editing()
         self.view.show(state.active)
         self.conversations.update_views(state.conversations, state.active)
         active = state.active_view
@@ -351,6 +365,17 @@ class ChatWindow(ttk.Frame):
 
     def submit(self, text: str) -> None:
         self.control.submit(text)
+
+    def _last_editable(self) -> Line | None:
+        """Our last message in the conversation shown that may be edited (Up edits it)."""
+        active = self.snapshot.active if self.snapshot is not None else None
+        return last_editable(self.scrollbacks.lines(active)) if active else None
+
+    def _show_editing(self, editing: bool) -> None:
+        if editing:
+            self.edit_hint.pack(fill="x", padx=6, before=self.entry)
+        else:
+            self.edit_hint.pack_forget()
 
     def select(self, key: str) -> None:
         if self.snapshot is None or key != self.snapshot.active:

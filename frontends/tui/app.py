@@ -4,16 +4,16 @@ This module owns ``ParleyApp``. It runs the client ``Engine`` on Textual's own a
 receives the engine's events as the Textual messages of ``bridge.py`` ("messages up") and hands the
 values down to its widgets as attributes ("attributes down"): the conversation list, the message
 log, the member list, the topic bar and the status line. It is also the only part of the TUI that
-asks anything of the engine (submit a line, switch conversation, load older history, quit); the
-widgets never do. Without a nick it starts on the login screen, and it goes back there when the
-server refuses the nick; an engine started from the login screen gives up (rather than retrying)
-when it cannot get in, so the screen can say why. An invite (the demo's command for a second
-person) stays in the status line until someone else is in one of our rooms, and is written once
-into the log of the first room we join, where it stays as history. With a
-``login_screen_timeout`` (``parley tui --login-screen-timeout``, as an SSH gateway runs it) the
-app exits, saying why in one line, unless it has signed in within that many seconds of starting:
-one deadline for the whole way to the chat, which typing does not extend and a refusal that
-sends the user back to the login screen does not restart; it is dropped once signed in.
+asks anything of the engine (submit a line, edit a message, switch conversation, load older history,
+quit); the widgets never do. Without a nick it starts on the login screen, and it goes back there
+when the server refuses the nick; an engine started from the login screen gives up (rather than
+retrying) when it cannot get in, so the screen can say why. An invite (the demo's command for a
+second person) stays in the status line until someone else is in one of our rooms, and is written
+once into the log of the first room we join, where it stays as history. With a
+``login_screen_timeout`` (``parley tui --login-screen-timeout``, as an SSH gateway runs it) the app
+exits, saying why in one line, unless it has signed in within that many seconds of starting: one
+deadline for the whole way to the chat, which typing does not extend and a refusal that sends the
+user back to the login screen does not restart; it is dropped once signed in.
 """
 
 from __future__ import annotations
@@ -346,6 +346,7 @@ class ParleyApp(App[None]):
         status.status = state.connection
         chat_input = self.chat_input
         chat_input.snapshot = state
+        chat_input.conversation = state.active
         if active is not None:
             name = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
             chat_input.placeholder = f"Message {name}  (/help for commands)"
@@ -476,6 +477,13 @@ class ParleyApp(App[None]):
         if text.strip() and not text.startswith("/"):
             self.chat_log.scroll_end(animate=False, x_axis=False)
         self.engine.submit(text)
+
+    def on_chat_input_edit_last(self, message: ChatInput.EditLast) -> None:
+        self.chat_input.edit(self.engine.last_editable() if self.engine is not None else None)
+
+    def on_chat_input_edited(self, message: ChatInput.Edited) -> None:
+        if self.engine is not None:
+            self.engine.edit(message.id, message.text)
 
     def on_chat_input_pasted(self, message: ChatInput.Pasted) -> None:
         """A paste of several lines: ask once, then send one message per line."""

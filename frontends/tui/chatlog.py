@@ -8,7 +8,8 @@ messages costs the same per frame as one of ten, and memory stays bounded. Each 
 │ text`` with the text wrapped under itself; nicks keep a stable colour, our own lines are marked,
 pending lines are dimmed until the server confirms them, ``/me`` reads ``* nick waves``, events
 (joins, parts, nick changes) are dim, moderation (kicks, bans, roles) stands out, a deleted message
-keeps its place with its text replaced in dim italics, and a separator row marks each new day. The
+keeps its place with its text replaced in dim italics, an edited one ends in a dim "(edited)", and a
+separator row marks each new day. The
 log never talks to the engine: reaching the top posts ``ChatLog.ReachedTop`` for the app to act on.
 """
 
@@ -33,6 +34,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from app.client.edits import EDITED_MARK
 from app.client.state import Line, LineKind
 from app.protocol import fold
 
@@ -76,6 +78,7 @@ _CONTROL_PICTURES.update({code: 0xFFFD for code in range(0x80, 0xA0)})
 _UNEVEN_WIDTH: Final[dict[int, int | None]] = {code: None for code in range(0x1F3FB, 0x1F400)}
 _UNEVEN_WIDTH.update({0x200D: None, 0xFE0F: None})
 _NOT_SENT: Final = "  (not sent)"
+_EDITED: Final = f"  {EDITED_MARK}"
 _CACHED_LINES: Final = 400
 # "HH:MM " + the nick column + " │ ": where the text of every line starts.
 PREFIX_WIDTH: Final = 6 + NICK_WIDTH + 3
@@ -96,6 +99,8 @@ def _body_text(line: Line) -> str:
     text = printable(line.text)
     if line.kind is LineKind.ACTION:
         text = f"* {line.sender or '?'} {text}"
+    if line.edited:
+        text += _EDITED
     if line.failed:
         text += _NOT_SENT
     return text
@@ -159,6 +164,7 @@ class ChatLog(ScrollView, can_focus=False):
         "chatlog--deleted",
         "chatlog--day",
         "chatlog--marker",
+        "chatlog--edited",
     }
 
     class ReachedTop(Message):
@@ -550,6 +556,8 @@ class ChatLog(ScrollView, can_focus=False):
             }.get(line.kind, "chatlog--event")
             prefix.append(mark.rjust(NICK_WIDTH), style=self._style(kind_style))
             body.stylize(self._style(kind_style))
+        if line.edited:
+            body.append(_EDITED, style=self._style("chatlog--edited"))
         if line.failed:
             rule, rule_style = "✗", self._style("chatlog--failed")
             body.stylize(self._style("chatlog--failed"))

@@ -9,7 +9,12 @@ attribute; the input never talks to the engine. Submitting posts the usual ``Inp
 and the line is cleared at that moment, so keys that arrive right after an Enter (a paste in a
 terminal without bracketed paste: ``Q1⏎Q2⏎``) start the next line instead of joining this one.
 A bracketed paste of several lines is not squeezed into the one line: it posts
-``ChatInput.Pasted`` with the whole text, for the app to ask about.
+``ChatInput.Pasted`` with the whole text, for the app to ask about. ↑ on an empty line (not while
+browsing the history) asks the app for our last message of the conversation (``EditLast``); given
+one (``edit``), the input is in edit mode, as in Slack and Element: it holds that message's text,
+its border says so, Enter posts ``Edited`` with the message's id and the new text, and Esc (or
+switching conversation: ``conversation``) leaves it unchanged. With no message to edit, ↑ browses
+the history as before.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from textual.widgets import Input
 
 from app.client.completion import Completion, complete
 from app.client.paste import is_multiline
-from app.client.state import StateSnapshot
+from app.client.state import Line, StateSnapshot
 
 HISTORY_SIZE: Final = 500
 
@@ -44,7 +49,7 @@ class ChatInput(Input):
     """A one-line input with history and completion."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "history(-1)", "Previous line", show=False),
+        Binding("up", "up", "Previous line, or edit the last message", show=False),
         Binding("down", "history(1)", "Next line", show=False),
         Binding("tab", "complete", "Complete", show=False),
     ]
@@ -56,9 +61,22 @@ class ChatInput(Input):
             super().__init__()
             self.text = text
 
+    class EditLast(Message):
+        """↑ on an empty line: the app answers with ``edit`` (our last message, or None)."""
+
+    class Edited(Message):
+        """Enter in edit mode: message ``id`` should say ``text`` now."""
+
+        def __init__(self, id: int, text: str) -> None:
+            super().__init__()
+            self.id = id
+            self.text = text
+
     def __init__(self, *, placeholder: str = "", id: str | None = None) -> None:
         super().__init__(placeholder=placeholder, id=id, select_on_focus=False)
         self.snapshot: StateSnapshot | None = None
+        self.editing: Line | None = None  # the message being edited, in edit mode
+        self._conversation: str | None = None
         self.history: deque[str] = deque(maxlen=HISTORY_SIZE)
         self._position = 0  # len(history) while not browsing
         self._draft = ""
@@ -72,13 +90,61 @@ class ChatInput(Input):
             event.stop()
             event.prevent_default()
             await self.action_submit()
+        elif event.key == "escape" and self.editing is not None:
+            event.stop()
+            event.prevent_default()
+            self.stop_editing()
 
     async def action_submit(self) -> None:
         # Taken and cleared now, not when the app gets the message.
         value = self.value
         self.value = ""
         self._cycle = None
+        editing = self.editing
+        if editing is not None and editing.id is not None:
+            self.stop_editing()
+            self.post_message(self.Edited(editing.id, value))
+            return
         self.post_message(self.Submitted(self, value))
+
+    @property
+    def conversation(self) -> str | None:
+        """The active conversation: a change of it ends edit mode."""
+        return self._conversation
+
+    @conversation.setter
+    def conversation(self, key: str | None) -> None:
+        if key != self._conversation and self.editing is not None:
+            self.stop_editing()
+        self._conversation = key
+
+    def action_up(self) -> None:
+        if self.editing is not None:
+            return  # Enter saves, Esc cancels: the history is not browsed meanwhile
+        if not self.value and self._position == len(self.history):
+            self.post_message(self.EditLast())
+        else:
+            self.action_history(-1)
+
+    def edit(self, line: Line | None) -> None:
+        """The app's answer to ``EditLast``: edit ``line``, or (None) browse the history."""
+        if line is None or line.id is None:
+            self.action_history(-1)
+            return
+        if self.value:
+            return  # typed meanwhile: not ours to replace
+        self.editing = line
+        self.add_class("-editing")
+        self.border_title = "Editing your message · Enter saves · Esc cancels"
+        self.value = line.text
+        self.cursor_position = len(line.text)
+
+    def stop_editing(self) -> None:
+        """Leave edit mode with an empty line; the message stays as it was."""
+        self.editing = None
+        self.remove_class("-editing")
+        self.border_title = None
+        self.value = ""
 
     def _on_paste(self, event: events.Paste) -> None:
         if is_multiline(event.text):
@@ -94,7 +160,7 @@ class ChatInput(Input):
         self._draft = ""
 
     def action_history(self, step: int) -> None:
-        if not self.history:
+        if self.editing is not None or not self.history:
             return
         if self._position == len(self.history):
             self._draft = self.value

@@ -297,6 +297,7 @@ _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "kill": {"nick": _nicks, "reason": _texts},
     "gban": {"mask": _masks, "duration_s": _ints, "reason": _texts},
     "gunban": {"mask": _masks},
+    "edit": {"id": _ints, "text": _texts, "room": _rooms},
 }
 assert set(_FIELDS) == p.CLIENT_TYPES
 

@@ -381,3 +381,25 @@ async def test_two_deployments_on_one_redis_do_not_hear_each_other(
     await bob.expect("message", text="in the second", nonce="b")
     assert messages(await bob.barrier()) == []
     assert messages(await ann.barrier()) == []
+
+
+async def test_an_edit_reaches_the_other_node_and_its_window(
+    two_nodes: tuple[Server, Server], dial: Dial
+) -> None:
+    """An edit on node A reaches members on node B; a later join on node B, answered from its
+    window, and a history page there give the new text marked edited."""
+    _a, b = two_nodes
+    alice, bob = await spread(dial, two_nodes, "#a", "alice", "bob")
+    await alice.send(type="say", room="#a", text="teh", ref=1)
+    said = await alice.expect("message", ref=1)
+    await alice.send(type="edit", id=said["id"], text="the", ref=2)
+    await alice.expect("edited", id=said["id"], text="the", by="alice", ref=2)
+    frames = await bob.barrier()
+    assert [(f["type"], f["text"]) for f in frames] == [("message", "teh"), ("edited", "the")]
+    carol = await dial(b.port, "carol")
+    _joined, page = await carol.join("#a")
+    assert [(m["text"], m.get("edited")) for m in page["messages"]] == [("the", True)]
+    await bob.barrier()
+    await bob.send(type="history", room="#a")
+    history = await bob.expect("history")
+    assert [(m["text"], m.get("edited")) for m in history["messages"]] == [("the", True)]

@@ -461,3 +461,59 @@ async def test_a_deleted_message_is_trimmed_like_any_other(store: History) -> No
     assert await trim(store, keep=0) == 2
     assert await called(store.find_message, 2) is None
     await store.close()
+
+
+# --- edit_message ---
+
+
+async def test_an_edited_message_has_its_new_text_everywhere(
+    store: History, reopen: Reopen
+) -> None:
+    """An edit replaces the text in place and marks the message edited, in every read: find,
+    pages both ways, a room's load, and after a reopen; its id, time and sender stay."""
+    store.open()
+    await append(store, message(1), message(2, text="teh typo", action=True), message(3))
+    assert await called(store.edit_message, 2, "#a", "the typo", TS0 + 50) is True
+    assert await called(store.edit_message, 2, "#a", "the fix", TS0 + 60) is True
+    await store.close()
+
+    again = reopen()
+    again.open()
+    fixed = StoredMessage(2, TS0 + 2, "#a", "ann", "the fix", True, edited=True)
+    assert await called(again.find_message, 2) == fixed
+    assert (await page(again, "#a")).messages == [message(1), fixed, message(3)]
+    assert (await page(again, "#a", before=3, limit=1)) == Page([fixed], True)
+    assert (await page(again, "#a", after=1, limit=1)) == Page([fixed], True)
+    assert (await load_room(again, "#a"))[1].messages[1] == fixed
+    await again.close()
+
+
+async def test_an_unknown_or_deleted_message_cannot_be_edited(store: History) -> None:
+    """``done(False)`` for an id no room message has, one of another room and a deleted
+    message, whose text stays gone; deleting an edited message takes its new text too."""
+    store.open()
+    await append(store, message(1), message(2), message(3))
+    assert await called(store.edit_message, 9, "#a", "x", TS0) is False
+    assert await called(store.edit_message, 3, "#b", "another room's", TS0) is False
+    assert await called(store.delete_message, 1) is True
+    assert await called(store.edit_message, 1, "#a", "back from the dead", TS0) is False
+    assert await called(store.edit_message, 2, "#a", "changed", TS0) is True
+    assert await called(store.delete_message, 2) is True
+    texts = [(m.text, m.deleted) for m in (await page(store, "#a")).messages]
+    assert texts == [("", True), ("", True), ("hi", False)]
+    assert [m.id for m in (await page(store, "#a")).messages if m.edited] == []
+    await store.close()
+
+
+async def test_edits_and_appends_keep_their_order(store: History) -> None:
+    """An edit submitted after an append sees the message; completions come in order."""
+    store.open()
+    order: list[str] = []
+    store.append([message(1)], lambda done: order.append("append"), must_not_fail)
+    store.edit_message(
+        1, "#a", "later", TS0, lambda found: order.append(f"edit {found}"), must_not_fail
+    )
+    await barrier(store)
+    assert order == ["append", "edit True"]
+    assert (await page(store, "#a")).messages[0].text == "later"
+    await store.close()

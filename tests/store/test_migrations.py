@@ -4,7 +4,9 @@
 version 1, before accounts): ten messages in ``#general`` and ``#rust`` (id 5 an action) and the
 topic of ``#general``. It is copied, never opened in place, so the file stays as that release
 left it. ``tests/data/history-v3.db`` was written the same way by main at commit 5ef6fd8 (schema
-version 3, before SSH keys): the account ``Alice``.
+version 3, before SSH keys): the account ``Alice``; ``tests/data/history-v4.db`` by main at commit
+1299688 (schema version 4, before edits): messages 1 to 4 of ``#general``, from alice (odd ids)
+and bob (even), ``message N`` each, and message 4 deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.store.support import TS0, called, load_room, page
 
 V1_DB = Path(__file__).resolve().parents[1] / "data" / "history-v1.db"
 V3_DB = Path(__file__).resolve().parents[1] / "data" / "history-v3.db"
+V4_DB = Path(__file__).resolve().parents[1] / "data" / "history-v4.db"
 
 
 def _user_version(path: Path) -> int:
@@ -41,7 +44,7 @@ def _user_version(path: Path) -> int:
 async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     tmp_path: Path,
 ) -> None:
-    """The database of the release before accounts opens, is migrated to the current schema (4)
+    """The database of the release before accounts opens, is migrated to the current schema
     in place, keeps every message and topic, and takes accounts, deletions and moderation rules
     afterwards, across a restart."""
     path = tmp_path / "parley.db"
@@ -50,7 +53,7 @@ async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
 
     history = SQLiteHistory(str(path))
     assert history.open().last_id == 10
-    assert _user_version(path) == SCHEMA_VERSION == 4
+    assert _user_version(path) == SCHEMA_VERSION
     stored, newest = await load_room(history, "#general")
     assert stored == StoredRoom("#general", "welcome all", "alice")
     assert [m.id for m in newest.messages] == [1, 3, 5, 7, 9]
@@ -105,4 +108,36 @@ async def test_a_version_3_history_takes_keys_for_its_accounts(tmp_path: Path) -
     assert await called(accounts.account_keys, "alice") == [key]
     assert await called(accounts.delete_account, "alice") is True
     assert await called(accounts.find_key, key.fingerprint) is None
+    await again.close()
+
+
+async def test_a_version_4_history_takes_edits_of_its_messages(tmp_path: Path) -> None:
+    """The database of the release before edits is migrated to the current schema in place; its
+    messages read as never edited, take an edit (not the deleted one) that survives a restart."""
+    path = tmp_path / "parley.db"
+    shutil.copy(V4_DB, path)
+    assert _user_version(path) == 4
+    history = SQLiteHistory(str(path))
+    assert history.open().last_id == 4
+    assert _user_version(path) == SCHEMA_VERSION
+    before = (await page(history, "#general")).messages
+    assert [(m.id, m.text, m.deleted, m.edited) for m in before] == [
+        (1, "message 1", False, False),
+        (2, "message 2", False, False),
+        (3, "message 3", False, False),
+        (4, "", True, False),
+    ]
+    assert await called(history.edit_message, 3, "#general", "message 3, fixed", TS0 + 10) is True
+    assert await called(history.edit_message, 4, "#general", "undeleted", TS0 + 10) is False
+    await history.close()
+
+    again = SQLiteHistory(str(path))
+    again.open()
+    after = (await page(again, "#general")).messages
+    assert [(m.text, m.edited) for m in after] == [
+        ("message 1", False),
+        ("message 2", False),
+        ("message 3, fixed", True),
+        ("", False),
+    ]
     await again.close()

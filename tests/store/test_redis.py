@@ -245,3 +245,31 @@ async def test_a_store_submitting_while_redis_is_down_does_not_hang(server: Redi
     assert outcomes == [f"refused {id}" for id in range(1, 21)]
     server.start()
     await store.close()
+
+
+async def test_two_stores_changing_one_message_at_once_leave_one_member(
+    server: RedisServer, admin: client.Redis
+) -> None:
+    """Edits and a deletion of one message from two stores (two nodes) at once leave exactly one
+    member for it, deleted: no edit brings back text that a deletion took."""
+    first, second = RedisHistory(server.url), RedisHistory(server.url)
+    first.open()
+    second.open()
+    await append(first, message(1, text="original"))
+    outcomes: list[tuple[str, bool]] = []
+    for n in range(20):
+        store = first if n % 2 else second
+        store.edit_message(
+            1, "#a", f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
+        )
+    second.delete_message(1, lambda ok: outcomes.append(("delete", ok)), must_not_fail)
+    for n in range(20, 30):
+        first.edit_message(
+            1, "#a", f"edit {n}", n, lambda ok, n=n: outcomes.append((f"e{n}", ok)), must_not_fail
+        )
+    await asyncio.gather(barrier(first), barrier(second))
+    assert len(outcomes) == 31 and ("delete", True) in outcomes
+    members = admin.zrange("parley:{#a}:messages", 0, -1)
+    assert members == [b'[1,1700000000001,"ann","",false,true]']
+    await first.close()
+    await second.close()

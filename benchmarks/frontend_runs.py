@@ -315,7 +315,8 @@ def _tk_holds(app: TkApp) -> dict[str, int]:
 
 @dataclass
 class TkPump:
-    """Runs Tk as its main loop would, recording the longest time one turn took: a freeze."""
+    """Runs Tk as its main loop would, one event at a time, recording the longest time one
+    event took (a poll tick, a redraw, a key): the longest the window could not answer."""
 
     root: tk.Tk
     app: TkApp
@@ -323,12 +324,17 @@ class TkPump:
     turns: list[float] = field(default_factory=list)
 
     def until(self, condition: Callable[[], bool], what: str, timeout: float) -> None:
+        import _tkinter
+
         from app.client.state import ConnectionState
 
         deadline = time.perf_counter() + timeout
         while True:
+            # Not root.update(): it runs every event until none is left, so a flood drawn in
+            # ticks one after another would count as one long turn although keys and redraws
+            # are served between them; mainloop, like this, takes one event at a time.
             started = time.perf_counter()
-            self.root.update()
+            handled = self.root.tk.dooneevent(_tkinter.DONT_WAIT)
             self.worst = max(self.worst, time.perf_counter() - started)
             if condition():
                 return
@@ -337,7 +343,8 @@ class TkPump:
                 raise RuntimeError(f"the Tk window lost its connection waiting for {what}")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"the Tk window timed out waiting for {what}")
-            time.sleep(0.001)  # the engine thread needs the GIL to read the socket
+            if not handled:
+                time.sleep(0.001)  # the engine thread needs the GIL to read the socket
 
     def take(self) -> float:
         worst, self.worst = self.worst, 0.0

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from benchmarks.chatroom import ROOM, ChatServer, message_text
 from benchmarks.procstat import cpu_seconds, machine_busy_seconds, own_cpu_seconds, rss_bytes
+from frontends.base import freeze_startup_heap
 
 if TYPE_CHECKING:
     import tkinter as tk
@@ -240,6 +241,7 @@ async def _tui_history(server: ChatServer, settings: Settings) -> dict[str, Any]
 
     server.say("history", settings.history, settings.timeout)
     server.said(settings.timeout)
+    freeze_startup_heap()  # as parley tui does before its app starts
     app = ParleyApp(host="127.0.0.1", port=server.port, nick=READER, scrollback=settings.scrollback)
     result: dict[str, Any] = {"frontend": "tui", "run": "history", "history": settings.history}
     started = time.perf_counter()
@@ -290,6 +292,7 @@ async def _tui_memory(server: ChatServer, settings: Settings) -> dict[str, Any]:
     from frontends.tui.app import ParleyApp
 
     scrollback = settings.memory_scrollback or DEFAULT_SCROLLBACK
+    freeze_startup_heap()
     app = ParleyApp(host="127.0.0.1", port=server.port, nick=READER, scrollback=scrollback)
     result: dict[str, Any] = {"frontend": "tui", "run": "memory", "scrollback": scrollback}
     async with app.run_test(size=TUI_SIZE) as pilot, LoopLag() as lag:
@@ -406,6 +409,7 @@ def tk_app(port: int, scrollback: int) -> Iterator[tuple[TkApp, TkPump]]:
     root.geometry(TK_GEOMETRY)
     apply_style(root)
     app = TkApp(root, host="127.0.0.1", port=port, nick=READER, scrollback=scrollback)
+    freeze_startup_heap()  # as parley tk does before its app starts
     app.start(ask=False)
     pump = TkPump(root, app)
     try:

@@ -27,6 +27,7 @@ from app.client.config import ClientConfig, ConfigStore
 from app.client.events import ConnectionChanged, ErrorReported, FrontendEvent
 from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK, ConnectionState, ConnectionStatus
+from frontends.base import freeze_startup_heap
 from frontends.tk.dialogs import LoginForm, format_server
 from frontends.tk.render import font
 from frontends.tk.session import EngineThread
@@ -354,6 +355,7 @@ def run(
         password=password,
         allow_plain_password=allow_plain_password,
     )
+    freeze_startup_heap()
     app.start(ask=nick is None)
     # Ctrl+C in the terminal closes the window properly instead of printing a traceback.
     previous: Callable[..., object] | int | None = signal.getsignal(signal.SIGINT)

@@ -28,7 +28,7 @@ from app.client.events import FrontendEvent
 
 # How long the app works through engine events before the loop gets a turn: well under the
 # 50 ms a keypress or a frame may wait, leaving room for the frame and an engine read beside it.
-SLICE_SECONDS: Final = 0.008
+SLICE_SECONDS: Final = 0.005
 # Events taken at a time within a slice: the clock is read between chunks. A chat line costs
 # up to ~0.3 ms in the log, so a chunk overshoots the slice by a few milliseconds at most.
 CHUNK: Final = 16

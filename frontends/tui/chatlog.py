@@ -121,7 +121,7 @@ def day_label(day: date) -> str:
     return day.strftime("%A %d %B %Y")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Row:
     """One entry of the log: a scrollback line, or a day separator when ``line`` is None."""
 

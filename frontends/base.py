@@ -104,9 +104,10 @@ def freeze_startup_heap() -> None:
     A frontend's process holds its imports (Textual or Tk, Rich, the engine) for as long as it
     runs: some 24,000 (Tk) to 41,000 (TUI) objects. Python's full collections walk every tracked
     object, and during a burst one comes every few thousand lines, tens of milliseconds each
-    with the imports in it, while no key is read and nothing is drawn. ``gc.freeze`` moves the objects
-    alive at startup where the collector never looks; what the session creates afterwards is
-    collected as before. Called once by ``parley tui`` and ``parley tk`` before the app starts.
+    with the imports in it, while no key is read and nothing is drawn. ``gc.freeze`` moves the
+    objects alive at startup where the collector never looks; what the session creates
+    afterwards is collected as before. Called once by ``parley tui`` and ``parley tk`` before
+    the app starts.
     """
     gc.collect()
     gc.freeze()

@@ -22,6 +22,7 @@ with ``root.after``. Events carry frozen values only, so they may cross threads 
 from __future__ import annotations
 
 import asyncio
+import gc
 import queue
 from typing import Protocol
 
@@ -33,6 +34,7 @@ __all__ = [
     "FrontendEvent",
     "QueueFrontend",
     "ThreadSafeControl",
+    "freeze_startup_heap",
 ]
 
 
@@ -102,3 +104,18 @@ class QueueFrontend:
 
     def handle(self, event: FrontendEvent) -> None:
         self.events.put(event)
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then keep every object alive now out of the collector's later passes.
+
+    A frontend's process holds its imports (Textual or Tk, Rich, the engine) for as long as it
+    runs: some 24,000 (Tk) to 41,000 (TUI) objects. Python's full collections walk every tracked
+    object, and during a burst one comes every few thousand lines, tens of milliseconds each
+    with the imports in it, while no key is read and nothing is drawn. ``gc.freeze`` moves the
+    objects alive at startup where the collector never looks; what the session creates
+    afterwards is collected as before. Called once by ``parley tui`` and ``parley tk`` before
+    the app starts.
+    """
+    gc.collect()
+    gc.freeze()

@@ -47,6 +47,8 @@ def test_smoke_run_pages_back_and_stays_within_the_cap(frontend: str) -> None:
     assert history["pages"] == math.ceil((SETTINGS.history - 50) / OLDER_PAGE)
     assert history["first_screen_s"] > 0 and history["page_back_s"] > 0
     assert history["burst"] == SETTINGS.burst and history["burst_shown_on_screen"] is True
+    assert history["burst_in_order"] is True
+    assert history["burst_worst_lag_s"] >= history["burst_worst_busy_s"] >= 0
 
     assert (memory["frontend"], memory["run"]) == (frontend, "memory")
     readings = memory["readings"]

@@ -39,6 +39,10 @@ from app.protocol import (
 
 log = logging.getLogger("parley.client")
 
+# Bytes handed to the decoder per read: about 130 chat messages. All the frames of one read are
+# handled in one turn of the loop, which a TUI shares with drawing and keys; 64 KB (~500 frames)
+# made that turn alone take 15-25 ms during a burst.
+READ_SIZE: Final = 16_384
 _KEEPALIVE_PREFIX = "keepalive-"
 # The server's --max-line bounds what clients send; its own replies are longer: a history page
 # of 200 messages of up to 4000 characters is megabytes on one line.
@@ -198,7 +202,7 @@ class Link:
                 pinged = True
             deadline = self._timings.dead_after if pinged else self._timings.ping_after
             try:
-                data = await asyncio.wait_for(self._reader.read(65536), deadline - silent)
+                data = await asyncio.wait_for(self._reader.read(READ_SIZE), deadline - silent)
             except asyncio.TimeoutError:
                 continue
             if not data:

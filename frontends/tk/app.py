@@ -3,11 +3,12 @@
 This module owns the life of ``parley tk``. ``TkApp`` holds the root window, the current
 ``EngineThread`` and whichever screen is showing: the ``LoginForm`` (when no nick was given, or
 after Parley > Connect…) or the ``ChatWindow``. One ``root.after`` poll, as in IDLE's
-``poll_subprocess``, drains every event the engine queued since the last tick and hands it over
-as one batch: to the chat window, or, while signing in, to a watcher that waits for the first
-``connected`` and sends the user back to the form with the reason when the server refuses the
-nick or cannot be reached. Closing the window (or ``/quit``, or Ctrl+Q) sends ``quit``, joins the
-engine thread and destroys the root, so nothing is left running. ``run`` is what the CLI calls.
+``poll_subprocess``, drains the events the engine queued since the last tick and hands them over
+in batches, a flood a bounded slice per tick: to the chat window, or, while signing in, to a
+watcher that waits for the first ``connected`` and sends the user back to the form with the
+reason when the server refuses the nick or cannot be reached. Closing the window (or ``/quit``,
+or Ctrl+Q) sends ``quit``, joins the engine thread and destroys the root, so nothing is left
+running. ``run`` is what the CLI calls.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.client.config import ClientConfig, ConfigStore
 from app.client.events import ConnectionChanged, ErrorReported, FrontendEvent
 from app.client.link import Timings
 from app.client.state import DEFAULT_SCROLLBACK, ConnectionState, ConnectionStatus
+from frontends.base import freeze_startup_heap
 from frontends.tk.dialogs import LoginForm, format_server
 from frontends.tk.render import font
 from frontends.tk.session import EngineThread
@@ -34,8 +36,12 @@ from frontends.tk.window import APP_NAME, ChatWindow
 log = logging.getLogger("parley.tk")
 
 POLL_MS: Final = 30
-# A flood must not starve the Tk thread: whatever is left waits for the next tick.
-MAX_EVENTS_PER_TICK: Final = 20_000
+# A flood must not starve the Tk thread: a tick hands events over a chunk at a time (each chunk
+# one Text insert) and stops once it has taken TICK_SECONDS; what is left goes in the next tick,
+# due NEXT_TICK_MS later, so keys and redraws come in between.
+EVENTS_PER_CHUNK: Final = 200
+TICK_SECONDS: Final = 0.012
+NEXT_TICK_MS: Final = 1
 STOP_TIMEOUT: Final = 5.0
 
 
@@ -134,31 +140,41 @@ class TkApp:
 
     def _poll(self) -> None:
         self._poll_id = None
+        behind = False
         try:
             self.pump()
+            session = self.session
+            behind = session is not None and not session.events.empty()
             self._reap()
         finally:
             if not self.closed:
-                self._poll_id = self.root.after(POLL_MS, self._poll)
+                delay = NEXT_TICK_MS if behind else POLL_MS
+                self._poll_id = self.root.after(delay, self._poll)
 
     def pump(self) -> int:
-        """Hand everything the engine queued to the screen showing; how many events there were."""
-        session = self.session
-        if session is None:
-            return 0
-        events: list[FrontendEvent] = []
-        try:
-            while len(events) < MAX_EVENTS_PER_TICK:
-                events.append(session.events.get_nowait())
-        except queue.Empty:
-            pass
-        if not events:
-            return 0
-        if self.window is not None:
-            self._to_window(self.window, events)
-        else:
-            self._signing_in(events)
-        return len(events)
+        """Hand what the engine queued to the screen showing, in chunks, for at most about
+        ``TICK_SECONDS``; how many events there were."""
+        deadline = time.perf_counter() + TICK_SECONDS
+        handed = 0
+        while True:
+            session = self.session
+            if session is None:
+                return handed
+            events: list[FrontendEvent] = []
+            try:
+                while len(events) < EVENTS_PER_CHUNK:
+                    events.append(session.events.get_nowait())
+            except queue.Empty:
+                pass
+            if not events:
+                return handed
+            if self.window is not None:
+                self._to_window(self.window, events)
+            else:
+                self._signing_in(events)
+            handed += len(events)
+            if time.perf_counter() >= deadline:
+                return handed
 
     def _to_window(self, window: ChatWindow, events: list[FrontendEvent]) -> None:
         window.receive(events)
@@ -339,6 +355,7 @@ def run(
         password=password,
         allow_plain_password=allow_plain_password,
     )
+    freeze_startup_heap()
     app.start(ask=nick is None)
     # Ctrl+C in the terminal closes the window properly instead of printing a traceback.
     previous: Callable[..., object] | int | None = signal.getsignal(signal.SIGINT)

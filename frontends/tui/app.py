@@ -1,7 +1,7 @@
 """The Parley terminal app: the layout, the key bindings, and the glue between engine and widgets.
 
 This module owns ``ParleyApp``. It runs the client ``Engine`` on Textual's own asyncio loop,
-receives the engine's events as the Textual messages of ``bridge.py`` ("messages up") and hands the
+receives the engine's events through ``bridge.py`` ("messages up", a slice at a time) and hands the
 values down to its widgets as attributes ("attributes down"): the conversation list, the message
 log, the member list, the topic bar and the status line. It is also the only part of the TUI that
 asks anything of the engine (submit a line, edit a message, switch conversation, load older history,
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from bisect import bisect_right
 from pathlib import Path
 from typing import ClassVar, Final, cast
@@ -37,6 +38,7 @@ from app.client.engine import Engine
 from app.client.events import (
     ConnectionChanged,
     ErrorReported,
+    FrontendEvent,
     LineAdded,
     LineUpdated,
     PresenceChanged,
@@ -58,7 +60,7 @@ from app.client.state import (
 )
 from app.protocol import fold
 from frontends.flags import duration
-from frontends.tui.bridge import EngineMessage, TextualFrontend
+from frontends.tui.bridge import SLICE_SECONDS, EngineEvents, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
@@ -304,19 +306,49 @@ class ParleyApp(App[None]):
             pin=message.pin,
         )
 
-    def on_engine_message(self, message: EngineMessage) -> None:
+    def on_engine_events(self, message: EngineEvents) -> None:
         # Only the live engine is listened to, and only while the widgets still exist (while the
         # app shuts down, its screens go before the engine has finished).
-        if message.origin is not self._frontend or not self.is_running:
+        frontend = message.origin
+        if frontend is not self._frontend or not self.is_running:
             return
-        event = message.event
+        # A slice at a time, so a burst never holds keys and drawing up for long; the bridge
+        # wakes us again after the loop has had its turn.
+        deadline = time.perf_counter() + SLICE_SECONDS
+        try:
+            while time.perf_counter() < deadline:
+                events = frontend.take()
+                if not events:
+                    break
+                self._engine_events(events)
+        finally:
+            frontend.taken()
+
+    def _engine_events(self, events: list[FrontendEvent]) -> None:
+        """Act on ``events`` in order; lines added one after another go to the log at once."""
+        added: list[LineAdded] = []
+        for event in events:
+            if isinstance(event, LineAdded):
+                if added and added[-1].conversation != event.conversation:
+                    self._lines_added(added)
+                    added = []
+                added.append(event)
+                continue
+            if added:
+                self._lines_added(added)
+                added = []
+            self._engine_event(event)
+        if added:
+            self._lines_added(added)
+
+    def _engine_event(self, event: FrontendEvent) -> None:
         match event:
             case StateChanged():
                 self._state_changed(event)
             case ScrollbackReset():
                 self._scrollback_reset(event)
             case LineAdded():
-                self._line_added(event)
+                self._lines_added([event])
             case LineUpdated():
                 self._line_updated(event)
             case ConnectionChanged():
@@ -387,17 +419,20 @@ class ParleyApp(App[None]):
             self._shown = event.conversation
             self.chat_log.show(self._with_invite(event.conversation, event.lines), event.marker)
 
-    def _line_added(self, event: LineAdded) -> None:
-        line = event.line
-        if event.conversation == self._shown:
-            self.chat_log.add(line)
-        direct = not event.conversation.startswith("#")
-        if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
-            self.ring()
-        # Our own join (the one join notice without a sender) is where the invite goes.
-        joined = line.kind is LineKind.JOIN and line.sender is None
-        if joined and not direct and self._invite_due is None:
-            self._invite_due = event.conversation
+    def _lines_added(self, added: list[LineAdded]) -> None:
+        """Lines added one after another to one conversation: drawn in one go."""
+        conversation = added[0].conversation
+        if conversation == self._shown:
+            self.chat_log.add_lines([event.line for event in added])
+        direct = not conversation.startswith("#")
+        for event in added:
+            line = event.line
+            if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
+                self.ring()
+            # Our own join (the one join notice without a sender) is where the invite goes.
+            joined = line.kind is LineKind.JOIN and line.sender is None
+            if joined and not direct and self._invite_due is None:
+                self._invite_due = conversation
 
     def _line_updated(self, event: LineUpdated) -> None:
         if event.conversation == self._shown:

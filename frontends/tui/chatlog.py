@@ -19,7 +19,7 @@ import re
 import zlib
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import count
@@ -126,7 +126,7 @@ def day_label(day: date) -> str:
     return day.strftime("%A %d %B %Y")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Row:
     """One entry of the log: a scrollback line, or a day separator when ``line`` is None."""
 
@@ -266,12 +266,21 @@ class ChatLog(ScrollView, can_focus=False):
 
     def add(self, line: Line) -> None:
         """Append a line, following it if the view was at the bottom."""
+        self.add_lines((line,))
+
+    def add_lines(self, lines: Sequence[Line]) -> None:
+        """Append lines in order, following them if the view was at the bottom: one scroll and
+        one refresh for all of them, however many arrived at once."""
+        if not lines:
+            return
         follow = self.following
-        if not follow and line.is_chat:
-            self._new_below += 1
+        chat = sum(1 for line in lines if line.is_chat)
+        if not follow and chat:
+            self._new_below += chat
             self.post_message(self.Scrolled(False, self._new_below))
         start = len(self._rows)
-        self._append_row(line)
+        for line in lines:
+            self._append_row(line)
         for row in self._rows[start:]:
             row.height = self._measure(row)
             self._tops.append(self._total)

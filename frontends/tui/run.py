@@ -36,6 +36,7 @@ from app.client.config import DEFAULT_HOST, ConfigStore
 from app.protocol import DEFAULT_PORT, DEFAULT_TLS_PORT
 from app.server import Server, ServerConfig
 from app.server.tls import write_throwaway_pair
+from frontends.base import freeze_startup_heap
 from frontends.tui.app import ParleyApp
 
 # A terminal that closes sends SIGHUP; a service manager or `kill` sends SIGTERM.
@@ -201,6 +202,7 @@ def _restore_terminal_modes(modes: list[Any] | None) -> None:
 async def run_app(app: ParleyApp) -> int:
     """Run ``app`` on this loop under ``StopOnSignal``; the exit status (1 if Textual gave up
     on an error it reported)."""
+    freeze_startup_heap()
     with StopOnSignal() as stop:
         await stop.run(app)
     return stop.status or app.return_code or 0

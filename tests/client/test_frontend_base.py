@@ -1,10 +1,13 @@
-"""The Frontend contract: one union of events, carried whole across threads, as Tk drives it."""
+"""The Frontend contract: one union of events, carried whole across threads, as Tk drives it;
+and the startup heap a frontend process freezes."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import queue
+import subprocess
+import sys
 import threading
 from typing import get_args
 
@@ -130,3 +133,20 @@ async def test_engine_on_another_thread_through_queue_and_control(
             engine_loop.call_soon_threadsafe(engine.quit)
             await asyncio.to_thread(thread.join, 10)
         engine_loop.close()
+
+
+def test_freezing_the_startup_heap_leaves_later_garbage_collectable() -> None:
+    """After ``freeze_startup_heap`` the objects alive at startup are frozen, not later ones."""
+    code = (
+        "import gc\n"
+        "import frontends.tui.app\n"
+        "from frontends.base import freeze_startup_heap\n"
+        "freeze_startup_heap()\n"
+        "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
+        "cycle = []\n"
+        "cycle.append(cycle)\n"
+        "del cycle\n"
+        "assert gc.collect() >= 1\n"
+    )
+    # In a process of its own: freezing the test run's heap would keep its garbage for good.
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

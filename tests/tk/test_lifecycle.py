@@ -1,18 +1,34 @@
-"""A burst drawn in batches, bounded scrollback, and closing the window without leftovers."""
+"""A burst drawn in batches, a flood drawn across ticks with keys served between them, bounded
+scrollback, and closing the window without leftovers."""
 
 from __future__ import annotations
 
+import _tkinter
 import json
 import logging
 import threading
+import time
 import tkinter as tk
+from collections.abc import Callable
 
 import pytest
 
+from app.client.events import LineAdded
+from app.client.receive import local_line
+from app.client.state import DEFAULT_SCROLLBACK, LineKind
 from tests.conftest import Connect
-from tests.tk.conftest import OpenApp, connected, frame_of, pump_until, rows, type_line
+from tests.tk.conftest import (
+    TIMEOUT,
+    OpenApp,
+    connected,
+    frame_of,
+    pump_until,
+    rows,
+    type_line,
+)
 
 BURST = 1000
+FLOOD = 10_000  # within what one tick took before ticks were bounded in time
 
 
 def _says(room: str, texts: list[str]) -> bytes:
@@ -43,6 +59,44 @@ async def test_a_burst_of_a_thousand_messages_is_drawn_in_batches(
     inserts = window.view.batches - batches
     assert window.view.lines_drawn - drawn >= BURST
     assert 1 <= inserts <= BURST // 10, f"{inserts} inserts for {BURST} messages"
+    assert window.view.at_bottom()
+
+
+def _one_event_at_a_time(root: tk.Misc, condition: Callable[[], bool], what: str) -> None:
+    """Serve Tk events one by one, as mainloop does, until ``condition()`` holds."""
+    deadline = time.monotonic() + TIMEOUT * 3
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if not root.tk.dooneevent(_tkinter.DONT_WAIT):
+            time.sleep(0.001)
+
+
+async def test_a_key_is_served_between_the_ticks_that_draw_a_flood(
+    open_app: OpenApp, root: tk.Tk
+) -> None:
+    """A key pressed once a queued flood starts to show is handled before the flood is all
+    drawn, and the view ends with the flood's newest lines, each once and in order."""
+    app = open_app("alice")
+    window = await connected(app)
+    assert app.session is not None
+    drawn = window.view.lines_drawn
+    lines = [local_line(LineKind.NOTICE, f"flood {n:05}") for n in range(FLOOD)]
+    for line in lines:  # as the engine queues a flood faster than Tk draws it
+        app.session.events.put(LineAdded("#general", line))
+    _one_event_at_a_time(root, lambda: window.view.lines_drawn > drawn, "the flood to show")
+    window.entry.focus_force()
+    window.entry.event_generate("<KeyPress>", keysym="x", when="tail")
+    _one_event_at_a_time(root, lambda: window.entry.value == "x", "the key")
+
+    def all_shown() -> bool:
+        return lines[-1].text in rows(window)[-1]
+
+    assert not all_shown(), "the key waited for the whole flood"
+    _one_event_at_a_time(root, all_shown, "the whole flood")
+    shown = rows(window)[-DEFAULT_SCROLLBACK:]
+    texts = [line.text for line in lines[-DEFAULT_SCROLLBACK:]]
+    assert len(shown) == len(texts)
+    assert all(row.endswith(f" {text}") for row, text in zip(shown, texts, strict=True))
     assert window.view.at_bottom()
 
 

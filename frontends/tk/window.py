@@ -47,6 +47,7 @@ from frontends.tk.dialogs import CommandsHelp, PasteDialog, Prompt
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
+from frontends.tk.newbelow import NewBelow
 from frontends.tk.notify import DesktopNotifier
 from frontends.tk.render import DEFAULT_TEXT_SIZE, TEXT_SIZES
 from frontends.tk.sidebar import ConversationList, MemberList
@@ -117,6 +118,9 @@ class ChatWindow(ttk.Frame):
         self.help: CommandsHelp | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
+        # Chat lines of the shown conversation added below the view in this batch (None: the
+        # view is at the bottom, where they come into sight).
+        self._unseen: int | None = None
         self._countdown: str | None = None
         self.notifier = DesktopNotifier(master)
         self.on_text_size = on_text_size
@@ -147,6 +151,7 @@ class ChatWindow(ttk.Frame):
         self.view = MessageView(middle, self.scrollbacks)
         self.view.on_top = self._load_older
         self.view.pack(fill="both", expand=True)
+        self.new_below = NewBelow(self.view)
         self.entry = InputLine(middle, self.submit, lambda: self.snapshot, self.ask_paste)
         self.entry.pack(fill="x", padx=6, pady=6)
         self.members.tree.bind("<Double-1>", self._member_chosen)
@@ -222,6 +227,8 @@ class ChatWindow(ttk.Frame):
             "<Control-Key-0>": self.reset_size,
             "<Prior>": self.view.page_up,
             "<Next>": self.view.page_down,
+            "<End>": self.new_below.jump,
+            "<Control-End>": self.new_below.jump,
         }
         for digit in range(1, 10):
             keys[f"<Alt-Key-{digit}>"] = functools.partial(self.go_to, digit - 1)
@@ -250,12 +257,16 @@ class ChatWindow(ttk.Frame):
 
     def receive(self, events: Iterable[FrontendEvent]) -> None:
         """Apply every queued engine event, then draw once."""
+        # Scrolled back, the view stays where it is: what arrives now is out of sight.
+        self._unseen = None if self.view.at_bottom() else 0
         for event in events:
             self._apply(event)
         if self._next_state is not None:
             state, self._next_state = self._next_state, None
             self._apply_state(state)
         self.view.flush()
+        if self._unseen:
+            self.new_below.arrived(self._unseen)
 
     def _apply(self, event: FrontendEvent) -> None:
         match event:
@@ -265,6 +276,8 @@ class ChatWindow(ttk.Frame):
             case LineAdded(conversation, line):
                 self.scrollbacks.append(conversation, line)
                 self.view.appended(conversation)
+                if self._unseen is not None and conversation == self.view.key and line.is_chat:
+                    self._unseen += 1
                 self._maybe_notify(conversation, line)
             case LineUpdated(conversation, line):
                 if self.scrollbacks.update(conversation, line) is not None:
@@ -300,6 +313,11 @@ class ChatWindow(ttk.Frame):
             gone = {view.key for view in previous.conversations}
             gone -= {view.key for view in state.conversations}
             self.scrollbacks.forget(gone)
+        if state.active != self.view.key:
+            # Another conversation is drawn from its bottom; what came below the last one is
+            # in its unread count.
+            self._unseen = None
+            self.new_below.reset()
         self.view.show(state.active)
         self.conversations.update_views(state.conversations, state.active)
         active = state.active_view
@@ -350,6 +368,9 @@ class ChatWindow(ttk.Frame):
     # --- what the user asks -------------------------------------------------------------------
 
     def submit(self, text: str) -> None:
+        if text.strip() and not text.startswith("/"):
+            # As in the terminal: what we say is shown where it goes, at the bottom.
+            self.new_below.jump()
         self.control.submit(text)
 
     def select(self, key: str) -> None:

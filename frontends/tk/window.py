@@ -43,7 +43,7 @@ from app.client.state import (
     StateSnapshot,
 )
 from frontends.base import EngineControl
-from frontends.tk.dialogs import CommandsHelp, PasteDialog, Prompt
+from frontends.tk.dialogs import CommandsHelp, Dialog, PasteDialog, Prompt
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
@@ -56,6 +56,10 @@ log = logging.getLogger("parley.tk")
 
 APP_NAME: Final = "Parley"
 COUNTDOWN_MS: Final = 500
+# Shortcuts that leave an open dialog open: they change nothing it is about.
+_KEEP_DIALOG_OPEN: Final = frozenset(
+    {"<F1>", "<Control-plus>", "<Control-equal>", "<Control-minus>", "<Control-Key-0>"}
+)
 
 _STATUS_STYLE: Final = {
     ConnectionState.CONNECTING: "Connecting.Status.TLabel",
@@ -225,13 +229,18 @@ class ChatWindow(ttk.Frame):
             "<Control-equal>": lambda: self.text_size_by(1),
             "<Control-minus>": lambda: self.text_size_by(-1),
             "<Control-Key-0>": self.reset_size,
+        }
+        for digit in range(1, 10):
+            keys[f"<Alt-Key-{digit}>"] = functools.partial(self.go_to, digit - 1)
+        # These work in dialogs too (``Dialog.forward``); the view's keys below only here, since
+        # in a dialog's entry End and the page keys have their own meaning.
+        self.shortcuts = dict(keys)
+        keys |= {
             "<Prior>": self.view.page_up,
             "<Next>": self.view.page_down,
             "<End>": self.new_below.jump,
             "<Control-End>": self.new_below.jump,
         }
-        for digit in range(1, 10):
-            keys[f"<Alt-Key-{digit}>"] = functools.partial(self.go_to, digit - 1)
         for sequence, action in keys.items():
             self.root.bind(sequence, self._shortcut(action))
 
@@ -412,7 +421,7 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
-        self._focus_back_after(self.prompt)
+        self._opened(self.prompt)
 
     # --- text size and notifications ---------------------------------------------------------
 
@@ -456,7 +465,7 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = PasteDialog(self, PasteQuestion(len(lines), where), send)
-        self._focus_back_after(self.prompt)
+        self._opened(self.prompt)
 
     def ask_join(self) -> None:
         def join(room: str) -> None:
@@ -482,14 +491,17 @@ class ChatWindow(ttk.Frame):
             self.help.lift()
             return
         self.help = CommandsHelp(self)
-        self._focus_back_after(self.help)
+        self._opened(self.help)
 
-    def _focus_back_after(self, dialog: tk.Toplevel) -> None:
-        """Give the input line the keyboard again when ``dialog`` closes.
+    def _opened(self, dialog: Dialog) -> None:
+        """Let the window's shortcuts work in ``dialog`` and give the input line the keyboard
+        again when it closes.
 
-        Without this, a window manager (or none, under Xvfb) may leave the focus nowhere, and
-        the shortcuts bound on the main window stop answering.
+        Shortcuts bound on the root do not reach a Toplevel's widgets, so a dialog gets its own
+        copies. Without the focus back, a window manager (or none, under Xvfb) may leave the
+        focus nowhere, and the shortcuts bound on the main window stop answering.
         """
+        dialog.forward(self.shortcuts, keep_open=_KEEP_DIALOG_OPEN)
 
         def back(event: tk.Event[tk.Misc]) -> None:
             if event.widget is dialog and self.entry.winfo_exists():

@@ -15,6 +15,8 @@ and then it is either confirmed there or sent again — never twice. Where no hi
 sent rather than risk a duplicate. ``cancel`` takes back what has not gone out yet. The receiver
 reports echoes, refusals and finished catch-ups through ``confirmed``, ``refused``, ``failed``
 and ``caught_up``; the engine hands it lines with ``say`` and tells it of the connection.
+Quitting drops what is still here, so both frontends ask first, in the words of
+``quit_question``, when the user quits (``quits`` tells a typed ``/quit``) with lines waiting.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from app.client.commands import CommandError, QuitChat, parse
 from app.client.state import (
     ChatState,
     Conversation,
@@ -51,6 +54,27 @@ MAX_INTERVAL: Final = 10.0
 # A little slower than the server's refill: a line sent a hair early is refused and costs a
 # round trip.
 PACE_MARGIN: Final = 1.1
+
+
+def quit_question(waiting: int) -> str | None:
+    """What to ask before quitting with ``waiting`` lines not confirmed; None: quit at once."""
+    if waiting <= 0:
+        return None
+    lines = "1 line" if waiting == 1 else f"{waiting} lines"
+    return f"{lines} not sent yet. Quit anyway?"
+
+
+QUIT_DETAIL: Final = (
+    "They go out when the server lets them, as long as Parley runs; quitting now drops them."
+)
+
+
+def quits(text: str) -> bool:
+    """Whether the typed line ``text`` is ``/quit``."""
+    try:
+        return isinstance(parse(text), QuitChat)
+    except CommandError:
+        return False
 
 
 class Stage(str, enum.Enum):

@@ -9,6 +9,8 @@ password goes to the engine only, never to the client config.
 modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test can
 fill it and press its button like a user. ``PasteDialog`` asks once before a paste of several
 lines is sent (``app.client.paste.PasteQuestion``), with Cancel the default for a large one.
+``QuitDialog`` asks before quitting drops lines the outbox has not sent
+(``app.client.outbox.quit_question``); Cancel is the default, a second Ctrl+Q quits.
 ``CommandsHelp`` lists the command language from
 ``app.client.commands.help_lines``, the same text ``/help`` prints. Each of the three is a
 ``Dialog``: Escape closes it, Return presses the focused button (else the default one), and the
@@ -26,6 +28,7 @@ from collections.abc import Callable, Collection, Mapping
 from tkinter import ttk
 
 from app.client.commands import help_lines
+from app.client.outbox import QUIT_DETAIL
 from app.client.paste import PasteQuestion
 from app.protocol import DEFAULT_PORT, is_valid_nick
 
@@ -278,6 +281,36 @@ class PasteDialog(Dialog):
     def accept(self) -> None:
         self.destroy()
         self.on_send()
+
+
+class QuitDialog(Dialog):
+    """Quit with lines not sent yet? ``on_quit()`` when the user says yes."""
+
+    def __init__(self, master: tk.Misc, question: str, on_quit: Callable[[], None]) -> None:
+        super().__init__(master, "Quit")
+        self.resizable(False, False)
+        self.on_quit = on_quit
+        self.question = question
+        frame = ttk.Frame(self, padding=14)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=question, font="TkHeadingFont").pack(anchor="w")
+        ttk.Label(frame, text=QUIT_DETAIL, wraplength=360).pack(anchor="w", pady=(6, 12))
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e")
+        self.cancel_button = ttk.Button(
+            buttons, text="Cancel", command=self.destroy, default="active"
+        )
+        self.cancel_button.pack(side="right")
+        self.quit_button = ttk.Button(buttons, text="Quit anyway", command=self.accept)
+        self.quit_button.pack(side="right", padx=(0, 8))
+        # What was typed is not dropped by a reflexive Enter; asked again, Ctrl+Q means it.
+        self.default_button = self.cancel_button
+        self.cancel_button.focus_set()
+        self.bind("<Control-q>", lambda _event: self.accept())
+
+    def accept(self) -> None:
+        self.destroy()
+        self.on_quit()
 
 
 class CommandsHelp(Dialog):

@@ -32,6 +32,7 @@ from app.client.events import (
     TopicChanged,
     unhandled,
 )
+from app.client.outbox import quit_question, quits
 from app.client.paste import PasteQuestion, paste_lines
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -43,7 +44,7 @@ from app.client.state import (
     StateSnapshot,
 )
 from frontends.base import EngineControl
-from frontends.tk.dialogs import CommandsHelp, Dialog, PasteDialog, Prompt
+from frontends.tk.dialogs import CommandsHelp, Dialog, PasteDialog, Prompt, QuitDialog
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
@@ -118,7 +119,7 @@ class ChatWindow(ttk.Frame):
         self.snapshot: StateSnapshot | None = None
         self.status: ConnectionStatus | None = None
         self.last_error: str | None = None
-        self.prompt: Prompt | PasteDialog | None = None
+        self.prompt: Prompt | PasteDialog | QuitDialog | None = None
         self.help: CommandsHelp | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
@@ -178,7 +179,7 @@ class ChatWindow(ttk.Frame):
         parley = tk.Menu(menu, tearoff=False)
         parley.add_command(label="Connect…", accelerator="Ctrl+K", command=self.on_connect)
         parley.add_separator()
-        parley.add_command(label="Quit", accelerator="Ctrl+Q", command=self.on_quit)
+        parley.add_command(label="Quit", accelerator="Ctrl+Q", command=self.request_quit)
         room = tk.Menu(menu, tearoff=False)
         room.add_command(label="Join…", accelerator="Ctrl+J", command=self.ask_join)
         room.add_command(label="Leave", accelerator="Ctrl+W", command=self.leave)
@@ -218,7 +219,7 @@ class ChatWindow(ttk.Frame):
     def _bind_shortcuts(self) -> None:
         keys: dict[str, Callable[[], object]] = {
             "<Control-k>": self.on_connect,
-            "<Control-q>": self.on_quit,
+            "<Control-q>": self.request_quit,
             "<Control-j>": self.ask_join,
             "<Control-w>": self.leave,
             "<Control-t>": self.ask_topic,
@@ -380,7 +381,28 @@ class ChatWindow(ttk.Frame):
         if text.strip() and not text.startswith("/"):
             # As in the terminal: what we say is shown where it goes, at the bottom.
             self.new_below.jump()
+        if quits(text) and self._ask_before_quitting(lambda: self.control.submit(text)):
+            return
         self.control.submit(text)
+
+    def request_quit(self) -> None:
+        """Ctrl+Q, Parley > Quit or closing the window: quit, asking first if lines wait to be
+        sent; asked already, this is the answer "quit anyway"."""
+        if isinstance(self.prompt, QuitDialog) and self.prompt.winfo_exists():
+            self.prompt.accept()
+        elif not self._ask_before_quitting(self.on_quit):
+            self.on_quit()
+
+    def _ask_before_quitting(self, on_quit: Callable[[], None]) -> bool:
+        """Ask whether to quit if the outbox holds lines; whether it asked."""
+        question = quit_question(self.snapshot.outbox if self.snapshot is not None else 0)
+        if question is None:
+            return False
+        if self.prompt is not None and self.prompt.winfo_exists():
+            self.prompt.destroy()
+        self.prompt = QuitDialog(self, question, on_quit)
+        self._opened(self.prompt)
+        return True
 
     def select(self, key: str) -> None:
         if self.snapshot is None or key != self.snapshot.active:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from app.client.outbox import quit_question, quits
 from app.client.state import ConnectionState, LineKind
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, eventually
@@ -135,3 +136,13 @@ async def test_closing_a_conversation_takes_its_waiting_lines_back_and_says_so(
     await alice.ready()
     alice.engine.submit("still here")
     await eventually(lambda: confirmed(alice) == ["still here"], "the outbox still works")
+
+
+def test_the_quit_question_counts_the_lines_and_knows_slash_quit() -> None:
+    """Quitting asks only with lines waiting, in the words both frontends show; /quit is told
+    from text and from a command that merely starts like it."""
+    assert quit_question(0) is None
+    assert quit_question(1) == "1 line not sent yet. Quit anyway?"
+    assert quit_question(2) == "2 lines not sent yet. Quit anyway?"
+    assert quits("/quit") and quits("/QUIT see you")
+    assert not quits("quit") and not quits("/quitter") and not quits("//quit")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from app.client.outbox import quit_question, quits
+import pytest
+
+from app.client.outbox import PACE_MARGIN, quit_question, quits
 from app.client.state import ConnectionState, LineKind
 from app.server import Server
-from tests.client.conftest import Client, MakeClient, eventually
+from tests.client.conftest import Client, MakeClient, Tap, eventually
 from tests.conftest import Connect
 
 StartServer = Callable[..., Awaitable[Server]]
+MakeTap = Callable[[int], Awaitable[Tap]]
 
 
 async def stored_texts(connect: Connect, room: str = "#general") -> list[str]:
@@ -41,12 +44,15 @@ def confirmed(client: Client, room: str = "#general") -> list[str]:
 
 
 async def test_lines_past_the_flood_limit_are_paced_not_refused(
-    start_server: StartServer, make_client: MakeClient, connect: Connect
+    start_server: StartServer, make_client: MakeClient, make_tap: MakeTap, connect: Connect
 ) -> None:
-    """Fifteen lines at once against a burst of four all arrive, in order, none "not sent", and
-    the person sees no error; the rest go at the pace the server asks for."""
+    """From a server that does not announce its limits: fifteen lines at once against a burst of
+    four all arrive, in order, none "not sent", and the person sees no error; the rest go at the
+    pace the server asks for."""
     server = await start_server(msg_rate=10, msg_burst=4)
-    alice = await make_client("alice", server.port)
+    tap = await make_tap(server.port)
+    tap.old_welcome = True
+    alice = await make_client("alice", tap.port)
     texts = [f"quick {n}" for n in range(15)]
     for text in texts:
         alice.engine.submit(text)
@@ -56,8 +62,31 @@ async def test_lines_past_the_flood_limit_are_paced_not_refused(
     assert alice.rec.errors == []
     assert alice.engine._outbox.interval > 0  # it learned the server's pace from rate_limited
     # Paced at that rate, the eleven lines past the burst are not each refused first.
-    assert alice.engine._outbox.refusals <= 3
+    assert 1 <= alice.engine._outbox.refusals <= 3, alice.engine._outbox.refusals
+    assert "limits" not in next(f for f in tap.received if f["type"] == "welcome")
     await eventually(lambda: alice.engine.state.outbox == 0, "the outbox drained")
+    assert await stored_texts(connect) == texts
+
+
+async def test_a_server_announcing_its_limits_is_paced_from_the_first_line(
+    start_server: StartServer, make_client: MakeClient, connect: Connect
+) -> None:
+    """Told the flood control in welcome, the engine sends fifteen lines against a burst of four
+    without a single rate_limited, in order; while they go, a /join (and the member list it
+    asks for) finds the frames the outbox keeps in reserve and is not refused either."""
+    server = await start_server(msg_rate=10, msg_burst=4)
+    alice = await make_client("alice", server.port)
+    assert alice.engine.send_interval == pytest.approx(PACE_MARGIN / 10)
+    texts = [f"quick {n}" for n in range(15)]
+    for text in texts:
+        alice.engine.submit(text)
+    await eventually(lambda: len(confirmed(alice)) >= 3, "the first lines through")
+    assert alice.engine.state.outbox > 0
+    alice.engine.submit("/join #elsewhere")
+    await eventually(lambda: confirmed(alice) == texts, "all fifteen confirmed in order")
+    await alice.ready("#elsewhere")
+    assert alice.engine._outbox.refusals == 0
+    assert alice.rec.errors == []
     assert await stored_texts(connect) == texts
 
 

@@ -85,11 +85,12 @@ def quits(text: str) -> bool:
 
 class Bucket:
     """The server's flood control for one connection, as ``welcome``'s ``limits`` describe it:
-    ``burst`` frames at once, refilled at ``rate`` a second (reckoned a little slower here), full
-    when the connection starts, one frame taken for every frame sent."""
+    ``burst`` frames at once, refilled at ``rate`` a second, full when the connection starts, one
+    frame taken for every frame sent. No margin on the rate: the server counts a frame when it
+    arrives, later than we do, and the reserve absorbs frames that arrive bunched."""
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate / PACE_MARGIN
+        self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
         self.reserve = min(RESERVE, burst - 1)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from app.client.outbox import PACE_MARGIN, quit_question, quits
+from app.client.outbox import quit_question, quits
 from app.client.state import ConnectionState, LineKind
 from app.server import Server
 from tests.client.conftest import Client, MakeClient, Tap, eventually
@@ -76,7 +76,7 @@ async def test_a_server_announcing_its_limits_is_paced_from_the_first_line(
     asks for) finds the frames the outbox keeps in reserve and is not refused either."""
     server = await start_server(msg_rate=10, msg_burst=4)
     alice = await make_client("alice", server.port)
-    assert alice.engine.send_interval == pytest.approx(PACE_MARGIN / 10)
+    assert alice.engine.send_interval == pytest.approx(1 / 10)
     texts = [f"quick {n}" for n in range(15)]
     for text in texts:
         alice.engine.submit(text)

@@ -63,7 +63,8 @@ RESERVE: Final = 2
 
 
 def quit_question(waiting: int) -> str | None:
-    """What to ask before quitting with ``waiting`` lines not confirmed; None: quit at once."""
+    """What to ask before quitting with ``waiting`` lines not handed to the server yet (a line
+    on the wire is read before the ``quit`` that follows it); None: quit at once."""
     if waiting <= 0:
         return None
     lines = "1 line" if waiting == 1 else f"{waiting} lines"
@@ -208,6 +209,7 @@ class Outbox:
             if entry.stage is Stage.SENT:
                 entry.stage = Stage.UNCERTAIN
         self._stop_timer()
+        self._changed()
 
     def cancel(self, conversation: str | None) -> int:
         """Take back the lines of ``conversation`` (None: all) not sent yet; how many."""
@@ -258,6 +260,7 @@ class Outbox:
         self._entries.insert(self._first_queued(), entry)
         wait = (retry_after_ms or 1000) / 1000
         self.refusals += 1
+        self._changed()
         if self._bucket is not None:
             self._bucket.empty(time.monotonic())
         # ``retry_after_ms`` is when the next token comes, which may be a fraction of the
@@ -335,6 +338,7 @@ class Outbox:
             frame = Say(to=conversation.name, text=line.text, nonce=entry.nonce, action=action)
         if self._receiver.send(frame, Request("say", conversation.key, nonce=entry.nonce)):
             entry.stage = Stage.SENT
+            self._changed()
             if self._pacing:
                 self._next_at = time.monotonic() + self.interval
 
@@ -371,4 +375,6 @@ class Outbox:
 
     def _changed(self) -> None:
         self._state.outbox = len(self._entries)
+        # A line on the wire is read by the server before a quit that follows it.
+        self._state.unsent = sum(1 for e in self._entries if e.stage is not Stage.SENT)
         self._receiver.notify.changed()

@@ -395,7 +395,7 @@ class ChatWindow(ttk.Frame):
 
     def _ask_before_quitting(self, on_quit: Callable[[], None]) -> bool:
         """Ask whether to quit if the outbox holds lines; whether it asked."""
-        question = quit_question(self.snapshot.outbox if self.snapshot is not None else 0)
+        question = quit_question(self.snapshot.unsent if self.snapshot is not None else 0)
         if question is None:
             return False
         if self.prompt is not None and self.prompt.winfo_exists():

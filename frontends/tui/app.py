@@ -560,7 +560,7 @@ class ParleyApp(App[None]):
 
     def _ask_before_quitting(self, quit_now: Callable[[], None]) -> bool:
         """Ask whether to quit if the outbox holds lines, ``quit_now`` on yes; whether it asked."""
-        waiting = self.engine.state.outbox if self.engine is not None else 0
+        waiting = self.engine.state.unsent if self.engine is not None else 0
         return ask_first(self, waiting, quit_now)
 
     def _quit_now(self) -> None:

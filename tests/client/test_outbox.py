@@ -98,7 +98,7 @@ async def test_a_line_typed_while_disconnected_is_sent_when_back(
     alice.engine.submit("typed in the dark")
     line = alice.rec.lines("#general", LineKind.MESSAGE)[-1]
     assert line.text == "typed in the dark" and line.pending and not line.failed
-    assert alice.engine.state.outbox == 1
+    assert alice.engine.state.outbox == alice.engine.state.unsent == 1
     assert any("waits and is sent when we are back" in t for t in alice.rec.texts("#general"))
     await start_server(port=port)
     await eventually(lambda: confirmed(alice) == ["typed in the dark"], "sent after reconnect")
@@ -175,3 +175,17 @@ def test_the_quit_question_counts_the_lines_and_knows_slash_quit() -> None:
     assert quit_question(2) == "2 lines not sent yet. Quit anyway?"
     assert quits("/quit") and quits("/QUIT see you")
     assert not quits("quit") and not quits("/quitter") and not quits("//quit")
+
+
+async def test_a_line_on_the_wire_is_not_counted_as_unsent(
+    server: Server, make_client: MakeClient
+) -> None:
+    """A line sent and waiting for its echo is in the outbox but not unsent (quitting would not
+    drop it, so it asks nothing); once echoed it leaves both counts, in the snapshot too."""
+    alice = await make_client("alice", server.port)
+    alice.engine.submit("on its way")
+    assert (alice.engine.state.outbox, alice.engine.state.unsent) == (1, 0)
+    await eventually(lambda: confirmed(alice) == ["on its way"], "the echo")
+    await eventually(
+        lambda: (alice.rec.snap.outbox, alice.rec.snap.unsent) == (0, 0), "the counts in the view"
+    )

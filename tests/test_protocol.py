@@ -596,3 +596,19 @@ def test_a_message_says_edited_only_when_it_was() -> None:
     edited = p.Message(id=1, ts=2, sender="a", text="x", room="#a", edited=True)
     assert json.loads(p.encode(edited))["edited"] is True
     assert p.decode_server_frame(p.encode(edited).rstrip(b"\n")) == edited
+
+
+def test_welcome_limits_are_optional_and_extensible() -> None:
+    """A welcome without ``limits`` (an older server) decodes with none; one with them decodes
+    them, ignoring fields a later server may add, and round-trips."""
+    old = p.decode_server_frame(b'{"type":"welcome","nick":"a","server":"s","proto":1}')
+    assert isinstance(old, p.Welcome) and old.limits is None
+    line = (
+        b'{"type":"welcome","nick":"a","server":"s","proto":1,"limits":{"msg_rate":2.0,'
+        b'"msg_burst":20,"max_line":16384,"max_text":4000,"max_rooms_per_conn":50,'
+        b'"new_rooms_per_min":20,"later":1},"later_too":true}'
+    )
+    new = p.decode_server_frame(line)
+    assert isinstance(new, p.Welcome) and new.limits is not None
+    assert (new.limits.msg_rate, new.limits.msg_burst, new.limits.max_text) == (2.0, 20, 4000)
+    assert p.decode_server_frame(p.encode(new)) == new

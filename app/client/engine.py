@@ -357,6 +357,7 @@ class Engine:
         self.state.oper = welcome.oper
         self._connected = True
         self._receiver.directs.signed_in(welcome.account)
+        self._outbox.signed_in(welcome.limits)
         # The newest id seen anywhere: where a direct conversation with no message yet resumes.
         watermark = max((c.last_id or 0 for c in self.state), default=0)
         reconnected = self._registered_once
@@ -399,7 +400,10 @@ class Engine:
             return False
         if request is not None:
             frame.ref = self._receiver.expect(request)
-        return link.send(frame)
+        if not link.send(frame):
+            return False
+        self._outbox.spent()  # each frame takes one of the server's flood-control tokens
+        return True
 
     def _remember(self) -> None:
         if self._store is not None and self._registered_once:

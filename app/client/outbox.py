@@ -3,18 +3,23 @@
 This module owns what happens to our own messages between the keyboard and the server's echo.
 ``Outbox`` queues each line (shown at once as a pending line, with a nonce), sends one at a time,
 and sends the next when the server's echo confirms the last by nonce. A line typed while
-disconnected waits for the connection; a line the server refuses with ``rate_limited`` is put back
-at the head of the queue, and the outbox paces what follows at the rate it learns from
-``retry_after_ms`` (the server's flood control: a burst, then about one line a second or two),
-so a paste of fifty lines arrives whole and in order instead of "not sent". A line that was on the
-wire when the connection dropped is *uncertain*: after the reconnect nothing of that
-conversation goes out until the receiver's catch-up has looked for it in the history (room
-messages are stored before anyone sees them, so a line not in the history was never delivered)
-and then it is either confirmed there or sent again — never twice. Where no history can tell
-(a guest's direct messages, or a catch-up cut short by a gap) an uncertain line is marked not
-sent rather than risk a duplicate. ``cancel`` takes back what has not gone out yet. The receiver
-reports echoes, refusals and finished catch-ups through ``confirmed``, ``refused``, ``failed``
-and ``caught_up``; the engine hands it lines with ``say`` and tells it of the connection.
+disconnected waits for the connection. A server that announces its ``limits`` in ``welcome`` is
+paced from the first line: ``Bucket`` reckons its flood control (a burst, then about one line a
+second or two) on our side, charged by the engine for every frame it sends, and a line waits until
+the bucket would take it, keeping a few frames in reserve for commands. A line the server refuses
+with ``rate_limited`` anyway (or from a server that announces nothing) is put back at the head of
+the queue, and the outbox paces what follows at the rate it learns from ``retry_after_ms``, so a
+paste of fifty lines arrives whole and in order instead of "not sent". A line that was on the wire
+when the connection dropped is *uncertain*: after the reconnect nothing of that conversation goes
+out until the receiver's catch-up has looked for it in the history (room messages are stored before
+anyone sees them, so a line not in the history was never delivered) and then it is either confirmed
+there or sent again — never twice. Where no history can tell (a guest's direct messages, or a
+catch-up cut short by a gap) an uncertain line is marked not sent rather than risk a duplicate.
+``cancel`` takes back what has not gone out yet. The receiver reports echoes, refusals and finished
+catch-ups through ``confirmed``, ``refused``, ``failed`` and ``caught_up``; the engine hands it
+lines with ``say`` and tells it of the connection. Quitting drops what is still here, so both
+frontends ask first, in the words of ``quit_question``, when the user quits (``quits`` tells a typed
+``/quit``) with lines waiting.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from app.client.commands import CommandError, QuitChat, parse
 from app.client.state import (
     ChatState,
     Conversation,
@@ -37,7 +43,7 @@ from app.client.state import (
     next_seq,
     now_ms,
 )
-from app.protocol import Say
+from app.protocol import Limits, Say
 
 if TYPE_CHECKING:
     from app.client.receive import Receiver
@@ -51,6 +57,65 @@ MAX_INTERVAL: Final = 10.0
 # A little slower than the server's refill: a line sent a hair early is refused and costs a
 # round trip.
 PACE_MARGIN: Final = 1.1
+# Frames of the server's burst our lines leave for everything else (a /join, a history page, a
+# keepalive ping), so that a paste going out never gets a command refused.
+RESERVE: Final = 2
+
+
+def quit_question(waiting: int) -> str | None:
+    """What to ask before quitting with ``waiting`` lines not handed to the server yet (a line
+    on the wire is read before the ``quit`` that follows it); None: quit at once."""
+    if waiting <= 0:
+        return None
+    lines = "1 line" if waiting == 1 else f"{waiting} lines"
+    return f"{lines} not sent yet. Quit anyway?"
+
+
+QUIT_DETAIL: Final = (
+    "They go out when the server lets them, as long as Parley runs; quitting now drops them."
+)
+
+
+def quits(text: str) -> bool:
+    """Whether the typed line ``text`` is ``/quit``."""
+    try:
+        return isinstance(parse(text), QuitChat)
+    except CommandError:
+        return False
+
+
+class Bucket:
+    """The server's flood control for one connection, as ``welcome``'s ``limits`` describe it:
+    ``burst`` frames at once, refilled at ``rate`` a second, full when the connection starts, one
+    frame taken for every frame sent. No margin on the rate: the server counts a frame when it
+    arrives, later than we do, and the reserve absorbs frames that arrive bunched."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.reserve = min(RESERVE, burst - 1)
+        self._counted = now
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self._counted) * self.rate)
+        self._counted = now
+
+    def spend(self, now: float) -> None:
+        """One frame went to the server."""
+        self._refill(now)
+        self.tokens -= 1.0
+
+    def empty(self, now: float) -> None:
+        """The server refused a frame: whatever we reckoned, its bucket is empty now."""
+        self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+
+    def wait(self, now: float) -> float:
+        """Seconds until one of our lines may go and leave the reserve (0: now)."""
+        self._refill(now)
+        missing = 1.0 + self.reserve - self.tokens
+        return max(0.0, missing / self.rate)
 
 
 class Stage(str, enum.Enum):
@@ -93,6 +158,8 @@ class Outbox:
         self.refusals = 0  # rate_limited answers so far, for tests and measurements
         self._next_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        # The flood control the server announced for this connection (None: it did not).
+        self._bucket: Bucket | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -121,12 +188,28 @@ class Outbox:
         self.pump()
         return line
 
+    def signed_in(self, limits: Limits | None) -> None:
+        """A new connection was welcomed, with the server's ``limits`` if it announced them:
+        its flood control starts full, less the ``hello`` it has already taken."""
+        self._bucket = None
+        if limits is None or limits.msg_rate <= 0 or limits.msg_burst < 1:
+            return
+        self._bucket = Bucket(limits.msg_rate, limits.msg_burst, time.monotonic())
+        self._bucket.spend(time.monotonic())
+        self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, 1 / self._bucket.rate))
+
+    def spent(self) -> None:
+        """The engine sent a frame (of ours or not): the server's bucket has one fewer."""
+        if self._bucket is not None:
+            self._bucket.spend(time.monotonic())
+
     def connection_lost(self) -> None:
         """What was on the wire may or may not have arrived: the catch-up will tell."""
         for entry in self._entries:
             if entry.stage is Stage.SENT:
                 entry.stage = Stage.UNCERTAIN
         self._stop_timer()
+        self._changed()
 
     def cancel(self, conversation: str | None) -> int:
         """Take back the lines of ``conversation`` (None: all) not sent yet; how many."""
@@ -177,10 +260,13 @@ class Outbox:
         self._entries.insert(self._first_queued(), entry)
         wait = (retry_after_ms or 1000) / 1000
         self.refusals += 1
+        self._changed()
+        if self._bucket is not None:
+            self._bucket.empty(time.monotonic())
         # ``retry_after_ms`` is when the next token comes, which may be a fraction of the
-        # refill period: while pacing, the longest wait seen is the pace, so that one refusal
-        # is not followed by another at every line.
-        learned = max(wait * PACE_MARGIN, self.interval if self._pacing else 0.0)
+        # refill period: refused while pacing, the pace was too fast by about that much, so it
+        # slows by it, and one refusal is not followed by another every few lines.
+        learned = self.interval + wait if self._pacing else wait * PACE_MARGIN
         self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, learned))
         self._pacing = True
         self._next_at = time.monotonic() + min(MAX_INTERVAL, max(MIN_INTERVAL, wait))
@@ -219,7 +305,10 @@ class Outbox:
                 for e in self._entries
             ):
                 continue  # keep a conversation's order until its uncertain line is settled
-            wait = self._next_at - time.monotonic()
+            now = time.monotonic()
+            wait = self._next_at - now
+            if self._bucket is not None:
+                wait = max(wait, self._bucket.wait(now))
             if wait > 0:
                 self._timer = asyncio.get_running_loop().call_later(wait, self.pump)
                 return
@@ -249,6 +338,7 @@ class Outbox:
             frame = Say(to=conversation.name, text=line.text, nonce=entry.nonce, action=action)
         if self._receiver.send(frame, Request("say", conversation.key, nonce=entry.nonce)):
             entry.stage = Stage.SENT
+            self._changed()
             if self._pacing:
                 self._next_at = time.monotonic() + self.interval
 
@@ -285,4 +375,6 @@ class Outbox:
 
     def _changed(self) -> None:
         self._state.outbox = len(self._entries)
+        # A line on the wire is read by the server before a quit that follows it.
+        self._state.unsent = sum(1 for e in self._entries if e.stage is not Stage.SENT)
         self._receiver.notify.changed()

@@ -189,6 +189,8 @@ class StateSnapshot:
     away: str | None = None  # our own away text; None when we are here
     oper: bool = False  # we are a server operator
     outbox: int = 0  # our lines typed and not yet confirmed by the server
+    # Of those, the ones not handed to the server on this connection: what quitting would drop.
+    unsent: int = 0
 
     def conversation(self, key: str) -> ConversationView | None:
         wanted = fold(key)
@@ -406,6 +408,7 @@ class ChatState:
         self.away: str | None = None
         self.oper = False
         self.outbox = 0
+        self.unsent = 0
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations.values())
@@ -490,6 +493,7 @@ class ChatState:
             away=self.away,
             oper=self.oper,
             outbox=self.outbox,
+            unsent=self.unsent,
         )
 
 

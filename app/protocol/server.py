@@ -18,9 +18,25 @@ class _ServerBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=
     ref: Ref | UnsetType = UNSET
 
 
+class Limits(msgspec.Struct, frozen=True):
+    """The limits a server holds each connection to, as its ``parley serve`` flags name them:
+    the flood control's refill (frames per second, 0: none) and burst, the longest line in bytes
+    and text in characters, the rooms one connection may be in and the new rooms one address may
+    create a minute (0: no limit)."""
+
+    msg_rate: float
+    msg_burst: int
+    max_line: int
+    max_text: int
+    max_rooms_per_conn: int
+    new_rooms_per_min: int
+
+
 class Welcome(_ServerBase, tag="welcome"):
     """``account`` is the nick when the session signed in to its account (absent for a guest);
-    ``node`` names the process serving the connection when the server runs as several."""
+    ``node`` names the process serving the connection when the server runs as several;
+    ``limits`` (absent from servers before it) what the server enforces, so a client can pace
+    itself from the first line."""
 
     nick: str
     server: str
@@ -28,6 +44,7 @@ class Welcome(_ServerBase, tag="welcome"):
     account: str | None = None
     oper: bool = False
     node: str | None = None
+    limits: Limits | None = None
 
 
 class Message(_ServerBase, tag="message"):

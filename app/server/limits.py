@@ -17,6 +17,10 @@ the end, for the messages of a ``history`` page and of the one a join sends); ``
 that bound for a server (64 KiB, or half of ``--sendq`` if that is less), so that one reply never
 comes near the output a connection may have queued. A page holds at least one entry, so paging
 always advances.
+
+A client is told these bounds up front: ``announced`` is the ``limits`` object of ``welcome``
+(the flood control of ``session.py``, the line and text limits, and the room limits here), so
+that a client paces its lines from the first one instead of learning the pace from refusals.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import msgspec
 
 from app import protocol as p
 from app.server.config import ServerConfig
+from app.server.feature import MAX_TEXT
 
 T = TypeVar("T")
 
@@ -113,6 +118,18 @@ class RoomQuota:
         ]
         for address in full:
             del self._buckets[address]
+
+
+def announced(config: ServerConfig) -> p.Limits:
+    """What ``welcome`` tells each client of the limits it is held to."""
+    return p.Limits(
+        msg_rate=config.msg_rate,
+        msg_burst=config.msg_burst,
+        max_line=config.max_line,
+        max_text=MAX_TEXT,
+        max_rooms_per_conn=config.max_rooms_per_conn,
+        new_rooms_per_min=config.new_rooms_per_min,
+    )
 
 
 def reply_bytes(config: ServerConfig) -> int:

@@ -25,6 +25,7 @@ import logging
 
 from app import protocol as p
 from app.server.feature import MAX_TEXT, Context, Handlers, Unavailable, refuse
+from app.server.limits import announced
 from app.server.session import Session
 from app.store import Snapshot
 
@@ -43,6 +44,7 @@ class PresenceFeature:
         self.nicks = context.nicks
         self.fanout = context.fanout
         self.owners = context.owners
+        self._limits = announced(context.config)
         context.roster.obey("take_over", self._taken_over)
         self.handlers = (
             Handlers()
@@ -98,6 +100,7 @@ class PresenceFeature:
             account=s.nick if account else None,
             oper=bool(account) and account in self.ctx.config.opers,
             node=self.ctx.config.node or None,
+            limits=self._limits,
             ref=f.ref,
         )
         s.send(welcome)

@@ -7,8 +7,8 @@ after Parley > Connect…) or the ``ChatWindow``. One ``root.after`` poll, as in
 in batches, a flood a bounded slice per tick: to the chat window, or, while signing in, to a
 watcher that waits for the first ``connected`` and sends the user back to the form with the
 reason when the server refuses the nick or cannot be reached. Closing the window (or ``/quit``,
-or Ctrl+Q) sends ``quit``, joins the engine thread and destroys the root, so nothing is left
-running. ``run`` is what the CLI calls.
+or Ctrl+Q; the chat window first asks if lines wait to be sent) sends ``quit``, joins the
+engine thread and destroys the root, so nothing is left running. ``run`` is what the CLI calls.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class TkApp:
         self._buffer: list[FrontendEvent] = []
         self._connected_once = False
         self._poll_id: str | None = None
-        root.protocol("WM_DELETE_WINDOW", self.close)
+        root.protocol("WM_DELETE_WINDOW", self.close_asked)
 
     def start(self, *, ask: bool) -> None:
         """Show the sign-in form (``ask``) or connect at once with the nick we have."""
@@ -295,6 +295,13 @@ class TkApp:
             self._retiring.remove(session)
 
     # --- the end ------------------------------------------------------------------------------
+
+    def close_asked(self) -> None:
+        """The window manager's close button: the chat window asks first if lines wait."""
+        if self.window is not None:
+            self.window.request_quit()
+        else:
+            self.close()
 
     def close(self) -> None:
         """Say goodbye to the server, wait for the engine threads, then destroy the window.

@@ -9,17 +9,26 @@ password goes to the engine only, never to the client config.
 modal ``wait_window`` would run a nested event loop inside a menu callback, and because a test can
 fill it and press its button like a user. ``PasteDialog`` asks once before a paste of several
 lines is sent (``app.client.paste.PasteQuestion``), with Cancel the default for a large one.
+``QuitDialog`` asks before quitting drops lines the outbox has not sent
+(``app.client.outbox.quit_question``); Cancel is the default, a second Ctrl+Q quits.
 ``CommandsHelp`` lists the command language from
-``app.client.commands.help_lines``, the same text ``/help`` prints.
+``app.client.commands.help_lines``, the same text ``/help`` prints. Each of the three is a
+``Dialog``: Escape closes it, Return presses the focused button (else the default one), and the
+chat window's shortcuts work in it too (``Dialog.forward``): a dialog that asks something is
+closed first, as Escape would, so that Ctrl+N never leaves a topic prompt aimed at the room it
+has just left; the help stays open, as a reference.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from tkinter import ttk
 
 from app.client.commands import help_lines
+from app.client.outbox import QUIT_DETAIL
 from app.client.paste import PasteQuestion
 from app.protocol import DEFAULT_PORT, is_valid_nick
 
@@ -158,7 +167,54 @@ class LoginForm(ttk.Frame):
             self.password_entry.select_range(0, "end")
 
 
-class Prompt(tk.Toplevel):
+class Dialog(tk.Toplevel):
+    """A small window over the chat window, with the keys a user expects of one."""
+
+    # Whether the chat window's shortcuts close the dialog before they act.
+    closes_for_shortcuts = True
+
+    def __init__(self, master: tk.Misc, title: str) -> None:
+        super().__init__(master)
+        self.title(title)
+        self.transient(master.winfo_toplevel())
+        self.default_button: ttk.Button | None = None
+        self.bind("<Escape>", self._escape)
+        self.bind("<Return>", self._enter)
+        self.bind("<KP_Enter>", self._enter)
+
+    def forward(
+        self, shortcuts: Mapping[str, Callable[[], object]], *, keep_open: Collection[str] = ()
+    ) -> None:
+        """Make the chat window's ``shortcuts`` work while the keyboard is here too. Unless it is
+        a key of ``keep_open`` (text size, help), one closes the dialog first; keys the dialog
+        binds itself keep their own meaning."""
+        for sequence, action in shortcuts.items():
+            if not self.bind(sequence):
+                closes = self.closes_for_shortcuts and sequence not in keep_open
+                self.bind(sequence, functools.partial(self._shortcut, action, closes))
+
+    def _shortcut(self, action: Callable[[], object], closes: bool, _event: object) -> str:
+        if closes:
+            self.destroy()
+        action()
+        return "break"
+
+    def _escape(self, _event: object) -> str:
+        self.destroy()
+        return "break"
+
+    def _enter(self, _event: object) -> str:
+        focused: tk.Misc | None = None
+        with contextlib.suppress(KeyError):  # focus_get fails on some Tk-internal widgets
+            focused = self.focus_get()
+        if isinstance(focused, ttk.Button) and focused.winfo_toplevel() is self:
+            focused.invoke()
+        elif self.default_button is not None:
+            self.default_button.invoke()
+        return "break"
+
+
+class Prompt(Dialog):
     """A one-line question; ``on_ok(text)`` when the user presses OK or Enter."""
 
     def __init__(
@@ -170,10 +226,8 @@ class Prompt(tk.Toplevel):
         initial: str = "",
         on_ok: Callable[[str], None],
     ) -> None:
-        super().__init__(master)
-        self.title(title)
+        super().__init__(master, title)
         self.resizable(False, False)
-        self.transient(master.winfo_toplevel())
         self.on_ok = on_ok
         frame = ttk.Frame(self, padding=14)
         frame.pack(fill="both", expand=True)
@@ -183,11 +237,11 @@ class Prompt(tk.Toplevel):
         self.entry.pack(fill="x", pady=(6, 12))
         buttons = ttk.Frame(frame)
         buttons.pack(anchor="e")
-        ttk.Button(buttons, text="Cancel", command=self.destroy).pack(side="right")
+        self.cancel_button = ttk.Button(buttons, text="Cancel", command=self.destroy)
+        self.cancel_button.pack(side="right")
         self.ok_button = ttk.Button(buttons, text="OK", command=self.accept, default="active")
         self.ok_button.pack(side="right", padx=(0, 8))
-        self.entry.bind("<Return>", lambda _event: self.accept())
-        self.bind("<Escape>", lambda _event: self.destroy())
+        self.default_button = self.ok_button
         self.entry.focus_set()
         self.entry.select_range(0, "end")
 
@@ -197,16 +251,14 @@ class Prompt(tk.Toplevel):
         self.on_ok(text)
 
 
-class PasteDialog(tk.Toplevel):
+class PasteDialog(Dialog):
     """Send a paste of several lines? ``on_send()`` when the user says yes."""
 
     def __init__(
         self, master: tk.Misc, question: PasteQuestion, on_send: Callable[[], None]
     ) -> None:
-        super().__init__(master)
-        self.title("Paste")
+        super().__init__(master, "Paste")
         self.resizable(False, False)
-        self.transient(master.winfo_toplevel())
         self.on_send = on_send
         frame = ttk.Frame(self, padding=14)
         frame.pack(fill="both", expand=True)
@@ -224,21 +276,50 @@ class PasteDialog(tk.Toplevel):
         default = self.cancel_button if question.large else self.send_button
         default.configure(default="active")
         default.focus_set()
-        self.bind("<Return>", lambda _event: default.invoke())
-        self.bind("<Escape>", lambda _event: self.destroy())
+        self.default_button = default
 
     def accept(self) -> None:
         self.destroy()
         self.on_send()
 
 
-class CommandsHelp(tk.Toplevel):
+class QuitDialog(Dialog):
+    """Quit with lines not sent yet? ``on_quit()`` when the user says yes."""
+
+    def __init__(self, master: tk.Misc, question: str, on_quit: Callable[[], None]) -> None:
+        super().__init__(master, "Quit")
+        self.resizable(False, False)
+        self.on_quit = on_quit
+        self.question = question
+        frame = ttk.Frame(self, padding=14)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=question, font="TkHeadingFont").pack(anchor="w")
+        ttk.Label(frame, text=QUIT_DETAIL, wraplength=360).pack(anchor="w", pady=(6, 12))
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e")
+        self.cancel_button = ttk.Button(
+            buttons, text="Cancel", command=self.destroy, default="active"
+        )
+        self.cancel_button.pack(side="right")
+        self.quit_button = ttk.Button(buttons, text="Quit anyway", command=self.accept)
+        self.quit_button.pack(side="right", padx=(0, 8))
+        # What was typed is not dropped by a reflexive Enter; asked again, Ctrl+Q means it.
+        self.default_button = self.cancel_button
+        self.cancel_button.focus_set()
+        self.bind("<Control-q>", lambda _event: self.accept())
+
+    def accept(self) -> None:
+        self.destroy()
+        self.on_quit()
+
+
+class CommandsHelp(Dialog):
     """The list of commands, as ``/help`` prints it."""
 
+    closes_for_shortcuts = False  # a reference, read while trying what it says
+
     def __init__(self, master: tk.Misc) -> None:
-        super().__init__(master)
-        self.title("Parley commands")
-        self.transient(master.winfo_toplevel())
+        super().__init__(master, "Parley commands")
         lines = help_lines(None)
         text = tk.Text(
             self,
@@ -260,5 +341,5 @@ class CommandsHelp(tk.Toplevel):
         ttk.Label(self, text=shortcuts, padding=(12, 0, 12, 8)).pack(anchor="w")
         self.close_button = ttk.Button(self, text="Close", command=self.destroy)
         self.close_button.pack(pady=(0, 10))
-        self.bind("<Escape>", lambda _event: self.destroy())
+        self.default_button = self.close_button
         self.text = text

@@ -8,7 +8,8 @@ it what changed since the last tick (lines appended, lines updated, a full redra
 ``MessageView.flush`` applies all of it with one ``insert`` per batch, so a burst of a thousand
 messages costs a handful of redraws, not a thousand. The view keeps exactly the mirror's lines,
 one ``Text`` line each, so line ``n`` of the widget is line ``n`` of the conversation. When the
-user scrolls to the very top it asks, once per page, for older history through ``on_top``.
+user scrolls to the very top it asks, once per page, for older history through ``on_top``; each
+scroll is reported to ``on_scroll`` (at the bottom or not).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class MessageView(ttk.Frame):
         self.batches = 0
         self.lines_drawn = 0
         self.on_top: Callable[[], None] | None = None
+        # Told whether the view is at the bottom each time it scrolls (the "new below" button).
+        self.on_scroll: Callable[[bool], None] | None = None
         self._shown = 0  # Text lines currently shown, always len(mirror) after a flush
         self._top_requested = False
         self.text = tk.Text(
@@ -279,6 +282,8 @@ class MessageView(ttk.Frame):
         self.scrollbar.set(first, last)
         if float(first) <= 0.0 and float(last) < 1.0:
             self._reached_top()
+        if self.on_scroll is not None:
+            self.on_scroll(float(last) >= 0.999)
 
     def _wheel(self, event: tk.Event[tk.Text]) -> None:
         # With a short conversation there is nothing to scroll, so yscrollcommand never fires;

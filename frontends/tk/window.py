@@ -33,6 +33,7 @@ from app.client.events import (
     TopicChanged,
     unhandled,
 )
+from app.client.outbox import quit_question, quits
 from app.client.paste import PasteQuestion, paste_lines
 from app.client.state import (
     DEFAULT_SCROLLBACK,
@@ -44,10 +45,11 @@ from app.client.state import (
     StateSnapshot,
 )
 from frontends.base import EngineControl
-from frontends.tk.dialogs import CommandsHelp, PasteDialog, Prompt
+from frontends.tk.dialogs import CommandsHelp, Dialog, PasteDialog, Prompt, QuitDialog
 from frontends.tk.entry import InputLine
 from frontends.tk.menus import ContextMenus
 from frontends.tk.messages import MessageView, Scrollbacks
+from frontends.tk.newbelow import NewBelow
 from frontends.tk.notify import DesktopNotifier
 from frontends.tk.render import DEFAULT_TEXT_SIZE, TEXT_SIZES
 from frontends.tk.sidebar import ConversationList, MemberList
@@ -56,6 +58,10 @@ log = logging.getLogger("parley.tk")
 
 APP_NAME: Final = "Parley"
 COUNTDOWN_MS: Final = 500
+# Shortcuts that leave an open dialog open: they change nothing it is about.
+_KEEP_DIALOG_OPEN: Final = frozenset(
+    {"<F1>", "<Control-plus>", "<Control-equal>", "<Control-minus>", "<Control-Key-0>"}
+)
 
 _STATUS_STYLE: Final = {
     ConnectionState.CONNECTING: "Connecting.Status.TLabel",
@@ -114,10 +120,13 @@ class ChatWindow(ttk.Frame):
         self.snapshot: StateSnapshot | None = None
         self.status: ConnectionStatus | None = None
         self.last_error: str | None = None
-        self.prompt: Prompt | PasteDialog | None = None
+        self.prompt: Prompt | PasteDialog | QuitDialog | None = None
         self.help: CommandsHelp | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
+        # Chat lines of the shown conversation added below the view in this batch (None: the
+        # view is at the bottom, where they come into sight).
+        self._unseen: int | None = None
         self._countdown: str | None = None
         self.notifier = DesktopNotifier(master)
         self.on_text_size = on_text_size
@@ -148,6 +157,7 @@ class ChatWindow(ttk.Frame):
         self.view = MessageView(middle, self.scrollbacks)
         self.view.on_top = self._load_older
         self.view.pack(fill="both", expand=True)
+        self.new_below = NewBelow(self.view)
         self.entry = InputLine(
             middle,
             self.submit,
@@ -181,7 +191,7 @@ class ChatWindow(ttk.Frame):
         parley = tk.Menu(menu, tearoff=False)
         parley.add_command(label="Connect…", accelerator="Ctrl+K", command=self.on_connect)
         parley.add_separator()
-        parley.add_command(label="Quit", accelerator="Ctrl+Q", command=self.on_quit)
+        parley.add_command(label="Quit", accelerator="Ctrl+Q", command=self.request_quit)
         room = tk.Menu(menu, tearoff=False)
         room.add_command(label="Join…", accelerator="Ctrl+J", command=self.ask_join)
         room.add_command(label="Leave", accelerator="Ctrl+W", command=self.leave)
@@ -221,7 +231,7 @@ class ChatWindow(ttk.Frame):
     def _bind_shortcuts(self) -> None:
         keys: dict[str, Callable[[], object]] = {
             "<Control-k>": self.on_connect,
-            "<Control-q>": self.on_quit,
+            "<Control-q>": self.request_quit,
             "<Control-j>": self.ask_join,
             "<Control-w>": self.leave,
             "<Control-t>": self.ask_topic,
@@ -232,11 +242,18 @@ class ChatWindow(ttk.Frame):
             "<Control-equal>": lambda: self.text_size_by(1),
             "<Control-minus>": lambda: self.text_size_by(-1),
             "<Control-Key-0>": self.reset_size,
-            "<Prior>": self.view.page_up,
-            "<Next>": self.view.page_down,
         }
         for digit in range(1, 10):
             keys[f"<Alt-Key-{digit}>"] = functools.partial(self.go_to, digit - 1)
+        # These work in dialogs too (``Dialog.forward``); the view's keys below only here, since
+        # in a dialog's entry End and the page keys have their own meaning.
+        self.shortcuts = dict(keys)
+        keys |= {
+            "<Prior>": self.view.page_up,
+            "<Next>": self.view.page_down,
+            "<End>": self.new_below.jump,
+            "<Control-End>": self.new_below.jump,
+        }
         for sequence, action in keys.items():
             self.root.bind(sequence, self._shortcut(action))
 
@@ -262,12 +279,16 @@ class ChatWindow(ttk.Frame):
 
     def receive(self, events: Iterable[FrontendEvent]) -> None:
         """Apply every queued engine event, then draw once."""
+        # Scrolled back, the view stays where it is: what arrives now is out of sight.
+        self._unseen = None if self.view.at_bottom() else 0
         for event in events:
             self._apply(event)
         if self._next_state is not None:
             state, self._next_state = self._next_state, None
             self._apply_state(state)
         self.view.flush()
+        if self._unseen:
+            self.new_below.arrived(self._unseen)
 
     def _apply(self, event: FrontendEvent) -> None:
         match event:
@@ -277,6 +298,8 @@ class ChatWindow(ttk.Frame):
             case LineAdded(conversation, line):
                 self.scrollbacks.append(conversation, line)
                 self.view.appended(conversation)
+                if self._unseen is not None and conversation == self.view.key and line.is_chat:
+                    self._unseen += 1
                 self._maybe_notify(conversation, line)
             case LineUpdated(conversation, line):
                 if self.scrollbacks.update(conversation, line) is not None:
@@ -314,6 +337,11 @@ class ChatWindow(ttk.Frame):
             self.scrollbacks.forget(gone)
         if previous is not None and previous.active != state.active:
             self.entry.stop_editing()
+        if state.active != self.view.key:
+            # Another conversation is drawn from its bottom; what came below the last one is
+            # in its unread count.
+            self._unseen = None
+            self.new_below.reset()
         self.view.show(state.active)
         self.conversations.update_views(state.conversations, state.active)
         active = state.active_view
@@ -364,6 +392,11 @@ class ChatWindow(ttk.Frame):
     # --- what the user asks -------------------------------------------------------------------
 
     def submit(self, text: str) -> None:
+        if text.strip() and not text.startswith("/"):
+            # As in the terminal: what we say is shown where it goes, at the bottom.
+            self.new_below.jump()
+        if quits(text) and self._ask_before_quitting(lambda: self.control.submit(text)):
+            return
         self.control.submit(text)
 
     def _last_editable(self) -> Line | None:
@@ -376,6 +409,25 @@ class ChatWindow(ttk.Frame):
             self.edit_hint.pack(fill="x", padx=6, before=self.entry)
         else:
             self.edit_hint.pack_forget()
+
+    def request_quit(self) -> None:
+        """Ctrl+Q, Parley > Quit or closing the window: quit, asking first if lines wait to be
+        sent; asked already, this is the answer "quit anyway"."""
+        if isinstance(self.prompt, QuitDialog) and self.prompt.winfo_exists():
+            self.prompt.accept()
+        elif not self._ask_before_quitting(self.on_quit):
+            self.on_quit()
+
+    def _ask_before_quitting(self, on_quit: Callable[[], None]) -> bool:
+        """Ask whether to quit if the outbox holds lines; whether it asked."""
+        question = quit_question(self.snapshot.unsent if self.snapshot is not None else 0)
+        if question is None:
+            return False
+        if self.prompt is not None and self.prompt.winfo_exists():
+            self.prompt.destroy()
+        self.prompt = QuitDialog(self, question, on_quit)
+        self._opened(self.prompt)
+        return True
 
     def select(self, key: str) -> None:
         if self.snapshot is None or key != self.snapshot.active:
@@ -416,7 +468,7 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = Prompt(self, title=title, label=label, initial=initial, on_ok=on_ok)
-        self._focus_back_after(self.prompt)
+        self._opened(self.prompt)
 
     # --- text size and notifications ---------------------------------------------------------
 
@@ -460,7 +512,7 @@ class ChatWindow(ttk.Frame):
         if self.prompt is not None and self.prompt.winfo_exists():
             self.prompt.destroy()
         self.prompt = PasteDialog(self, PasteQuestion(len(lines), where), send)
-        self._focus_back_after(self.prompt)
+        self._opened(self.prompt)
 
     def ask_join(self) -> None:
         def join(room: str) -> None:
@@ -486,14 +538,17 @@ class ChatWindow(ttk.Frame):
             self.help.lift()
             return
         self.help = CommandsHelp(self)
-        self._focus_back_after(self.help)
+        self._opened(self.help)
 
-    def _focus_back_after(self, dialog: tk.Toplevel) -> None:
-        """Give the input line the keyboard again when ``dialog`` closes.
+    def _opened(self, dialog: Dialog) -> None:
+        """Let the window's shortcuts work in ``dialog`` and give the input line the keyboard
+        again when it closes.
 
-        Without this, a window manager (or none, under Xvfb) may leave the focus nowhere, and
-        the shortcuts bound on the main window stop answering.
+        Shortcuts bound on the root do not reach a Toplevel's widgets, so a dialog gets its own
+        copies. Without the focus back, a window manager (or none, under Xvfb) may leave the
+        focus nowhere, and the shortcuts bound on the main window stop answering.
         """
+        dialog.forward(self.shortcuts, keep_open=_KEEP_DIALOG_OPEN)
 
         def back(event: tk.Event[tk.Misc]) -> None:
             if event.widget is dialog and self.entry.winfo_exists():

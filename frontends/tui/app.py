@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
@@ -48,6 +49,7 @@ from app.client.events import (
     unhandled,
 )
 from app.client.link import Timings
+from app.client.outbox import quits
 from app.client.paste import PasteQuestion, paste_lines
 from app.client.receive import local_line
 from app.client.state import (
@@ -66,6 +68,7 @@ from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
 from frontends.tui.paste import PasteScreen
 from frontends.tui.prompt import ChatInput
+from frontends.tui.quitting import QuitScreen, ask_first
 
 log = logging.getLogger("parley.tui")
 
@@ -511,7 +514,10 @@ class ParleyApp(App[None]):
             return
         if text.strip() and not text.startswith("/"):
             self.chat_log.scroll_end(animate=False, x_axis=False)
-        self.engine.submit(text)
+        engine = self.engine
+        if quits(text) and self._ask_before_quitting(lambda: engine.submit(text)):
+            return
+        engine.submit(text)
 
     def on_chat_input_edit_last(self, message: ChatInput.EditLast) -> None:
         self.chat_input.edit(self.engine.last_editable() if self.engine is not None else None)
@@ -588,6 +594,19 @@ class ParleyApp(App[None]):
         self.notify(f"Bell on mentions {'on' if self.bell_on else 'off'}", timeout=2)
 
     async def action_quit(self) -> None:
+        """Quit, asking first if lines typed wait to be sent; asked already, Ctrl+Q again is the
+        answer "quit anyway"."""
+        if isinstance(self.screen, QuitScreen):
+            self.screen.dismiss(True)
+        elif not self._ask_before_quitting(self._quit_now):
+            self._quit_now()
+
+    def _ask_before_quitting(self, quit_now: Callable[[], None]) -> bool:
+        """Ask whether to quit if the outbox holds lines, ``quit_now`` on yes; whether it asked."""
+        waiting = self.engine.state.unsent if self.engine is not None else 0
+        return ask_first(self, waiting, quit_now)
+
+    def _quit_now(self) -> None:
         """Say goodbye to the server, then exit (at the latest after ``QUIT_GRACE``)."""
         self._quitting = True
         engine = self.engine

@@ -5,7 +5,8 @@ including a mirror of each conversation's scrollback built only from ``LineAdded
 ``LineUpdated`` and ``ScrollbackReset``, so tests prove that a frontend with no store of its own
 sees the right lines. ``Tap`` is a real TCP relay between an engine and the server that records
 the frames the client sends (to prove a refused command sent nothing), can refuse connections
-(a server that is down), and can go silent (a dead network). Every wait polls a condition with a
+(a server that is down), can go silent (a dead network), and can pass the welcome on without
+its ``limits`` (a server from before them). Every wait polls a condition with a
 timeout; nothing sleeps in place of an assertion. Servers come from ``start_server`` in
 ``tests/conftest.py``: port 0, a real SQLite file in ``tmp_path``.
 """
@@ -253,6 +254,9 @@ class Tap:
         # A client's close is not passed on: the server keeps a connection that is gone (a
         # network that dropped between the two).
         self.hold_open = False
+        # The server's welcome reaches the client without its ``limits``: a server from before
+        # they were announced.
+        self.old_welcome = False
         self.port = 0
         self._listener: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -294,7 +298,11 @@ class Tap:
                 if self.silent or getattr(self, drop_when):
                     self.dropped.append(json.loads(line))  # bytes go nowhere
                     continue
-                log.append(json.loads(line))
+                frame = json.loads(line)
+                if self.old_welcome and frame.get("type") == "welcome":
+                    frame.pop("limits", None)
+                    line = json.dumps(frame).encode() + b"\n"
+                log.append(frame)
                 writer.write(line)
         except (OSError, ValueError):
             pass

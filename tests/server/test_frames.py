@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import Connect
+from tests.conftest import Connect, Dial, StartServer
 from tests.server.backends import SQLITE, backend, connect, start_server
 from tests.server.wire import in_room
 
@@ -41,6 +41,32 @@ async def test_hello_is_welcomed(connect: Connect) -> None:
     await client.send(type="hello", nick="Alice", proto=1, ref="h1")
     welcome = await client.expect("welcome", nick="Alice", proto=1, ref="h1")
     assert isinstance(welcome["server"], str) and welcome["server"]
+
+
+async def test_welcome_announces_the_limits_the_server_enforces(
+    start_server: StartServer, dial: Dial
+) -> None:
+    """``welcome`` carries ``limits``: the flood control, line, text and room limits the server
+    was started with, and the burst it announces is the one it enforces."""
+    server = await start_server(
+        msg_rate=0.5, msg_burst=5, max_line=8192, max_rooms_per_conn=9, new_rooms_per_min=4
+    )
+    client = await dial(server.port)
+    welcome = await client.hello("alice")
+    limits = welcome["limits"]
+    assert limits == {
+        "msg_rate": 0.5,
+        "msg_burst": 5,
+        "max_line": 8192,
+        "max_text": 4000,
+        "max_rooms_per_conn": 9,
+        "new_rooms_per_min": 4,
+    }
+    # hello took one token: four more frames pass, the fifth is refused.
+    for n in range(limits["msg_burst"]):
+        await client.send(type="away", text=f"away {n}")
+    answers = [(await client.recv())["type"] for _ in range(limits["msg_burst"])]
+    assert answers == ["away_set"] * 4 + ["error"]
 
 
 async def test_every_frame_before_hello_is_not_registered(connect: Connect) -> None:

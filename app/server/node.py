@@ -253,6 +253,8 @@ class NodeFanout(Fanout):
             mine = token.startswith(self.node) and token[len(self.node)] == "."
             self._deliver_message(message, int(token[len(self.node) + 1 :]) if mine else None)
         elif envelope.k == "e":
+            if envelope.expel:
+                self._expel(room, envelope)
             if envelope.topic is not None:
                 self.rooms.topic_changed(room, envelope.topic, envelope.by)
             if envelope.blank:
@@ -260,6 +262,17 @@ class NodeFanout(Fanout):
             if envelope.rules:
                 await self.rules_changed(room)  # before the members see what changed
             self.outbox.add(room, body, frozenset(envelope.skip))
+
+    def _expel(self, room: str, envelope: Envelope) -> None:
+        """A kick of ``envelope.expel``: this node's sessions among them leave ``room`` first
+        (after what came before, the ban that removes them, say), so that none hears a kick."""
+        self.outbox.flush_room(room)
+        if self.sessions is None:
+            return
+        for session in envelope.expel:
+            victim = self.sessions.get(session)
+            if victim is not None and not victim.closing:
+                self.node_roster.obeyed(victim, envelope.order)
 
     async def _resumed(self) -> None:
         """After a lost connection: what each room missed, then the markers that were lost."""

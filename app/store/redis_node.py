@@ -153,7 +153,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     On a room's channel, ``m``: a room message (its member as stored follows), ``prev`` the id
     of the room's newest message before it, ``token`` the sending node's; ``e``: room events,
     encoded frames follow, not for the sessions in ``skip``; a topic change carries ``topic``
-    and ``by``, a deletion the id to ``blank``, a change of the room's moderation ``rules``.
+    and ``by``, a deletion the id to ``blank``, a change of the room's moderation ``rules``, a
+    kick the sessions to ``expel`` (their node removes them, doing ``order``, before the frames).
     On a node's channel, ``s``: the node's own marker ``seq`` (nothing follows); ``d``: frames
     for its session ``skip[0]`` alone (a direct message); ``c``: an order for its session
     ``skip[0]``, a JSON list ``[action, *arguments]`` follows. On the channel of every node,
@@ -169,6 +170,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     blank: int = 0
     rules: bool = False  # the room's moderation rules changed
     seq: int = 0
+    expel: list[str] = []  # sessions their node takes out of the room first (``order``)
+    order: list[str] = []
 
 
 _encode_envelope = msgspec.json.Encoder().encode

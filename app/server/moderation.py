@@ -78,6 +78,7 @@ class ModerationFeature:
         self._claiming: set[str] = set()  # rooms whose first account is being made owner
         context.rules.rule = self
         context.fanout.rules_changed = self.book.refresh
+        context.fanout.roles_of = self._roles_of
         context.roster.obey("expel", self._expelled_here)
         context.roster.obey("kill", self.operators.killed_here)
         self.handlers = (
@@ -129,6 +130,7 @@ class ModerationFeature:
             finally:
                 self._claiming.discard(room)
             log.info("%s became the owner of %s, the first account to join it", s.account, room)
+            self.fanout.rules_written(room)
         return True
 
     def may_say(self, s: Session, f: p.ClientFrame, room: str) -> bool:
@@ -159,6 +161,10 @@ class ModerationFeature:
     def role_of(self, room: str, s: Member) -> str | None:
         rules = self.book.cached(room)
         return None if rules is None else self.book.role(rules, s.account)
+
+    def _roles_of(self, room: str) -> dict[str, str] | None:
+        rules = self.book.cached(room)
+        return None if rules is None else dict(rules.roles)
 
     def is_locked(self, room: str) -> bool:
         rules = self.book.cached(room)

@@ -408,6 +408,28 @@ class RedisNodeStore(RedisHistory):
 
         self.submit(stage, finish, failed, writes=False)
 
+    def room_view(
+        self,
+        room: str,
+        done: Callable[[tuple[dict[str, Seat], str, str]], None],
+        failed: Failed,
+    ) -> None:
+        """What a member of ``room`` is told of it beyond messages, read at once: its members
+        on every node (by session id), its topic and who set it."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.hgetall(keys.members(room))
+            pipe.hmget(keys.state(room), "topic", "by")
+            return 2
+
+        def finish(results: list[Any]) -> Callable[[], None]:
+            seats = {_text(sid): _decode_seat(value) for sid, value in results[0].items()}
+            topic, by = (_text(value or b"") for value in results[1])
+            return lambda: done((seats, topic, by))
+
+        self.submit(stage, finish, failed, writes=False)
+
     def occupied(
         self,
         after: str,

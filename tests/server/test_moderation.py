@@ -19,17 +19,19 @@ __all__ = ["backend", "connect", "start_server"]
 
 async def test_the_first_account_to_join_owns_the_room(connect: Connect) -> None:
     """A guest joining first owns nothing; the first account to join then becomes the owner,
-    which joined and who show."""
+    which joined and who show, to the owner and to the guest (on the other node of two)."""
     guest = await connect("guest")
     joined, _ = await guest.join("#dev")
     assert "roles" not in joined and "locked" not in joined
     alice = await owner_of(connect, "#dev")
-    await alice.send(type="who", room="#dev")
-    members = await alice.expect("members")
-    assert {m["nick"]: m.get("role") for m in members["members"]} == {
-        "alice": "owner",
-        "guest": None,
-    }
+    await guest.barrier()
+    for client in (alice, guest):
+        await client.send(type="who", room="#dev")
+        members = await client.expect("members")
+        assert {m["nick"]: m.get("role") for m in members["members"]} == {
+            "alice": "owner",
+            "guest": None,
+        }
 
 
 async def test_op_and_deop_reach_every_member(connect: Connect) -> None:

@@ -15,9 +15,10 @@ lost stores nothing twice. ``publish`` sends a room event or a node's own marker
 raises the ceiling by a block atomically and returns its top.
 
 Channels, each carrying the deployment's database number ``N`` (channels are the whole Redis
-server's, whatever the database): ``PREFIX:dbN:{ROOM}:events`` (the room's messages and events;
-the room's hash tag, so on Redis Cluster the script's keys and the channel are on the room's shard,
-except the global id ceiling), ``PREFIX:dbN:node:NODE`` (what is sent to one node) and
+server's, whatever the database): ``PREFIX:dbN:{ROOM}:events`` (the room's messages and events,
+under the room's hash tag; the message script also takes the global id ceiling and rooms index,
+and the nick, seat and reaper scripts global or per-node keys, so Redis Cluster would refuse them:
+docs/scale-out.md lists each), ``PREFIX:dbN:node:NODE`` (what is sent to one node) and
 ``PREFIX:dbN:nodes:events`` (what is for every node). ``Envelope`` is what travels on them.
 """
 

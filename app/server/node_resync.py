@@ -13,8 +13,9 @@ members and topic again, and its rules (``NodeFanout._resync``); ``changed_membe
 ``part`` for a member who is gone, a ``join`` for one who came (a nick changed meanwhile is both),
 a ``nick`` for a change of case, and a ``mode`` for each role that changed, ``by`` the member
 itself, since nobody here knows who gave it. The topic is the room's copy in ``Rooms``, compared
-there. So a client's member list, topic and roles agree with Redis again; it may see an event
-twice (one published between the resubscription and the read is in both), never miss one.
+there. So a client's member list, topic and roles agree with Redis again (its ``away`` texts
+may not); it may see a change twice (one published between the resubscription and the read is in
+both), never miss one.
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ class RoomViews:
 
     def stop(self, room: str) -> None:
         self._members.pop(room, None)
-
-    def follows(self, room: str) -> bool:
-        return room in self._members
 
     def heard(self, room: str, body: bytes) -> None:
         """The room's members were told the frames of ``body`` (one event of the channel)."""

@@ -245,8 +245,9 @@ async def test_room_events_missed_during_an_outage_are_made_up(
     while subscribed(a) or subscribed(b):
         assert time.monotonic() < deadline, "the nodes did not notice Redis stopped"
         await asyncio.sleep(0.05)
-    # Long enough that A's next try is seconds away (its pause doubles: 0.1 s to 5 s).
-    await asyncio.sleep(3.3)
+    # A's pause doubles from 0.1 s: it tries at about 3.1 s, 6.3 s and 11.3 s. Back at 7.5 s,
+    # Redis is up over a second after one try and about four before the next.
+    await asyncio.sleep(7.5)
     redis.start()
     await until_done(carol, type="join", room="#r")
     await until_done(dave, type="part", room="#r")

@@ -164,7 +164,10 @@ class AccountFeature:
             return
         log.info("unregister account %s from %s", s.account, s.peer)
         s.account = ""
-        s.send(p.AccountInfo(nick=s.nick, registered=False, ref=f.ref))
+        # After the rooms it owned were passed on: on a node their ``mode`` comes back through
+        # the subscription, and the answer follows it as in one process.
+        answer = p.AccountInfo(nick=s.nick, registered=False, ref=f.ref)
+        self.ctx.fanout.after_store(lambda: s.send(answer))
 
     async def whois(self, s: Session, f: p.Whois) -> None:
         key = p.fold(f.nick)

@@ -19,7 +19,7 @@ what differs there: room message ids taken in Redis (``assigns_ids``, ``take_id`
 messages), delivery from the node's subscription, a room followed before it is first read
 (``follow``), a reply that must not overtake its events' publication (``settle``), a
 ``roster`` of every node's nicks and members (``roster.py``), and rules changed on other nodes
-(``rules_changed``). In one process those are the no-ops here.
+(``rules_changed``, ``roles_of``). In one process those are the no-ops here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -93,6 +93,9 @@ class Fanout:
         # Called with a room whose moderation rules another node changed (moderation rereads
         # them); one process changes them itself.
         self.rules_changed: Callable[[str], Awaitable[None]] = _unchanged
+        # The roles of a room's accounts as this process holds them, or None if it holds no
+        # rules of the room (a node compares them around a reread after an outage).
+        self.roles_of: Callable[[str], Mapping[str, str] | None] = _no_roles
         backplane.attach(self._deliver)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -143,6 +146,11 @@ class Fanout:
         payload = p.encode(frame)
         skipped = frozenset((skip.id,)) if skip is not None else frozenset()
         self.after_store(lambda: self.backplane.publish(room, payload, skipped))
+
+    def rules_written(self, room: str) -> None:
+        """``room``'s rules changed with nothing to tell its members (the first account to
+        join became its owner): other processes must read them again. One process has none."""
+        return None
 
     def _on_committed(self, messages: Sequence[StoredMessage]) -> None:
         for message in messages:
@@ -207,6 +215,10 @@ class Fanout:
         else:
             for member in list(members.values()):
                 member.write(payload)
+
+
+def _no_roles(room: str) -> Mapping[str, str] | None:
+    return None
 
 
 async def _unchanged(room: str) -> None:

@@ -18,7 +18,6 @@ changed on another node are read again before this node's members see the change
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from functools import partial
 
@@ -77,10 +76,10 @@ class ModerationFeature:
         self.book = RuleBook(context.moderation, frozenset(context.config.opers))
         self.operators = ServerOperators(context, self.book)
         self._claiming: set[str] = set()  # rooms whose first account is being made owner
-        self._tasks: set[asyncio.Task[None]] = set()  # removals on other nodes under way
         context.rules.rule = self
         context.fanout.rules_changed = self.book.refresh
-        context.roster.obey("kick", self._kicked_here)
+        context.fanout.roles_of = self._roles_of
+        context.roster.obey("expel", self._expelled_here)
         context.roster.obey("kill", self.operators.killed_here)
         self.handlers = (
             Handlers()
@@ -110,6 +109,9 @@ class ModerationFeature:
     # --- Gatekeeper: what rooms, messages and presence ask ---
 
     async def may_join(self, s: Session, f: p.ClientFrame, room: str) -> bool:
+        if not self.ctx.roster.alone:
+            # A ban that another node answered may not have reached this node's copy yet.
+            await self.book.refresh(room)
         rules = await self._rules(s, f, room)
         if rules is None:
             return False
@@ -128,6 +130,7 @@ class ModerationFeature:
             finally:
                 self._claiming.discard(room)
             log.info("%s became the owner of %s, the first account to join it", s.account, room)
+            self.fanout.rules_written(room)
         return True
 
     def may_say(self, s: Session, f: p.ClientFrame, room: str) -> bool:
@@ -158,6 +161,10 @@ class ModerationFeature:
     def role_of(self, room: str, s: Member) -> str | None:
         rules = self.book.cached(room)
         return None if rules is None else self.book.role(rules, s.account)
+
+    def _roles_of(self, room: str) -> dict[str, str] | None:
+        rules = self.book.cached(room)
+        return None if rules is None else dict(rules.roles)
 
     def is_locked(self, room: str) -> bool:
         rules = self.book.cached(room)
@@ -259,29 +266,23 @@ class ModerationFeature:
         if found is None:
             refuse(s, f, "no_such_nick", f"nobody called {f.nick} is in {room.name}")
             return
-        owner, victim = found
+        _, victim = found
         if not self._outranks(s, f, rules, victim.account, victim.nick):
             return
         log.info("%s kicked %s from %s: %s", s.nick, victim.nick, room.name, f.reason or "-")
-        self.ctx.roster.order(owner, "kick", [room.name, s.nick, f.reason or "", s.id])
-        presence = p.Presence(
+        self.ctx.roster.expel(room.name, [found], s.nick, f.reason, skip=s)
+        own = p.Presence(
             room=room.name, nick=victim.nick, event="kick", by=s.nick, reason=f.reason, ref=f.ref
         )
-        self.fanout.after_store(lambda: s.send(presence))
+        self.fanout.after_store(lambda: s.send(own))
 
-    def _kicked_here(self, victim: Session, order: list[str]) -> None:
-        """Another node's op kicked ``victim``: removed as a local kick removes, the room told
-        (not the op, whose node answered it)."""
-        room, by, reason, actor = order
+    def _expelled_here(self, victim: Session, order: list[str]) -> None:
+        """A kick (or a ban) on some node took ``victim`` out: removed as a local kick
+        removes, before its room hears of it (``Roster.expel``)."""
+        room, by, reason = order
         if not self.rooms.part(room, victim):
             return
-        self.fanout.after_store(
-            partial(victim.send, p.Kicked(room=room, by=by, reason=reason or None))
-        )
-        presence = p.Presence(
-            room=room, nick=victim.nick, event="kick", by=by, reason=reason or None
-        )
-        self.fanout.backplane.publish(room, p.encode(presence), frozenset((actor,)))
+        victim.send(p.Kicked(room=room, by=by, reason=reason or None))
         forget_if_empty(self.ctx, room)
 
     async def ban(self, s: Session, f: p.Ban) -> None:
@@ -323,6 +324,9 @@ class ModerationFeature:
             expires_ms=expires,
         )
         self._announce(room.name, moderated, s, f.ref)
+        if not self.ctx.roster.alone:
+            await self._expel_banned(room.name, mask, s.nick, f.reason)
+            return
         # Once every member has the ban, the members it matches leave: they see it too.
         self.fanout.after_store(lambda: self._remove_banned(room.name, mask, s.nick, f.reason))
 
@@ -530,27 +534,27 @@ class ModerationFeature:
             and self.book.rank(rules, member) < OWNER
         ]
         self._remove(room, victims, by, reason)
-        if not self.ctx.roster.alone:
-            task = asyncio.get_running_loop().create_task(
-                self._remove_banned_elsewhere(room, rules, mask, by, reason)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
-    async def _remove_banned_elsewhere(
-        self, room: str, rules: RoomRules, mask: Mask, by: str, reason: str | None
-    ) -> None:
-        """The members on other nodes that ``mask`` bans: their nodes remove them."""
+    async def _expel_banned(self, room: str, mask: Mask, by: str, reason: str | None) -> None:
+        """On a node: the members of ``room`` on every node that ``mask`` bans leave, each
+        with a room event published after the ban's (so they see it first) and before this
+        session's next frame is handled (so its ``ping`` comes back after their kicks)."""
         try:
-            elsewhere = await self.ctx.roster.elsewhere(room)
+            members = await self.ctx.roster.everywhere(room)
         except Unavailable:
-            log.warning("cannot read the members of %s on other nodes to remove the banned", room)
+            log.warning("cannot read the members of %s to remove the banned", room)
             return
-        for owner, member in elsewhere:
-            if mask.matches(member.account, member.key, member.ip) and (
-                self.book.rank_of_account(rules, member.account) < OWNER
-            ):
-                self.ctx.roster.order(owner, "kick", [room, by, reason or "", ""])
+        rules = self.book.cached(room)
+        if rules is None:
+            return  # everyone left meanwhile
+        victims = [
+            (owner, member)
+            for owner, member in members
+            if mask.matches(member.account, member.key, member.ip)
+            and self.book.rank_of_account(rules, member.account) < OWNER
+        ]
+        if victims:
+            self.ctx.roster.expel(room, victims, by, reason)
 
     def _remove(
         self,

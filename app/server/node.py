@@ -48,6 +48,7 @@ from app.server.backplane import Backplane, Deliver
 from app.server.directory import Rooms
 from app.server.fanout import Fanout, _Said, to_wire
 from app.server.feature import Unavailable, awaited, read_page
+from app.server.node_resync import RoomViews, changed_roles
 from app.server.node_roster import NodeRoster
 from app.server.registry import Sessions
 from app.server.session import Session
@@ -102,6 +103,7 @@ class NodeFanout(Fanout):
         self._pending: dict[int, _Said] = {}  # by token sequence: sent, not yet delivered
         self._stored: dict[int, int] = {}  # message id -> token sequence, once Redis replied
         self._last: dict[str, int] = {}  # followed room -> last message id delivered here
+        self.views = RoomViews()  # followed room -> its members as the local clients know them
         self._lingering: set[str] = set()  # forgotten, followed until its messages came back
         self._marks = 0
         self._marking: list[Callable[[], None]] = []  # actions for the next marker
@@ -188,6 +190,10 @@ class NodeFanout(Fanout):
             envelope.revise, envelope.text = frame.id, frame.text
         self.node_store.publish(self.keys.events(room), wrap(envelope, p.encode(frame)))
 
+    def rules_written(self, room: str) -> None:
+        envelope = Envelope(k="e", rules=True)
+        self.node_store.publish(self.keys.events(room), wrap(envelope))
+
     async def settle(self) -> None:
         executed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -214,12 +220,16 @@ class NodeFanout(Fanout):
         room = self.keys.room_of(channel)
         if room is None or room in self._last:
             return
-        # What Redis stored up to here the room's read (after this) has; later ones come here.
+        # What Redis stored up to here the room's reads (after this) have; later ones come here.
         try:
-            newest = await read_page(self.store, room, None, None, 1)
+            newest, (seats, _, _) = await asyncio.gather(
+                read_page(self.store, room, None, None, 1),
+                awaited(self.node_store.room_view, room),
+            )
         except Unavailable as exc:
             raise redis.ConnectionError(f"cannot read {room}: {exc}") from exc
         self._last[room] = newest.messages[-1].id if newest.messages else 0
+        self.views.start(room, seats.values())
 
     async def _receive(self, channel: str, data: bytes) -> None:
         head, _, body = data.partition(b"\n")
@@ -256,6 +266,8 @@ class NodeFanout(Fanout):
             mine = token.startswith(self.node) and token[len(self.node)] == "."
             self._deliver_message(message, int(token[len(self.node) + 1 :]) if mine else None)
         elif envelope.k == "e":
+            if envelope.expel:
+                self._expel(room, envelope)
             if envelope.topic is not None:
                 self.rooms.topic_changed(room, envelope.topic, envelope.by)
             if envelope.blank:
@@ -264,14 +276,55 @@ class NodeFanout(Fanout):
                 self.rooms.revise(room, envelope.revise, envelope.text)
             if envelope.rules:
                 await self.rules_changed(room)  # before the members see what changed
-            self.outbox.add(room, body, frozenset(envelope.skip))
+            if body:
+                self.views.heard(room, body)
+                self.outbox.add(room, body, frozenset(envelope.skip))
+
+    def _expel(self, room: str, envelope: Envelope) -> None:
+        """A kick of ``envelope.expel``: this node's sessions among them leave ``room`` first
+        (after what came before, the ban that removes them, say), so that none hears a kick."""
+        self.outbox.flush_room(room)
+        if self.sessions is None:
+            return
+        for session in envelope.expel:
+            victim = self.sessions.get(session)
+            if victim is not None and not victim.closing:
+                self.node_roster.obeyed(victim, envelope.order)
 
     async def _resumed(self) -> None:
-        """After a lost connection: what each room missed, then the markers that were lost."""
+        """After a lost connection: the messages each room missed, then what its members must
+        be told of the events it missed, then the markers that were lost."""
         for room in list(self._last):
             await self._catch_up(room)
+        for room in list(self._last):
+            await self._resync(room)
         for seq in sorted(self._marked):
             self._run_marked(seq)
+
+    async def _resync(self, room: str) -> None:
+        """Tell the local members of ``room`` how its members, topic and roles in Redis differ
+        from what they were told (``node_resync``): events published while the subscription
+        was down were not delivered here."""
+        before = self.roles_of(room)
+        try:
+            (seats, topic, by), _ = await asyncio.gather(
+                awaited(self.node_store.room_view, room), self.rules_changed(room)
+            )
+        except Unavailable as exc:
+            raise redis.ConnectionError(f"cannot read {room} again: {exc}") from exc
+        if room not in self._last:
+            return  # forgotten meanwhile
+        frames: list[p.ServerFrame] = [*self.views.changed_members(room, seats.values())]
+        here = self.rooms.get(room)
+        if here is not None and (here.topic, here.topic_by) != (topic, by):
+            self.rooms.topic_changed(room, topic, by)
+            frames.append(p.Topic(room=room, topic=topic, by=by))
+        after = self.roles_of(room)
+        if before is not None and after is not None:
+            frames.extend(changed_roles(room, before, after, seats.values()))
+        if frames:
+            log.info("%s changed while the subscription was down: %d events", room, len(frames))
+            self.outbox.add(room, b"".join(p.encode(frame) for frame in frames))
 
     async def _catch_up(self, room: str) -> None:
         """Deliver the messages of ``room`` stored after the last one delivered here."""
@@ -349,6 +402,7 @@ class NodeFanout(Fanout):
             return
         self._lingering.discard(room)
         self._last.pop(room, None)
+        self.views.stop(room)
         self.subscription.unfollow(self.keys.events(room))
 
     def _settled(self, room: str) -> None:

@@ -113,6 +113,36 @@ class NodeRoster:
             if seat.node != self.node
         ]
 
+    async def everywhere(self, room: str) -> list[tuple[str, Member]]:
+        seats: dict[str, Seat] = await awaited(self.store.members, room)
+        return [(f"{seat.node} {session}", seat) for session, seat in seats.items()]
+
+    def expel(
+        self,
+        room: str,
+        victims: Sequence[tuple[str, Member]],
+        by: str,
+        reason: str | None,
+        skip: Session | None = None,
+    ) -> None:
+        sessions = []
+        for owner, _ in victims:
+            node, _, session = owner.partition(" ")
+            # Gone from the listings before anyone hears the kick (its node unseats it again).
+            self.store.unseat(room, node, session)
+            sessions.append(session)
+        envelope = Envelope(
+            k="e",
+            skip=[skip.id] if skip is not None else [],
+            expel=sessions,
+            order=["expel", room, by, reason or ""],
+        )
+        kicks = b"".join(
+            p.encode(p.Presence(room=room, nick=m.nick, event="kick", by=by, reason=reason))
+            for _, m in victims
+        )
+        self.store.publish(self.store.keys.events(room), wrap(envelope, kicks))
+
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
         node, _, session = owner.partition(" ")
         envelope = wrap(Envelope(k="c", skip=[session]), _encode([action, *arguments]))
@@ -139,9 +169,9 @@ class NodeRoster:
         else:
             await handler(arguments)
 
-    def obeyed(self, s: Session, order: bytes) -> None:
-        """Carry out an order another node sent for ``s``."""
-        action, *arguments = _decode_order(order)
+    def obeyed(self, s: Session, order: bytes | list[str]) -> None:
+        """Carry out an order a node sent for ``s`` (on its channel, or with a room event)."""
+        action, *arguments = _decode_order(order) if isinstance(order, bytes) else order
         handler = self._orders.get(action)
         if handler is None:
             log.warning("an order %r this node does not know", action)

@@ -122,6 +122,9 @@ class ServerOperators:
         """Whether ``s`` may take ``nick`` as ``account``: no server-wide ban matches it."""
         if account and account in self.book.opers:
             return True
+        if not self.ctx.roster.alone:
+            # A gban or gunban that another node answered may not have reached this node yet.
+            await self.book.refresh(SERVER_WIDE)
         try:
             rules = await self.book.of(SERVER_WIDE)
         except Unavailable:

@@ -7,8 +7,10 @@ nobody elsewhere. A node of a shared
 deployment has a roster kept in Redis (``node_roster.NodeRoster``): a nick is claimed there
 atomically before a session takes it, every join and part is recorded there (``Rooms`` tells its
 ``seats``), and ``who``, ``joined`` and ``rooms`` list the members of every node; a direct
-message to a nick held on another node is sent there (``where``, ``deliver``), and a kick or
-kill of a session there is an order to its node (``find``, ``order``, ``obey``); a server-wide
+message to a nick held on another node is sent there (``where``, ``deliver``), a kill of a
+session there is an order to its node (``find``, ``order``, ``obey``), a kick or a ban's removal
+is one room event that the member's node acts on before its members hear it (``everywhere``,
+``expel``); a server-wide
 ban is announced to every node (``announce``, ``heed``). ``Member`` is
 what a listing needs of a member, whether it is a local ``Session`` or a seat recorded by
 another node.
@@ -88,6 +90,26 @@ class Roster(Protocol):
         ``feature.Unavailable``."""
         ...
 
+    async def everywhere(self, room: str) -> list[tuple[str, Member]]:
+        """Every member of ``room`` on every process, each with who it is there. Raises
+        ``feature.Unavailable``."""
+        ...
+
+    def expel(
+        self,
+        room: str,
+        victims: Sequence[tuple[str, Member]],
+        by: str,
+        reason: str | None,
+        skip: Session | None = None,
+    ) -> None:
+        """Take ``victims`` (who each is, as ``everywhere`` names it, and the member) out of
+        ``room`` and tell the room a ``presence`` kick for each, as one room event: their
+        processes remove them all (as ``obey("expel")`` registered) before any member hears a
+        kick, and whoever hears one finds them gone; ``skip`` (the actor, answered apart) does
+        not get it."""
+        ...
+
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
         """Have the process of session ``owner`` do ``action`` to it (as ``obey`` registered)."""
         ...
@@ -140,6 +162,19 @@ class Alone:
 
     async def elsewhere(self, room: str) -> list[tuple[str, Member]]:
         return []
+
+    async def everywhere(self, room: str) -> list[tuple[str, Member]]:
+        raise AssertionError("one process lists its members from Rooms")
+
+    def expel(
+        self,
+        room: str,
+        victims: Sequence[tuple[str, Member]],
+        by: str,
+        reason: str | None,
+        skip: Session | None = None,
+    ) -> None:
+        raise AssertionError("one process removes its members itself")
 
     def order(self, owner: str, action: str, arguments: Sequence[str]) -> None:
         raise AssertionError("one process has no other to order")

@@ -15,9 +15,10 @@ lost stores nothing twice. ``publish`` sends a room event or a node's own marker
 raises the ceiling by a block atomically and returns its top.
 
 Channels, each carrying the deployment's database number ``N`` (channels are the whole Redis
-server's, whatever the database): ``PREFIX:dbN:{ROOM}:events`` (the room's messages and events;
-the room's hash tag, so on Redis Cluster the script's keys and the channel are on the room's shard,
-except the global id ceiling), ``PREFIX:dbN:node:NODE`` (what is sent to one node) and
+server's, whatever the database): ``PREFIX:dbN:{ROOM}:events`` (the room's messages and events,
+under the room's hash tag; the message script also takes the global id ceiling and rooms index,
+and the nick, seat and reaper scripts global or per-node keys, so Redis Cluster would refuse them:
+docs/scale-out.md lists each), ``PREFIX:dbN:node:NODE`` (what is sent to one node) and
 ``PREFIX:dbN:nodes:events`` (what is for every node). ``Envelope`` is what travels on them.
 """
 
@@ -154,7 +155,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     of the room's newest message before it, ``token`` the sending node's; ``e``: room events,
     encoded frames follow, not for the sessions in ``skip``; a topic change carries ``topic``
     and ``by``, a deletion the id to ``blank``, a change of the room's moderation ``rules``, an
-    edit the id to ``revise`` and its new ``text``.
+    edit the id to ``revise`` and its new ``text``, a kick the sessions to ``expel`` (their node
+    removes them, doing ``order``, before the frames).
     On a node's channel, ``s``: the node's own marker ``seq`` (nothing follows); ``d``: frames
     for its session ``skip[0]`` alone (a direct message); ``c``: an order for its session
     ``skip[0]``, a JSON list ``[action, *arguments]`` follows. On the channel of every node,
@@ -172,6 +174,8 @@ class Envelope(msgspec.Struct, omit_defaults=True):
     seq: int = 0
     revise: int = 0
     text: str = ""
+    expel: list[str] = []  # sessions their node takes out of the room first (``order``)
+    order: list[str] = []
 
 
 _encode_envelope = msgspec.json.Encoder().encode
@@ -405,6 +409,28 @@ class RedisNodeStore(RedisHistory):
         def finish(results: list[Any]) -> Callable[[], None]:
             seats = {_text(sid): _decode_seat(value) for sid, value in results[0].items()}
             return lambda: done(seats)
+
+        self.submit(stage, finish, failed, writes=False)
+
+    def room_view(
+        self,
+        room: str,
+        done: Callable[[tuple[dict[str, Seat], str, str]], None],
+        failed: Failed,
+    ) -> None:
+        """What a member of ``room`` is told of it beyond messages, read at once: its members
+        on every node (by session id), its topic and who set it."""
+        keys = self.keys
+
+        def stage(pipe: _Pipeline) -> int:
+            pipe.hgetall(keys.members(room))
+            pipe.hmget(keys.state(room), "topic", "by")
+            return 2
+
+        def finish(results: list[Any]) -> Callable[[], None]:
+            seats = {_text(sid): _decode_seat(value) for sid, value in results[0].items()}
+            topic, by = (_text(value or b"") for value in results[1])
+            return lambda: done((seats, topic, by))
 
         self.submit(stage, finish, failed, writes=False)
 

@@ -1,5 +1,6 @@
-"""Accounts on a real server over loopback, with a real SQLite file: registering, signing in,
-bad passwords, throttled guessing, taking over, and restarts."""
+"""Accounts on a real server over loopback (one process on a real SQLite file, and two nodes on a
+real Redis: ``tests/server/backends.py``): registering, signing in, bad passwords, throttled
+guessing, taking over, and restarts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 from app.server import Server
 from tests.conftest import Connect, Dial, StartServer, stop_and_hang_up
+from tests.server.backends import backend, connect, start_server
 from tests.server.wire import PASSWORD, from_address, registered, sign_in
+
+__all__ = ["backend", "connect", "start_server"]
 
 
 async def test_register_then_sign_in_with_the_password(server: Server, connect: Connect) -> None:

@@ -1,12 +1,15 @@
-"""Direct messages with accounts on a real server and SQLite file: stored between accounts and
-paged back with ``history {with}``, kept for an offline account until it signs in, live-only
-with a guest."""
+"""Direct messages with accounts on a real server (one process on SQLite, and two nodes on Redis:
+``tests/server/backends.py``): stored between accounts and paged back with ``history {with}``, kept
+for an offline account until it signs in, live-only with a guest."""
 
 from __future__ import annotations
 
 from app.server import Server
 from tests.conftest import Connect, Dial, StartServer, WireClient, stop_and_hang_up
+from tests.server.backends import backend, connect, start_server
 from tests.server.wire import PASSWORD, registered
+
+__all__ = ["backend", "connect", "start_server"]
 
 
 async def sign_in(dial: Dial, port: int, nick: str) -> WireClient:

@@ -3,7 +3,9 @@
 Every refused frame is followed by a ``ping``: its ``pong`` proves the connection is still served,
 and the barrier proves that nothing but the one error was sent (in particular, that the refused
 frame had no effect on anybody). The two inputs that do close a connection, an over-long line and
-(for the frame only) flood control, are checked here too.
+(for the frame only) flood control, are checked here too, on one process and on two nodes (a
+flood limit is a connection's: whichever node it is on refuses, and the other node's members get
+only what was served).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Connect, StartServer, WireClient
+from tests.server.backends import backend, connect, start_server
+
+__all__ = ["backend", "connect", "start_server"]
 
 TEXT_MAX = 4000
 

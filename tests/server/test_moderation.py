@@ -1,5 +1,6 @@
-"""Room moderation on a real server over loopback, with a real SQLite file: owners and ops, kick,
-mute, topic lock, delete, server operators' kill, and what a restart keeps."""
+"""Room moderation on a real server over loopback (one process on a real SQLite file, and two nodes
+on a real Redis: ``tests/server/backends.py``): owners and ops, kick, mute, topic lock, delete,
+server operators' kill, and what a restart keeps."""
 
 from __future__ import annotations
 
@@ -10,22 +11,27 @@ import pytest
 
 from app.server import Server
 from tests.conftest import Connect, Dial, StartServer, WireClient
+from tests.server.backends import backend, connect, start_server
 from tests.server.wire import PASSWORD, in_room, op_in, owner_of, registered
+
+__all__ = ["backend", "connect", "start_server"]
 
 
 async def test_the_first_account_to_join_owns_the_room(connect: Connect) -> None:
     """A guest joining first owns nothing; the first account to join then becomes the owner,
-    which joined and who show."""
+    which joined and who show, to the owner and to the guest (on the other node of two)."""
     guest = await connect("guest")
     joined, _ = await guest.join("#dev")
     assert "roles" not in joined and "locked" not in joined
     alice = await owner_of(connect, "#dev")
-    await alice.send(type="who", room="#dev")
-    members = await alice.expect("members")
-    assert {m["nick"]: m.get("role") for m in members["members"]} == {
-        "alice": "owner",
-        "guest": None,
-    }
+    await guest.barrier()
+    for client in (alice, guest):
+        await client.send(type="who", room="#dev")
+        members = await client.expect("members")
+        assert {m["nick"]: m.get("role") for m in members["members"]} == {
+            "alice": "owner",
+            "guest": None,
+        }
 
 
 async def test_op_and_deop_reach_every_member(connect: Connect) -> None:
@@ -272,21 +278,22 @@ async def test_an_account_deletes_its_message_from_another_connection(
     await again.expect("deleted", id=said["id"], ref=2)
 
 
-async def test_an_operator_kills_a_connection(start_server: StartServer, dial: Dial) -> None:
+async def test_an_operator_kills_a_connection(start_server: StartServer, connect: Connect) -> None:
     """A server operator's welcome says oper; its kill closes the victim with bye killed, its
     rooms see the quit with who and why, and a non-operator's kill is not_permitted."""
     server = await start_server(opers=("root",))
 
-    async def connect(nick: str | None = None) -> WireClient:
-        return await dial(server.port, nick)
+    async def on_it(nick: str | None = None) -> WireClient:
+        # Alternately on each node of a deployment of nodes.
+        return await connect(nick, port=server.port)
 
-    root = await connect("root")
+    root = await on_it("root")
     await root.send(type="register", password=PASSWORD, ref="r")
     await root.expect("account", ref="r")
-    again = await dial(server.port)
+    again = await on_it()
     await again.send(type="hello", nick="root", proto=1, password=PASSWORD)
     await again.expect("welcome", nick="root", account="root", oper=True)
-    troll, carol = await in_room(connect, "#dev", "troll", "carol")
+    troll, carol = await in_room(on_it, "#dev", "troll", "carol")
     await carol.barrier()
     await carol.send(type="kill", nick="troll", ref=1)
     await carol.expect("error", code="not_permitted", ref=1)
@@ -365,6 +372,8 @@ async def test_a_deleted_owner_passes_its_room_on_and_its_nick_inherits_nothing(
     await alice.expect("account", registered=False, ref="u")
     await bob.expect("mode", room="#dev", nick="bob", role="owner", by="alice")
     await alice.send(type="quit")
+    # Once bob heard it quit, its nick is free on every node (a quit's reply is not awaited).
+    await bob.expect("presence", room="#dev", nick="alice", event="quit")
     again = await registered(connect, "alice")
     joined, _ = await again.join("#dev")
     assert joined["roles"] == {"bob": "owner"}

@@ -22,6 +22,7 @@ from app.server import Server
 from tests.conftest import Dial, StartServer, WireClient
 from tests.redis_server import RedisServer
 from tests.server.nodes import redis, start_node
+from tests.server.wire import registered
 
 __all__ = ["redis", "start_node"]
 
@@ -201,3 +202,74 @@ async def test_a_node_taken_for_dead_records_its_members_again(
     thief = await dial(b.port)
     await thief.send(type="hello", nick="alice", proto=1)
     await thief.expect("error", code="nick_taken")
+
+
+async def until_done(client: WireClient, **frame: Any) -> list[dict[str, Any]]:
+    """Send ``frame`` until it is not refused ``unavailable`` (the store reconnecting); what it
+    brought before the next ``pong``."""
+    deadline = time.monotonic() + 10
+    while True:
+        await client.send(**frame)
+        frames = await client.barrier()
+        if not any(f["type"] == "error" and f["code"] == "unavailable" for f in frames):
+            return frames
+        assert time.monotonic() < deadline, f"{frame} refused for 10 s"
+        await asyncio.sleep(0.05)
+
+
+def subscribed(node: Server) -> bool:
+    """Whether ``node``'s subscription to Redis is connected."""
+    return bool(node.hub.fanout.subscription.connected)  # type: ignore[attr-defined]
+
+
+async def test_room_events_missed_during_an_outage_are_made_up(
+    redis: RedisServer, start_node: StartServer, dial: Dial
+) -> None:
+    """Redis down, then back while node A's subscription still waits to reconnect: a join, a
+    part, a topic and an op made on node B meanwhile reach A's member once A resubscribes (as
+    join, part, topic and mode), and its member list is then the room's."""
+    a, b = await start_node(), await start_node()
+    alice = await dial(a.port, "alice")
+    await alice.join("#r")
+    bob = await registered(lambda nick: dial(b.port, nick), "bob")
+    await bob.join("#r")  # the first account in: the owner
+    ann = await registered(lambda nick: dial(b.port, nick), "ann")
+    await ann.join("#r")
+    dave = await dial(b.port, "dave")
+    await dave.join("#r")
+    carol = await dial(b.port, "carol")
+    for client in (alice, bob, ann, dave, carol):
+        await client.barrier()
+    redis.stop()
+    deadline = time.monotonic() + 10
+    while subscribed(a) or subscribed(b):
+        assert time.monotonic() < deadline, "the nodes did not notice Redis stopped"
+        await asyncio.sleep(0.05)
+    # A's pause doubles from 0.1 s: it tries at about 3.1 s, 6.3 s and 11.3 s. Back at 7.5 s,
+    # Redis is up over a second after one try and about four before the next.
+    await asyncio.sleep(7.5)
+    redis.start()
+    await until_done(carol, type="join", room="#r")
+    await until_done(dave, type="part", room="#r")
+    await until_done(bob, type="topic", room="#r", topic="after the storm")
+    await until_done(bob, type="op", room="#r", nick="ann")
+    assert not subscribed(a), "A resubscribed before B's changes: the outage proved nothing"
+    expected = [
+        {"type": "presence", "room": "#r", "nick": "dave", "event": "part"},
+        {"type": "presence", "room": "#r", "nick": "carol", "event": "join"},
+        {"type": "topic", "room": "#r", "topic": "after the storm", "by": "bob"},
+        {"type": "mode", "room": "#r", "nick": "ann", "role": "op", "by": "ann"},
+    ]
+    got = [await alice.recv(timeout=15) for _ in expected]
+    assert got == expected
+    assert await alice.barrier() == []
+    await alice.send(type="who", room="#r", ref="w")
+    who = await alice.expect("members", ref="w")
+    assert [(m["nick"], m.get("role")) for m in who["members"]] == [
+        ("alice", None),
+        ("ann", "op"),
+        ("bob", "owner"),
+        ("carol", None),
+    ]
+    await carol.send(type="say", room="#r", text="made it")
+    await alice.expect("message", text="made it")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks import breakdown
 from benchmarks.driver import kept_up, pick
 
 # The targets, for N = 1,000 in one room on this 2-core machine.
@@ -267,6 +268,8 @@ def markdown(results: dict[str, Any]) -> str:
             *steps_table(run),
             "",
         ]
+        found = breakdown.table([run])
+        out += [*found, ""] if found else []
     return "\n".join(out)
 
 

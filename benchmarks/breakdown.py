@@ -95,7 +95,8 @@ def read(path: Path, since_ns: int, until_ns: int) -> dict[str, Any]:
 
 def timings_file(workdir: Path, kind: str) -> Path:
     """A fresh file for server ``kind``'s samples in ``workdir``."""
-    path = workdir / f"timings-{kind}-{time.monotonic_ns()}.log"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in kind)
+    path = workdir / f"timings-{safe}-{time.monotonic_ns()}.log"
     path.touch()
     os.chmod(path, 0o600)
     return path

@@ -180,6 +180,14 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
     )
     bench.add_argument(
+        "--before",
+        metavar="REV",
+        help=(
+            "run Parley at git revision REV of this checkout beside the working one, paired at "
+            "each step (before and after a change); one N per run"
+        ),
+    )
+    bench.add_argument(
         "--overload",
         action="store_true",
         help=(
@@ -277,7 +285,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return overload.run(args, clients, rates, settings)
     floor = loopback.write_cost()
     log.info("one write to a loopback socket costs %.1f us of CPU here", floor)
-    if args.peers is not None or args.redis is not None:
+    if args.peers is not None or args.redis is not None or args.before is not None:
         return _run_paired(args, clients, rates, settings)
     baseline = not args.no_baseline and args.rooms == 1
     results = driver.benchmark(clients, rates, settings, idle_clients=idle, baseline=baseline)
@@ -326,6 +334,14 @@ def _run_paired(
         log.warning("skipping %s: %s", name, why)
     baseline = not args.no_baseline and args.peers is not None and args.rooms == 1
     kinds = ["parley", *(["baseline"] if baseline else [])]
+    if args.before is not None:
+        from benchmarks import revision
+
+        why = revision.check(args.before)
+        if why is not None:
+            log.error("--before: %s", why)
+            return 2
+        kinds.append(revision.kind_of(args.before))
     kinds += [name for name in asked if name not in skipped]
     if args.redis is not None:
         why = nodes.unreachable(args.redis)

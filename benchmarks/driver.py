@@ -32,7 +32,7 @@ from typing import Any
 from benchmarks import breakdown as breakdown_mod
 from benchmarks import generators as generators_mod
 from benchmarks import nodes as nodes_mod
-from benchmarks import peers, procstat
+from benchmarks import peers, procstat, revision
 from benchmarks.generators import Generators, source_root
 from benchmarks.loadgen import BUCKET_SHIFT
 from benchmarks.procstat import machine
@@ -74,6 +74,7 @@ class Target:
         env: dict[str, str] | None = None,
         nodes: int = 1,
         redis: nodes_mod.RedisProbe | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.db = db
@@ -87,7 +88,7 @@ class Target:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
-            cwd=source_root(),
+            cwd=cwd or source_root(),
             env=env,
         )
         if output is not None:
@@ -132,11 +133,13 @@ def start_parley(
     argv += ["--db", str(db), "--log-level", "warning"]
     nodes = nodes_mod.nodes_of(kind)
     if nodes is None:
+        rev = revision.revision_of(kind)  # Parley at another revision, run from its tree
+        tree = None if rev is None else revision.export(rev, workdir)
         if not breakdown:
-            return Target(kind, argv, db)
+            return Target(kind, argv, db, cwd=tree)
         timings = breakdown_mod.timings_file(workdir, kind)
         env = dict(os.environ, **breakdown_mod.environment(timings, breakdown))
-        target = Target(kind, argv, db, env=env)
+        target = Target(kind, argv, db, env=env, cwd=tree)
         target.timings = timings
         return target
     if redis is None:
@@ -162,7 +165,7 @@ def start_baseline() -> Target:
 def start_target(kind: str, workdir: Path, redis: str | None = None, breakdown: int = 0) -> Target:
     """Server ``kind``: "parley", "baseline", a peer of ``benchmarks.peers`` or Parley on the
     Redis at ``redis`` (a kind of ``benchmarks.nodes``)."""
-    if kind == "parley" or nodes_mod.nodes_of(kind) is not None:
+    if kind.startswith("parley"):  # parley, parley@REV, or one of ``benchmarks.nodes``
         return start_parley(workdir, kind, redis, breakdown)
     if kind == "baseline":
         return start_baseline()
@@ -172,9 +175,9 @@ def start_target(kind: str, workdir: Path, redis: str | None = None, breakdown: 
 
 def generator_mode(kind: str) -> str:
     """How the load generator speaks to server ``kind``."""
-    if nodes_mod.nodes_of(kind) is not None:
+    if kind.startswith("parley"):
         return "parley"
-    return {"parley": "parley", "baseline": "relay"}.get(kind, "irc")
+    return {"baseline": "relay"}.get(kind, "irc")
 
 
 def room_of(kind: str) -> str:
@@ -410,6 +413,8 @@ def run_step(
         "deliveries": deliveries,
         "delivered_per_s": delivered_per_s,
         "lost": lost,
+        "received": received,  # frames counted by the receivers (more than expected: a leak)
+        "expected": expected,
         "lost_connections": sum(a["lost_connections"] for a in answers),
         "short_clients": sum(a["short_clients"] for a in answers),
         "p50_ms": percentile_ms(hist, 0.50),

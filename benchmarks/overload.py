@@ -174,8 +174,15 @@ def _pings(rtts: list[tuple[float, float | None]], since: float, until: float) -
     }
 
 
-def overload(clients: int, rate: float, settings: driver.Settings, workdir: Path) -> dict[str, Any]:
-    """The four phases around 1.5 x ``rate`` for ``settings.duration`` seconds, measured."""
+def overload(
+    clients: int,
+    rate: float,
+    settings: driver.Settings,
+    workdir: Path,
+    settle: float = SETTLE_S,
+) -> dict[str, Any]:
+    """The four phases around 1.5 x ``rate`` for ``settings.duration`` seconds, measured;
+    the phases before and after last ``settle`` seconds each."""
     target = driver.start_parley(workdir, breakdown=settings.breakdown)
     run = driver.new_run("parley", clients, settings)
     generators = None
@@ -196,7 +203,7 @@ def overload(clients: int, rate: float, settings: driver.Settings, workdir: Path
         rss.start()
         for pinger in pingers:
             pinger.start()
-        short = replace(settings, duration=SETTLE_S)
+        short = replace(settings, duration=settle)
         plan = [("before", rate, short), ("overload", OVERLOAD * rate, settings)]
         plan += [("after", rate, short), ("after, half", rate / 2, short)]
         for name, offered, phase_settings in plan:

@@ -45,7 +45,10 @@ log = logging.getLogger("parley.server")
 # A fan-out costs about the same per member whether it carries one message or twenty (the cost
 # is the write to each socket), so after a fan-out that took t seconds of CPU the next one waits
 # at least t: under load batches grow instead of writes, and the loop keeps at least half of its
-# time for reading. An idle room is not delayed at all; this caps the wait in a huge one.
+# time for reading. An idle room is not delayed at all; this caps the wait in a huge one. A
+# fan-out that carried one message per room is not followed by a pause: messages then come no
+# faster than fan-outs go, a pause would not grow the next batch much and would add its length
+# to every message's latency (the low-load floor of issue 14).
 MAX_FANOUT_PAUSE = 0.05
 
 
@@ -194,7 +197,7 @@ class Fanout:
             if self.timings is not None:
                 self._timed(self.timings, name, saids, started)
         if self._loop is not None:
-            spent = time.thread_time() - began
+            spent = time.thread_time() - began if len(batch) > len(by_room) else 0.0
             self._next_flush = self._loop.time() + min(spent, MAX_FANOUT_PAUSE)
 
     def _stamp_commit(self, messages: Sequence[StoredMessage]) -> None:

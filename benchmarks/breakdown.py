@@ -22,6 +22,7 @@ Markdown columns for the reports.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -58,8 +59,9 @@ def _quiet(path: Path, timeout: float = 2.0) -> None:
 
 
 def _quantile(values: Sequence[int], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values`` (ns), in ms."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] / 1e6
 
 
 def read(path: Path, since_ns: int, until_ns: int) -> dict[str, Any]:

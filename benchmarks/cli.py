@@ -196,6 +196,11 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "half of it: responsiveness, memory, who is dropped and the recovery"
         ),
     )
+    bench.add_argument(
+        "--sendq-timeout",
+        type=_seconds(3600, zero=False),
+        help="with --overload: the server's --sendq-timeout (its default is 30 s)",
+    )
     bench.add_argument("--no-baseline", action="store_true", help="measure Parley only")
     bench.add_argument(
         "--peers",

@@ -122,15 +122,20 @@ class Target:
 
 
 def start_parley(
-    workdir: Path, kind: str = "parley", redis: str | None = None, breakdown: int = 0
+    workdir: Path,
+    kind: str = "parley",
+    redis: str | None = None,
+    breakdown: int = 0,
+    flags: Sequence[str] = (),
 ) -> Target:
     """``parley serve`` with flood control off and history persisted to a fresh file, or, for a
     kind of ``benchmarks.nodes``, its nodes on their own emptied database of Redis at ``redis``;
-    with ``breakdown``, sampling one message in that many (``benchmarks.breakdown``)."""
+    with ``breakdown``, sampling one message in that many (``benchmarks.breakdown``); ``flags``
+    are more of ``parley serve``'s."""
     db = workdir / f"bench-{time.monotonic_ns()}.db"
     argv = [sys.executable, "-m", "parley", "serve", "--port", "0", "--msg-rate", "0"]
     argv += ["--max-conns-per-ip", "0", "--new-rooms-per-min", "0"]
-    argv += ["--db", str(db), "--log-level", "warning"]
+    argv += ["--db", str(db), "--log-level", "warning", *flags]
     nodes = nodes_mod.nodes_of(kind)
     if nodes is None:
         rev = revision.revision_of(kind)  # Parley at another revision, run from its tree

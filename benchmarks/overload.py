@@ -43,6 +43,7 @@ PING_EVERY = 0.1
 PING_BOUND = 1.0
 RSS_EVERY = 0.25
 STALLED = 4
+QUIET_S = 0.5  # a stalled client still connected: nothing more comes for this long
 STALLED_RCVBUF = 4096  # a dead link's receiver takes little before the server has to hold it
 SETTLE_S = 3.0  # seconds of each phase around the overload
 
@@ -137,16 +138,16 @@ def _registered(port: int, nick: str, room: str | None, rcvbuf: int = 0) -> sock
 
 def stalled_fate(socks: list[socket.socket]) -> list[dict[str, Any]]:
     """For each stalled client: whether the server had closed it, and how much it had left
-    unread (read now, without waiting, to the end or to what the kernel holds)."""
+    unread (read now to the end, or until nothing more comes for ``QUIET_S``)."""
     fates = []
     for sock in socks:
-        sock.setblocking(False)
+        sock.settimeout(QUIET_S)
         unread, closed = 0, False
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             try:
                 data = sock.recv(1 << 20)
-            except BlockingIOError:
+            except TimeoutError:
                 break
             except OSError:
                 closed = True
@@ -180,10 +181,13 @@ def overload(
     settings: driver.Settings,
     workdir: Path,
     settle: float = SETTLE_S,
+    sendq_timeout: float | None = None,
 ) -> dict[str, Any]:
     """The four phases around 1.5 x ``rate`` for ``settings.duration`` seconds, measured;
-    the phases before and after last ``settle`` seconds each."""
-    target = driver.start_parley(workdir, breakdown=settings.breakdown)
+    the phases before and after last ``settle`` seconds each. ``sendq_timeout`` is the server's
+    ``--sendq-timeout`` (its default, 30 s, is longer than most overloads measured)."""
+    flags = () if sendq_timeout is None else ("--sendq-timeout", f"{sendq_timeout:g}")
+    target = driver.start_parley(workdir, breakdown=settings.breakdown, flags=flags)
     run = driver.new_run("parley", clients, settings)
     generators = None
     pingers: list[Pinger] = []
@@ -240,6 +244,7 @@ def overload(
     start = rss.samples[0][0] if rss.samples else 0.0
     errors = {p.name[7:]: p.error for p in pingers if p.error is not None}
     return {
+        "sendq_timeout": sendq_timeout,
         "pinger_errors": errors,
         "clients": clients,
         "sustained_rate": rate,
@@ -255,6 +260,8 @@ def markdown(results: dict[str, Any]) -> str:
     """The overload run as Markdown: a row per phase, then the stalled clients and memory."""
     n, rate = results["clients"], results["sustained_rate"]
     lines = [f"# Overload: N = {n:,} in one room, 1.5 x {rate:,.0f} deliveries/s", ""]
+    if results.get("sendq_timeout") is not None:
+        lines += [f"The server ran with --sendq-timeout {results['sendq_timeout']:g}.", ""]
     m = results["machine"]
     lines += [f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['event_loop']}", ""]
     lines += [
@@ -319,7 +326,9 @@ def run(
     procstat.raise_fd_limit(clients[0] * 2 + 1024)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
-        results = overload(clients[0], rates[0], settings, Path(tmp))
+        results = overload(
+            clients[0], rates[0], settings, Path(tmp), sendq_timeout=args.sendq_timeout
+        )
     results["machine"] = procstat.machine()
     results["settings"] = {**settings.__dict__, "rates": rates, "clients": clients}
     results["elapsed_s"] = time.perf_counter() - began

@@ -125,3 +125,21 @@ def test_rooms_that_do_not_divide_evenly_are_refused_before_measuring(
     args = build_parser().parse_args(["bench", *words])
     assert args.command(args) == 2
     assert problem in caplog.text
+
+
+def test_a_revision_of_the_checkout_runs_beside_the_working_parley() -> None:
+    """``--before REV``: Parley exported at REV runs from its own tree, paired with this one,
+    and both deliver every message; a revision that does not exist is named as such."""
+    from benchmarks import revision
+
+    if revision.check("HEAD") is not None:
+        pytest.skip("not a git checkout")
+    assert "is not a commit" in (revision.check("no-such-revision-here") or "")
+    kinds = ["parley", revision.kind_of("HEAD")]
+    settings = driver.Settings(senders=2, duration=0.3, drain=5.0, processes=1)
+    results = paired.repeated(kinds, 6, [1000.0], settings, repeat=1)
+    (runs,) = results["repeats"]
+    for run in runs:
+        (step,) = run["steps"]
+        assert step["lost"] == 0 and step["received"] == step["expected"], run["server"]
+    assert set(results["ratios"]) == {"parley@HEAD"}

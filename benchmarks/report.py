@@ -279,7 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m benchmarks.report RESULTS.json", file=sys.stderr)
         return 2
     with open(args[0], encoding="utf-8") as f:
-        print(markdown(json.load(f)))
+        results = json.load(f)
+    if "repeats" in results:  # --peers, --redis, --before: paired runs
+        from benchmarks import paired
+
+        print(paired.markdown(results))
+    elif "phases" in results:  # --overload
+        from benchmarks import overload
+
+        print(overload.markdown(results))
+    else:
+        print(markdown(results))
     return 0
 
 

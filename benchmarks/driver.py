@@ -10,8 +10,10 @@ seconds and RSS (from ``/proc``) and the generators' own CPU and lateness, so th
 whether the server or the generator ran out first. The sweep stops at the first loss, or when
 less than 90% of the offered rate is delivered (the server has fallen behind); a step over the
 latency bound alone does not stop it, since on a shared machine that may be other people's
-load. ``idle`` connects and registers many clients and reports the server's memory per idle
-connection and how long the connecting took.
+load. With ``Settings.rooms`` the clients are spread over that many rooms of equal size (the
+load generators' ``rooms``), and with ``Settings.breakdown`` Parley samples its own latency
+(``benchmarks.breakdown``), read into each step. ``idle`` connects and registers many clients and
+reports the server's memory per idle connection and how long the connecting took.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ a contiguous range of the benchmark's clients. ``connect`` opens them (for Parle
 then ``join`` of the benchmark room; for the seed relay: a bare TCP connection, since it has no
 registration), ``ready`` makes sure nothing from the set-up is still on its way (a ``ping``
 barrier per Parley client), and each ``step`` has the process's senders send their share of a
-paced message schedule while every client counts what it receives until it has all of it.
+paced message schedule while every client counts what it receives until it has all of it. With
+``rooms`` above 1, client i joins room i % rooms instead of the one room, each sender sends to its
+own room, and each client expects its room's share of the schedule.
 
 The receive path is kept as cheap as Python allows, so that the generator is not what limits the
 measurement: a receiver counts newlines (one frame or relayed line each) and never decodes JSON.

@@ -8,12 +8,13 @@ counts what it should and reports it.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks import breakdown, driver, overload, paired, peers
+from benchmarks import breakdown, driver, overload, paired, peers, report
 from parley.cli import build_parser
 
 pytestmark = pytest.mark.skipif(
@@ -85,9 +86,12 @@ def test_the_breakdown_reads_only_its_steps_whole_lines(tmp_path: Path) -> None:
     assert breakdown.read(path, 1000, 2000) == {"samples": 0}
 
 
-def test_overload_runs_its_phases_and_reports_who_was_dropped(tmp_path: Path) -> None:
+def test_overload_runs_its_phases_and_reports_who_was_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--overload: the four phases deliver everything to the reading clients, the idle clients'
-    pings are answered, the stalled clients' fate and the server's RSS are reported."""
+    pings are answered, the stalled clients' fate and the server's RSS are reported, and
+    ``benchmarks.report`` prints the saved results again."""
     settings = driver.Settings(senders=2, duration=0.5, drain=5.0, processes=1)
     results = overload.overload(8, 1000.0, settings, tmp_path, settle=0.3, sendq_timeout=2)
     names = [phase["phase"] for phase in results["phases"]]
@@ -107,7 +111,10 @@ def test_overload_runs_its_phases_and_reports_who_was_dropped(tmp_path: Path) ->
     assert results["sendq_timeout"] == 2
     assert results["rss"] and all(rss > 1 << 20 for _, rss in results["rss"])
     results.update(machine={"cpu": "x", "cores": 2, "python": "3", "event_loop": "y"})
-    assert "| overload | 1,500 |" in overload.markdown({**results, "elapsed_s": 1.0})
+    saved = tmp_path / "overload.json"
+    saved.write_text(json.dumps({**results, "elapsed_s": 1.0}), encoding="utf-8")
+    assert report.main([str(saved)]) == 0
+    assert "| overload | 1,500 |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,47 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bench.add_argument(
         "--probe-every", type=_whole(1, 1_000_000), default=8, help="every k-th client times all"
     )
+    bench.add_argument(
+        "--rooms",
+        type=_whole(1, 100_000),
+        default=1,
+        help=(
+            "spread the N clients over this many rooms of equal size, --senders of them spread "
+            "evenly too (a multiple of --rooms); the seed-style relay has no rooms and is left out"
+        ),
+    )
+    bench.add_argument(
+        "--breakdown",
+        type=_whole(0, 1_000_000),
+        default=0,
+        metavar="K",
+        help=(
+            "sample 1 Parley message in K inside the server and report where its time goes "
+            "(arrival, commit, fan-out start, last write); 0, the default, leaves it off"
+        ),
+    )
+    bench.add_argument(
+        "--before",
+        metavar="REV",
+        help=(
+            "run Parley at git revision REV of this checkout beside the working one, paired at "
+            "each step (before and after a change); one N per run"
+        ),
+    )
+    bench.add_argument(
+        "--overload",
+        action="store_true",
+        help=(
+            "offer 1.5x the one rate of --rates for --duration seconds (10) to Parley, with an "
+            "idle client pinging and a few clients that stop reading, then the rate again and "
+            "half of it: responsiveness, memory, who is dropped and the recovery"
+        ),
+    )
+    bench.add_argument(
+        "--sendq-timeout",
+        type=_seconds(3600, zero=False),
+        help="with --overload: the server's --sendq-timeout (its default is 30 s)",
+    )
     bench.add_argument("--no-baseline", action="store_true", help="measure Parley only")
     bench.add_argument(
         "--peers",
@@ -226,6 +267,10 @@ def run_bench(args: argparse.Namespace) -> int:
         log.error("--workers needs --redis: workers are nodes sharing rooms through Redis")
         return 2
     clients = args.clients or list(QUICK_CLIENTS if args.quick else FULL_CLIENTS)
+    why = _rooms_problem(args, clients)
+    if why is not None:
+        log.error("%s", why)
+        return 2
     rates = args.rates or list(QUICK_RATES if args.quick else FULL_RATES)
     duration = args.duration or (2.0 if args.quick else 5.0)
     idle = args.idle if args.idle is not None else (2000 if args.quick else 10_000)
@@ -236,14 +281,19 @@ def run_bench(args: argparse.Namespace) -> int:
         processes=args.processes,
         probe_every=args.probe_every,
         text_bytes=args.text_bytes,
+        rooms=args.rooms,
+        breakdown=args.breakdown,
     )
+    if args.overload:
+        from benchmarks import overload
+
+        return overload.run(args, clients, rates, settings)
     floor = loopback.write_cost()
     log.info("one write to a loopback socket costs %.1f us of CPU here", floor)
-    if args.peers is not None or args.redis is not None:
+    if args.peers is not None or args.redis is not None or args.before is not None:
         return _run_paired(args, clients, rates, settings)
-    results = driver.benchmark(
-        clients, rates, settings, idle_clients=idle, baseline=not args.no_baseline
-    )
+    baseline = not args.no_baseline and args.rooms == 1
+    results = driver.benchmark(clients, rates, settings, idle_clients=idle, baseline=baseline)
     results["machine"]["loopback_write_us"] = floor
     results["command"] = _equivalent_command(args, clients, rates, duration, idle)
     if args.out:
@@ -257,6 +307,20 @@ def run_bench(args: argparse.Namespace) -> int:
         log.info("plot written to %s", args.plot)
     print(report.markdown(results))
     return 0
+
+
+def _rooms_problem(args: argparse.Namespace, clients: list[int]) -> str | None:
+    """Why ``--rooms`` cannot split these clients and senders evenly (None when it can)."""
+    rooms = args.rooms
+    if rooms == 1:
+        return None
+    if any(n % rooms or n // rooms < 2 for n in clients):
+        return f"--rooms {rooms} needs every N to be a multiple of it, with 2 or more per room"
+    if args.senders % rooms:
+        return f"--senders must be a multiple of --rooms ({rooms}): the same number in each room"
+    if any(args.senders > n for n in clients):
+        return "--senders must not be more than N"
+    return None
 
 
 def _run_paired(
@@ -273,8 +337,16 @@ def _run_paired(
     skipped = {name: why for name in asked if (why := peers.missing(name)) is not None}
     for name, why in skipped.items():
         log.warning("skipping %s: %s", name, why)
-    baseline = not args.no_baseline and args.peers is not None
+    baseline = not args.no_baseline and args.peers is not None and args.rooms == 1
     kinds = ["parley", *(["baseline"] if baseline else [])]
+    if args.before is not None:
+        from benchmarks import revision
+
+        why = revision.check(args.before)
+        if why is not None:
+            log.error("--before: %s", why)
+            return 2
+        kinds.append(revision.kind_of(args.before))
     kinds += [name for name in asked if name not in skipped]
     if args.redis is not None:
         why = nodes.unreachable(args.redis)

@@ -10,17 +10,17 @@ seconds and RSS (from ``/proc``) and the generators' own CPU and lateness, so th
 whether the server or the generator ran out first. The sweep stops at the first loss, or when
 less than 90% of the offered rate is delivered (the server has fallen behind); a step over the
 latency bound alone does not stop it, since on a shared machine that may be other people's
-load. ``idle`` connects and registers many clients and reports the server's memory per idle
-connection and how long the connecting took.
+load. With ``Settings.rooms`` the clients are spread over that many rooms of equal size (the
+load generators' ``rooms``), and with ``Settings.breakdown`` Parley samples its own latency
+(``benchmarks.breakdown``), read into each step. ``idle`` connects and registers many clients and
+reports the server's memory per idle connection and how long the connecting took.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -29,17 +29,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from benchmarks import breakdown as breakdown_mod
+from benchmarks import generators as generators_mod
 from benchmarks import nodes as nodes_mod
-from benchmarks import peers, procstat
+from benchmarks import peers, procstat, revision
+from benchmarks.generators import Generators, source_root
 from benchmarks.loadgen import BUCKET_SHIFT
 from benchmarks.procstat import machine
 
 log = logging.getLogger("parley.bench")
 
 P99_BOUND_MS = 50.0
-ROOM = "#bench"
+ROOM = generators_mod.ROOM
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class Settings:
     probe_every: int = 8
     text_bytes: int = 64
     step_timeout: float = 120.0
+    rooms: int = 1  # the clients are spread over this many rooms of equal size
+    breakdown: int = 0  # sample 1 message in this many inside Parley (``breakdown``); 0: off
 
 
 # --- the servers under test ---------------------------------------------------------------
@@ -71,11 +76,13 @@ class Target:
         env: dict[str, str] | None = None,
         nodes: int = 1,
         redis: nodes_mod.RedisProbe | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.db = db
         self.nodes = nodes
         self.redis = redis  # the Redis this server keeps its rooms in, to read its CPU
+        self.timings: Path | None = None  # where it writes its latency samples (``breakdown``)
         # A peer's own log (ngIRCd writes a line per connection to stderr) goes to a file.
         output = None if log is None else log.open("ab")
         self.proc = subprocess.Popen(
@@ -83,7 +90,7 @@ class Target:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
-            cwd=_source_root(),
+            cwd=cwd or source_root(),
             env=env,
         )
         if output is not None:
@@ -116,15 +123,32 @@ class Target:
             self.redis.close()
 
 
-def start_parley(workdir: Path, kind: str = "parley", redis: str | None = None) -> Target:
+def start_parley(
+    workdir: Path,
+    kind: str = "parley",
+    redis: str | None = None,
+    breakdown: int = 0,
+    flags: Sequence[str] = (),
+) -> Target:
     """``parley serve`` with flood control off and history persisted to a fresh file, or, for a
-    kind of ``benchmarks.nodes``, its nodes on their own emptied database of Redis at ``redis``."""
+    kind of ``benchmarks.nodes``, its nodes on their own emptied database of Redis at ``redis``;
+    with ``breakdown``, sampling one message in that many (``benchmarks.breakdown``); ``flags``
+    are more of ``parley serve``'s."""
     db = workdir / f"bench-{time.monotonic_ns()}.db"
     argv = [sys.executable, "-m", "parley", "serve", "--port", "0", "--msg-rate", "0"]
-    argv += ["--max-conns-per-ip", "0", "--db", str(db), "--log-level", "warning"]
+    argv += ["--max-conns-per-ip", "0", "--new-rooms-per-min", "0"]
+    argv += ["--db", str(db), "--log-level", "warning", *flags]
     nodes = nodes_mod.nodes_of(kind)
     if nodes is None:
-        return Target(kind, argv, db)
+        rev = revision.revision_of(kind)  # Parley at another revision, run from its tree
+        tree = None if rev is None else revision.export(rev, workdir)
+        if not breakdown:
+            return Target(kind, argv, db, cwd=tree)
+        timings = breakdown_mod.timings_file(workdir, kind)
+        env = dict(os.environ, **breakdown_mod.environment(timings, breakdown))
+        target = Target(kind, argv, db, env=env, cwd=tree)
+        target.timings = timings
+        return target
     if redis is None:
         raise ValueError(f"{kind} needs a Redis URL")
     url = nodes_mod.with_database(redis, nodes_mod.database_of(kind))
@@ -145,11 +169,11 @@ def start_baseline() -> Target:
     return Target("baseline", [sys.executable, "-m", "benchmarks.seed_relay", "--port", "0"])
 
 
-def start_target(kind: str, workdir: Path, redis: str | None = None) -> Target:
+def start_target(kind: str, workdir: Path, redis: str | None = None, breakdown: int = 0) -> Target:
     """Server ``kind``: "parley", "baseline", a peer of ``benchmarks.peers`` or Parley on the
     Redis at ``redis`` (a kind of ``benchmarks.nodes``)."""
-    if kind == "parley" or nodes_mod.nodes_of(kind) is not None:
-        return start_parley(workdir, kind, redis)
+    if kind.startswith("parley"):  # parley, parley@REV, or one of ``benchmarks.nodes``
+        return start_parley(workdir, kind, redis, breakdown)
     if kind == "baseline":
         return start_baseline()
     port = peers.free_port()
@@ -158,9 +182,9 @@ def start_target(kind: str, workdir: Path, redis: str | None = None) -> Target:
 
 def generator_mode(kind: str) -> str:
     """How the load generator speaks to server ``kind``."""
-    if nodes_mod.nodes_of(kind) is not None:
+    if kind.startswith("parley"):
         return "parley"
-    return {"parley": "parley", "baseline": "relay"}.get(kind, "irc")
+    return {"baseline": "relay"}.get(kind, "irc")
 
 
 def room_of(kind: str) -> str:
@@ -176,108 +200,6 @@ def remove_db(target: Target) -> None:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{target.db}{suffix}")
-
-
-def _source_root() -> str:
-    # The servers and generators import ``app`` and ``benchmarks``: run them from where we are.
-    return str(Path(__file__).resolve().parent.parent)
-
-
-# --- the load-generator processes ---------------------------------------------------------
-
-
-class Generators:
-    """Load-generator processes sharing N clients, commanded in lockstep."""
-
-    def __init__(
-        self,
-        mode: str,
-        port: int,
-        clients: int,
-        settings: Settings,
-        concurrency: int = 200,
-        room: str = ROOM,
-    ) -> None:
-        count = max(1, min(settings.processes, clients))
-        self.procs: list[subprocess.Popen[str]] = []
-        env = dict(os.environ, PYTHONPATH=_source_root())
-        first = 0
-        for i in range(count):
-            share = clients // count + (1 if i < clients % count else 0)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.loadgen"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            self.procs.append(proc)
-            setup = {
-                "cmd": "setup",
-                "mode": mode,
-                "host": "127.0.0.1",
-                "port": port,
-                "first": first,
-                "count": share,
-                "room": room,
-                "probe_every": settings.probe_every,
-                "text_bytes": settings.text_bytes,
-                "concurrency": concurrency,
-            }
-            self._send(proc, setup)
-            first += share
-        self._collect("setup", 30.0)
-
-    def command(self, cmd: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
-        """Send ``cmd`` to every process and return their answers."""
-        for proc in self.procs:
-            self._send(proc, cmd)
-        return self._collect(cmd["cmd"], timeout)
-
-    @staticmethod
-    def _send(proc: subprocess.Popen[str], cmd: dict[str, Any]) -> None:
-        stdin = proc.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(cmd) + "\n")
-        stdin.flush()
-
-    def _collect(self, what: str, timeout: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        answers = []
-        for proc in self.procs:
-            event = _read_event(proc.stdout, deadline)
-            if event.get("event") == "failed" or "event" not in event:
-                raise RuntimeError(f"load generator failed during {what}: {event}")
-            answers.append(event)
-        return answers
-
-    def close(self) -> None:
-        for proc in self.procs:
-            with contextlib.suppress(OSError, ValueError):
-                self._send(proc, {"cmd": "close"})
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
-
-
-def _read_event(stream: IO[str] | None, deadline: float) -> dict[str, Any]:
-    assert stream is not None
-    remaining = deadline - time.monotonic()
-    ready, _, _ = select.select([stream], [], [], max(0.0, remaining))
-    if not ready:
-        raise TimeoutError("a load generator did not answer in time")
-    line = stream.readline()
-    if not line:
-        return {"error": "the load generator exited"}
-    event: dict[str, Any] = json.loads(line)
-    return event
 
 
 # --- latency arithmetic -------------------------------------------------------------------
@@ -306,7 +228,7 @@ def sweep(
     """Measure ``kind`` (see ``start_target``) with ``clients`` in one room at each rate."""
     if clients < 2:
         raise ValueError("a fan-out needs at least two clients")
-    target = start_target(kind, workdir)
+    target = start_target(kind, workdir, breakdown=settings.breakdown)
     generators: Generators | None = None
     run = new_run(kind, clients, settings)
     try:
@@ -329,7 +251,8 @@ def sweep(
 def new_run(kind: str, clients: int, settings: Settings) -> dict[str, Any]:
     """The record of one server's sweep, before its steps."""
     senders = max(1, min(settings.senders, clients))
-    return {"server": kind, "clients": clients, "senders": senders, "steps": []}
+    run = {"server": kind, "clients": clients, "senders": senders, "steps": []}
+    return {**run, "rooms": settings.rooms}
 
 
 def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generators:
@@ -357,9 +280,11 @@ def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generato
 
 
 def sender_ids(run: dict[str, Any]) -> list[int]:
-    """The senders, spread through the member order rather than bunched at its start."""
-    stride = run["clients"] // run["senders"]
-    return [i * stride for i in range(run["senders"])]
+    """The senders, spread through each room's member order rather than bunched at its start;
+    sender r is in room r % rooms (client i is in room i % rooms: ``loadgen``)."""
+    rooms = run.get("rooms", 1)
+    stride = (run["clients"] // rooms) // max(1, run["senders"] // rooms)
+    return [r % rooms + rooms * (r // rooms) * stride for r in range(run["senders"])]
 
 
 def finish(run: dict[str, Any]) -> None:
@@ -436,7 +361,8 @@ def run_step(
 ) -> dict[str, Any]:
     """One offered rate (deliveries per second to other members) for ``settings.duration``."""
     k = len(sender_ids)
-    message_rate = rate / (clients - 1)
+    size = clients // settings.rooms  # members of each room
+    message_rate = rate / (size - 1)
     per_sender = max(1, round(message_rate * settings.duration / k))
     interval_ns = 1e9 / message_rate
     # Far enough ahead that every generator has the command before the first message is due.
@@ -463,7 +389,7 @@ def run_step(
     busy = procstat.machine_busy_seconds() - busy_before
     window = time.monotonic() - began  # what the CPU figures were measured over
     messages = per_sender * k
-    deliveries = messages * (clients - 1)
+    deliveries = messages * (size - 1)
     received = sum(a["received"] for a in answers)
     expected = sum(a["expected"] for a in answers)
     hist: dict[int, int] = {}
@@ -494,6 +420,8 @@ def run_step(
         "deliveries": deliveries,
         "delivered_per_s": delivered_per_s,
         "lost": lost,
+        "received": received,  # frames counted by the receivers (more than expected: a leak)
+        "expected": expected,
         "lost_connections": sum(a["lost_connections"] for a in answers),
         "short_clients": sum(a["short_clients"] for a in answers),
         "p50_ms": percentile_ms(hist, 0.50),
@@ -519,7 +447,15 @@ def run_step(
         "lag_mean_ms": sum(a["lag_sum_ns"] for a in answers) / max(1, sent) / 1e6,
         "wall_s": wall,
         "ok": lost == 0 and p99 is not None and p99 <= P99_BOUND_MS,
+        **_breakdown(target, start_ns, deadline_ns),
     }
+
+
+def _breakdown(target: Target, since_ns: int, until_ns: int) -> dict[str, Any]:
+    """Where the step's time went inside the server, when it was sampled."""
+    if target.timings is None:
+        return {}
+    return {"breakdown": breakdown_mod.read(target.timings, since_ns, until_ns)}
 
 
 # --- idle connections ---------------------------------------------------------------------

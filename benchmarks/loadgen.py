@@ -6,7 +6,9 @@ a contiguous range of the benchmark's clients. ``connect`` opens them (for Parle
 then ``join`` of the benchmark room; for the seed relay: a bare TCP connection, since it has no
 registration), ``ready`` makes sure nothing from the set-up is still on its way (a ``ping``
 barrier per Parley client), and each ``step`` has the process's senders send their share of a
-paced message schedule while every client counts what it receives until it has all of it.
+paced message schedule while every client counts what it receives until it has all of it. With
+``rooms`` above 1, client i joins room i % rooms instead of the one room, each sender sends to its
+own room, and each client expects its room's share of the schedule.
 
 The receive path is kept as cheap as Python allows, so that the generator is not what limits the
 measurement: a receiver counts newlines (one frame or relayed line each) and never decodes JSON.
@@ -66,8 +68,11 @@ class Tally:
 class Client(asyncio.Protocol):
     """One benchmark connection: a slow, exact set-up path and a fast counting path."""
 
-    def __init__(self, index: int, probe: bool, tally: Tally, irc: bool = False) -> None:
+    def __init__(
+        self, index: int, probe: bool, tally: Tally, irc: bool = False, room: bytes = b"#bench"
+    ) -> None:
         self.index = index
+        self.room = room
         self.probe = probe
         self.tally = tally
         self.irc = irc
@@ -187,6 +192,8 @@ class Generator:
         self.first: int = setup["first"]
         self.count: int = setup["count"]
         self.room: str = setup.get("room", "#bench")
+        # Clients are spread over this many rooms: client i is in room i % rooms.
+        self.rooms: int = max(1, int(setup.get("rooms", 1)))
         self.probe_every: int = max(1, int(setup.get("probe_every", 8)))
         self.concurrency: int = int(setup.get("concurrency", 200))
         self.keepalive_s: float = float(setup.get("keepalive", 20.0))
@@ -204,9 +211,11 @@ class Generator:
 
         async def open_one(index: int) -> Client:
             async with gate:
-                probe = index % self.probe_every == 0
+                # Every probe_every-th member of each room, spread through its member order.
+                probe = (index // self.rooms + index % self.rooms) % self.probe_every == 0
+                room = self.room_of(index).encode()
                 _, client = await loop.create_connection(
-                    lambda: Client(index, probe, self.tally, self.mode == "irc"),
+                    lambda: Client(index, probe, self.tally, self.mode == "irc", room),
                     self.host,
                     self.port,
                 )
@@ -214,13 +223,13 @@ class Generator:
                     hello = b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index)
                     await client.request(hello, b" 001 ", self.timeout)
                     if join:
-                        frame = b"JOIN %s\r\n" % self.room.encode()
+                        frame = b"JOIN %s\r\n" % room
                         await client.request(frame, b" 366 ", self.timeout)  # end of NAMES
                 elif self.mode == "parley":
                     hello = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
                     await client.request(hello, b'"type":"welcome"', self.timeout)
                     if join:
-                        frame = b'{"type":"join","room":"%s"}\n' % self.room.encode()
+                        frame = b'{"type":"join","room":"%s"}\n' % room
                         await client.request(frame, b'"type":"history"', self.timeout)
                 else:
                     client.go_fast()
@@ -231,6 +240,10 @@ class Generator:
         if self.mode == "parley" and self._keepalive_task is None:
             self._keepalive_task = asyncio.create_task(self._keepalive())
         return {"event": "connected", "seconds": time.perf_counter() - began}
+
+    def room_of(self, index: int) -> str:
+        """The room client ``index`` joins: the one room, or one of ``rooms`` in turn."""
+        return self.room if self.rooms == 1 else f"{self.room}-{index % self.rooms}"
 
     async def ready(self) -> dict[str, Any]:
         """Drain the set-up: after its pong a client has seen every earlier event (the relay
@@ -261,6 +274,9 @@ class Generator:
         senders: list[int] = cmd["senders"]
         per_sender: int = cmd["per_sender"]
         total = per_sender * len(senders)
+        # Senders are spread evenly over the rooms (``driver.sender_ids``): each room gets its
+        # share of the schedule, and every member of a room expects all of its room's.
+        per_room = total // self.rooms
         done: asyncio.Future[None] = loop.create_future()
         tally = self.tally = Tally(remaining=0, done=done)
         local = {
@@ -272,7 +288,7 @@ class Generator:
         for client in self.clients:
             client.tally = tally
             client.got = 0
-            client.expected = total
+            client.expected = per_room
             if self.mode != "parley" and client.index in own:
                 client.expected -= per_sender  # the relay and IRC do not echo to the sender
             client.finished = client.lost_connection or client.expected <= 0
@@ -313,7 +329,6 @@ class Generator:
         """
         start: int = cmd["start_ns"]
         interval: float = cmd["interval_ns"]
-        room = self.room.encode()
         line = (
             b"PRIVMSG %s :%s%s\r\n"
             if self.mode == "irc"
@@ -330,7 +345,8 @@ class Generator:
                 if client is not None:
                     stamp = monotonic_ns()
                     head = b"%d %d " % (stamp, j)
-                    client.write(line % (room, head, pad[: max(0, self.text_bytes - len(head))]))
+                    text = pad[: max(0, self.text_bytes - len(head))]
+                    client.write(line % (client.room, head, text))
                     lag = stamp - start - int(j * interval)
                     lag_sum += lag
                     if lag > lag_max:

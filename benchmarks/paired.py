@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from app.server.checks import redacted
-from benchmarks import driver, nodes, procstat
+from benchmarks import breakdown, driver, nodes, procstat
+from benchmarks.generators import Generators
 
 log = logging.getLogger("parley.bench")
 
@@ -48,10 +49,10 @@ def paired(
     order = list(kinds[first % len(kinds) :]) + list(kinds[: first % len(kinds)])
     runs = {kind: driver.new_run(kind, clients, settings) for kind in kinds}
     targets: dict[str, driver.Target] = {}
-    generators: dict[str, driver.Generators] = {}
+    generators: dict[str, Generators] = {}
     try:
         for kind in order:
-            targets[kind] = driver.start_target(kind, workdir, redis)
+            targets[kind] = driver.start_target(kind, workdir, redis, settings.breakdown)
             generators[kind] = driver.connect(targets[kind], runs[kind], settings)
         active = list(order)
         for rate in rates:
@@ -181,7 +182,9 @@ def _rate(value: float | None) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The paired results as Markdown: a table per repetition, then the ratios."""
     kinds: list[str] = results["servers"]
-    lines = [f"# Paired runs: N = {results['settings']['clients']} in one room", ""]
+    rooms = results["settings"].get("rooms", 1)
+    where = "one room" if rooms == 1 else f"{rooms} rooms"
+    lines = [f"# Paired runs: N = {results['settings']['clients']} in {where}", ""]
     m = results["machine"]
     lines += [f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['event_loop']}", ""]
     if "redis" in results:
@@ -213,6 +216,8 @@ def markdown(results: dict[str, Any]) -> str:
         best = ", ".join(f"{k} {_rate(best_rate(by[k]))}" for k in kinds)
         lines += ["", f"Best sustained (nothing lost, p99 ≤ 50 ms): {best}."]
         lines += ["", *costs(runs)]
+        found = breakdown.table(runs)
+        lines += ["", *found] if found else []
     lines += ["", "## Parley against each", ""]
     lines += ["| server | each run | median | spread |", "|---|---|---|---|"]
     for kind, r in results["ratios"].items():

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks import breakdown
 from benchmarks.driver import kept_up, pick
 
 # The targets, for N = 1,000 in one room on this 2-core machine.
@@ -267,6 +268,8 @@ def markdown(results: dict[str, Any]) -> str:
             *steps_table(run),
             "",
         ]
+        found = breakdown.table([run])
+        out += [*found, ""] if found else []
     return "\n".join(out)
 
 
@@ -276,7 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m benchmarks.report RESULTS.json", file=sys.stderr)
         return 2
     with open(args[0], encoding="utf-8") as f:
-        print(markdown(json.load(f)))
+        results = json.load(f)
+    if "repeats" in results:  # --peers, --redis, --before: paired runs
+        from benchmarks import paired
+
+        print(paired.markdown(results))
+    elif "phases" in results:  # --overload
+        from benchmarks import overload
+
+        print(overload.markdown(results))
+    else:
+        print(markdown(results))
     return 0
 
 

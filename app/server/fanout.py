@@ -37,6 +37,7 @@ from app.server.backplane import Backplane
 from app.server.directory import Rooms
 from app.server.roster import Alone, Roster
 from app.server.session import Session
+from app.server.timings import Timings
 from app.store import History, StoredMessage
 
 log = logging.getLogger("parley.server")
@@ -44,7 +45,10 @@ log = logging.getLogger("parley.server")
 # A fan-out costs about the same per member whether it carries one message or twenty (the cost
 # is the write to each socket), so after a fan-out that took t seconds of CPU the next one waits
 # at least t: under load batches grow instead of writes, and the loop keeps at least half of its
-# time for reading. An idle room is not delayed at all; this caps the wait in a huge one.
+# time for reading. An idle room is not delayed at all; this caps the wait in a huge one. A
+# fan-out that carried one message per room is not followed by a pause: messages then come no
+# faster than fan-outs go, a pause would not grow the next batch much and would add its length
+# to every message's latency (the low-load floor of issue 14).
 MAX_FANOUT_PAUSE = 0.05
 
 
@@ -56,6 +60,9 @@ class _Said:
     sender: Session
     nonce: str | None
     ref: p.Ref | p.UnsetType
+    arrived: int = 0  # monotonic ns when sampled by ``Fanout.timings``; 0 when not
+    committed: int = 0  # monotonic ns of its commit, as the store says, for a sampled one
+    called_back: int = 0  # monotonic ns of the commit's callback, for a sampled one
 
 
 def to_wire(m: StoredMessage) -> p.Message:
@@ -90,6 +97,8 @@ class Fanout:
         self._flush_scheduled = False
         self._next_flush = 0.0  # loop time before which committed messages wait (batching)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The benchmark's latency sampler (``timings.py``), set before ``start``; None in service.
+        self.timings: Timings | None = None
         # Called with a room whose moderation rules another node changed (moderation rereads
         # them); one process changes them itself.
         self.rules_changed: Callable[[str], Awaitable[None]] = _unchanged
@@ -101,13 +110,16 @@ class Fanout:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Fan out on ``loop`` (the one the store calls back on)."""
         self._loop = loop
+        if self.timings is not None:
+            self.timings.start(loop)
 
     def say(
         self, message: StoredMessage, sender: Session, nonce: str | None, ref: p.Ref | p.UnsetType
     ) -> None:
         """Store a room message; fan it out (the sender's copy with ``nonce``) once committed."""
         sender.said.append(message.id)  # its author may delete it, even as a guest
-        self._said[message.id] = _Said(message, sender, nonce, ref)
+        arrived = 0 if self.timings is None else self.timings.sample()
+        self._said[message.id] = _Said(message, sender, nonce, ref, arrived)
         self.store.append((message,), self._on_committed, self._on_failed)
 
     def take_id(self) -> int:
@@ -157,6 +169,8 @@ class Fanout:
             said = self._said.pop(message.id, None)
             if said is not None:
                 self._committed.append(said)
+        if self.timings is not None:
+            self._stamp_commit(messages)
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             delay = self._next_flush - self._loop.time()
@@ -177,6 +191,7 @@ class Fanout:
         if not self._committed:
             return
         began = time.thread_time()
+        started = 0 if self.timings is None else time.monotonic_ns()
         batch, self._committed = self._committed, []
         by_room: dict[str, list[_Said]] = {}
         for said in batch:
@@ -188,9 +203,31 @@ class Fanout:
             self.backplane.publish(name, b"".join(frames), frozenset(senders))
             for sender in senders.values():
                 sender.write(self._own_copy(sender, saids, frames))
+            if self.timings is not None:
+                self._timed(self.timings, name, saids, started)
         if self._loop is not None:
-            spent = time.thread_time() - began
+            spent = time.thread_time() - began if len(batch) > len(by_room) else 0.0
             self._next_flush = self._loop.time() + min(spent, MAX_FANOUT_PAUSE)
+
+    def _stamp_commit(self, messages: Sequence[StoredMessage]) -> None:
+        """The sampled messages of a commit: when the store committed them (the SQLite writer
+        thread says, ``committed_ns``) and when the loop heard of it (now)."""
+        now = time.monotonic_ns()
+        committed = getattr(self.store, "committed_ns", 0)
+        ids = {message.id for message in messages}
+        for said in self._committed[-len(ids) :]:
+            if said.arrived and said.message.id in ids:
+                said.committed, said.called_back = committed, now
+
+    def _timed(self, timings: Timings, room: str, saids: list[_Said], started: int) -> None:
+        """Record the sampled messages of a room's fan-out, which has just written its last."""
+        done = time.monotonic_ns()
+        members = len(self.rooms.members(room))
+        for said in saids:
+            if said.arrived:
+                timings.record(
+                    said.arrived, said.committed, said.called_back, started, done, members
+                )
 
     @staticmethod
     def _own_copy(sender: Session, saids: list[_Said], frames: list[bytes]) -> bytes:

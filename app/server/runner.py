@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from app.server import timings
 from app.server.accounts import AccountFeature
 from app.server.backplane import Backplane, LocalBackplane
 from app.server.checks import UsageError, listen_error
@@ -271,6 +272,8 @@ async def serve(
     """Run a server (and its companion) until SIGINT or SIGTERM, then stop it gracefully;
     ``on_started`` is told once it listens (a worker tells its supervisor)."""
     server = Server(config)
+    # The benchmark's latency breakdown, only when it asks (``timings.py``).
+    server.hub.fanout.timings = timings.from_environ(os.environ)
     try:
         await server.start()
     except ListenFailed as failed:
@@ -306,6 +309,8 @@ async def serve(
         if companion is not None:
             await companion.stop()
         await server.stop()
+        if server.hub.fanout.timings is not None:
+            server.hub.fanout.timings.close()
 
 
 def run(

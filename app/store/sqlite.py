@@ -26,6 +26,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -82,6 +83,9 @@ class SQLiteHistory:
         self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._in_flight = 0
+        # CLOCK_MONOTONIC ns of the newest commit handed back to the loop, read by the benchmark's
+        # latency sampler (``app/server/timings.py``) while that commit's callbacks run.
+        self.committed_ns = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -391,7 +395,7 @@ class SQLiteHistory:
                 else:
                     log.exception("history batch of %d failed; retrying one by one", len(work))
                 completions = [self._alone(conn, job) for job in work]
-            self._loop.call_soon_threadsafe(self._complete, completions)
+            self._loop.call_soon_threadsafe(self._complete, completions, time.monotonic_ns())
         conn.close()
         self._loop.call_soon_threadsafe(self._finish_close)
 
@@ -425,7 +429,8 @@ class SQLiteHistory:
             failed = item.failed
             return _nothing if failed is None else lambda: failed(reason)
 
-    def _complete(self, completions: list[Callable[[], None]]) -> None:
+    def _complete(self, completions: list[Callable[[], None]], committed_ns: int) -> None:
+        self.committed_ns = committed_ns
         for completion in completions:
             self._in_flight -= 1
             try:

@@ -105,7 +105,8 @@ def test_a_redis_run_pairs_sqlite_one_node_and_workers(tmp_path: Path) -> None:
         (step,) = run["steps"]
         assert step["lost"] == 0 and step["lost_connections"] == 0, (kind, step)
         assert step["deliveries"] == step["messages"] * (CLIENTS - 1)
-        assert step["server_cpu_s"] > 0
+        # /proc counts CPU in 10 ms ticks: a 0.3 s step of a quiet node may read 0.
+        assert step["server_cpu_s"] >= 0
         assert step["nodes"] == {"parley": 1, "parley-redis": 1, "parley-redis-w2": 2}[kind]
         assert step["server_cores_per_node"] == pytest.approx(step["server_cores"] / step["nodes"])
         if kind == "parley":

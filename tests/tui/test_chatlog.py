@@ -260,6 +260,8 @@ async def test_new_lines_below_are_counted_while_scrolled_back(
         await eventually(
             pilot, lambda: any("filler 39" in r for r in app.chat_log.plain_rows()), "filled"
         )
+        # The log follows the last line after the next refresh: let it, before scrolling back.
+        await pilot.pause()
         await pilot.press("pageup")
         await eventually(pilot, lambda: app.status_line.scrolled, "scrolled back")
         await bob.send(type="say", room="#general", text="below 1")

@@ -54,6 +54,7 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "key_taken": "That SSH key is already pinned to an account",
     "bad_key": "That is no OpenSSH public key line",
     "no_such_key": "Your account has no such key",
+    "bad_query": "There is nothing to search for in that",
 }
 
 

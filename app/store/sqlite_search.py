@@ -1,0 +1,80 @@
+"""SQLite search: ``Search`` over the FTS5 index of the history's own file.
+
+``SQLiteSearch`` owns the reading of ``messages_fts``, the external-content FTS5 table that
+migration 5 (``sqlite_schema.py``) creates and its triggers keep current with every insert,
+change of text and deletion of ``messages``. It has no connection of its own: each search is a
+read job on its ``SQLiteHistory``'s writer thread (``submit``), so it sees every message committed
+before it was asked and answers in order with the other operations. The user's terms become an
+FTS5 query of quoted strings (``"don""t"``, ``"deplo"*``), so no text a person types is FTS5
+syntax. FTS5 walks the matches by rowid, newest first, and the room filter and ``before`` apply
+as it goes; the page stops at ``limit`` and one more tells ``more``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from app.protocol.query import SearchQuery, SearchTerm
+from app.store.base import Failed, StoredMessage
+from app.store.search import SearchPage
+from app.store.sqlite import SQLiteHistory
+
+_SELECT: Final = (
+    "SELECT m.id, m.ts, m.room, m.sender, m.text, m.action FROM messages_fts"
+    " JOIN messages AS m ON m.id = messages_fts.rowid"
+    " WHERE messages_fts MATCH ? AND messages_fts.rowid < ? AND m.deleted = 0"
+)
+# Above every id (SQLite integers are 64-bit): "before nothing" needs no second query.
+_TOP: Final = (1 << 63) - 1
+
+
+def fts5_query(query: SearchQuery) -> str:
+    """``query`` as an FTS5 expression: each term a quoted string, all of them required."""
+    return " ".join(_quoted(term) for term in query.terms)
+
+
+def _quoted(term: SearchTerm) -> str:
+    # The words hold only letters and digits, but quoting makes any text a string all the same.
+    phrase = " ".join(term.words).replace('"', '""')
+    return f'"{phrase}"*' if term.prefix else f'"{phrase}"'
+
+
+class SQLiteSearch:
+    """``Search`` on the file of a ``SQLiteHistory``, through its writer thread."""
+
+    def __init__(self, history: SQLiteHistory) -> None:
+        self._history = history
+
+    def search(
+        self,
+        rooms: Sequence[str],
+        query: SearchQuery,
+        before: int | None,
+        limit: int,
+        done: Callable[[SearchPage], None],
+        failed: Failed,
+    ) -> None:
+        rooms = list(rooms)
+        expression = fts5_query(query)
+        top = _TOP if before is None else before
+
+        def job(conn: sqlite3.Connection) -> Callable[[], None]:
+            if not rooms:
+                empty = SearchPage([], False)
+                return lambda: done(empty)
+            marks = ", ".join("?" * len(rooms))
+            rows = conn.execute(
+                f"{_SELECT} AND m.room IN ({marks}) ORDER BY messages_fts.rowid DESC LIMIT ?",
+                (expression, top, *rooms, limit + 1),
+            ).fetchall()
+            found = [
+                StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+                for row in rows[:limit]
+            ]
+            more = len(rows) > limit
+            result = SearchPage(found, more, found[-1].id if more and found else None)
+            return lambda: done(result)
+
+        self._history.submit(job, failed, writes=False)

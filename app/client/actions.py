@@ -26,6 +26,7 @@ from app.client.commands import (
     Command,
     GoToWindow,
     JoinRoom,
+    JumpToResult,
     LeaveRoom,
     ListMembers,
     ListRooms,
@@ -34,6 +35,7 @@ from app.client.commands import (
     QuitChat,
     Register,
     SayText,
+    SearchHistory,
     SendAction,
     SendDirect,
     SetAway,
@@ -139,6 +141,10 @@ class Actions:
                 self._send(account_frame(command), Request("account", self.state.active))
         elif is_moderation(command):
             self._moderator.execute(command)
+        elif isinstance(command, SearchHistory):
+            self.search(command.query, command.room)
+        elif isinstance(command, JumpToResult):
+            self.jump_to_result(command.number)
         elif isinstance(command, QuitChat):
             self._quit(command.text)
         elif isinstance(command, ShowHelp):
@@ -227,3 +233,36 @@ class Actions:
             room = active.name
         if self.online():
             self._send(Who(room=room), Request("who", self.state.active, show=True))
+
+    # --- search (``search.py``) ---------------------------------------------------------------
+
+    def search(self, query: str | None, room: str | None) -> None:
+        """Search for ``query`` in ``room`` (None: all our rooms); ``query`` None asks for the
+        next page of the last search."""
+        searches = self._receiver.searches
+        if query is None:
+            if searches.view is None:
+                self.refuse("usage: /search [#room] text")
+            elif not searches.view.more:
+                self.notice("There are no more results for that search.")
+            elif self.online():
+                searches.more()
+            return
+        if room is not None:
+            found = self.state.get(room)
+            if found is None or not found.joined:
+                self.refuse(f"You are not in {room}; only your rooms can be searched.")
+                return
+        if self.online():
+            searches.start(query, room)
+
+    def jump_to_result(self, number: int) -> None:
+        """Show search result ``number`` in context, in its room."""
+        searches = self._receiver.searches
+        if not self.online():
+            return
+        refusal = searches.jump(number)
+        if refusal is not None:
+            self.refuse(refusal)
+        elif searches.view is not None and searches.view.context is not None:
+            self._switch_to(searches.view.context.room)

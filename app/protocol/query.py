@@ -76,7 +76,15 @@ def parse_query(text: str) -> SearchQuery:
 
 def matches(query: SearchQuery, text: str) -> bool:
     """Whether ``text`` holds every term of ``query`` (the meaning the FTS5 index gives it)."""
-    words = fold_words(text)
+    lowered = text.lower()
+    if lowered.isascii():
+        # Most texts are ASCII and most do not match: a word missing as a substring rules the
+        # text out before it is split (ASCII has no accents to take off).
+        if any(word not in lowered for term in query.terms for word in term.words):
+            return False
+        words = _WORD.findall(lowered)
+    else:
+        words = fold_words(text)
     return all(_holds(words, term) for term in query.terms)
 
 

@@ -112,25 +112,28 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX keys_by_account ON keys (account, added);
     """,
-    # 5: search (``sqlite_search.py``): an FTS5 index of the messages' text, its content read
-    # from ``messages`` (no second copy), kept current by triggers: a new message is indexed, a
-    # change of ``text`` (a deletion blanks it; an edit rewrites it) indexes the new words in
-    # place of the old, a deleted row (retention) leaves the index. ``rebuild`` indexes the
-    # history already there. Words and accents as ``app/protocol/query.py`` reads them.
+    # 5: search (``sqlite_search.py``): an FTS5 index of the messages' text and room, its
+    # content read from ``messages`` (no second copy), kept current by triggers: a new message is
+    # indexed, a change of ``text`` (a deletion blanks it; an edit rewrites it) indexes the new
+    # words in place of the old, a deleted row (retention) leaves the index. ``rebuild`` indexes
+    # the history already there. Words and accents as ``app/protocol/query.py`` reads them; the
+    # room is indexed so that a search of a few rooms reads only their messages.
     """
     CREATE VIRTUAL TABLE messages_fts USING fts5(
-        text, content = 'messages', content_rowid = 'id',
+        text, room, content = 'messages', content_rowid = 'id',
         tokenize = 'unicode61 remove_diacritics 2'
     );
     CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+        INSERT INTO messages_fts (rowid, text, room) VALUES (new.id, new.text, new.room);
     END;
     CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+        INSERT INTO messages_fts (messages_fts, rowid, text, room)
+            VALUES ('delete', old.id, old.text, old.room);
+        INSERT INTO messages_fts (rowid, text, room) VALUES (new.id, new.text, new.room);
     END;
     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO messages_fts (messages_fts, rowid, text, room)
+            VALUES ('delete', old.id, old.text, old.room);
     END;
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     """,

@@ -5,9 +5,12 @@ migration 5 (``sqlite_schema.py``) creates and its triggers keep current with ev
 change of text and deletion of ``messages``. It has no connection of its own: each search is a
 read job on its ``SQLiteHistory``'s writer thread (``submit``), so it sees every message committed
 before it was asked and answers in order with the other operations. The user's terms become an
-FTS5 query of quoted strings (``"don""t"``, ``"deplo"*``), so no text a person types is FTS5
-syntax. FTS5 walks the matches by rowid, newest first, and the room filter and ``before`` apply
-as it goes; the page stops at ``limit`` and one more tells ``more``.
+FTS5 query of quoted strings of the ``text`` column (``"don""t"``, ``"deplo"*``), so no text a
+person types is FTS5 syntax; a search of a few rooms (``ROOM_FILTER_MAX``) also asks for their
+names in the ``room`` column, so that FTS5 reads only their messages (the names' words, which
+``#ops-team`` and ``#my-ops-team`` share, narrow the search; the ``room IN`` of the query decides).
+FTS5 walks the matches by rowid, newest first, with ``before``; the page stops at ``limit`` and
+one more tells ``more``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from app.protocol.query import SearchQuery, SearchTerm
+from app.protocol.query import SearchQuery, fold_words
 from app.store.base import Failed, StoredMessage
 from app.store.search import SearchPage
 from app.store.sqlite import SQLiteHistory
@@ -28,17 +31,25 @@ _SELECT: Final = (
 )
 # Above every id (SQLite integers are 64-bit): "before nothing" needs no second query.
 _TOP: Final = (1 << 63) - 1
+# Up to this many rooms the index narrows the search to their messages; for more, reading the
+# matches of the words and keeping those of the rooms costs less than the union of the rooms.
+ROOM_FILTER_MAX: Final = 4
 
 
-def fts5_query(query: SearchQuery) -> str:
-    """``query`` as an FTS5 expression: each term a quoted string, all of them required."""
-    return " ".join(_quoted(term) for term in query.terms)
+def fts5_query(query: SearchQuery, rooms: Sequence[str] = ()) -> str:
+    """``query`` as an FTS5 expression: each term a quoted string of the ``text`` column, all of
+    them required; with ``rooms``, also one of their names in the ``room`` column."""
+    expression = "text : (" + " ".join(_quoted(term.words, term.prefix) for term in query.terms)
+    names = [fold_words(room) for room in rooms]
+    if not names or not all(names):
+        return expression + ")"
+    return expression + ") AND room : (" + " OR ".join(_quoted(n) for n in names) + ")"
 
 
-def _quoted(term: SearchTerm) -> str:
+def _quoted(words: Sequence[str], prefix: bool = False) -> str:
     # The words hold only letters and digits, but quoting makes any text a string all the same.
-    phrase = " ".join(term.words).replace('"', '""')
-    return f'"{phrase}"*' if term.prefix else f'"{phrase}"'
+    phrase = " ".join(words).replace('"', '""')
+    return f'"{phrase}"*' if prefix else f'"{phrase}"'
 
 
 class SQLiteSearch:
@@ -57,7 +68,7 @@ class SQLiteSearch:
         failed: Failed,
     ) -> None:
         rooms = list(rooms)
-        expression = fts5_query(query)
+        expression = fts5_query(query, rooms if len(rooms) <= ROOM_FILTER_MAX else ())
         top = _TOP if before is None else before
 
         def job(conn: sqlite3.Connection) -> Callable[[], None]:

@@ -138,3 +138,20 @@ async def test_the_redis_scan_stops_at_its_cap_and_goes_on_from_there(
         assert hits(last) == [2] and not last.more and last.next is None
     finally:
         await history.close()
+
+
+async def test_rooms_whose_names_share_words_are_told_apart(reopen: Reopen) -> None:
+    """A search of ``#ops-team`` finds nothing of ``#my-ops-team`` or ``#ops``, whose names hold
+    the same words; a room named with no letters or digits (``#__``) is searched too; a word of
+    a room's name is not a word of its messages."""
+    history, index = opened(reopen)
+    await append(
+        history,
+        message(1, "#ops-team", "deploy one"),
+        message(2, "#my-ops-team", "deploy two"),
+        message(3, "#ops", "deploy three"),
+        message(4, "#__", "deploy four"),
+    )
+    assert hits(await find(index, "deploy", ("#ops-team",))) == [1]
+    assert hits(await find(index, "deploy", ("#ops", "#__"))) == [4, 3]
+    assert hits(await find(index, "team", ("#ops-team", "#my-ops-team"))) == []

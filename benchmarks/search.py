@@ -8,9 +8,12 @@ indexing costs every message. It then starts a real ``parley serve`` on the file
 searches one at a time, timing each from the write of the ``search`` to the read of its
 ``search_results`` (p50, p99 and the worst, and the hits of the first page), for a few kinds of
 query: a rare word, a word in 1% of the messages, a word in 4 of 10, a phrase, a prefix, a word
-that is nowhere, one room only, and a page deep in the history (``before``). With ``--redis URL``
-(an empty database of a Redis you run: the benchmark writes ``parley:*`` keys and leaves them)
-it does the same on the Redis store, whose search is a capped scan rather than an index.
+that is nowhere, one room only, and a page deep in the history (``before``). Then it times a
+line of chat (``say`` to its echo) alone and while another client searches back to back (on
+SQLite a word in 4 of 10 messages, on Redis a word that is nowhere, so that each search reads
+its 20,000 messages): what searches cost everyone else. With ``--redis URL`` (an empty database
+of a Redis you run: the benchmark writes ``parley:*`` keys and leaves them) it does the same on
+the Redis store, whose search is a capped scan rather than an index.
 
 The messages are words drawn from a fixed vocabulary with a fixed seed, 5 to 15 per message,
 spread over ``--rooms`` rooms; the words searched for are planted at known rates. Run
@@ -162,6 +165,67 @@ async def measure(port: int, rooms: int, messages: int, repeat: int) -> list[dic
     return results
 
 
+async def chat_beside_searches(port: int, rooms: int, says: int, query: str) -> dict[str, Any]:
+    """Echo latency of a line of chat (``say`` to its echo) alone, then while another client
+    searches for ``query`` back to back: what a search costs everyone else."""
+
+    async def client(nick: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+        writer.write(json.dumps({"type": "hello", "nick": nick, "proto": 1}).encode() + b"\n")
+        await reader.readline()
+        for n in range(rooms):
+            writer.write(json.dumps({"type": "join", "room": f"#r{n}"}).encode() + b"\n")
+        writer.write(b'{"type":"ping","id":"joined"}\n')
+        while b'"pong"' not in await reader.readline():
+            pass
+        return reader, writer
+
+    async def talk() -> list[float]:
+        reader, writer = await client("talker")
+        timings = []
+        for n in range(says):
+            started = time.perf_counter_ns()
+            frame = {"type": "say", "room": "#r0", "text": f"chat {n}", "nonce": str(n)}
+            writer.write(json.dumps(frame).encode() + b"\n")
+            while f'"nonce":"{n}"'.encode() not in await reader.readline():
+                pass
+            timings.append((time.perf_counter_ns() - started) / 1e6)
+        writer.close()
+        return sorted(timings)
+
+    async def search_until(stop: asyncio.Event) -> int:
+        reader, writer = await client("searcher")
+        frame = json.dumps({"type": "search", "query": query, "ref": 1}).encode() + b"\n"
+        done = 0
+        while not stop.is_set():
+            writer.write(frame)
+            while b'"search_results"' not in await reader.readline():
+                pass
+            done += 1
+        writer.close()
+        return done
+
+    alone = await talk()
+    stop = asyncio.Event()
+    searching = asyncio.create_task(search_until(stop))
+    beside = await talk()
+    stop.set()
+    searches = await searching
+
+    def summary(timings: list[float]) -> dict[str, float]:
+        return {
+            "p50_ms": round(statistics.median(timings), 3),
+            "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 3),
+        }
+
+    return {
+        "query": query,
+        "alone": summary(alone),
+        "beside": summary(beside),
+        "searches": searches,
+    }
+
+
 def serve(db: Path | None, redis: str | None) -> Target:
     argv = [sys.executable, "-m", "parley", "serve", "--port", "0", "--msg-rate", "0"]
     argv += ["--log-level", "warning"]
@@ -169,9 +233,12 @@ def serve(db: Path | None, redis: str | None) -> Target:
     return Target("parley", argv, db)
 
 
-def run_store(label: str, target: Target, args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_store(
+    label: str, target: Target, args: argparse.Namespace, worst: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     try:
         results = asyncio.run(measure(target.port, args.rooms, args.messages, args.repeat))
+        chat = asyncio.run(chat_beside_searches(target.port, args.rooms, args.repeat, worst))
     finally:
         target.stop()
     print(
@@ -183,7 +250,13 @@ def run_store(label: str, target: Target, args: argparse.Namespace) -> list[dict
             f"{row['kind']:<40} {row['hits']:>5} {row['more']!s:>5} {row['p50_ms']:>8.2f}"
             f" {row['p99_ms']:>8.2f} {row['max_ms']:>8.2f}"
         )
-    return results
+    print(
+        f"a line of chat, say to echo: p50 {chat['alone']['p50_ms']:.2f} ms, p99"
+        f" {chat['alone']['p99_ms']:.2f} ms alone; p50 {chat['beside']['p50_ms']:.2f} ms, p99"
+        f" {chat['beside']['p99_ms']:.2f} ms while another client searched for"
+        f" {chat['query']!r} back to back ({chat['searches']} searches)"
+    )
+    return results, chat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,12 +285,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {unindexed:,.0f}/s without; file {report['file_mib']['indexed']} MiB"
             f" ({report['file_mib']['unindexed']} MiB without)"
         )
-        report["sqlite"] = run_store("SQLite (FTS5)", serve(db, None), args)
+        report["sqlite"], report["sqlite_chat"] = run_store(
+            "SQLite (FTS5)", serve(db, None), args, "the"
+        )
     if args.redis is not None:
         from app.store import RedisHistory
 
         asyncio.run(fill(RedisHistory(args.redis), args.rooms, corpus))
-        report["redis"] = run_store("Redis (scan, cap 20,000)", serve(None, args.redis), args)
+        report["redis"], report["redis_chat"] = run_store(
+            "Redis (scan, cap 20,000)", serve(None, args.redis), args, "zzyzx"
+        )
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -38,6 +38,7 @@ class Searches:
         self._receiver = receiver
         self.view: SearchView | None = None
         self._next: int | None = None
+        self._asked: object = None  # the ref of the page asked for last: older answers are stale
         self._around: dict[int, bool] = {}  # ref of a context page -> whether it is the newer side
         self._older: tuple[Line, ...] = ()
         self._newer: tuple[Line, ...] = ()
@@ -96,6 +97,7 @@ class Searches:
         request = receive.Request("search", self._receiver.state.active)
         if not self._receiver.send(frame, request):
             self.view = replace(view, loading=False, error="not connected")
+        self._asked = frame.ref
         self._emit()
 
     # --- replies ------------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Searches:
     def results(self, frame: SearchResults, request: Request | None) -> None:
         """A page of hits: added to the view, and written where the search was asked."""
         view = self.view
-        if request is None or view is None or frame.query != view.query:
+        if request is None or view is None or frame.ref != self._asked:
             return  # an answer to a search since replaced
         first = len(view.hits) + 1
         hits = tuple(SearchHitView(h.room, h.id, h.nick, h.text, h.ts) for h in frame.results)

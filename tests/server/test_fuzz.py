@@ -297,6 +297,12 @@ _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "kill": {"nick": _nicks, "reason": _texts},
     "gban": {"mask": _masks, "duration_s": _ints, "reason": _texts},
     "gunban": {"mask": _masks},
+    "search": {
+        "query": _texts | st.sampled_from(['"', "*", 'NEAR(a b) OR "c', "a" * 257, "é*"]),
+        "room": _rooms,
+        "before": _ints,
+        "limit": _ints,
+    },
 }
 assert set(_FIELDS) == p.CLIENT_TYPES
 

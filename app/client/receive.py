@@ -283,6 +283,8 @@ class Receiver:
             self._error(frame)
         elif isinstance(frame, (Mode, Kicked, Moderated, BanList, Deleted)):
             self.moderation.handle(frame)
+            if isinstance(frame, Deleted):
+                self.searches.deleted(frame.room, frame.id)
         elif isinstance(frame, SearchResults):
             self.searches.results(frame, self._request(frame.ref))
         else:

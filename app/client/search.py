@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 CONTEXT: Final = 5  # messages shown on each side of a hit
 PAGE: Final = 50  # hits asked for per page
+DELETED: Final = "(message deleted)"
 
 
 class Searches:
@@ -135,6 +136,18 @@ class Searches:
             self._older = lines
         context = replace(view.context, lines=self._older + self._newer, loading=bool(self._around))
         self.view = replace(view, context=context)
+        self._emit()
+
+    def deleted(self, room: str, message_id: int) -> None:
+        """Message ``message_id`` of ``room`` was deleted: a hit of it no longer shows its text."""
+        view = self.view
+        if view is None or not any(hit.id == message_id for hit in view.hits):
+            return
+        hits = tuple(
+            replace(hit, text=DELETED) if hit.id == message_id and hit.room == room else hit
+            for hit in view.hits
+        )
+        self.view = replace(view, hits=hits)
         self._emit()
 
     def refused(self, request: Request, text: str) -> None:

@@ -128,3 +128,24 @@ async def test_refusals_are_said_where_the_user_is(server: Server, make_client: 
     assert errors[2] == "Nothing to search for: give a word of letters or digits."
     view = alice.engine.search_view
     assert view is not None and view.error is not None and not view.loading
+
+
+async def test_a_hit_deleted_afterwards_no_longer_shows_its_text(
+    server: Server, make_client: MakeClient
+) -> None:
+    """When a message found is deleted, its hit in the view reads "(message deleted)"."""
+    alice = await make_client("alice", server.port)
+    await say_all(alice, "#general", "my secret plan", "another plan")
+    alice.engine.submit("/search plan")
+    await eventually(
+        lambda: alice.engine.search_view is not None and len(alice.engine.search_view.hits) == 2,
+        "both hits",
+    )
+    alice.engine.submit("/delete")
+    await eventually(
+        lambda: (
+            [hit.text for hit in alice.engine.search_view.hits]  # type: ignore[union-attr]
+            == ["(message deleted)", "my secret plan"]
+        ),
+        "the newest hit blanked",
+    )

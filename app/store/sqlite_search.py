@@ -15,6 +15,7 @@ one more tells ``more``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -34,6 +35,7 @@ _TOP: Final = (1 << 63) - 1
 # Up to this many rooms the index narrows the search to their messages; for more, reading the
 # matches of the words and keeping those of the rooms costs less than the union of the rooms.
 ROOM_FILTER_MAX: Final = 4
+_MARKS_MAX: Final = 500  # rooms passed as parameters one by one; more go as one JSON array
 
 
 def fts5_query(query: SearchQuery, rooms: Sequence[str] = ()) -> str:
@@ -75,10 +77,13 @@ class SQLiteSearch:
             if not rooms:
                 empty = SearchPage([], False)
                 return lambda: done(empty)
-            marks = ", ".join("?" * len(rooms))
+            if len(rooms) <= _MARKS_MAX:
+                among, values = ", ".join("?" * len(rooms)), tuple(rooms)
+            else:  # past SQLite's limit on parameters (a server without --max-rooms-per-conn)
+                among, values = "SELECT value FROM json_each(?)", (json.dumps(rooms),)
             rows = conn.execute(
-                f"{_SELECT} AND m.room IN ({marks}) ORDER BY messages_fts.rowid DESC LIMIT ?",
-                (expression, top, *rooms, limit + 1),
+                f"{_SELECT} AND m.room IN ({among}) ORDER BY messages_fts.rowid DESC LIMIT ?",
+                (expression, top, *values, limit + 1),
             ).fetchall()
             found = [
                 StoredMessage(row[0], row[1], row[2], row[3], row[4], bool(row[5]))

@@ -155,3 +155,12 @@ async def test_rooms_whose_names_share_words_are_told_apart(reopen: Reopen) -> N
     assert hits(await find(index, "deploy", ("#ops-team",))) == [1]
     assert hits(await find(index, "deploy", ("#ops", "#__"))) == [4, 3]
     assert hits(await find(index, "team", ("#ops-team", "#my-ops-team"))) == []
+
+
+async def test_a_search_of_thousands_of_rooms(reopen: Reopen) -> None:
+    """A session in more rooms than SQLite takes parameters (no room limit) is searched all the
+    same, and only in its rooms."""
+    history, index = opened(reopen)
+    await append(history, message(1, "#r7", "deploy"), message(2, "#elsewhere", "deploy"))
+    rooms = tuple(f"#r{n}" for n in range(2000))
+    assert hits(await find(index, "deploy", rooms)) == [1]

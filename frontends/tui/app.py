@@ -330,7 +330,10 @@ class ParleyApp(App[None]):
             case PresenceChanged() | TopicChanged():
                 pass  # the member list and topic bar follow the next state; the log has a line
             case SearchChanged(search):
-                self.query_one("#search", SearchPanel).view = search
+                panel = self.query_one("#search", SearchPanel)
+                panel.view = search
+                if (hit := panel.hit_to_reveal(self._shown)) is not None:
+                    self.chat_log.reveal(hit)
             case _:
                 unhandled(event)
 
@@ -552,17 +555,13 @@ class ParleyApp(App[None]):
 
     def action_search(self) -> None:
         """Ctrl+F: the prompt, holding "/search " for the words (results: ``SearchPanel``)."""
-        self.chat_input.value = "/search "
-        self.chat_input.cursor_position = len(self.chat_input.value)
-        self.chat_input.focus()
+        self.chat_input.prefill("/search ")
 
-    def on_search_panel_jump(self, message: SearchPanel.Jump) -> None:
-        if self.engine is not None:
-            self.engine.jump_to_result(message.number)
-
-    def on_search_panel_more(self, message: SearchPanel.More) -> None:
-        if self.engine is not None:
+    def on_search_panel_chosen(self, message: SearchPanel.Chosen) -> None:
+        if self.engine is not None and message.number is None:
             self.engine.search_more()
+        elif self.engine is not None and message.number is not None:
+            self.engine.jump_to_result(message.number)
 
     def on_search_panel_closed(self, message: SearchPanel.Closed) -> None:
         self.chat_input.focus()

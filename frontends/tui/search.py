@@ -4,9 +4,10 @@ among its neighbours.
 This module owns ``SearchPanel``, which draws the engine's ``SearchView`` (``app.client``'s
 ``search_view.py``) and nothing else: attributes down (``view``), messages up. Its list holds a
 line per hit, newest first, numbered as the log numbers them (``hit_line``), and a last entry
-"More results…" while the server has more; choosing a hit (Enter, or a click) posts ``Jump``
-with its number, choosing "More" posts ``More``; the app asks the engine, which makes the hit's
-room active and fills the view's context, drawn below the list with the hit marked. Escape
+"More results…" while the server has more; choosing a hit (Enter, or a click) posts ``Chosen``
+with its number, choosing "More" ``Chosen`` with None; the app asks the engine, which makes the
+hit's room active and fills the view's context, drawn below the list with the hit marked (and
+the app scrolls its log to the hit when the log holds it). Escape
 hides it and posts ``Closed`` (the prompt takes the focus back). A page of hits arriving
 focuses the list, ready for the arrows. The panel is hidden until a search is made and when it
 is closed; Ctrl+F (the app's binding) puts "/search " in the prompt.
@@ -41,18 +42,27 @@ class SearchPanel(Vertical):
 
     view: reactive[SearchView | None] = reactive(None, always_update=True)
 
-    class Jump(Message):
-        """Show hit ``number`` (1 is the newest) in context."""
+    class Chosen(Message):
+        """Show hit ``number`` (1 is the newest) in context; None: fetch the next page."""
 
-        def __init__(self, number: int) -> None:
+        def __init__(self, number: int | None) -> None:
             super().__init__()
             self.number = number
 
-    class More(Message):
-        """Fetch the next page of hits."""
-
     class Closed(Message):
         """The user closed the results."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._revealed: SearchContext | None = None
+
+    def hit_to_reveal(self, shown: str | None) -> int | None:
+        """The id of the hit just shown in context, once, if the log shows its room (``shown``)."""
+        context = self.view.context if self.view is not None else None
+        if context is None or context.loading or context.room != shown or context is self._revealed:
+            return None
+        self._revealed = context
+        return context.id
 
     def compose(self) -> ComposeResult:
         yield Static(id="search-summary")
@@ -92,10 +102,8 @@ class SearchPanel(Vertical):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         chosen = event.option.id
-        if chosen == MORE:
-            self.post_message(self.More())
-        elif chosen is not None:
-            self.post_message(self.Jump(int(chosen)))
+        if chosen is not None:
+            self.post_message(self.Chosen(None if chosen == MORE else int(chosen)))
 
     def action_close(self) -> None:
         self.view = None

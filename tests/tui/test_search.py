@@ -73,3 +73,35 @@ async def test_more_results_fetches_the_next_page(make_app: MakeApp, connect: Co
         assert hits.has_focus
         await pilot.press("end", "enter")
         await eventually(pilot, lambda: hits.option_count == 60, "every hit, no More")
+
+
+async def test_a_hit_held_in_the_log_is_scrolled_into_view(
+    make_app: MakeApp, connect: Connect
+) -> None:
+    """Jumping to a hit that the room's log holds, but out of sight above, scrolls the log to it
+    and stops following the newest line."""
+    bob = await connect("bob")
+    await bob.join("#general")
+    await bob.send(type="say", room="#general", text="the deploy broke")
+    for n in range(45):
+        await bob.send(type="say", room="#general", text=f"later line {n}")
+    await bob.barrier()
+    app = make_app()
+    async with app.run_test(size=(100, 20)) as pilot:
+        await until_in_room(pilot)
+        await eventually(
+            pilot,
+            lambda: any("later line 44" in row for row in app.chat_log.visible_text()),
+            "the join page, its newest line in view",
+        )
+        assert not any("the deploy broke" in row for row in app.chat_log.visible_text())
+        await submit(pilot, "/search deploy")
+        hits = app.query_one("#search-hits", OptionList)
+        await eventually(pilot, lambda: hits.option_count == 1 and hits.has_focus, "the hit")
+        await pilot.press("enter")
+        await eventually(
+            pilot,
+            lambda: any("the deploy broke" in row for row in app.chat_log.visible_text()),
+            "the hit in view in the log",
+        )
+        assert not app.chat_log.following

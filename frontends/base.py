@@ -4,9 +4,9 @@ This module owns the thread rules of that contract and the pieces that carry it 
 What the engine tells a frontend is written once, in ``app.client.events``: a ``Frontend`` is
 anything with ``handle(event)``, where the event is one of the frozen classes of the
 ``FrontendEvent`` union (state changed, line added, line updated, scrollback reset, presence,
-topic, connection, error). ``EngineControl`` is what a frontend asks of the engine: submit a
-typed line, switch conversation, load older history, quit, and edit one of our messages.
-Completion needs no request:
+topic, connection, error, search). ``EngineControl`` is what a frontend asks of the engine: submit
+a typed line, switch conversation, load older history, search and show a result, quit, and edit
+one of our messages. Completion needs no request:
 ``app.client.completion.complete(snapshot, text, cursor)`` is a pure function of the latest
 ``StateSnapshot`` and may be called on any thread.
 
@@ -63,6 +63,15 @@ class EngineControl(Protocol):
     def quit(self, text: str | None = None) -> None:
         """Say goodbye to the server and close for good; the state becomes ``closed``."""
 
+    def search(self, query: str, room: str | None = None) -> None:
+        """Search the history of ``room`` (None: every room we are in) for ``query``."""
+
+    def search_more(self) -> None:
+        """Fetch the next page of results of the current search."""
+
+    def jump_to_result(self, number: int) -> None:
+        """Show search result ``number`` (1 is the newest) among its neighbours."""
+
 
 class ThreadSafeControl:
     """``EngineControl`` for a thread that is not the engine's: each call is queued on its loop."""
@@ -90,6 +99,15 @@ class ThreadSafeControl:
 
     def quit(self, text: str | None = None) -> None:
         self._loop.call_soon_threadsafe(self._engine.quit, text)
+
+    def search(self, query: str, room: str | None = None) -> None:
+        self._loop.call_soon_threadsafe(self._engine.search, query, room)
+
+    def search_more(self) -> None:
+        self._loop.call_soon_threadsafe(self._engine.search_more)
+
+    def jump_to_result(self, number: int) -> None:
+        self._loop.call_soon_threadsafe(self._engine.jump_to_result, number)
 
 
 class QueueFrontend:

@@ -28,6 +28,7 @@ from app.client.commands import (
     EditMessage,
     GoToWindow,
     JoinRoom,
+    JumpToResult,
     LeaveRoom,
     ListMembers,
     ListRooms,
@@ -36,6 +37,7 @@ from app.client.commands import (
     QuitChat,
     Register,
     SayText,
+    SearchHistory,
     SendAction,
     SendDirect,
     SetAway,
@@ -145,6 +147,10 @@ class Actions:
             self._moderator.execute(command)
         elif isinstance(command, EditMessage):
             self.editor.edit_last(command.text)
+        elif isinstance(command, SearchHistory):
+            self.search(command.query, command.room)
+        elif isinstance(command, JumpToResult):
+            self.jump_to_result(command.number)
         elif isinstance(command, QuitChat):
             self._quit(command.text)
         elif isinstance(command, ShowHelp):
@@ -233,3 +239,36 @@ class Actions:
             room = active.name
         if self.online():
             self._send(Who(room=room), Request("who", self.state.active, show=True))
+
+    # --- search (``search.py``) ---------------------------------------------------------------
+
+    def search(self, query: str | None, room: str | None) -> None:
+        """Search for ``query`` in ``room`` (None: all our rooms); ``query`` None asks for the
+        next page of the last search."""
+        searches = self._receiver.searches
+        if query is None:
+            if searches.view is None:
+                self.refuse("usage: /search [#room] text")
+            elif not searches.view.more:
+                self.notice("There are no more results for that search.")
+            elif self.online():
+                searches.more()
+            return
+        if room is not None:
+            found = self.state.get(room)
+            if found is None or not found.joined:
+                self.refuse(f"You are not in {room}; only your rooms can be searched.")
+                return
+        if self.online():
+            searches.start(query, room)
+
+    def jump_to_result(self, number: int) -> None:
+        """Show search result ``number`` in context, in its room."""
+        searches = self._receiver.searches
+        if not self.online():
+            return
+        refusal = searches.jump(number)
+        if refusal is not None:
+            self.refuse(refusal)
+        elif searches.view is not None and searches.view.context is not None:
+            self._switch_to(searches.view.context.room)

@@ -238,6 +238,23 @@ MODERATION_COMMANDS: Final = (
     KillUser,
 )
 
+
+@dataclass(frozen=True, slots=True)
+class SearchHistory:
+    """/search [#room] text: search the server's history (``room`` None: all our rooms);
+    ``query`` None: the next page of the last search."""
+
+    query: str | None
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JumpToResult:
+    """/jump N: show search result N among the messages around it."""
+
+    number: int
+
+
 Command = (
     SayText
     | JoinRoom
@@ -263,6 +280,8 @@ Command = (
     | ManageKeys
     | ModerationCommand
     | EditMessage
+    | SearchHistory
+    | JumpToResult
 )
 
 DEFAULT_AWAY_TEXT: Final = "away"
@@ -316,6 +335,10 @@ HELP: Final[dict[str, CommandHelp]] = {
     "delete": CommandHelp("/delete", "delete your last message in this room"),
     "kill": CommandHelp("/kill nick [reason]", "disconnect nick (server operators)"),
     "edit": CommandHelp("/edit [text]", "change your last message in this room to text"),
+    "search": CommandHelp(
+        "/search [#room] text", 'search history: words, "a phrase", pre*; alone: more results'
+    ),
+    "jump": CommandHelp("/jump N", "show search result N among the messages around it"),
 }
 # IRC's names for our commands: what irssi and WeeChat users type by habit.
 ALIASES: Final[dict[str, str]] = {
@@ -438,6 +461,8 @@ def _parse(line: str) -> Command | None:
         return _parse_moderation(name, rest, args)
     if name == "edit":
         return EditMessage(rest or None)
+    if name in ("search", "jump"):
+        return _parse_search(name, rest, args)
     if name == "join":
         if len(args) != 1:
             raise _usage(name)
@@ -555,3 +580,17 @@ def _parse_moderation(name: str, rest: str, args: list[str]) -> ModerationComman
     if name == "bans":
         return ShowBans()
     return LockTopic(name == "lock")
+
+
+def _parse_search(name: str, rest: str, args: list[str]) -> SearchHistory | JumpToResult:
+    if name == "jump":
+        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+            raise _usage(name)
+        return JumpToResult(int(args[0]))
+    if not args:
+        return SearchHistory(None)
+    if args[0].startswith("#"):
+        if len(args) == 1:
+            raise _usage(name)
+        return SearchHistory(rest.split(None, 1)[1], normalize_room(args[0]))
+    return SearchHistory(rest)

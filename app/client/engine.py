@@ -12,8 +12,9 @@ outbox (``outbox.py``). When a connection that stalled still holds our nick, the
 under an alternate and takes it back (``nicks.py``). A server operator's ``kill`` or a
 server-wide ban ends it for good: reconnecting would undo the one or be refused. Everything runs
 on one asyncio loop; the request methods (``submit``, ``paste``, ``switch_to``, ``load_older``,
-``quit``, and ``edit`` for a frontend's edit mode) must be called on it, and the frontend is
-handed its events on it (``events.py``, ``frontends/base.py``).
+``search``, ``search_more``, ``jump_to_result``, ``quit``, and ``edit`` for a frontend's edit
+mode) must be called on it, and the frontend is handed its events on it (``events.py``,
+``frontends/base.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from app.client.link import (
 from app.client.moderation_receive import REMOVED_REASONS, goodbye_text
 from app.client.nicks import NickKeeper
 from app.client.receive import Receiver, Request
+from app.client.search_view import SearchView
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ChatState,
@@ -471,6 +473,24 @@ class Engine:
         found = self.state.get(conversation) if conversation else self.state.active_conversation
         if found is not None:
             self._receiver.rooms.load_older(found)
+
+    def search(self, query: str, room: str | None = None) -> None:
+        """Search the server's history for ``query`` in ``room`` (None: all our rooms); the
+        results come as ``SearchChanged`` events and as lines where we are (``search.py``)."""
+        self._actions.search(query, room)
+
+    def search_more(self) -> None:
+        """Ask for the next page of results of the current search."""
+        self._actions.search(None, None)
+
+    def jump_to_result(self, number: int) -> None:
+        """Show result ``number`` (1 is the newest) in its room, among its neighbours."""
+        self._actions.jump_to_result(number)
+
+    @property
+    def search_view(self) -> SearchView | None:
+        """The current search, as the last ``SearchChanged`` showed it."""
+        return self._receiver.searches.view
 
     def quit(self, text: str | None = None) -> None:
         """Say goodbye and stop for good; safe to call twice."""

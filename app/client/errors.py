@@ -55,6 +55,7 @@ ERROR_TEXT: Final[dict[ErrorCode, str]] = {
     "bad_key": "That is no OpenSSH public key line",
     "no_such_key": "Your account has no such key",
     "edit_window_closed": "That message is too old to edit now",
+    "bad_query": "There is nothing to search for in that",
 }
 
 

@@ -3,14 +3,14 @@
 This module owns the engine-to-frontend half of the contract, written once. Each kind of news is
 a frozen dataclass (the state changed, a line was added to or updated in a conversation, a
 conversation's scrollback must be redrawn, someone's presence changed, a topic changed, the
-connection changed, an error to show), ``FrontendEvent`` is their union, and a ``Frontend`` is
-anything with ``handle(event)``. Wrappers that carry events elsewhere (a queue for the Tk thread,
-a Textual message) pass the event along whole, so they cannot drift from this list; a frontend
-that acts on events matches on the union and ends with ``unhandled``, so mypy names every
-frontend that does not yet handle a new kind. ``Notifier`` is the engine's one door to its
-frontend: it passes events on, coalesces state snapshots to one per loop iteration, builds the
-redraws from a conversation, and keeps a misbehaving frontend from breaking the engine. Threads and
-the requests going the other way are in ``frontends/base.py``.
+connection changed, an error to show, the search changed), ``FrontendEvent`` is their union,
+and a ``Frontend`` is anything with ``handle(event)``. Wrappers that carry events elsewhere (a
+queue for the Tk thread, a Textual message) pass the event along whole, so they cannot drift from
+this list; a frontend that acts on events matches on the union and ends with ``unhandled``, so
+mypy names every frontend that does not yet handle a new kind. ``Notifier`` is the engine's one
+door to its frontend: it passes events on, coalesces state snapshots to one per loop iteration,
+builds the redraws from a conversation, and keeps a misbehaving frontend from breaking the
+engine. Threads and the requests going the other way are in ``frontends/base.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import NoReturn, Protocol, TypeAlias
 
+from app.client.search_view import SearchView
 from app.client.state import (
     ChatState,
     ConnectionStatus,
@@ -39,6 +40,7 @@ __all__ = [
     "Notifier",
     "PresenceChanged",
     "ScrollbackReset",
+    "SearchChanged",
     "StateChanged",
     "TopicChanged",
     "unhandled",
@@ -129,6 +131,14 @@ class ErrorReported:
     conversation: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SearchChanged:
+    """The search (``/search``, ``Engine.search``) changed: hits came, a request went out or
+    failed, or a hit is shown in context. ``search`` is the whole of it, to draw as it is."""
+
+    search: SearchView
+
+
 FrontendEvent: TypeAlias = (
     StateChanged
     | LineAdded
@@ -138,6 +148,7 @@ FrontendEvent: TypeAlias = (
     | TopicChanged
     | ConnectionChanged
     | ErrorReported
+    | SearchChanged
 )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.client import edits, room_history  # modules: they import this one too
+from app.client import search as searching  # a module too, for the same reason
 from app.client.accounts import account_text, key_list_lines, offline_text, whois_text
 from app.client.directs import DirectCatchup
 from app.client.errors import describe_error, quit_reason
@@ -72,6 +73,7 @@ from app.protocol import (
     Renamed,
     RoomInfo,
     RoomList,
+    SearchResults,
     ServerFrame,
     Topic,
     Who,
@@ -85,7 +87,16 @@ log = logging.getLogger("parley.client")
 # "catchup": a room's missed messages; "direct": a direct conversation's (``directs.py``).
 _RoomRequestKind = Literal["join", "part", "who", "rooms", "older", "catchup", "topic"]
 RequestKind = Literal[
-    _RoomRequestKind, "say", "direct", "nick", "away", "account", "moderation", "edit"
+    _RoomRequestKind,
+    "say",
+    "direct",
+    "nick",
+    "away",
+    "account",
+    "moderation",
+    "edit",
+    "search",
+    "context",
 ]
 
 
@@ -155,6 +166,7 @@ class Receiver:
         self.moderation = ModerationNews(self)
         self.listings = Listings(self)
         self.outbox = Outbox(state, self, connected)
+        self.searches = searching.Searches(self)
 
     # --- what the engine asks -----------------------------------------------------------
 
@@ -196,6 +208,7 @@ class Receiver:
         self.rooms.connection_lost()
         self.directs.connection_lost()
         self.outbox.connection_lost()
+        self.searches.connection_lost()
         for conversation in self.state:
             if conversation.kind is ConversationKind.DIRECT and not self.directs.stored:
                 # A guest's direct messages are never stored: one on the wire cannot be
@@ -248,7 +261,11 @@ class Receiver:
         if isinstance(frame, Message):
             self._message(frame)
         elif isinstance(frame, HistoryPage):
-            self.rooms.page(frame, self._request(frame.ref))
+            request = self._request(frame.ref)
+            if request is not None and request.kind == "context":
+                self.searches.context_page(frame, request, frame.ref)
+            else:
+                self.rooms.page(frame, request)
         elif isinstance(frame, Presence):
             self._presence(frame)
         elif isinstance(frame, Joined):
@@ -277,6 +294,10 @@ class Receiver:
             self._error(frame)
         elif isinstance(frame, (Mode, Kicked, Moderated, BanList, Deleted)):
             self.moderation.handle(frame)
+            if isinstance(frame, Deleted):
+                self.searches.deleted(frame.room, frame.id)
+        elif isinstance(frame, SearchResults):
+            self.searches.results(frame, self._request(frame.ref))
         elif isinstance(frame, Edited):
             edits.revise(self, frame)
         else:
@@ -440,7 +461,10 @@ class Receiver:
             where = None  # the conversation is gone: the error goes where we are now
         if request is not None:
             self._undo(request)
-        self.show_error(self.moderation.refusal(error, request) or describe_error(error), where)
+        text = self.moderation.refusal(error, request) or describe_error(error)
+        if request is not None and request.kind in ("search", "context"):
+            self.searches.refused(request, text)
+        self.show_error(text, where)
 
     def _drop_empty(self, request: Request) -> bool:
         """A direct conversation opened only to say something to a nick nobody has: close it

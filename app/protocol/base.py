@@ -33,6 +33,11 @@ JOINED_MEMBERS_MAX: Final = 500
 # PASSWORD_MAX_BYTES bytes of UTF-8 (else ``bad_frame``), so that hashing one costs a bounded time.
 PASSWORD_MIN: Final = 8
 PASSWORD_MAX_BYTES: Final = 1024
+# Search: a query is at most SEARCH_QUERY_MAX characters (else ``bad_query``); a page of results
+# holds ``limit`` (default SEARCH_LIMIT, clamped to SEARCH_LIMIT_MAX) hits, newest first.
+SEARCH_QUERY_MAX: Final = 256
+SEARCH_LIMIT: Final = 50
+SEARCH_LIMIT_MAX: Final = 200
 
 NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
 ROOM_RE: Final = re.compile(r"#[A-Za-z0-9_-]{1,32}")
@@ -79,6 +84,7 @@ ErrorCode = Literal[
     "bad_key",
     "no_such_key",
     "edit_window_closed",
+    "bad_query",
 ]
 
 # The one list of error codes: the client's texts, its fatal-on-hello set and docs/protocol.md are

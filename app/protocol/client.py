@@ -11,7 +11,7 @@ from typing import Final
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from app.protocol.base import ROOMS_PAGE, WHO_PAGE, Ref
+from app.protocol.base import ROOMS_PAGE, SEARCH_LIMIT, WHO_PAGE, Ref
 
 
 class _ClientBase(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -245,6 +245,16 @@ class Edit(_ClientBase, tag="edit"):
     room: str | None = None
 
 
+class Search(_ClientBase, tag="search"):
+    """Search the history of ``room``, or of every room the sender is in: a page of hits,
+    newest first, older than the message id ``before``."""
+
+    query: str
+    room: str | None = None
+    before: int | None = None
+    limit: int = SEARCH_LIMIT
+
+
 ClientFrame = (
     Hello
     | Join
@@ -281,5 +291,6 @@ ClientFrame = (
     | GlobalBan
     | GlobalUnban
     | Edit
+    | Search
 )
 CLIENT_TYPES: Final = frozenset(t.__struct_config__.tag for t in ClientFrame.__args__)

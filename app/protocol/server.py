@@ -285,6 +285,27 @@ class Edited(_ServerBase, tag="edited"):
     ts: int | None = None
 
 
+class SearchHit(msgspec.Struct):
+    """One message a ``search`` found: where, which, who, what and when."""
+
+    room: str
+    id: int
+    nick: str
+    text: str
+    ts: int
+
+
+class SearchResults(_ServerBase, tag="search_results"):
+    """The reply to ``search``: hits newest first; with ``more``, ``next`` is the ``before``
+    that asks for the following page."""
+
+    query: str
+    results: list[SearchHit]
+    more: bool
+    room: str | None = None
+    next: int | None = None
+
+
 class Bye(_ServerBase, tag="bye"):
     reason: str
     message: str = ""
@@ -315,4 +336,5 @@ ServerFrame = (
     | BanList
     | Deleted
     | Edited
+    | SearchResults
 )

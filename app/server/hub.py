@@ -3,7 +3,7 @@
 The hub owns no feature. It creates the shared state and services once (the session registry
 ``Sessions``, the room directory ``Rooms``, the nick table, ``Fanout``), hands them as a
 ``Context`` to the feature modules it is given (``runner.FEATURES``: presence, rooms, messages,
-accounts, moderation),
+accounts, moderation, search),
 and merges their handler tables into one dispatch table, checked at start-up to cover every
 client frame exactly once. ``handle`` refuses frames other than ``hello``, ``ping``, ``pong`` and
 ``quit`` (as the features' tables declare) until a session registered, then awaits the frame's

@@ -47,6 +47,7 @@ from app.server.moderation import ModerationFeature
 from app.server.presence import PresenceFeature
 from app.server.retention import Retention
 from app.server.rooms import RoomFeature
+from app.server.search import SearchFeature
 from app.server.tls import Certificate, PlainDoor, TLSDoor, close_doors
 from app.store import (
     Accounts,
@@ -70,6 +71,7 @@ FEATURES: tuple[FeatureFactory, ...] = (
     AccountFeature,
     ModerationFeature,
     EditFeature,
+    SearchFeature,
 )
 
 

@@ -2,9 +2,10 @@
 
 Every table of the file is created here, by ``_MIGRATIONS``, whichever store owns it
 (``sqlite.py`` the messages, meta and rooms; ``sqlite_accounts.py`` the accounts, directs and
-keys; ``sqlite_moderation.py`` the roles, bans, mutes and topic locks). ``migrate`` brings a file
-to ``SCHEMA_VERSION`` in place when it is opened, one transaction per migration, and refuses a
-file written by a newer Parley (``SchemaTooNewError``) without touching it.
+keys; ``sqlite_moderation.py`` the roles, bans, mutes and topic locks; ``sqlite_search.py`` the
+FTS5 index). ``migrate`` brings a file to ``SCHEMA_VERSION`` in place when it is opened, one
+transaction per migration, and refuses a file written by a newer Parley (``SchemaTooNewError``)
+or a SQLite without FTS5 (``NoFTS5Error``) without touching it.
 """
 
 from __future__ import annotations
@@ -111,7 +112,32 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX keys_by_account ON keys (account, added);
     """,
-    # 5: edited messages (``sqlite.py``'s ``edit_message``). An edit overwrites ``text`` in place
+    # 5: search (``sqlite_search.py``): an FTS5 index of the messages' text and room, its
+    # content read from ``messages`` (no second copy), kept current by triggers: a new message is
+    # indexed, a change of ``text`` (a deletion blanks it; an edit rewrites it) indexes the new
+    # words in place of the old, a deleted row (retention) leaves the index. ``rebuild`` indexes
+    # the history already there. Words and accents as ``app/protocol/query.py`` reads them; the
+    # room is indexed so that a search of a few rooms reads only their messages.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, room, content = 'messages', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, text, room) VALUES (new.id, new.text, new.room);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text, room)
+            VALUES ('delete', old.id, old.text, old.room);
+        INSERT INTO messages_fts (rowid, text, room) VALUES (new.id, new.text, new.room);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text, room)
+            VALUES ('delete', old.id, old.text, old.room);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    """,
+    # 6: edited messages (``sqlite.py``'s ``edit_message``). An edit overwrites ``text`` in place
     # and sets ``edited_at``, the server's time of the latest edit (NULL: never edited). One
     # self-contained statement, so that it can be renumbered after other migrations unchanged.
     """
@@ -139,6 +165,29 @@ class SchemaTooNewError(sqlite3.DatabaseError):
         self.version = version
 
 
+class NoFTS5Error(sqlite3.DatabaseError):
+    """The SQLite that Python was built with has no FTS5, which the history's search index
+    needs (a ``sqlite3.DatabaseError``, reported like any history that cannot be opened)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"this Python's SQLite {sqlite3.sqlite_version} was built without FTS5, which the"
+            " history's search index needs: use a Python whose SQLite has it (python.org's,"
+            " Debian's and Homebrew's do) or --redis"
+        )
+
+
+def check_fts5(conn: sqlite3.Connection) -> None:
+    """Raise ``NoFTS5Error`` unless ``conn``'s SQLite can make an FTS5 table."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.parley_fts5_probe USING fts5(x)")
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc):
+            raise NoFTS5Error() from None
+        raise
+    conn.execute("DROP TABLE temp.parley_fts5_probe")
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
@@ -160,6 +209,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SchemaTooNewError(path, version)
+    check_fts5(conn)  # before any change: a file the search cannot index is left as it was
     if version == 0 and _tables(conn) >= _UNNUMBERED_TABLES:
         # Written by a release before numbering: its schema is migration 1. Running migration
         # 1 (all IF NOT EXISTS) changes nothing that exists and stamps the version.

@@ -129,3 +129,12 @@ class EngineThread:
 
     def quit(self, text: str | None = None) -> None:
         self._forward("quit", text)
+
+    def search(self, query: str, room: str | None = None) -> None:
+        self._forward("search", query, room)
+
+    def search_more(self) -> None:
+        self._forward("search_more")
+
+    def jump_to_result(self, number: int) -> None:
+        self._forward("jump_to_result", number)

@@ -29,6 +29,7 @@ from app.client.events import (
     LineUpdated,
     PresenceChanged,
     ScrollbackReset,
+    SearchChanged,
     StateChanged,
     TopicChanged,
     unhandled,
@@ -52,6 +53,7 @@ from frontends.tk.messages import MessageView, Scrollbacks
 from frontends.tk.newbelow import NewBelow
 from frontends.tk.notify import DesktopNotifier
 from frontends.tk.render import DEFAULT_TEXT_SIZE, TEXT_SIZES
+from frontends.tk.search import SearchDialog
 from frontends.tk.sidebar import ConversationList, MemberList
 
 log = logging.getLogger("parley.tk")
@@ -122,6 +124,7 @@ class ChatWindow(ttk.Frame):
         self.last_error: str | None = None
         self.prompt: Prompt | PasteDialog | QuitDialog | None = None
         self.help: CommandsHelp | None = None
+        self.search_dialog: SearchDialog | None = None
         self.scrollbacks = Scrollbacks(scrollback)
         self._next_state: StateSnapshot | None = None
         # Chat lines of the shown conversation added below the view in this batch (None: the
@@ -196,6 +199,7 @@ class ChatWindow(ttk.Frame):
         room.add_command(label="Join…", accelerator="Ctrl+J", command=self.ask_join)
         room.add_command(label="Leave", accelerator="Ctrl+W", command=self.leave)
         room.add_command(label="Set topic…", accelerator="Ctrl+T", command=self.ask_topic)
+        room.add_command(label="Search…", accelerator="Ctrl+F", command=self.ask_search)
         room.add_separator()
         room.add_command(
             label="Next conversation", accelerator="Ctrl+N", command=lambda: self.cycle(1)
@@ -235,6 +239,7 @@ class ChatWindow(ttk.Frame):
             "<Control-j>": self.ask_join,
             "<Control-w>": self.leave,
             "<Control-t>": self.ask_topic,
+            "<Control-f>": self.ask_search,
             "<Control-n>": lambda: self.cycle(1),
             "<Control-p>": lambda: self.cycle(-1),
             "<F1>": self.show_help,
@@ -323,6 +328,8 @@ class ChatWindow(ttk.Frame):
                 if conversation is None:
                     # Nowhere in the log to put it (no conversation yet): the status bar says it.
                     self.status_label.configure(text=f"⚠ {text}", style="Closed.Status.TLabel")
+            case SearchChanged(search):
+                self.ask_search().show(search)
             case _:
                 unhandled(event)
 
@@ -532,6 +539,25 @@ class ChatWindow(ttk.Frame):
                 self.control.submit(f"/topic {topic.strip()}")
 
         self._ask(f"Topic of {active.name}", "New topic:", active.topic, set_topic)
+
+    def ask_search(self) -> SearchDialog:
+        """The search dialog (Ctrl+F), opened or brought to the front with today's rooms."""
+        views = self.snapshot.conversations if self.snapshot is not None else ()
+        rooms = [v.name for v in views if v.kind is ConversationKind.ROOM and v.joined]
+        dialog = self.search_dialog
+        if dialog is None or not dialog.winfo_exists():
+            dialog = SearchDialog(
+                self.root,
+                rooms=rooms,
+                on_search=self.control.search,
+                on_jump=self.control.jump_to_result,
+                on_more=self.control.search_more,
+            )
+            self.search_dialog = dialog
+        else:
+            dialog.set_rooms(rooms)
+            dialog.lift()
+        return dialog
 
     def show_help(self) -> None:
         if self.help is not None and self.help.winfo_exists():

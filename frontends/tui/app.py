@@ -44,6 +44,7 @@ from app.client.events import (
     LineUpdated,
     PresenceChanged,
     ScrollbackReset,
+    SearchChanged,
     StateChanged,
     TopicChanged,
     unhandled,
@@ -69,6 +70,7 @@ from frontends.tui.panels import ConversationList, MemberList, StatusLine, Topic
 from frontends.tui.paste import PasteScreen
 from frontends.tui.prompt import ChatInput
 from frontends.tui.quitting import QuitScreen, ask_first
+from frontends.tui.search import SearchPanel
 
 log = logging.getLogger("parley.tui")
 
@@ -96,7 +98,7 @@ def _read_alt_digits_as_alt_keys() -> None:
 
 
 _CHAT_ACTIONS: Final = frozenset(
-    {"cycle", "go_to", "page_up", "page_down", "latest", "toggle_members", "toggle_bell"}
+    {"cycle", "go_to", "page_up", "page_down", "latest", "toggle_members", "toggle_bell", "search"}
 )
 
 
@@ -122,6 +124,7 @@ class ParleyApp(App[None]):
         Binding("escape", "latest", "Latest", show=False),
         Binding("f2", "toggle_members", "Members"),
         Binding("f3", "toggle_bell", "Bell"),
+        Binding("ctrl+f", "search", "Search", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         # Priority: a terminal's Alt+1 also carries the character "1", which the input would take.
         *(Binding(f"alt+{n}", f"go_to({n})", show=False, priority=True) for n in range(1, 10)),
@@ -195,6 +198,7 @@ class ParleyApp(App[None]):
             # Rows include day separators: room for one per line keeps every line the engine holds.
             yield ChatLog(id="log", max_rows=max(DEFAULT_MAX_ROWS, 2 * self.scrollback))
             yield MemberList(id="members")
+        yield SearchPanel(id="search")
         yield StatusLine(id="status")
         prompt = ChatInput(id="input", placeholder="Type a message, /help for commands")
         # For a gateway's visitor a blinking cursor is two redraws a second sent over the
@@ -360,6 +364,11 @@ class ParleyApp(App[None]):
                 self._error_reported(event)
             case PresenceChanged() | TopicChanged():
                 pass  # the member list and topic bar follow the next state; the log has a line
+            case SearchChanged(search):
+                panel = self.query_one("#search", SearchPanel)
+                panel.view = search
+                if (hit := panel.hit_to_reveal(self._shown)) is not None:
+                    self.chat_log.reveal(hit)
             case _:
                 unhandled(event)
 
@@ -592,6 +601,19 @@ class ParleyApp(App[None]):
         self.bell_on = not self.bell_on
         self.status_line.bell = self.bell_on
         self.notify(f"Bell on mentions {'on' if self.bell_on else 'off'}", timeout=2)
+
+    def action_search(self) -> None:
+        """Ctrl+F: the prompt, holding "/search " for the words (results: ``SearchPanel``)."""
+        self.chat_input.prefill("/search ")
+
+    def on_search_panel_chosen(self, message: SearchPanel.Chosen) -> None:
+        if self.engine is not None and message.number is None:
+            self.engine.search_more()
+        elif self.engine is not None and message.number is not None:
+            self.engine.jump_to_result(message.number)
+
+    def on_search_panel_closed(self, message: SearchPanel.Closed) -> None:
+        self.chat_input.focus()
 
     async def action_quit(self) -> None:
         """Quit, asking first if lines typed wait to be sent; asked already, Ctrl+Q again is the

@@ -311,6 +311,17 @@ class ChatLog(ScrollView, can_focus=False):
                 return True
         return False
 
+    def reveal(self, message_id: int) -> bool:
+        """Scroll the message ``message_id`` into view, a few rows below the top, and stop
+        following (a search's hit shown in its room); False if the log does not hold it."""
+        for index, row in enumerate(self._rows):
+            if row.line is not None and row.line.id == message_id:
+                self._following = False
+                y = max(0, self._tops[index] - 3)
+                self.call_after_refresh(self.scroll_to, y=y, animate=False, force=True)
+                return True
+        return False
+
     def page_up(self) -> None:
         """Scroll a page back; at the top already, ask for older history."""
         if self.scroll_y <= 0:

@@ -152,6 +152,12 @@ class ChatInput(Input):
             event.stop()
             self.post_message(self.Pasted(event.text))
 
+    def prefill(self, text: str) -> None:
+        """Hold ``text`` with the cursor after it, and take the focus (Ctrl+F's "/search ")."""
+        self.value = text
+        self.cursor_position = len(text)
+        self.focus()
+
     def remember(self, line: str) -> None:
         """Add a submitted line to the history (not twice in a row) and stop browsing."""
         if line and (not self.history or self.history[-1] != line):

@@ -32,11 +32,13 @@ from app.client.events import (
     LineUpdated,
     PresenceChanged,
     ScrollbackReset,
+    SearchChanged,
     StateChanged,
     TopicChanged,
     unhandled,
 )
 from app.client.link import Timings
+from app.client.search_view import SearchView
 from app.client.state import (
     ConnectionState,
     ConnectionStatus,
@@ -97,6 +99,7 @@ def one_event_of_each_kind(state: StateSnapshot) -> list[FrontendEvent]:
         TopicChanged(where, "a topic", "zed"),
         ConnectionChanged(state.connection),
         ErrorReported("An error.", where),
+        SearchChanged(SearchView("deploy", loading=False)),
     ]
 
 
@@ -113,6 +116,7 @@ class Recorder:
         self.statuses: list[ConnectionStatus] = []
         self.presences: list[PresenceChange] = []
         self.topics: list[tuple[str, str, str]] = []
+        self.searches: list[SearchView] = []
 
     def handle(self, event: FrontendEvent) -> None:
         self.events.append(event)
@@ -138,6 +142,8 @@ class Recorder:
                 self.statuses.append(status)
             case ErrorReported(text, conversation):
                 self.errors.append((text, conversation))
+            case SearchChanged(search):
+                self.searches.append(search)
             case _:
                 unhandled(event)
 

@@ -298,6 +298,12 @@ _FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "gban": {"mask": _masks, "duration_s": _ints, "reason": _texts},
     "gunban": {"mask": _masks},
     "edit": {"id": _ints, "text": _texts, "room": _rooms},
+    "search": {
+        "query": _texts | st.sampled_from(['"', "*", 'NEAR(a b) OR "c', "a" * 257, "é*"]),
+        "room": _rooms,
+        "before": _ints,
+        "limit": _ints,
+    },
 }
 assert set(_FIELDS) == p.CLIENT_TYPES
 

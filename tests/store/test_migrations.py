@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from app.protocol.query import parse_query
 from app.store import (
     RoomRules,
     SQLiteAccounts,
@@ -25,6 +26,7 @@ from app.store import (
     StoredRoom,
 )
 from app.store.sqlite_schema import SCHEMA_VERSION
+from app.store.sqlite_search import SQLiteSearch
 from tests.store.support import TS0, called, load_room, page
 
 V1_DB = Path(__file__).resolve().parents[1] / "data" / "history-v1.db"
@@ -44,7 +46,7 @@ def _user_version(path: Path) -> int:
 async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
     tmp_path: Path,
 ) -> None:
-    """The database of the release before accounts opens, is migrated to the current schema
+    """The database of the release before accounts opens, is migrated to the current schema (6)
     in place, keeps every message and topic, and takes accounts, deletions and moderation rules
     afterwards, across a restart."""
     path = tmp_path / "parley.db"
@@ -53,7 +55,7 @@ async def test_a_version_1_history_upgrades_in_place_and_keeps_its_history(
 
     history = SQLiteHistory(str(path))
     assert history.open().last_id == 10
-    assert _user_version(path) == SCHEMA_VERSION
+    assert _user_version(path) == SCHEMA_VERSION == 6
     stored, newest = await load_room(history, "#general")
     assert stored == StoredRoom("#general", "welcome all", "alice")
     assert [m.id for m in newest.messages] == [1, 3, 5, 7, 9]
@@ -141,3 +143,19 @@ async def test_a_version_4_history_takes_edits_of_its_messages(tmp_path: Path) -
         ("", False),
     ]
     await again.close()
+
+
+async def test_an_old_history_is_indexed_for_search_when_migrated(tmp_path: Path) -> None:
+    """Migration 5 indexes the history already in the file: every one of the version-1 file's
+    messages is found, newest first, and one deleted afterwards no longer is."""
+    path = tmp_path / "parley.db"
+    shutil.copy(V1_DB, path)
+    history = SQLiteHistory(str(path))
+    history.open()
+    index = SQLiteSearch(history)
+    found = await called(index.search, ["#general", "#rust"], parse_query("message"), None, 50)
+    assert [m.id for m in found.messages] == list(range(10, 0, -1))
+    assert await called(history.delete_message, 7) is True
+    found = await called(index.search, ["#general"], parse_query("message"), None, 50)
+    assert [m.id for m in found.messages] == [9, 5, 3, 1]
+    await history.close()

@@ -106,7 +106,7 @@ async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
     store = SQLiteHistory(str(db_path))
     store.open()
     await store.close()
-    assert _user_version(db_path) == SCHEMA_VERSION
+    assert _user_version(db_path) == SCHEMA_VERSION == 6
     assert {
         "messages",
         "meta",
@@ -118,6 +118,7 @@ async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
         "mutes",
         "topic_locks",
         "keys",
+        "messages_fts",
     } <= _tables(db_path)
 
 

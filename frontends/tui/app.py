@@ -7,9 +7,8 @@ log, the member list, the topic bar and the status line. It is also the only par
 asks anything of the engine (submit a line, edit a message, switch conversation, load older history,
 quit); the widgets never do. Without a nick it starts on the login screen, and it goes back there
 when the server refuses the nick; an engine started from the login screen gives up (rather than
-retrying) when it cannot get in, so the screen can say why. An invite (the demo's command for a
-second person) stays in the status line until someone else is in one of our rooms, and is written
-once into the log of the first room we join, where it stays as history. With a
+retrying) when it cannot get in, so the screen can say why. The demo's invite for a second person
+is ``invite.py``'s, which says where it goes. With a
 ``login_screen_timeout`` (``parley tui --login-screen-timeout``, as an SSH gateway runs it) the app
 exits, saying why in one line, unless it has signed in within that many seconds of starting: one
 deadline for the whole way to the chat, which typing does not extend and a refusal that sends the
@@ -22,10 +21,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Final, cast
+from typing import ClassVar, Final
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -52,23 +50,21 @@ from app.client.events import (
 from app.client.link import Timings
 from app.client.outbox import quits
 from app.client.paste import PasteQuestion, paste_lines
-from app.client.receive import local_line
 from app.client.state import (
     DEFAULT_SCROLLBACK,
     ConnectionState,
     ConversationKind,
-    Line,
     LineKind,
     StateSnapshot,
 )
-from app.protocol import fold
 from frontends.flags import duration
 from frontends.tui.bridge import SLICE_SECONDS, EngineEvents, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
+from frontends.tui.invite import Invite
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
 from frontends.tui.paste import PasteScreen
-from frontends.tui.prompt import ChatInput
+from frontends.tui.prompt import ChatInput, read_alt_digits_as_alt_keys
 from frontends.tui.quitting import QuitScreen, ask_first
 from frontends.tui.search import SearchPanel
 
@@ -78,23 +74,6 @@ log = logging.getLogger("parley.tui")
 WIDE_ENOUGH_FOR_MEMBERS: Final = 100
 # How long a quit waits for the server's goodbye before the app exits anyway.
 QUIT_GRACE: Final = 2.0
-
-
-def _read_alt_digits_as_alt_keys() -> None:
-    """Let Alt+1…9 reach the app as ``alt+1``…``alt+9``.
-
-    xterm, VTE terminals, tmux and screen send Alt+digit as ESC and the digit. Textual maps those
-    sequences to the characters that Option+digit types on a Mac (``¡``, ``™``, …, for WezTerm),
-    so Alt+1 would type ``¡`` into the input instead of switching conversation. Without the
-    mapping Textual's parser reads the sequence as the Alt modifier and the digit.
-    """
-    try:
-        from textual import _ansi_sequences
-    except ImportError:  # a Textual without the table has nothing to undo
-        return
-    table = cast("dict[str, object]", _ansi_sequences.ANSI_SEQUENCES_KEYS)
-    for digit in "123456789":
-        table.pop(f"\x1b{digit}", None)
 
 
 _CHAT_ACTIONS: Final = frozenset(
@@ -153,7 +132,7 @@ class ParleyApp(App[None]):
         super().__init__()
         self.login_screen_timeout = login_screen_timeout
         self._login_deadline: Timer | None = None
-        _read_alt_digits_as_alt_keys()
+        read_alt_digits_as_alt_keys()
         # The visitor's key, vouched for by the SSH gateway that runs us: who they are.
         self.ssh_key = ssh_key
         # In memory only, handed to each engine; the config store never sees it.
@@ -169,14 +148,8 @@ class ParleyApp(App[None]):
         self.bells = 0  # how many times we rang, so tests can see a mention was noticed
         self.engine: Engine | None = None
         self.snapshot: StateSnapshot | None = None
-        # The command with which someone else joins; "" once someone has (or if there is none).
-        self.invite = invite
-        # The first room we joined, where the invite goes once a state shows no one else there.
-        self._invite_due: str | None = None
-        # Where the invite was written into the log, and its lines: the engine does not hold
-        # them, so each redraw of that conversation puts them back in.
-        self._invite_room: str | None = None
-        self._invite_lines: tuple[Line, ...] = ()
+        # The command with which someone else joins (the demo's), while it is still wanted.
+        self.invite = Invite(invite)
         self._store = store
         self._timings = timings
         self.scrollback = scrollback
@@ -225,7 +198,7 @@ class ParleyApp(App[None]):
         return self.screen if isinstance(self.screen, LoginScreen) else None
 
     def on_mount(self) -> None:
-        self.status_line.invite = self.invite
+        self.status_line.invite = self.invite.text
         self.status_line.bell = self.bell_on
         self.chat_input.focus()
         if self.login_screen_timeout:
@@ -394,42 +367,16 @@ class ParleyApp(App[None]):
         if active is not None:
             name = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
             chat_input.placeholder = f"Message {name}  (/help for commands)"
-        if self.invite and someone_else_is_here(state):
-            self.invite = ""
-            status.invite = ""
-        # Written here rather than on the join notice: the snapshot that lists the room's
-        # members comes after that notice.
-        if self.invite and self._invite_due is not None and self._invite_room is None:
-            self._write_invite(self._invite_due)
-
-    # --- the invite -----------------------------------------------------------------------
-
-    def _write_invite(self, conversation: str) -> None:
-        """Put the invite into ``conversation``'s log, below the notice that we joined it."""
-        self._invite_room = conversation
-        self._invite_lines = (
-            local_line(LineKind.NOTICE, "To join from another terminal:"),
-            local_line(LineKind.NOTICE, self.invite),
-        )
-        if conversation == self._shown:
-            for line in self._invite_lines:
-                self.chat_log.add(line)
-
-    def _with_invite(self, conversation: str, lines: tuple[Line, ...]) -> tuple[Line, ...]:
-        """``lines`` with the invite back in its place by time, if it was written here and
-        is not older than everything the engine still holds."""
-        if conversation != self._invite_room or not self._invite_lines:
-            return lines
-        at = bisect_right([line.ts for line in lines], self._invite_lines[0].ts)
-        if at == 0 and lines:
-            return lines
-        return (*lines[:at], *self._invite_lines, *lines[at:])
+        written = self.invite.follow(state)
+        status.invite = self.invite.text
+        if written is not None and written[0] == self._shown:
+            self.chat_log.add_lines(list(written[1]))
 
     def _scrollback_reset(self, event: ScrollbackReset) -> None:
         # The engine redraws a conversation for several reasons; only the active one is shown.
         if event.active:
             self._shown = event.conversation
-            self.chat_log.show(self._with_invite(event.conversation, event.lines), event.marker)
+            self.chat_log.show(self.invite.into(event.conversation, event.lines), event.marker)
 
     def _lines_added(self, added: list[LineAdded]) -> None:
         """Lines added one after another to one conversation: drawn in one go."""
@@ -442,9 +389,8 @@ class ParleyApp(App[None]):
             if self.bell_on and line.is_chat and not line.own and (line.mention or direct):
                 self.ring()
             # Our own join (the one join notice without a sender) is where the invite goes.
-            joined = line.kind is LineKind.JOIN and line.sender is None
-            if joined and not direct and self._invite_due is None:
-                self._invite_due = conversation
+            if line.kind is LineKind.JOIN and line.sender is None and not direct:
+                self.invite.joined(conversation)
 
     def _line_updated(self, event: LineUpdated) -> None:
         if event.conversation == self._shown:
@@ -646,16 +592,4 @@ class ParleyApp(App[None]):
                 await asyncio.wait_for(engine.close(), QUIT_GRACE)
 
 
-def someone_else_is_here(state: StateSnapshot) -> bool:
-    """Whether a nick other than ours is a member of one of our rooms: for the demo, that
-    someone has joined (whether they came in before us or after)."""
-    me = fold(state.nick)
-    return any(
-        fold(member.nick) != me
-        for view in state.conversations
-        if view.kind is ConversationKind.ROOM
-        for member in view.members
-    )
-
-
-__all__ = ["ParleyApp", "someone_else_is_here"]
+__all__ = ["ParleyApp"]

@@ -14,14 +14,14 @@ browsing the history) asks the app for our last message of the conversation (``E
 one (``edit``), the input is in edit mode, as in Slack and Element: it holds that message's text,
 its border says so, Enter posts ``Edited`` with the message's id and the new text, and Esc (or
 switching conversation: ``conversation``) leaves it unchanged. With no message to edit, ↑ browses
-the history as before.
+the history as before. ``read_alt_digits_as_alt_keys`` keeps Alt+digit from typing a character.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import ClassVar, Final, cast
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -197,3 +197,20 @@ class ChatInput(Input):
         self._cycle = cycle
         self.value = text
         self.cursor_position = cursor
+
+
+def read_alt_digits_as_alt_keys() -> None:
+    """Let Alt+1…9 reach the app as ``alt+1``…``alt+9``.
+
+    xterm, VTE terminals, tmux and screen send Alt+digit as ESC and the digit. Textual maps those
+    sequences to the characters that Option+digit types on a Mac (``¡``, ``™``, …, for WezTerm),
+    so Alt+1 would type ``¡`` into the input instead of switching conversation. Without the
+    mapping Textual's parser reads the sequence as the Alt modifier and the digit.
+    """
+    try:
+        from textual import _ansi_sequences
+    except ImportError:  # a Textual without the table has nothing to undo
+        return
+    table = cast("dict[str, object]", _ansi_sequences.ANSI_SEQUENCES_KEYS)
+    for digit in "123456789":
+        table.pop(f"\x1b{digit}", None)

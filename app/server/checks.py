@@ -1,9 +1,10 @@
-"""The checks every ``parley`` subcommand shares, worded the same way: a number, a port, a file to
-write, a database path, an address to listen on, a Redis to connect to, a port several processes
-may share; and ``UsageError``, the one-sentence error they raise for the CLI to print (exit status
-2). ``settings.py`` uses them for ``parley serve``; the client and gateway commands use them for
-their own flags. A Redis URL may carry a password: ``redacted`` is how every message and log line
-shows one, and no sentence here holds the URL otherwise.
+"""The checks every ``parley`` subcommand shares, worded the same way: a number, a port, an on/off
+switch, account names, a file to write, a CA file to trust, a database path, an address to listen
+on, a Redis to connect to, a port several processes may share; and ``UsageError``, the one-sentence
+error they raise for the CLI to print (exit status 2). ``settings.py`` uses them for ``parley
+serve``; the client and gateway commands use them for their own flags. A Redis URL may carry a
+password: ``redacted`` is how every message and log line shows one, and no sentence here holds the
+URL otherwise.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from app.protocol import fold, is_valid_nick
 
 MEMORY_DB: Final = ":memory:"
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
@@ -277,3 +281,14 @@ def parse_switch(text: str, origin: str) -> bool:
     if word in ("false", "no", "off", "0"):
         return False
     raise UsageError(f"{origin} must be true or false, not {text!r}")
+
+
+def account_names(names: Sequence[str], origin: str) -> tuple[str, ...]:
+    """Account names (nicks, folded, each once), from a list whose entries may have spaces
+    around them; an empty list is no name."""
+    folded: dict[str, None] = {}
+    for name in (name.strip() for name in names):
+        if not is_valid_nick(name):
+            raise UsageError(f"{origin} must name accounts (nicks), not {name!r}")
+        folded[fold(name)] = None
+    return tuple(folded)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, cast
 
-from app.protocol import fold, is_valid_nick
 from app.server.checks import (
     MEMORY_DB,
+    account_names,
     check_db,
     check_listen,
     check_redis,
@@ -136,17 +136,6 @@ class Setting:
         if self.low is not None and self.high is not None and not self.low <= value <= self.high:
             raise UsageError(f"{origin} must be {self.bounds()}, not {_number(value)}")
         return value
-
-
-def account_names(names: Sequence[str], origin: str) -> tuple[str, ...]:
-    """Account names (nicks, folded, each once), from a list whose entries may have spaces
-    around them; an empty list is no name."""
-    folded: dict[str, None] = {}
-    for name in (name.strip() for name in names):
-        if not is_valid_nick(name):
-            raise UsageError(f"{origin} must name accounts (nicks), not {name!r}")
-        folded[fold(name)] = None
-    return tuple(folded)
 
 
 def _number(value: float) -> str:

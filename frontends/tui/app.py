@@ -63,9 +63,8 @@ from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
 from frontends.tui.invite import Invite
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
-from frontends.tui.paste import PasteScreen
 from frontends.tui.prompt import ChatInput, read_alt_digits_as_alt_keys
-from frontends.tui.quitting import QuitScreen, ask_first
+from frontends.tui.questions import PasteScreen, QuitScreen, ask_first
 from frontends.tui.search import SearchPanel
 
 log = logging.getLogger("parley.tui")

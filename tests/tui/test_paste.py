@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual import events
 
-from frontends.tui.paste import PasteScreen
+from frontends.tui.questions import PasteScreen
 from tests.conftest import Connect, StartServer, message_texts
 from tests.tui.conftest import MakeApp, eventually, until_in_room
 

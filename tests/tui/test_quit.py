@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from app.client.state import ConnectionState
 from app.server import Server
 from frontends.tui.app import ParleyApp
-from frontends.tui.quitting import QuitScreen
+from frontends.tui.questions import QuitScreen
 from tests.tui.conftest import MakeApp, eventually, submit, until_in_room
 
 

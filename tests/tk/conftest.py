@@ -156,6 +156,14 @@ async def frame_of(client: WireClient, kind: str, **fields: Any) -> dict[str, An
             return frame
 
 
+async def press(root: tk.Tk, widget: tk.Misc, sequence: str) -> None:
+    """Give ``widget`` the keyboard and press ``sequence`` there, as a user would."""
+    widget.focus_force()
+    root.update()
+    widget.event_generate(sequence)
+    root.update()
+
+
 def type_line(window: ChatWindow, text: str) -> None:
     """Type ``text`` into the input line and press Enter, as a user would."""
     window.entry.focus_force()

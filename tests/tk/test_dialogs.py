@@ -8,15 +8,7 @@ import tkinter as tk
 from frontends.tk.dialogs import CommandsHelp, Prompt, fill
 from frontends.tk.window import ChatWindow
 from tests.conftest import Connect
-from tests.tk.conftest import OpenApp, connected, frame_of, pump_until
-
-
-async def press(root: tk.Tk, widget: tk.Misc, sequence: str) -> None:
-    """Give ``widget`` the keyboard and press ``sequence`` there, as a user would."""
-    widget.focus_force()
-    root.update()
-    widget.event_generate(sequence)
-    root.update()
+from tests.tk.conftest import OpenApp, connected, frame_of, press, pump_until
 
 
 def prompt_of(window: ChatWindow) -> Prompt:

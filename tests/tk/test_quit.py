@@ -9,15 +9,7 @@ from app.server import Server
 from frontends.tk.app import TkApp
 from frontends.tk.dialogs import QuitDialog
 from frontends.tk.window import ChatWindow
-from tests.tk.conftest import OpenApp, connected, pump_until, type_line
-
-
-async def press(root: tk.Tk, widget: tk.Misc, sequence: str) -> None:
-    """Give ``widget`` the keyboard and press ``sequence`` there."""
-    widget.focus_force()
-    root.update()
-    widget.event_generate(sequence)
-    root.update()
+from tests.tk.conftest import OpenApp, connected, press, pump_until, type_line
 
 
 def question(window: ChatWindow) -> QuitDialog:

@@ -22,15 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.peers import free_port
+
 READY_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on just now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:

@@ -156,7 +156,9 @@ def costs(runs: Sequence[dict[str, Any]]) -> list[str]:
     for run in runs:
         step = run.get("best")
         if step is None:
-            lines.append(f"| {run['server']} | | none | | | | |")
+            # No step within the bounds: how many nodes it ran on is still known.
+            steps = run.get("steps") or [{}]
+            lines.append(f"| {run['server']} | {steps[0].get('nodes', 1)} | none | | | | |")
             continue
         redis_cores, redis_us = step.get("redis_cores"), step.get("redis_us_per_message")
         lines.append(

@@ -281,7 +281,9 @@ async def test_a_gateway_reaches_a_tls_only_server_in_tls(
     """With --tls and --ca the visitors' `parley tui` reach a server that has no plain port,
     verifying it against that CA: a visitor signs in there."""
     pems = issue(trustme.CA(), tmp_path / "tls")
-    server = await start_server(tls_cert=str(pems.cert), tls_key=str(pems.key), plain=False)
+    server = await start_server(
+        tls_cert=str(pems.cert), tls_key=str(pems.key), tls_port=0, plain=False
+    )
     gateway = await start_gateway(
         server_host="localhost",
         server_port=server.tls_port,

@@ -1,10 +1,8 @@
 """SQLite history: the embedded default store, written by one thread with group commit.
 
-The event loop never waits on the disk. Every operation becomes a job; the jobs submitted
-during one turn of the loop are put on a queue together at its end (so a turn that read many
-messages wakes the writer thread once, not once each); one writer thread takes all the jobs that
-are waiting, runs them in a single transaction, commits, and posts their completions back to the
-loop as one callback, in submission order. Under load this commits
+The event loop never waits on the disk. Every operation becomes a job on a queue; one writer
+thread takes all the jobs that are waiting, runs them in a single transaction, commits, and posts
+their completions back to the loop as one callback, in submission order. Under load this commits
 many messages per transaction; when idle a message is committed alone and at once. The database
 is in WAL mode with ``synchronous=NORMAL``: a commit survives the server process being killed at
 any moment (what is promised), though not necessarily a power cut of the machine.
@@ -85,9 +83,6 @@ class SQLiteHistory:
         self._busy_timeout = busy_timeout
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._in_flight = 0
-        # Jobs submitted during this turn of the loop, handed to the writer together at its end
-        # (``_hand_over``): one wake-up of the writer thread per turn instead of one per job.
-        self._pending: list[_Work] = []
         # CLOCK_MONOTONIC ns of the newest commit handed back to the loop, read by the benchmark's
         # latency sampler (``app/server/timings.py``) while that commit's callbacks run.
         self.committed_ns = 0
@@ -249,7 +244,6 @@ class SQLiteHistory:
             return
         loop = asyncio.get_running_loop()
         self._closed = loop.create_future()
-        self._hand_over()
         self._queue.put(_CLOSE)
         await self._closed
         await asyncio.to_thread(self._thread.join)
@@ -373,18 +367,7 @@ class SQLiteHistory:
 
     def _submit(self, job: _Job, failed: Failed | None = None, *, writes: bool = True) -> None:
         self._in_flight += 1
-        if self._loop is None:  # before ``open``: the thread starts with it waiting
-            self._queue.put([_Work(job, failed, writes)])
-            return
-        if not self._pending:
-            self._loop.call_soon(self._hand_over)
-        self._pending.append(_Work(job, failed, writes))
-
-    def _hand_over(self) -> None:
-        """Give the writer thread every job submitted since the last hand-over, in order."""
-        if self._pending:
-            self._queue.put(self._pending)
-            self._pending = []
+        self._queue.put(_Work(job, failed, writes))
 
     def _run(self) -> None:
         """The writer thread: drain waiting jobs, run them in one transaction, hand back."""
@@ -392,14 +375,14 @@ class SQLiteHistory:
         assert conn is not None and self._loop is not None
         closing = False
         while not closing:
-            handed = [self._queue.get()]
+            jobs = [self._queue.get()]
             while True:
                 try:
-                    handed.append(self._queue.get_nowait())
+                    jobs.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            closing = _CLOSE in handed
-            work = [job for jobs in handed if isinstance(jobs, list) for job in jobs]
+            closing = _CLOSE in jobs
+            work = [job for job in jobs if isinstance(job, _Work)]
             try:
                 completions = self._transaction(conn, work)
             except Exception as exc:

@@ -3,9 +3,11 @@
 The event loop never waits on the disk. Every operation becomes a job on a queue; one writer
 thread takes all the jobs that are waiting, runs them in a single transaction, commits, and posts
 their completions back to the loop as one callback, in submission order. Under load this commits
-many messages per transaction; when idle a message is committed alone and at once. The database
-is in WAL mode with ``synchronous=NORMAL``: a commit survives the server process being killed at
-any moment (what is promised), though not necessarily a power cut of the machine.
+many messages per transaction, and the room messages appended one after another go into a few
+multi-row INSERTs (each statement is one step, and each step gives the GIL back and waits to take
+it again); when idle a message is committed alone and at once. The database is in WAL mode
+with ``synchronous=NORMAL``: a commit survives the server process being killed at any moment
+(what is promised), though not necessarily a power cut of the machine.
 
 When a transaction fails, each of its jobs is run again alone, so that only what really failed
 is lost; the failed ones call their ``failed`` callbacks, in order with the rest. A storage that
@@ -64,6 +66,65 @@ def _row(row: tuple[Any, ...]) -> StoredMessage:
 
 def _nothing() -> None:
     return None
+
+
+# Rows per INSERT when appends submitted together are written as one statement (7 values each,
+# under SQLite's default limit of 32,766 variables).
+_ROWS_PER_INSERT: Final = 512
+_INSERT: Final = "INSERT INTO messages (id, room, ts, sender, text, action, deleted) VALUES "
+_ROW: Final = "(?, ?, ?, ?, ?, ?, ?)"
+
+
+class _Append:
+    """The job of one ``append``: its rows, and whom to tell once they are committed."""
+
+    __slots__ = ("done", "messages", "rows")
+
+    def __init__(
+        self, messages: Sequence[StoredMessage], done: Callable[[Sequence[StoredMessage]], None]
+    ) -> None:
+        self.messages = messages
+        self.done = done
+        self.rows = [
+            (m.id, m.room, m.ts, m.sender, m.text, int(m.action), int(m.deleted)) for m in messages
+        ]
+
+    def __call__(self, conn: sqlite3.Connection) -> Callable[[], None]:
+        _insert(conn, self.rows)
+        return self.completion
+
+    def completion(self) -> None:
+        self.done(self.messages)
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert ``rows`` into ``messages`` a few hundred to a statement: each statement runs in
+    one step, and each step gives up the GIL and takes it back, which the writer thread may
+    have to wait for while the loop is busy (an ``executemany`` takes a step per row)."""
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        values = ", ".join([_ROW] * len(chunk))
+        conn.execute(_INSERT + values, [value for row in chunk for value in row])
+
+
+def _run_jobs(conn: sqlite3.Connection, work: Sequence[_Work]) -> list[Callable[[], None]]:
+    """Run ``work`` in order inside the open transaction; consecutive appends share their
+    INSERTs. Their completions, in the same order."""
+    completions: list[Callable[[], None]] = []
+    appends: list[_Append] = []
+    for item in work:
+        if isinstance(item.job, _Append):
+            appends.append(item.job)
+            continue
+        if appends:
+            _insert(conn, [row for append in appends for row in append.rows])
+            completions.extend(append.completion for append in appends)
+            appends = []
+        completions.append(item.job(conn))
+    if appends:
+        _insert(conn, [row for append in appends for row in append.rows])
+        completions.extend(append.completion for append in appends)
+    return completions
 
 
 def _is_storage_failure(exc: BaseException) -> bool:
@@ -141,19 +202,7 @@ class SQLiteHistory:
         done: Callable[[Sequence[StoredMessage]], None],
         failed: Callable[[Sequence[StoredMessage], str], None],
     ) -> None:
-        rows = [
-            (m.id, m.room, m.ts, m.sender, m.text, int(m.action), int(m.deleted)) for m in messages
-        ]
-
-        def job(conn: sqlite3.Connection) -> Callable[[], None]:
-            conn.executemany(
-                "INSERT INTO messages (id, room, ts, sender, text, action, deleted)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return lambda: done(messages)
-
-        self._submit(job, lambda reason: failed(messages, reason))
+        self._submit(_Append(messages, done), lambda reason: failed(messages, reason))
 
     def reserve_ids(self, upto: int) -> None:
         def job(conn: sqlite3.Connection) -> Callable[[], None]:
@@ -403,7 +452,7 @@ class SQLiteHistory:
         changes = conn.total_changes
         conn.execute("BEGIN")
         try:
-            completions = [item.job(conn) for item in work]
+            completions = _run_jobs(conn, work)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

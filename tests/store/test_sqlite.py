@@ -101,6 +101,35 @@ async def test_a_failed_write_loses_only_itself(db_path: Path) -> None:
     await reopened.close()
 
 
+async def test_many_appends_of_one_turn_are_stored_in_order(db_path: Path) -> None:
+    """Appends submitted together (more rows than one INSERT holds, a topic write between them)
+    are all stored, each reported with its own messages, in the order they were submitted."""
+    store = SQLiteHistory(str(db_path))
+    store.open()
+    outcomes: list[object] = []
+    for i in range(1, 601):
+        store.append(
+            [message(2 * i - 1), message(2 * i)],
+            lambda ms: outcomes.append(tuple(m.id for m in ms)),
+            must_not_fail,
+        )
+        if i == 300:
+            store.save_room(
+                StoredRoom("#a", "t", "ann"),
+                lambda: outcomes.append("topic"),
+                must_not_fail,
+            )
+    await barrier(store)
+    expected: list[object] = [(2 * i - 1, 2 * i) for i in range(1, 601)]
+    expected.insert(300, "topic")
+    assert outcomes == expected
+    await store.close()
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        rows = conn.execute("SELECT id, ts FROM messages ORDER BY id").fetchall()
+    assert rows == [(m.id, m.ts) for m in map(message, range(1, 1201))]
+
+
 async def test_a_new_file_gets_every_migration(db_path: Path) -> None:
     """A new database file gets all the tables and the current schema version."""
     store = SQLiteHistory(str(db_path))

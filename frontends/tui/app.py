@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final
@@ -58,8 +57,9 @@ from app.client.state import (
     StateSnapshot,
 )
 from frontends.flags import duration
-from frontends.tui.bridge import SLICE_SECONDS, EngineEvents, TextualFrontend
+from frontends.tui.bridge import EngineEvents, TextualFrontend
 from frontends.tui.chatlog import DEFAULT_MAX_ROWS, ChatLog, printable
+from frontends.tui.copyview import CopyScreen
 from frontends.tui.invite import Invite
 from frontends.tui.login import LoginScreen
 from frontends.tui.panels import ConversationList, MemberList, StatusLine, TopicBar
@@ -75,9 +75,12 @@ WIDE_ENOUGH_FOR_MEMBERS: Final = 100
 QUIT_GRACE: Final = 2.0
 
 
-_CHAT_ACTIONS: Final = frozenset(
-    {"cycle", "go_to", "page_up", "page_down", "latest", "toggle_members", "toggle_bell", "search"}
-)
+_CHAT_ACTIONS: Final = frozenset({"cycle", "go_to", "page_up", "page_down", "latest"}) | {
+    "toggle_members",
+    "toggle_bell",
+    "search",
+    "copy_view",
+}
 
 
 class ParleyApp(App[None]):
@@ -102,6 +105,7 @@ class ParleyApp(App[None]):
         Binding("escape", "latest", "Latest", show=False),
         Binding("f2", "toggle_members", "Members"),
         Binding("f3", "toggle_bell", "Bell"),
+        Binding("f4", "copy_view", "Copy"),
         Binding("ctrl+f", "search", "Search", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         # Priority: a terminal's Alt+1 also carries the character "1", which the input would take.
@@ -293,15 +297,7 @@ class ParleyApp(App[None]):
             return
         # A slice at a time, so a burst never holds keys and drawing up for long; the bridge
         # wakes us again after the loop has had its turn.
-        deadline = time.perf_counter() + SLICE_SECONDS
-        try:
-            while time.perf_counter() < deadline:
-                events = frontend.take()
-                if not events:
-                    break
-                self._engine_events(events)
-        finally:
-            frontend.taken()
+        frontend.work_through(self._engine_events)
 
     def _engine_events(self, events: list[FrontendEvent]) -> None:
         """Act on ``events`` in order; lines added one after another go to the log at once."""
@@ -550,6 +546,13 @@ class ParleyApp(App[None]):
     def action_search(self) -> None:
         """Ctrl+F: the prompt, holding "/search " for the words (results: ``SearchPanel``)."""
         self.chat_input.prefill("/search ")
+
+    def action_copy_view(self) -> None:
+        """F4: the conversation shown as plain lines, to select and copy (``CopyScreen``)."""
+        active = self.snapshot.active_view if self.snapshot is not None else None
+        if active is not None:
+            where = active.name if active.kind is ConversationKind.ROOM else f"@{active.name}"
+            self.push_screen(CopyScreen(where, self.chat_log.lines))
 
     def on_search_panel_chosen(self, message: SearchPanel.Chosen) -> None:
         if self.engine is not None and message.number is None:

@@ -1,16 +1,16 @@
 """The engine's side of the TUI: a ``Frontend`` that queues engine events for the app in slices.
 
-This module owns the "messages up" half of the TUI. The engine runs on Textual's own asyncio
-loop and hands ``TextualFrontend`` its events synchronously there; ``handle`` appends each to a
-queue, in order, and returns at once, so the engine never waits on drawing and no widget is
-touched from engine code. The first event of a batch posts one ``EngineEvents`` message to the
-app, not one message per event: a burst of 10,000 lines would otherwise be 10,000 messages that
-Textual's pump works through without giving the loop a turn, freezing keys and drawing for a
-quarter of a second. The app takes the queued events in ``take`` chunks for a bounded time
-(``SLICE_SECONDS``) and calls ``taken``; if events remain, the next ``EngineEvents`` is posted
-only after the loop has had a turn, so keys, drawing and the engine's own reads come between
-slices. The events are the engine's frozen ones unchanged (``app.client.events.FrontendEvent``),
-so this bridge has nothing to keep in step when a kind of event is added. Each message names the
+This module owns the "messages up" half of the TUI. The engine runs on Textual's own asyncio loop
+and hands ``TextualFrontend`` its events synchronously there; ``handle`` appends each to a queue,
+in order, and returns at once, so the engine never waits on drawing and no widget is touched from
+engine code. The first event of a batch posts one ``EngineEvents`` message to the app, not one
+message per event: a burst of 10,000 lines would otherwise be 10,000 messages that Textual's pump
+works through without giving the loop a turn, freezing keys and drawing for a quarter of a second.
+The app takes the queued events in ``take`` chunks for a bounded time (``SLICE_SECONDS``) and calls
+``taken`` (``work_through`` does both); if events remain, the next ``EngineEvents`` is posted only
+after the loop has had a turn, so keys, drawing and the engine's own reads come between slices. The
+events are the engine's frozen ones unchanged (``app.client.events.FrontendEvent``), so this bridge
+has nothing to keep in step when a kind of event is added. Each message names the
 ``TextualFrontend`` that posted it, so the app can ignore the last words of an engine it has
 already replaced (after a login retry).
 """
@@ -18,7 +18,9 @@ already replaced (after a login retry).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from textual.message import Message
@@ -76,6 +78,15 @@ class TextualFrontend:
         # Posting at once would let Textual's pump go straight on to the next slice; from a
         # callback, every task that is ready (keys, the screen's refresh, the engine) runs first.
         asyncio.get_running_loop().call_soon(self._wake_again)
+
+    def work_through(self, act: Callable[[list[FrontendEvent]], None]) -> None:
+        """Hand ``act`` the queued events a chunk at a time for one slice, then ``taken``."""
+        deadline = time.perf_counter() + SLICE_SECONDS
+        try:
+            while time.perf_counter() < deadline and (events := self.take()):
+                act(events)
+        finally:
+            self.taken()
 
     def _wake_again(self) -> None:
         self._target.post_message(EngineEvents(self))

@@ -63,7 +63,11 @@ async def test_a_visitor_pins_a_nick_and_signs_straight_in_next_time(
     visitor = identity("ann's key")
     app = make_app(nick=None, port=keyed.port, server_fixed=True, ssh_key=visitor)
     async with app.run_test() as pilot:
-        await eventually(pilot, lambda: app.login is not None, "the login screen")
+        await eventually(
+            pilot,
+            lambda: app.login is not None and bool(app.login.query("#login-nick")),
+            "the login screen",
+        )
         login = app.login
         assert login is not None
         assert login.query_one("#login-pin", Switch).value is True
@@ -87,7 +91,11 @@ async def test_another_key_for_a_pinned_nick_is_told_so(
     keyed = await start_server(gateway_secret=SECRET, db=str(tmp_path / "keys.db"))
     first = make_app(nick=None, port=keyed.port, server_fixed=True, ssh_key=identity("one"))
     async with first.run_test() as pilot:
-        await eventually(pilot, lambda: first.login is not None, "the login screen")
+        await eventually(
+            pilot,
+            lambda: first.login is not None and bool(first.login.query("#login-nick")),
+            "the login screen",
+        )
         assert first.login is not None
         first.login.query_one("#login-nick", Input).value = "ann"
         await pilot.press("enter")
@@ -95,7 +103,11 @@ async def test_another_key_for_a_pinned_nick_is_told_so(
 
     other = make_app(nick=None, port=keyed.port, server_fixed=True, ssh_key=identity("two"))
     async with other.run_test() as pilot:
-        await eventually(pilot, lambda: other.login is not None, "the login screen")
+        await eventually(
+            pilot,
+            lambda: other.login is not None and bool(other.login.query("#login-nick")),
+            "the login screen",
+        )
         login = other.login
         assert login is not None
         login.query_one("#login-nick", Input).value = "ann"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
@@ -110,7 +111,7 @@ def drop_index_triggers(path: Path) -> None:
     before search."""
     history = SQLiteHistory(str(path))
     asyncio.run(_open_and_close(history))
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         for trigger in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER messages_fts_{trigger}")
 

@@ -43,6 +43,8 @@ from benchmarks.procstat import machine
 log = logging.getLogger("parley.bench")
 
 P99_BOUND_MS = 50.0
+# What setting up a room may take per member, beyond ``Settings.step_timeout`` (10,000: 10 min).
+SETUP_S_PER_CLIENT = 0.06
 ROOM = generators_mod.ROOM
 
 
@@ -267,10 +269,12 @@ def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generato
     )
     try:
         began = time.perf_counter()
-        generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
+        # Each join is announced to every member: setting up a big room takes a while.
+        setup_timeout = settings.step_timeout + clients * SETUP_S_PER_CLIENT
+        generators.command({"cmd": "connect", "join": True}, setup_timeout)
         if kind == "baseline":
             _wait_for_threads(target, clients + 1)
-        generators.command({"cmd": "ready"}, settings.step_timeout)
+        generators.command({"cmd": "ready"}, setup_timeout)
     except BaseException:
         generators.close()
         raise

@@ -2,10 +2,10 @@
 
 The driver (``benchmarks.driver``) starts several of these (``python -m benchmarks.loadgen``) and
 talks to each with one JSON object per line: commands on stdin, events on stdout. A process owns
-a contiguous range of the benchmark's clients. ``connect`` opens them (for Parley: ``hello`` and
-``join`` of the benchmark room, written together the moment the connection is made; for IRC:
-NICK and USER at once, then JOIN; for the seed relay: a bare TCP connection, since it has no
-registration), in waves with a ping barrier between them so that the joins never run ahead of
+a contiguous range of the benchmark's clients. ``connect`` opens them and registers every one
+(for Parley: ``hello``, written the moment the connection is made; for IRC: NICK and USER; for
+the seed relay: a bare TCP connection, since it has no registration), then has them join the
+benchmark room in waves with a ping barrier between them, so that the joins never run ahead of
 what the process can read (each join is announced to every member: N^2/2 lines for a room of
 N, read and dropped unparsed while nothing is awaited). ``ready`` makes sure nothing from the
 set-up is still on its way (a ``ping`` barrier per client), and each ``step`` has the process's
@@ -57,8 +57,10 @@ _IRC_ERROR = b"ERROR :"
 _IRC_PONG = b"PONG :bench\r\n"
 _KEEPALIVE = b'{"type":"pong"}\n'
 monotonic_ns = time.monotonic_ns
-# Clients joined between two pings to the first member (``Generator.connect``).
+# Clients joined between two pings to the first member, and joins awaited at once
+# (``Generator.connect``): a join of a room of 10,000 costs its server about 50 ms of writes.
 WAVE = 250
+JOINS_AT_ONCE = 50
 
 
 @dataclass
@@ -254,14 +256,15 @@ class Generator:
         self._keepalive_task: asyncio.Task[None] | None = None
 
     async def connect(self, join: bool) -> dict[str, Any]:
-        """Open every client; Parley clients register and, with ``join``, enter the room.
+        """Open every client; Parley and IRC clients register and, with ``join``, enter the room.
 
-        A Parley client sends ``hello`` and ``join`` together the moment it is connected and
-        waits for its ``history``; an IRC client sends NICK and USER at once, then JOIN after
-        the welcome (a server may refuse a JOIN before it). Clients join in waves of
-        ``WAVE`` (``concurrency`` at a time), and before the next wave a ping to the first
-        member, which hears every join, comes back: every join so far has then reached this
-        process's members, so the joins never run ahead of what the generator can read.
+        Registering comes first, for every client: a server answers a ``hello`` only after the
+        announcements queued before it, and with joins of a big room queued that would take
+        longer than its registration timeout. A Parley client writes ``hello`` the moment it is
+        connected, an IRC client NICK and USER. Then the clients join in waves of ``WAVE``,
+        ``JOINS_AT_ONCE`` at a time, and before each wave a ping to the first member, which
+        hears every join, comes back: every join so far has then reached this process's
+        members, so the joins never run ahead of what the generator can read.
         """
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(self.concurrency)
@@ -274,18 +277,14 @@ class Generator:
                 probe = (index // self.rooms + index % self.rooms) % self.probe_every == 0
                 room = self.room_of(index).encode()
                 future: asyncio.Future[bytes] = loop.create_future()
+                want: tuple[bytes, asyncio.Future[bytes]] | None = None
+                greeting = b""
                 if irc:
                     greeting = b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index)
-                    want: tuple[bytes, asyncio.Future[bytes]] | None = (b" 001 ", future)
+                    want = (b" 001 ", future)
                 elif self.mode == "parley":
                     greeting = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
-                    marker = b'"type":"welcome"'
-                    if join:
-                        greeting += b'{"type":"join","room":"%s"}\n' % room
-                        marker = b'"type":"history"'
-                    want = (marker, future)
-                else:
-                    greeting, want = b"", None
+                    want = (b'"type":"welcome"', future)
                 _, client = await loop.create_connection(
                     lambda: Client(index, probe, self.tally, irc, room, greeting, want),
                     self.host,
@@ -293,23 +292,35 @@ class Generator:
                 )
                 if want is not None:
                     await asyncio.wait_for(future, self.timeout)
-                if irc and join:
-                    frame = b"JOIN %s\r\n" % room
-                    await client.request(frame, b" 366 ", self.timeout)  # end of NAMES
-                if self.mode == "relay":
-                    client.go_fast()
+                else:
+                    client.go_fast()  # the relay: no registration, counting from the start
                 return client
 
         if self.mode == "parley" and self._keepalive_task is None:
             # Started now: setting up a big room takes longer than the server's ping interval.
             self._keepalive_task = asyncio.create_task(self._keepalive())
-        wave = max(WAVE, self.concurrency)
-        for at in range(self.first, self.first + self.count, wave):
-            if join and self.clients and self.mode != "relay":
-                await self._barrier(self.clients[0])
-            indices = range(at, min(at + wave, self.first + self.count))
-            self.clients += await asyncio.gather(*(open_one(i) for i in indices))
+        indices = range(self.first, self.first + self.count)
+        self.clients = list(await asyncio.gather(*(open_one(i) for i in indices)))
+        if join and self.mode != "relay":
+            await self._join_all()
         return {"event": "connected", "seconds": time.perf_counter() - began}
+
+    async def _join_all(self) -> None:
+        """Every client into its room, in waves behind a barrier (see ``connect``)."""
+        gate = asyncio.Semaphore(min(self.concurrency, JOINS_AT_ONCE))
+        if self.mode == "irc":
+            frame, marker = b"JOIN %s\r\n", b" 366 "  # end of NAMES
+        else:
+            frame, marker = b'{"type":"join","room":"%s"}\n', b'"type":"history"'
+
+        async def join_one(client: Client) -> None:
+            async with gate:
+                await client.request(frame % client.room, marker, self.timeout)
+
+        for at in range(0, len(self.clients), WAVE):
+            if at:
+                await self._barrier(self.clients[0])
+            await asyncio.gather(*(join_one(c) for c in self.clients[at : at + WAVE]))
 
     async def _barrier(self, client: Client) -> None:
         """Wait until ``client`` has read everything the server sent it before now."""

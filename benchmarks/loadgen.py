@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import sys
 import time
 from collections import Counter
@@ -56,6 +57,7 @@ _IRC_PING = b"PING :"
 _IRC_ERROR = b"ERROR :"
 _IRC_PONG = b"PONG :bench\r\n"
 _KEEPALIVE = b'{"type":"pong"}\n'
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2
 monotonic_ns = time.monotonic_ns
 # Clients joined between two pings to the first member, and joins awaited at once
 # (``Generator.connect``): a join of a room of 10,000 costs its server about 50 ms of writes.
@@ -240,6 +242,8 @@ class Generator:
     def __init__(self, setup: dict[str, Any]) -> None:
         self.mode: str = setup["mode"]  # "parley", "relay" (the seed-style relay) or "irc"
         self.host: str = setup["host"]
+        # The clients' own address ("" lets the kernel choose): see ``_connected_socket``.
+        self.source: str = setup.get("source", "")
         self.port: int = setup["port"]
         self.first: int = setup["first"]
         self.count: int = setup["count"]
@@ -285,10 +289,10 @@ class Generator:
                 elif self.mode == "parley":
                     greeting = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
                     want = (b'"type":"welcome"', future)
+                sock = await self._connected_socket()
                 _, client = await loop.create_connection(
                     lambda: Client(index, probe, self.tally, irc, room, greeting, want),
-                    self.host,
-                    self.port,
+                    sock=sock,
                 )
                 if want is not None:
                     await asyncio.wait_for(future, self.timeout)
@@ -304,6 +308,27 @@ class Generator:
         if join and self.mode != "relay":
             await self._join_all()
         return {"event": "connected", "seconds": time.perf_counter() - began}
+
+    async def _connected_socket(self) -> socket.socket:
+        """A socket connected to the server, from ``source`` when it is set.
+
+        Tens of thousands of clients from 127.0.0.1 would take most of its ephemeral ports:
+        a test elsewhere on the machine that binds a listener to 127.0.0.1, port 0, may then
+        be given a port one of them holds and fail with EADDRINUSE. From another loopback
+        address, with the port chosen at connect time (``IP_BIND_ADDRESS_NO_PORT``, so that
+        one port serves connections to different servers), they leave 127.0.0.1's ports alone.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if self.source:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((self.source, 0))
+            await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def _join_all(self) -> None:
         """Every client into its room, in waves behind a barrier (see ``connect``)."""

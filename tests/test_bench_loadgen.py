@@ -8,9 +8,10 @@ fed here the bytes a Parley server and an IRC server send, cut at every offset, 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from benchmarks import loadgen
+from benchmarks import generators, loadgen
 
 
 def _parley_stream(slots: list[int]) -> bytes:
@@ -82,3 +83,29 @@ def test_a_repeated_or_foreign_slot_is_reported() -> None:
     clean.slots = [0, 1, 2, 3]
     bad.slots = [0, 1, 1, 3, 7]
     assert generator._check_slots([0, 1], 4) == (1, 1, 1)
+
+
+async def test_clients_connect_from_their_own_loopback_address() -> None:
+    """The generator's clients come from 127.0.0.2, leaving 127.0.0.1's ephemeral ports to
+    the tests and servers that bind there."""
+    peers: list[str] = []
+
+    def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        writer.close()
+
+    server = await asyncio.start_server(accepted, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    setup = {"mode": "relay", "host": "127.0.0.1", "port": port, "first": 0, "count": 1}
+    generator = loadgen.Generator({**setup, "source": generators.CLIENT_ADDRESS})
+    sock = await generator._connected_socket()
+    try:
+        assert sock.getsockname()[0] == "127.0.0.2"
+        async with asyncio.timeout(10):
+            while not peers:
+                await asyncio.sleep(0.01)
+        assert peers == ["127.0.0.2"]
+    finally:
+        sock.close()
+        server.close()
+        await server.wait_closed()

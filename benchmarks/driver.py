@@ -8,12 +8,13 @@ process; it ends when every client has every message, or at its deadline, when w
 counts as lost. For each step it records the receivers' latency histogram, the server's CPU
 seconds and RSS (from ``/proc``) and the generators' own CPU and lateness, so that it is plain
 whether the server or the generator ran out first. The sweep stops at the first loss, or when
-less than 90% of the offered rate is delivered (the server has fallen behind); a step over the
-latency bound alone does not stop it, since on a shared machine that may be other people's
-load. With ``Settings.rooms`` the clients are spread over that many rooms of equal size (the
-load generators' ``rooms``), and with ``Settings.breakdown`` Parley samples its own latency
-(``benchmarks.breakdown``), read into each step. ``idle`` connects and registers many clients and
-reports the server's memory per idle connection and how long the connecting took.
+less than 90% of the offered rate is delivered (the server has fallen behind), or at a repeat
+(a client counted more than its share, or a probe got a message number twice or one not of its
+room); a step over the latency bound alone does not stop it, since on a shared machine that may
+be other people's load. With ``Settings.rooms`` the clients are spread over that many rooms of
+equal size (the load generators' ``rooms``), and with ``Settings.breakdown`` Parley samples its
+own latency (``benchmarks.breakdown``), read into each step. ``idle`` connects and registers many
+clients and reports the server's memory per idle connection and how long the connecting took.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from benchmarks.procstat import machine
 log = logging.getLogger("parley.bench")
 
 P99_BOUND_MS = 50.0
+# What setting up a room may take per member, beyond ``Settings.step_timeout`` (10,000: 10 min).
+SETUP_S_PER_CLIENT = 0.06
 ROOM = generators_mod.ROOM
 
 
@@ -266,10 +269,12 @@ def connect(target: Target, run: dict[str, Any], settings: Settings) -> Generato
     )
     try:
         began = time.perf_counter()
-        generators.command({"cmd": "connect", "join": True}, settings.step_timeout)
+        # Each join is announced to every member: setting up a big room takes a while.
+        setup_timeout = settings.step_timeout + clients * SETUP_S_PER_CLIENT
+        generators.command({"cmd": "connect", "join": True}, setup_timeout)
         if kind == "baseline":
             _wait_for_threads(target, clients + 1)
-        generators.command({"cmd": "ready"}, settings.step_timeout)
+        generators.command({"cmd": "ready"}, setup_timeout)
     except BaseException:
         generators.close()
         raise
@@ -296,8 +301,8 @@ def finish(run: dict[str, Any]) -> None:
 def log_step(kind: str, clients: int, step: dict[str, Any]) -> None:
     log.info(
         "%s N=%d offered %.0f/s: delivered %.0f/s p50 %s p99 %s max %.1f ms, lost %d,"
-        " server %.2f us/delivery, generator %.0f%% CPU, send lag max %.1f ms,"
-        " other load %.2f cores",
+        " duplicated %d, ids missing %d, server %.2f us/delivery, generator %.0f%% CPU,"
+        " send lag max %.1f ms, other load %.2f cores",
         kind,
         clients,
         step["offered_per_s"],
@@ -306,6 +311,8 @@ def log_step(kind: str, clients: int, step: dict[str, Any]) -> None:
         _ms(step["p99_ms"]),
         step["max_ms"],
         step["lost"],
+        step["duplicated"],
+        step["ids_missing"],
         step["server_us_per_delivery"],
         100 * step["generator_cores"],
         step["lag_max_ms"],
@@ -318,6 +325,8 @@ def past_the_limit(target: Target, step: dict[str, Any]) -> bool:
     rate was delivered. A latency miss alone is not the limit: it may be other people's load."""
     if step["lost"] or step["lost_connections"] or not target.alive():
         return True
+    if step.get("duplicated") or step.get("ids_missing"):
+        return True
     return bool(step["delivered_per_s"] < 0.9 * step["offered_per_s"])
 
 
@@ -326,6 +335,8 @@ def kept_up(step: dict[str, Any]) -> bool:
     return (
         not step["lost"]
         and not step["lost_connections"]
+        and not step.get("duplicated")
+        and not step.get("ids_missing")
         and step["delivered_per_s"] >= 0.95 * step["offered_per_s"]
     )
 
@@ -409,6 +420,11 @@ def run_step(
         delivered_per_s = deliveries * fraction / (send_ns / 1e9)
     p99 = percentile_ms(hist, 0.99)
     lost = max(0, expected - received)
+    # Nothing duplicated: no client counted more than its share, and every probe's slot numbers
+    # were its room's, each once; ``ids_missing`` is what the probes lacked, by number.
+    duplicated = sum(a.get("surplus", 0) + a.get("probe_repeated", 0) for a in answers)
+    duplicated += sum(a.get("probe_foreign", 0) for a in answers)
+    ids_missing = sum(a.get("probe_missing", 0) for a in answers)
     sent = sum(a["sent"] for a in answers)
     generator_cpu = sum(a["cpu_s"] for a in answers)
     # A Redis on this machine is the benchmark's work, not other load; one elsewhere is neither.
@@ -420,6 +436,9 @@ def run_step(
         "deliveries": deliveries,
         "delivered_per_s": delivered_per_s,
         "lost": lost,
+        "duplicated": duplicated,
+        "ids_missing": ids_missing,
+        "probes": sum(a.get("probes", 0) for a in answers),
         "received": received,  # frames counted by the receivers (more than expected: a leak)
         "expected": expected,
         "lost_connections": sum(a["lost_connections"] for a in answers),
@@ -446,7 +465,7 @@ def run_step(
         "lag_max_ms": max(a["lag_max_ns"] for a in answers) / 1e6,
         "lag_mean_ms": sum(a["lag_sum_ns"] for a in answers) / max(1, sent) / 1e6,
         "wall_s": wall,
-        "ok": lost == 0 and p99 is not None and p99 <= P99_BOUND_MS,
+        "ok": lost == duplicated == ids_missing == 0 and p99 is not None and p99 <= P99_BOUND_MS,
         **_breakdown(target, start_ns, deadline_ns),
     }
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from benchmarks.driver import Settings
 
 ROOM = "#bench"
+# Where the clients connect from: a loopback address of their own, so that a big run does not
+# take the ephemeral ports of 127.0.0.1, where tests bind their servers (``loadgen``).
+CLIENT_ADDRESS = "127.0.0.2"
 
 
 def source_root() -> str:
@@ -61,6 +64,7 @@ class Generators:
                 "cmd": "setup",
                 "mode": mode,
                 "host": "127.0.0.1",
+                "source": CLIENT_ADDRESS,
                 "port": port,
                 "first": first,
                 "count": share,

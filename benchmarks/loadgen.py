@@ -2,21 +2,29 @@
 
 The driver (``benchmarks.driver``) starts several of these (``python -m benchmarks.loadgen``) and
 talks to each with one JSON object per line: commands on stdin, events on stdout. A process owns
-a contiguous range of the benchmark's clients. ``connect`` opens them (for Parley: ``hello``,
-then ``join`` of the benchmark room; for the seed relay: a bare TCP connection, since it has no
-registration), ``ready`` makes sure nothing from the set-up is still on its way (a ``ping``
-barrier per Parley client), and each ``step`` has the process's senders send their share of a
-paced message schedule while every client counts what it receives until it has all of it. With
-``rooms`` above 1, client i joins room i % rooms instead of the one room, each sender sends to its
-own room, and each client expects its room's share of the schedule.
+a contiguous range of the benchmark's clients. ``connect`` opens them and registers every one
+(for Parley: ``hello``, written the moment the connection is made; for IRC: NICK and USER; for
+the seed relay: a bare TCP connection, since it has no registration), then has them join the
+benchmark room in waves with a ping barrier between them, so that the joins never run ahead of
+what the process can read (each join is announced to every member: N^2/2 lines for a room of
+N, read and dropped unparsed while nothing is awaited). ``ready`` makes sure nothing from the
+set-up is still on its way (a ``ping`` barrier per client), and each ``step`` has the process's
+senders send their share of a paced message schedule while every client counts what it receives
+until it has all of it. With ``rooms`` above 1, client i joins room i % rooms instead of the one
+room, each sender sends to its own room, and each client expects its room's share of the
+schedule.
 
 The receive path is kept as cheap as Python allows, so that the generator is not what limits the
-measurement: a receiver counts newlines (one frame or relayed line each) and never decodes JSON.
-Every message's text starts with its send time on ``CLOCK_MONOTONIC``, which is one clock for all
-processes of a Linux machine; a "probe" receiver (every ``probe_every``-th client, spread evenly
-through the room's member order) finds every send time in what it reads with one regular
-expression and records the delivery latency of each message into a histogram, and the others
-record only the oldest message of each read, which is enough for an exact maximum.
+measurement: a receiver counts newlines per read (``bytes.count``, one frame or relayed line
+each, a keepalive found across read boundaries too) and never decodes JSON. Every message's text
+starts with its send time on ``CLOCK_MONOTONIC``, which is one clock for all processes of a
+Linux machine, and its slot number in the step's schedule; a "probe" receiver (every
+``probe_every``-th client, spread evenly through the room's member order) reads whole lines,
+finds every send time and slot with one regular expression, records the delivery latency of each
+message into a histogram and checks at the end of the step that it got every slot of its room
+exactly once; the others record only the oldest message of each read, which is enough for an
+exact maximum. So a step proves nothing lost and nothing duplicated: counts per client, numbers
+per probe.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import sys
 import time
 from collections import Counter
@@ -35,17 +44,25 @@ from benchmarks.procstat import own_cpu_seconds, raise_fd_limit
 
 # Latency histogram buckets are 2**14 ns (16.4 us) wide: fine enough for a 50 ms bound.
 BUCKET_SHIFT = 14
-# A send time is digits then a space, so a stamp cut short by a read boundary never matches.
+# A message's text starts with its send time and its slot number, each followed by a space, so a
+# stamp cut short by a read boundary never matches (probes match whole lines only anyway).
 _STAMP = re.compile(rb'"text":"(\d+) ')
+_PROBE = re.compile(rb'"text":"(\d+) (\d+) ')
 _SERVER_PING = b'"type":"ping"'
 _ERROR = b'"type":"error"'
 # The same for an IRC server (``irc`` mode): a PRIVMSG's text, its keepalive, its fatal error.
 _IRC_STAMP = re.compile(rb"PRIVMSG \S+ :(\d+) ")
+_IRC_PROBE = re.compile(rb"PRIVMSG \S+ :(\d+) (\d+) ")
 _IRC_PING = b"PING :"
 _IRC_ERROR = b"ERROR :"
 _IRC_PONG = b"PONG :bench\r\n"
 _KEEPALIVE = b'{"type":"pong"}\n'
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2
 monotonic_ns = time.monotonic_ns
+# Clients joined between two pings to the first member, and joins awaited at once
+# (``Generator.connect``): a join of a room of 10,000 costs its server about 50 ms of writes.
+WAVE = 250
+JOINS_AT_ONCE = 50
 
 
 @dataclass
@@ -69,7 +86,14 @@ class Client(asyncio.Protocol):
     """One benchmark connection: a slow, exact set-up path and a fast counting path."""
 
     def __init__(
-        self, index: int, probe: bool, tally: Tally, irc: bool = False, room: bytes = b"#bench"
+        self,
+        index: int,
+        probe: bool,
+        tally: Tally,
+        irc: bool = False,
+        room: bytes = b"#bench",
+        greeting: bytes = b"",
+        want: tuple[bytes, asyncio.Future[bytes]] | None = None,
     ) -> None:
         self.index = index
         self.room = room
@@ -77,6 +101,7 @@ class Client(asyncio.Protocol):
         self.tally = tally
         self.irc = irc
         self._stamp = _IRC_STAMP if irc else _STAMP
+        self._probe_stamp = _IRC_PROBE if irc else _PROBE
         self._ping = _IRC_PING if irc else _SERVER_PING
         self._error = _IRC_ERROR if irc else _ERROR
         self.transport: asyncio.Transport | None = None
@@ -85,13 +110,21 @@ class Client(asyncio.Protocol):
         self.expected = 0
         self.finished = True
         self.lost_connection = False
+        self.slots: list[int] = []  # a probe's slot numbers received this step
+        self._tail = b""  # the end of the last read, where a keepalive may have begun
+        self._partial = b""  # a probe's line not yet complete
         self._buffer = bytearray()
-        self._want: tuple[bytes, asyncio.Future[bytes]] | None = None
+        # Sent as soon as the connection is made, before anything else is read, so that a
+        # generator busy reading the room's presence never keeps a ``hello`` waiting.
+        self._greeting = greeting
+        self._want = want
 
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self._greeting and self.transport is not None:
+            self.transport.write(self._greeting)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_connection = True
@@ -103,14 +136,24 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.fast:
-            self._setup_data(data)
+            if self._want is not None:
+                self._setup_data(data)
+            # Else nothing is awaited: what arrives (others' joins) is dropped unread.
             return
         now = monotonic_ns()
         got = self.got + data.count(b"\n")
-        if self._ping in data:
+        ping = self._ping
+        pings = data.count(ping)
+        # A keepalive split over two reads has its newline counted in the second: find it
+        # across the boundary too, or it would be counted as a message.
+        keep = len(ping) - 1
+        if self._tail:
+            pings += (self._tail + data[:keep]).count(ping)
+        self._tail = data[-keep:] if len(data) >= keep else (self._tail + data)[-keep:]
+        if pings:
             # A keepalive is not a message; the periodic pong in keepalive() answers Parley's,
             # and an IRC server's is answered here (it would drop a client that stays silent).
-            got -= data.count(self._ping)
+            got -= pings
             if self.irc:
                 self.write(_IRC_PONG)
         self.got = got
@@ -119,12 +162,7 @@ class Client(asyncio.Protocol):
         if not tally.first_ns:
             tally.first_ns = now
         if self.probe:
-            stamps = self._stamp.findall(data)
-            if stamps:
-                tally.hist.update([(now - int(s)) >> BUCKET_SHIFT for s in stamps])
-                oldest = now - int(stamps[0])
-                if oldest > tally.max_ns:
-                    tally.max_ns = oldest
+            self._probe_data(data, now)
         else:
             match = self._stamp.search(data)
             if match is not None:
@@ -135,15 +173,28 @@ class Client(asyncio.Protocol):
             self.finished = True
             tally.receiver_finished()
 
+    def _probe_data(self, data: bytes, now: int) -> None:
+        """A probe reads whole lines: every message's send time and slot number, exactly."""
+        text = self._partial + data if self._partial else data
+        end = text.rfind(b"\n") + 1
+        self._partial = text[end:]
+        found = self._probe_stamp.findall(text, 0, end)
+        if not found:
+            return
+        tally = self.tally
+        latencies = [now - int(stamp) for stamp, _ in found]
+        tally.hist.update([latency >> BUCKET_SHIFT for latency in latencies])
+        oldest = max(latencies)
+        if oldest > tally.max_ns:
+            tally.max_ns = oldest
+        self.slots.extend([int(slot) for _, slot in found])
+
     # --- set-up: wait for one kind of frame, ignore the rest ---
 
     def _setup_data(self, data: bytes) -> None:
         buffer = self._buffer
         buffer += data
-        if self._want is None:
-            cut = buffer.rfind(b"\n")
-            del buffer[: cut + 1]
-            return
+        assert self._want is not None
         marker, future = self._want
         at = buffer.find(marker)
         if at < 0:
@@ -157,8 +208,10 @@ class Client(asyncio.Protocol):
             return
         start = buffer.rfind(b"\n", 0, at) + 1
         line = bytes(buffer[start:end])
-        del buffer[: end + 1]
+        del buffer[:]
         self._want = None
+        if future.done():  # given up on (a timeout): nothing to tell
+            return
         if marker in line:
             future.set_result(line)
         else:
@@ -168,6 +221,7 @@ class Client(asyncio.Protocol):
         """Send ``frame`` and wait for the first line containing ``marker``."""
         assert self.transport is not None
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._buffer = bytearray()
         self._want = (marker, future)
         self.transport.write(frame)
         return await asyncio.wait_for(future, timeout)
@@ -188,6 +242,8 @@ class Generator:
     def __init__(self, setup: dict[str, Any]) -> None:
         self.mode: str = setup["mode"]  # "parley", "relay" (the seed-style relay) or "irc"
         self.host: str = setup["host"]
+        # The clients' own address ("" lets the kernel choose): see ``_connected_socket``.
+        self.source: str = setup.get("source", "")
         self.port: int = setup["port"]
         self.first: int = setup["first"]
         self.count: int = setup["count"]
@@ -204,42 +260,99 @@ class Generator:
         self._keepalive_task: asyncio.Task[None] | None = None
 
     async def connect(self, join: bool) -> dict[str, Any]:
-        """Open every client; Parley clients register and, with ``join``, enter the room."""
+        """Open every client; Parley and IRC clients register and, with ``join``, enter the room.
+
+        Registering comes first, for every client: a server answers a ``hello`` only after the
+        announcements queued before it, and with joins of a big room queued that would take
+        longer than its registration timeout. A Parley client writes ``hello`` the moment it is
+        connected, an IRC client NICK and USER. Then the clients join in waves of ``WAVE``,
+        ``JOINS_AT_ONCE`` at a time, and before each wave a ping to the first member, which
+        hears every join, comes back: every join so far has then reached this process's
+        members, so the joins never run ahead of what the generator can read.
+        """
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(self.concurrency)
         began = time.perf_counter()
+        irc = self.mode == "irc"
 
         async def open_one(index: int) -> Client:
             async with gate:
                 # Every probe_every-th member of each room, spread through its member order.
                 probe = (index // self.rooms + index % self.rooms) % self.probe_every == 0
                 room = self.room_of(index).encode()
-                _, client = await loop.create_connection(
-                    lambda: Client(index, probe, self.tally, self.mode == "irc", room),
-                    self.host,
-                    self.port,
-                )
-                if self.mode == "irc":
-                    hello = b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index)
-                    await client.request(hello, b" 001 ", self.timeout)
-                    if join:
-                        frame = b"JOIN %s\r\n" % room
-                        await client.request(frame, b" 366 ", self.timeout)  # end of NAMES
+                future: asyncio.Future[bytes] = loop.create_future()
+                want: tuple[bytes, asyncio.Future[bytes]] | None = None
+                greeting = b""
+                if irc:
+                    greeting = b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index)
+                    want = (b" 001 ", future)
                 elif self.mode == "parley":
-                    hello = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
-                    await client.request(hello, b'"type":"welcome"', self.timeout)
-                    if join:
-                        frame = b'{"type":"join","room":"%s"}\n' % room
-                        await client.request(frame, b'"type":"history"', self.timeout)
+                    greeting = b'{"type":"hello","nick":"b%d","proto":1}\n' % index
+                    want = (b'"type":"welcome"', future)
+                sock = await self._connected_socket()
+                _, client = await loop.create_connection(
+                    lambda: Client(index, probe, self.tally, irc, room, greeting, want),
+                    sock=sock,
+                )
+                if want is not None:
+                    await asyncio.wait_for(future, self.timeout)
                 else:
-                    client.go_fast()
+                    client.go_fast()  # the relay: no registration, counting from the start
                 return client
 
+        if self.mode == "parley" and self._keepalive_task is None:
+            # Started now: setting up a big room takes longer than the server's ping interval.
+            self._keepalive_task = asyncio.create_task(self._keepalive())
         indices = range(self.first, self.first + self.count)
         self.clients = list(await asyncio.gather(*(open_one(i) for i in indices)))
-        if self.mode == "parley" and self._keepalive_task is None:
-            self._keepalive_task = asyncio.create_task(self._keepalive())
+        if join and self.mode != "relay":
+            await self._join_all()
         return {"event": "connected", "seconds": time.perf_counter() - began}
+
+    async def _connected_socket(self) -> socket.socket:
+        """A socket connected to the server, from ``source`` when it is set.
+
+        Tens of thousands of clients from 127.0.0.1 would take most of its ephemeral ports:
+        a test elsewhere on the machine that binds a listener to 127.0.0.1, port 0, may then
+        be given a port one of them holds and fail with EADDRINUSE. From another loopback
+        address, with the port chosen at connect time (``IP_BIND_ADDRESS_NO_PORT``, so that
+        one port serves connections to different servers), they leave 127.0.0.1's ports alone.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if self.source:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((self.source, 0))
+            await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def _join_all(self) -> None:
+        """Every client into its room, in waves behind a barrier (see ``connect``)."""
+        gate = asyncio.Semaphore(min(self.concurrency, JOINS_AT_ONCE))
+        if self.mode == "irc":
+            frame, marker = b"JOIN %s\r\n", b" 366 "  # end of NAMES
+        else:
+            frame, marker = b'{"type":"join","room":"%s"}\n', b'"type":"history"'
+
+        async def join_one(client: Client) -> None:
+            async with gate:
+                await client.request(frame % client.room, marker, self.timeout)
+
+        for at in range(0, len(self.clients), WAVE):
+            if at:
+                await self._barrier(self.clients[0])
+            await asyncio.gather(*(join_one(c) for c in self.clients[at : at + WAVE]))
+
+    async def _barrier(self, client: Client) -> None:
+        """Wait until ``client`` has read everything the server sent it before now."""
+        irc = self.mode == "irc"
+        ping = b"PING :r%d\r\n" if irc else b'{"type":"ping","id":%d}\n'
+        pong = b"PONG" if irc else b'"type":"pong"'
+        await client.request(ping % client.index, pong, self.timeout)
 
     def room_of(self, index: int) -> str:
         """The room client ``index`` joins: the one room, or one of ``rooms`` in turn."""
@@ -249,12 +362,9 @@ class Generator:
         """Drain the set-up: after its pong a client has seen every earlier event (the relay
         has no ping: its clients count from the start)."""
         if self.mode != "relay":
-            irc = self.mode == "irc"
-            ping = b"PING :r%d\r\n" if irc else b'{"type":"ping","id":%d}\n'
-            pong = b"PONG" if irc else b'"type":"pong"'
 
             async def barrier(client: Client) -> None:
-                await client.request(ping % client.index, pong, self.timeout)
+                await self._barrier(client)
                 client.go_fast()
 
             await asyncio.gather(*(barrier(c) for c in self.clients))
@@ -263,6 +373,7 @@ class Generator:
     async def _keepalive(self) -> None:
         """Say something now and then, so that the server never has to ping a quiet receiver."""
         while True:
+            await asyncio.sleep(1.0)  # and never spin while there is no client yet
             for client in list(self.clients):
                 client.write(_KEEPALIVE)
                 await asyncio.sleep(self.keepalive_s / max(1, len(self.clients)))
@@ -288,6 +399,7 @@ class Generator:
         for client in self.clients:
             client.tally = tally
             client.got = 0
+            client.slots = []
             client.expected = per_room
             if self.mode != "parley" and client.index in own:
                 client.expected -= per_sender  # the relay and IRC do not echo to the sender
@@ -302,12 +414,19 @@ class Generator:
             await asyncio.wait_for(asyncio.shield(done), max(0.0, wait_ns / 1e9))
         received = sum(c.got for c in self.clients)
         expected = sum(c.expected for c in self.clients)
+        missing, repeated, foreign = self._check_slots(senders, total)
         return {
             "event": "step",
             "sent": sent,
             "received": received,
             "expected": expected,
             "short_clients": sum(1 for c in self.clients if c.got < c.expected),
+            # Counted beyond what a client expected: a repeat, or something not a message.
+            "surplus": sum(max(0, c.got - c.expected) for c in self.clients),
+            "probes": sum(1 for c in self.clients if c.probe),
+            "probe_missing": missing,
+            "probe_repeated": repeated,
+            "probe_foreign": foreign,
             "lost_connections": sum(1 for c in self.clients if c.lost_connection),
             "hist": {str(k): v for k, v in tally.hist.items()},
             "max_ns": tally.max_ns,
@@ -317,6 +436,30 @@ class Generator:
             "lag_sum_ns": lag_sum,
             "cpu_s": own_cpu_seconds() - cpu_before,
         }
+
+    def _check_slots(self, senders: list[int], total: int) -> tuple[int, int, int]:
+        """Every probe's slot numbers against the step's schedule: how many it lacks, how many
+        it got twice or more, how many are not its room's (or are its own, where the server
+        does not echo)."""
+        k = len(senders)
+        rank_of = {index: r for r, index in enumerate(senders)}
+        rooms: dict[int, set[int]] = {}
+        missing = repeated = foreign = 0
+        for client in self.clients:
+            if not client.probe:
+                continue
+            room = client.index % self.rooms
+            if room not in rooms:
+                ranks = {r for r, index in enumerate(senders) if index % self.rooms == room}
+                rooms[room] = {j for j in range(total) if j % k in ranks}
+            wanted = rooms[room]
+            if self.mode != "parley" and client.index in rank_of:
+                wanted = wanted - set(range(rank_of[client.index], total, k))
+            got = set(client.slots)
+            missing += len(wanted - got)
+            repeated += len(client.slots) - len(got)
+            foreign += len(got - wanted)
+        return missing, repeated, foreign
 
     async def _send(
         self, cmd: dict[str, Any], local: dict[int, Client], total: int, k: int

@@ -85,8 +85,9 @@ async def test_openssh_signs_in_chats_resizes_and_quits(
         await expect(child, "Nick")
         await expect(child, "Enter to connect")
         await type_into(child, "xena")
-        await frame_with(bob, "presence", event="join", nick="xena")
+        # The screen is read first: unread, it would fill the pty and stall the session.
         await expect(child, "connected")
+        await frame_with(bob, "presence", event="join", nick="xena")
 
         await bob.send(type="say", room="#general", text="hello from bob")
         await expect(child, "hello from bob")
